@@ -1,0 +1,167 @@
+/*
+ * mbx.h - libmbx, the client library of the mbx mailbox broker.
+ *
+ * A process opens a connection to mbxd with mbx_open() and then creates,
+ * binds, sends to and receives from named mailboxes.  Every call returns 0
+ * (or a length) on success and -1 with errno set on failure; a call that
+ * fails did nothing: a failed send enqueued nothing, a failed receive
+ * consumed nothing.  The library never prints, exits or aborts, and never
+ * returns EINTR: a signal interrupts nothing, because the daemon enforces
+ * every deadline and always answers.
+ *
+ * One mbx_t is used by one thread at a time; a process may open many.
+ * See mbx(3) and mbx(7).
+ */
+#ifndef MBX_H
+#define MBX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MBX_DEFAULT_SOCKET	"/run/mbx/mbxd.sock"
+#define MBX_NAME_MAX		255
+
+/* Capacity of a mailbox with no count limit (bounded by the memory cap). */
+#define MBX_UNBOUNDED		(-1L)
+/* Defaults of a new mailbox. */
+#define MBX_DEFAULT_CAPACITY	1024L
+#define MBX_DEFAULT_MAX_MSG	(1024u * 1024)
+/* Largest max_msg a mailbox may have. */
+#define MBX_MAX_MSG_LIMIT	(16u * 1024 * 1024)
+
+/* mbx_bind() modes */
+#define MBX_BIND_EXCLUSIVE	0	/* EBUSY if someone else is bound */
+#define MBX_BIND_REPLACE	1	/* take the binding now */
+#define MBX_BIND_QUEUE		2	/* stand by, FIFO, until it is free */
+
+/* mbx_send() flags */
+#define MBX_SYNC		0x1	/* return once the receiver has it */
+
+typedef struct mbx mbx_t;
+
+struct mbx_attr {
+	long	capacity;	/* 0 rendezvous, N bounded, MBX_UNBOUNDED */
+	size_t	max_msg;	/* largest message accepted, in bytes */
+	long	reserved[6];	/* room for later fields; zeroed by init */
+};
+
+struct mbx_meta {
+	char	mailbox[MBX_NAME_MAX + 1];	/* where it came from; "@ID"
+						 * for a direct message */
+	long	sender_id;	/* reply with a send to "@<sender_id>" */
+	pid_t	pid;		/* the sender's credentials at connect time */
+	uid_t	uid;
+	size_t	len;		/* payload length */
+};
+
+/*
+ * Connects to mbxd at socket_path; NULL means $MBX_SOCKET, else
+ * MBX_DEFAULT_SOCKET.  Blocks until the daemon has answered the version
+ * handshake.  Returns NULL with errno: ENOENT/ECONNREFUSED no daemon,
+ * EPROTO version mismatch, ENAMETOOLONG path too long, ENOMEM.
+ */
+mbx_t	*mbx_open(const char *socket_path);
+
+/* Closes the connection; bindings and waits end with it.  NULL is fine. */
+void	 mbx_close(mbx_t *c);
+
+/*
+ * The connection's descriptor, for poll()/epoll in the caller's loop: it
+ * becomes readable when the daemon has something for this handle.  Do not
+ * read from or write to it.
+ */
+int	 mbx_fd(const mbx_t *c);
+
+/* This connection's client id: its direct address is "@<id>". */
+long	 mbx_id(const mbx_t *c);
+
+/* Fills a with the defaults: capacity MBX_DEFAULT_CAPACITY, max_msg
+ * MBX_DEFAULT_MAX_MSG. */
+void	 mbx_attr_init(struct mbx_attr *a);
+
+/*
+ * Creates mailbox name (1-255 bytes of [A-Za-z0-9._:/-]) with attributes a
+ * (NULL: defaults).  EEXIST, EINVAL (bad name, capacity < -1, max_msg 0 or
+ * above MBX_MAX_MSG_LIMIT).
+ */
+int	 mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a);
+
+/*
+ * Destroys mailbox name and its queue.  Every sender and receiver waiting
+ * on it fails with EIDRM.  ENOENT, EINVAL (a direct address).
+ */
+int	 mbx_destroy(mbx_t *c, const char *name);
+
+/*
+ * Binds this connection as the receiver of name: MBX_BIND_EXCLUSIVE fails
+ * with EBUSY if another connection is bound; MBX_BIND_REPLACE takes the
+ * binding now; MBX_BIND_QUEUE stands by and takes the binding in FIFO
+ * order when the receiver unbinds, disconnects or is moved.  Binding again
+ * when already the receiver succeeds.  ENOENT, EINVAL.
+ */
+int	 mbx_bind(mbx_t *c, const char *name, int how);
+
+/*
+ * Gives up the binding (or the standby place) on name; the first standby
+ * takes over.  ENOENT, EPERM (neither bound nor standing by).
+ */
+int	 mbx_unbind(mbx_t *c, const char *name);
+
+/*
+ * Sends len bytes to mailbox name or to a direct address "@ID".
+ * timeout_ms as in poll(): -1 waits for room for ever, 0 never waits
+ * (EAGAIN), N > 0 waits at most N ms (ETIMEDOUT).  With MBX_SYNC the call
+ * returns only once the bound receiver has received the message; if the
+ * deadline passes first the message is withdrawn.  A rendezvous mailbox
+ * (capacity 0) always behaves as MBX_SYNC.  Errors: ENOENT, EINVAL,
+ * EMSGSIZE (len above the mailbox's max_msg), ENOBUFS (the daemon's memory
+ * cap), EAGAIN, ETIMEDOUT, EIDRM (destroyed while waiting), ECONNRESET.
+ */
+int	 mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
+	    int flags, int timeout_ms);
+
+/*
+ * Receives the oldest message of name into buf (at most cap bytes) and
+ * returns its length.  name NULL receives from every mailbox this handle
+ * is bound to and from its direct address, oldest first.  meta (may be
+ * NULL) tells where the message came from.  timeout_ms as for mbx_send().
+ * Errors: EPERM (not the bound receiver; a standby's blocking or timed
+ * receive waits until it is bound), EMSGSIZE (cap too small: the message
+ * stays queued), ENOENT, EAGAIN, ETIMEDOUT, EIDRM, ECONNRESET.
+ */
+ssize_t	 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
+	    struct mbx_meta *meta, int timeout_ms);
+
+/*
+ * Operator calls, used by mbxctl(1).
+ */
+
+/*
+ * Moves the binding of name to client id, which must be standing by on it
+ * (ESRCH otherwise).  Queued messages stay, in order, for the new receiver.
+ */
+int	 mbx_rebind(mbx_t *c, const char *name, long id);
+
+/*
+ * Removes the current receiver of name, whoever it is; the first standby
+ * takes over.  ENOENT, EPERM (nobody is bound).
+ */
+int	 mbx_evict(mbx_t *c, const char *name);
+
+/*
+ * The daemon's mailbox table (mbx_list) or client table (mbx_clients) as a
+ * JSON array in a NUL-terminated string that the caller frees with free().
+ * See mbxctl(1) for the keys.
+ */
+int	 mbx_list(mbx_t *c, char **json);
+int	 mbx_clients(mbx_t *c, char **json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MBX_H */

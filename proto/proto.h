@@ -1,0 +1,210 @@
+/*
+ * proto.h - the mbx wire contract, shared by mbxd and libmbx.
+ *
+ * This header and proto.c are the only place where the byte layout of the
+ * protocol lives; PROTOCOL.md beside them is its prose specification.
+ *
+ * Every frame is a 16-byte header followed by `len` bytes of body:
+ *
+ *	offset	size	field
+ *	0	4	len	body length, checked against PROTO_MAX_BODY
+ *				before anything is allocated
+ *	4	2	type	enum proto_type
+ *	6	2	nfds	file descriptors attached to this frame
+ *	8	4	id	request id chosen by the client, echoed in
+ *				the reply; 0 in unsolicited frames
+ *	12	4	flags	per-type flags
+ *
+ * All integers are little-endian and fixed width.  Bodies are sequences of
+ * fields read and written with the proto_get_*() and proto_put_*()
+ * helpers: integers, strings (u16 length + bytes, no NUL) and blobs (u32
+ * length + bytes).  A decoder must consume the body exactly: trailing bytes
+ * make the frame malformed.
+ *
+ * The decoder does no I/O: bytes in, a header or "need more" or
+ * "malformed" out.  That keeps it unit-testable and fuzzable.
+ */
+#ifndef MBX_PROTO_H
+#define MBX_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Bump PROTO_VERSION whenever the layout of an existing frame type changes,
+ * a type or status is given a new meaning, or a field is added to an
+ * existing body.  Adding a new frame type that old peers never receive does
+ * not need a bump.
+ */
+#define PROTO_VERSION		1
+
+#define PROTO_HEADER_SIZE	16
+/* Largest body a peer may announce: a maximal inline message plus fields. */
+#define PROTO_MAX_PAYLOAD	(16u * 1024 * 1024)
+#define PROTO_MAX_BODY		(PROTO_MAX_PAYLOAD + 4096u)
+/* Largest number of descriptors one frame may carry. */
+#define PROTO_MAX_FDS		4
+#define PROTO_NAME_MAX		255
+
+enum proto_type {
+	/* client -> daemon requests; each is answered by one reply */
+	PROTO_HELLO = 1,	/* u32 version */
+	PROTO_CREATE = 2,	/* str name, i64 capacity, u64 max_msg */
+	PROTO_DESTROY = 3,	/* str name */
+	PROTO_BIND = 4,		/* str name, u32 how */
+	PROTO_UNBIND = 5,	/* str name; flags PROTO_UNBIND_EVICT */
+	PROTO_SEND = 6,		/* str name, i32 timeout_ms, blob payload;
+				 * flags PROTO_SEND_SYNC */
+	PROTO_RECV = 7,		/* str name (empty: any), i32 timeout_ms,
+				 * u64 cap */
+	PROTO_ACK = 8,		/* u64 msg_id; flags PROTO_ACK_REPLY */
+	PROTO_REBIND = 9,	/* str name, u64 client_id */
+	PROTO_LIST = 10,	/* empty */
+	PROTO_CLIENTS = 11,	/* empty */
+
+	/* daemon -> client */
+	PROTO_REPLY = 64,	/* u32 status, then per request:
+				 *   HELLO:  u32 version, u64 client_id
+				 *   LIST, CLIENTS: blob json
+				 *   others: nothing */
+	PROTO_MSG = 65,		/* answer to RECV: u64 msg_id, str mailbox,
+				 * u64 sender_id, u32 pid, u32 uid,
+				 * blob payload; flags PROTO_MSG_SYNC */
+};
+
+/* bind modes (PROTO_BIND) */
+enum proto_bind {
+	PROTO_BIND_EXCLUSIVE = 0,
+	PROTO_BIND_REPLACE = 1,
+	PROTO_BIND_QUEUE = 2,
+};
+
+#define PROTO_SEND_SYNC		0x1u
+/* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
+#define PROTO_MSG_SYNC		0x1u
+#define PROTO_ACK_REPLY		0x1u
+/* Remove whoever is the receiver (an operator's unbind), not the caller. */
+#define PROTO_UNBIND_EVICT	0x1u
+
+/*
+ * Status codes on the wire.  They are the protocol's own numbers, never
+ * host errno values; proto_status_to_errno() maps them on each side.
+ */
+enum proto_status {
+	PROTO_OK = 0,
+	PROTO_ENOENT = 1,
+	PROTO_EEXIST = 2,
+	PROTO_EINVAL = 3,
+	PROTO_EAGAIN = 4,
+	PROTO_ETIMEDOUT = 5,
+	PROTO_EMSGSIZE = 6,
+	PROTO_EBUSY = 7,
+	PROTO_EPERM = 8,
+	PROTO_EACCES = 9,
+	PROTO_ENOBUFS = 10,
+	PROTO_EIDRM = 11,
+	PROTO_EPROTO = 12,	/* version mismatch or bad request */
+	PROTO_ESHUTDOWN = 13,	/* the daemon is stopping */
+	PROTO_ESRCH = 14,	/* the named client does not stand by */
+	PROTO_ENOMEM = 15,
+	PROTO_EDQUOT = 16,
+	PROTO_EMFILE = 17,
+	PROTO_STALE = 18,	/* ACK: the message was withdrawn meanwhile */
+	PROTO_STATUS_MAX
+};
+
+int	proto_status_to_errno(uint32_t status);
+uint32_t proto_errno_to_status(int err);
+
+struct proto_header {
+	uint32_t len;
+	uint16_t type;
+	uint16_t nfds;
+	uint32_t id;
+	uint32_t flags;
+};
+
+enum proto_decode {
+	PROTO_DECODE_OK = 0,
+	PROTO_DECODE_MORE = 1,		/* not enough bytes yet */
+	PROTO_DECODE_MALFORMED = -1,	/* close the connection */
+};
+
+/*
+ * Decodes the header at the start of buf.  MALFORMED when the announced
+ * length exceeds max_body (never more than PROTO_MAX_BODY), the type is
+ * unknown or more than PROTO_MAX_FDS descriptors are announced.
+ */
+enum proto_decode proto_header_decode(const uint8_t *buf, size_t len,
+	    uint32_t max_body, struct proto_header *h);
+void	proto_header_encode(uint8_t out[PROTO_HEADER_SIZE],
+	    const struct proto_header *h);
+bool	proto_type_known(uint16_t type);
+
+/* True when name is 1..255 bytes of [A-Za-z0-9._:/-] (not "@ID"). */
+bool	proto_name_valid(const char *name, size_t len);
+/*
+ * Parses a direct address "@ID" (decimal, no sign, no leading zero,
+ * positive).  Returns the id, or 0 when name is not a direct address.
+ */
+uint64_t proto_direct_id(const char *name, size_t len);
+
+/* A view into a body; strings and blobs point into the frame's bytes. */
+struct proto_reader {
+	const uint8_t	*p;
+	size_t		 left;
+	bool		 bad;
+};
+
+struct proto_str {
+	const char	*ptr;	/* not NUL-terminated */
+	size_t		 len;
+};
+
+void	 proto_reader_init(struct proto_reader *r, const void *body,
+	    size_t len);
+uint32_t proto_get_u32(struct proto_reader *r);
+uint64_t proto_get_u64(struct proto_reader *r);
+int32_t	 proto_get_i32(struct proto_reader *r);
+int64_t	 proto_get_i64(struct proto_reader *r);
+struct proto_str proto_get_str(struct proto_reader *r);
+struct proto_str proto_get_blob(struct proto_reader *r);
+/* True when every read succeeded and the body was consumed exactly. */
+bool	 proto_reader_done(const struct proto_reader *r);
+
+/*
+ * A growable output buffer.  Writers append; an allocation failure is
+ * remembered and reported once by proto_writer_failed(), so builders can
+ * chain puts without checking each one.
+ */
+struct proto_writer {
+	uint8_t	*buf;
+	size_t	 len;
+	size_t	 cap;
+	bool	 failed;
+};
+
+void	proto_writer_init(struct proto_writer *w);
+void	proto_writer_free(struct proto_writer *w);
+/* Drops the first n bytes (written out). */
+void	proto_writer_consume(struct proto_writer *w, size_t n);
+bool	proto_writer_failed(const struct proto_writer *w);
+/* Reserves n more bytes; returns a pointer to them or NULL. */
+uint8_t	*proto_put_raw(struct proto_writer *w, size_t n);
+void	proto_put_u32(struct proto_writer *w, uint32_t v);
+void	proto_put_u64(struct proto_writer *w, uint64_t v);
+void	proto_put_i32(struct proto_writer *w, int32_t v);
+void	proto_put_i64(struct proto_writer *w, int64_t v);
+void	proto_put_str(struct proto_writer *w, const char *s, size_t len);
+void	proto_put_blob(struct proto_writer *w, const void *p, size_t len);
+
+/*
+ * Frame building: proto_frame_begin() reserves a header and returns its
+ * offset; proto_frame_end() fills the header in once the body is written.
+ */
+size_t	proto_frame_begin(struct proto_writer *w);
+void	proto_frame_end(struct proto_writer *w, size_t start, uint16_t type,
+	    uint32_t id, uint32_t flags, uint16_t nfds);
+
+#endif /* MBX_PROTO_H */
