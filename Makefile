@@ -32,10 +32,10 @@ SOVERSION = 1
 VERSION	= 0.1.0
 
 PROTO_SRC  = proto/proto.c
-DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c \
+DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
-	  daemon/listener.c daemon/notify.c daemon/main.c
+	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 LIB_SRC	   = client/mbx.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \

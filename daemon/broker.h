@@ -1,0 +1,106 @@
+/*
+ * broker.h - the mailbox broker: the mailbox table, the connected peers,
+ * the memory account and every parked call with its deadline.
+ *
+ * The broker is pure state: no sockets, no event loop, no global
+ * variables.  A test builds one with broker_new(), drives it with the
+ * calls below (passing its own clock if it likes) and frees it.
+ *
+ * Conventions: calls return 0 on success, BROKER_PARKED when the call
+ * waits and will be answered later through the peer's ops, or a negative
+ * errno.  An error return changed nothing.
+ */
+#ifndef MBX_BROKER_H
+#define MBX_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "deadline.h"
+#include "peer.h"
+#include "table.h"
+
+#define BROKER_PARKED	1
+
+#define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
+
+struct broker_limits {
+	uint64_t	max_memory;	/* payload bytes held, all mailboxes */
+};
+
+struct broker {
+	struct broker_limits limits;
+	struct table	 mailboxes;	/* names and "@ID" direct addresses */
+	size_t		 nnamed;	/* mailboxes that are not direct */
+	TAILQ_HEAD(, peer) peers;
+	size_t		 npeers;
+	struct deadline_heap deadlines;
+	uint64_t	 next_peer_id;
+	uint64_t	 next_msg_id;
+	uint64_t	 mem_used;
+	uint64_t	(*clock)(void);	/* monotonic milliseconds */
+};
+
+struct broker_send {
+	const char	*name;
+	size_t		 name_len;
+	const void	*data;
+	size_t		 len;
+	bool		 sync;
+	int		 timeout_ms;	/* -1 for ever, 0 never wait */
+};
+
+struct broker_recv {
+	const char	*name;		/* NULL: any bound mailbox and @ID */
+	size_t		 name_len;
+	uint64_t	 cap;
+	int		 timeout_ms;
+};
+
+struct broker *broker_new(const struct broker_limits *limits);
+/* Frees every mailbox, message and parked call; peers must be gone. */
+void	 broker_free(struct broker *b);
+uint64_t broker_now(const struct broker *b);
+
+/*
+ * Registers p (embedded in the caller's client) under a new id and gives
+ * it its direct address.  0 or -ENOMEM.
+ */
+int	 broker_peer_add(struct broker *b, struct peer *p,
+	    const struct peer_ops *ops, void *ctx);
+/*
+ * p is gone: its parked sends are withdrawn, its parked receives dropped
+ * (neither is answered), its in-flight messages return to the head of
+ * their mailboxes, its bindings pass to the standbys.
+ */
+void	 broker_peer_remove(struct broker *b, struct peer *p);
+struct peer *broker_peer_find(const struct broker *b, uint64_t id);
+
+int	 broker_create(struct broker *b, const char *name, size_t len,
+	    long capacity, uint64_t max_msg);
+int	 broker_destroy(struct broker *b, const char *name, size_t len);
+int	 broker_bind(struct broker *b, struct peer *p, const char *name,
+	    size_t len, int how);
+int	 broker_unbind(struct broker *b, struct peer *p, const char *name,
+	    size_t len, bool evict);
+int	 broker_rebind(struct broker *b, const char *name, size_t len,
+	    uint64_t target);
+
+int	 broker_send(struct broker *b, struct peer *p, uint32_t req,
+	    const struct broker_send *s);
+/* 0 when p's deliver op was called with the message, else as above. */
+int	 broker_recv(struct broker *b, struct peer *p, uint32_t req,
+	    const struct broker_recv *r);
+/* 0, or -ESTALE when the message is no longer in flight at p. */
+int	 broker_ack(struct broker *b, struct peer *p, uint64_t msg_id);
+
+/* Ends every parked call whose deadline is at or before now. */
+void	 broker_expire(struct broker *b, uint64_t now);
+/* The earliest deadline, or DEADLINE_NONE. */
+uint64_t broker_next_deadline(const struct broker *b);
+/* Ends every parked call with -ESHUTDOWN. */
+void	 broker_shutdown(struct broker *b);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * client.c - one connection's protocol: handshake, request dispatch and
+ * the encoding of replies and messages (the wire layout itself lives in
+ * proto/).
+ *
+ * A request that breaks the protocol (a bad body, an unknown or
+ * daemon-only type, a request before the handshake) closes only this
+ * connection: who sent the bad data pays for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "client.h"
+#include "conn.h"
+#include "log.h"
+#include "mailbox.h"
+#include "proto.h"
+
+struct client {
+	struct client_set *set;
+	struct conn	*conn;
+	struct peer	 peer;
+	bool		 greeted;
+	TAILQ_ENTRY(client) entry;
+};
+
+static int  client_frame(void *, const struct proto_header *, const uint8_t *);
+static void client_closed(void *);
+static void client_reply(struct peer *, uint32_t, int);
+static void client_deliver(struct peer *, uint32_t, const struct msg *);
+
+static const struct conn_ops client_conn_ops = {
+	.frame = client_frame,
+	.closed = client_closed,
+};
+
+static const struct peer_ops client_peer_ops = {
+	.reply = client_reply,
+	.deliver = client_deliver,
+};
+
+void
+client_set_init(struct client_set *set, struct event_base *base,
+    struct broker *b, void (*after_batch)(void *), void *ctx)
+{
+	TAILQ_INIT(&set->list);
+	set->base = base;
+	set->broker = b;
+	set->after_batch = after_batch;
+	set->ctx = ctx;
+}
+
+/* The command name of pid, for operators; "?" when it cannot be read. */
+static void
+client_read_comm(pid_t pid, char *comm, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(comm, size, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, comm, size - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(comm, size, "?");
+		return;
+	}
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+int
+client_new(struct client_set *set, int fd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (c == NULL || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+	    &len) < 0 || broker_peer_add(set->broker, &c->peer,
+	    &client_peer_ops, c) < 0) {
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->set = set;
+	c->peer.pid = cred.pid;
+	c->peer.uid = cred.uid;
+	c->peer.gid = cred.gid;
+	client_read_comm(cred.pid, c->peer.comm, sizeof(c->peer.comm));
+	c->conn = conn_new(set->base, fd, PROTO_MAX_BODY, &client_conn_ops, c);
+	if (c->conn == NULL) {
+		broker_peer_remove(set->broker, &c->peer);
+		free(c);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&set->list, c, entry);
+	log_info("client %llu connected (pid %d, uid %u, %s)",
+	    (unsigned long long)c->peer.id, (int)cred.pid, cred.uid,
+	    c->peer.comm);
+	return 0;
+}
+
+static void
+client_free(struct client *c)
+{
+	broker_peer_remove(c->set->broker, &c->peer);
+	conn_free(c->conn);
+	TAILQ_REMOVE(&c->set->list, c, entry);
+	free(c);
+}
+
+static void
+client_closed(void *ctx)
+{
+	struct client *c = ctx;
+
+	log_info("client %llu disconnected", (unsigned long long)c->peer.id);
+	client_free(c);
+}
+
+void
+client_set_flush(struct client_set *set)
+{
+	struct client *c;
+
+	TAILQ_FOREACH(c, &set->list, entry)
+		conn_flush_now(c->conn);
+}
+
+void
+client_set_free_all(struct client_set *set)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&set->list)) != NULL)
+		client_free(c);
+}
+
+/*
+ * Replies.
+ */
+
+/* Starts a REPLY frame with status err; the caller ends it. */
+static size_t
+client_reply_begin(struct client *c, int err)
+{
+	struct proto_writer *w = conn_out(c->conn);
+	size_t start = proto_frame_begin(w);
+
+	proto_put_u32(w, proto_errno_to_status(err));
+	return start;
+}
+
+static void
+client_reply_end(struct client *c, size_t start, uint32_t req)
+{
+	proto_frame_end(conn_out(c->conn), start, PROTO_REPLY, req, 0, 0);
+	conn_flush_soon(c->conn);
+}
+
+static void
+client_reply(struct peer *p, uint32_t req, int err)
+{
+	struct client *c = p->ctx;
+
+	if (conn_dead(c->conn))
+		return;
+	client_reply_end(c, client_reply_begin(c, err), req);
+}
+
+static void
+client_deliver(struct peer *p, uint32_t req, const struct msg *m)
+{
+	struct client *c = p->ctx;
+	struct proto_writer *w = conn_out(c->conn);
+	size_t start;
+
+	if (conn_dead(c->conn))
+		return;
+	start = proto_frame_begin(w);
+	proto_put_u64(w, m->id);
+	proto_put_str(w, m->mbox->name, m->mbox->name_len);
+	proto_put_u64(w, m->sender_id);
+	proto_put_u32(w, m->pid);
+	proto_put_u32(w, m->uid);
+	proto_put_blob(w, m->data, m->len);
+	proto_frame_end(w, start, PROTO_MSG, req,
+	    m->sender != NULL ? PROTO_MSG_SYNC : 0, 0);
+	conn_flush_soon(c->conn);
+}
+
+/* Answers req with err unless the call was parked. */
+static void
+client_answer(struct client *c, uint32_t req, int ret)
+{
+	if (ret != BROKER_PARKED)
+		client_reply(&c->peer, req, ret);
+}
+
+static void
+client_reply_json(struct client *c, uint32_t req, char *json)
+{
+	size_t start;
+
+	if (json == NULL) {
+		client_reply(&c->peer, req, -ENOMEM);
+		return;
+	}
+	start = client_reply_begin(c, 0);
+	proto_put_blob(conn_out(c->conn), json, strlen(json));
+	client_reply_end(c, start, req);
+	free(json);
+}
+
+/*
+ * Requests.  Each handler returns -1 when the body is malformed.
+ */
+
+static int
+client_hello(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	uint32_t version = proto_get_u32(r);
+	size_t start;
+
+	if (!proto_reader_done(r))
+		return -1;
+	start = client_reply_begin(c, version == PROTO_VERSION ? 0 : -EPROTO);
+	proto_put_u32(conn_out(c->conn), PROTO_VERSION);
+	proto_put_u64(conn_out(c->conn), c->peer.id);
+	client_reply_end(c, start, h->id);
+	if (version != PROTO_VERSION) {
+		log_warn("client %llu speaks protocol %u, not %u: closing",
+		    (unsigned long long)c->peer.id, version, PROTO_VERSION);
+		conn_close_after_flush(c->conn);
+	}
+	c->greeted = true;
+	return 0;
+}
+
+static int
+client_create(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	int64_t capacity = proto_get_i64(r);
+	uint64_t max_msg = proto_get_u64(r);
+	int ret;
+
+	if (!proto_reader_done(r))
+		return -1;
+	if (capacity < -1)
+		ret = -EINVAL;
+	else
+		ret = broker_create(c->set->broker, name.ptr, name.len,
+		    (long)capacity, max_msg);
+	if (ret == 0)
+		log_info("mailbox %.*s created by client %llu", (int)name.len,
+		    name.ptr, (unsigned long long)c->peer.id);
+	client_answer(c, h->id, ret);
+	return 0;
+}
+
+static int
+client_destroy(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	int ret;
+
+	if (!proto_reader_done(r))
+		return -1;
+	ret = broker_destroy(c->set->broker, name.ptr, name.len);
+	if (ret == 0)
+		log_info("mailbox %.*s destroyed by client %llu", (int)name.len,
+		    name.ptr, (unsigned long long)c->peer.id);
+	client_answer(c, h->id, ret);
+	return 0;
+}
+
+static int
+client_bind(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	uint32_t how = proto_get_u32(r);
+
+	if (!proto_reader_done(r))
+		return -1;
+	client_answer(c, h->id, broker_bind(c->set->broker, &c->peer,
+	    name.ptr, name.len, how > 2 ? -1 : (int)how));
+	return 0;
+}
+
+static int
+client_unbind(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+
+	if (!proto_reader_done(r))
+		return -1;
+	client_answer(c, h->id, broker_unbind(c->set->broker, &c->peer,
+	    name.ptr, name.len, (h->flags & PROTO_UNBIND_EVICT) != 0));
+	return 0;
+}
+
+static int
+client_rebind(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	uint64_t target = proto_get_u64(r);
+	int ret;
+
+	if (!proto_reader_done(r))
+		return -1;
+	ret = broker_rebind(c->set->broker, name.ptr, name.len, target);
+	if (ret == 0)
+		log_info("mailbox %.*s rebound to client %llu by client %llu",
+		    (int)name.len, name.ptr, (unsigned long long)target,
+		    (unsigned long long)c->peer.id);
+	client_answer(c, h->id, ret);
+	return 0;
+}
+
+static int
+client_send(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct broker_send s;
+	struct proto_str name = proto_get_str(r);
+	struct proto_str data;
+
+	s.timeout_ms = proto_get_i32(r);
+	data = proto_get_blob(r);
+	if (!proto_reader_done(r))
+		return -1;
+	s.name = name.ptr;
+	s.name_len = name.len;
+	s.data = data.ptr;
+	s.len = data.len;
+	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
+	client_answer(c, h->id, s.timeout_ms < -1 ? -EINVAL :
+	    broker_send(c->set->broker, &c->peer, h->id, &s));
+	return 0;
+}
+
+static int
+client_recv(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct broker_recv rq;
+	struct proto_str name = proto_get_str(r);
+
+	rq.timeout_ms = proto_get_i32(r);
+	rq.cap = proto_get_u64(r);
+	if (!proto_reader_done(r))
+		return -1;
+	rq.name = name.len > 0 ? name.ptr : NULL;
+	rq.name_len = name.len;
+	client_answer(c, h->id, rq.timeout_ms < -1 ? -EINVAL :
+	    broker_recv(c->set->broker, &c->peer, h->id, &rq));
+	return 0;
+}
+
+static int
+client_ack(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	uint64_t msg_id = proto_get_u64(r);
+	int ret;
+
+	if (!proto_reader_done(r))
+		return -1;
+	ret = broker_ack(c->set->broker, &c->peer, msg_id);
+	if (h->flags & PROTO_ACK_REPLY)
+		client_reply(&c->peer, h->id, ret);
+	return 0;
+}
+
+static int
+client_list(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	if (!proto_reader_done(r))
+		return -1;
+	client_reply_json(c, h->id, h->type == PROTO_LIST ?
+	    admin_list_json(c->set->broker) :
+	    admin_clients_json(c->set->broker));
+	return 0;
+}
+
+typedef int (*client_handler)(struct client *, const struct proto_header *,
+    struct proto_reader *);
+
+static const client_handler client_handlers[] = {
+	[PROTO_HELLO] = client_hello,
+	[PROTO_CREATE] = client_create,
+	[PROTO_DESTROY] = client_destroy,
+	[PROTO_BIND] = client_bind,
+	[PROTO_UNBIND] = client_unbind,
+	[PROTO_SEND] = client_send,
+	[PROTO_RECV] = client_recv,
+	[PROTO_ACK] = client_ack,
+	[PROTO_REBIND] = client_rebind,
+	[PROTO_LIST] = client_list,
+	[PROTO_CLIENTS] = client_list,
+};
+
+static int
+client_frame(void *ctx, const struct proto_header *h, const uint8_t *body)
+{
+	struct client *c = ctx;
+	struct proto_reader r;
+	client_handler fn = NULL;
+	int ret;
+
+	if (h->type < sizeof(client_handlers) / sizeof(client_handlers[0]))
+		fn = client_handlers[h->type];
+	/* The handshake comes first and once; no v1 request carries fds. */
+	if (fn == NULL || h->nfds != 0 || h->id == 0 ||
+	    (h->type == PROTO_HELLO) == c->greeted) {
+		log_warn("client %llu: unexpected frame type %u: closing",
+		    (unsigned long long)c->peer.id, h->type);
+		return -1;
+	}
+	proto_reader_init(&r, body, h->len);
+	ret = fn(c, h, &r);
+	if (ret < 0)
+		log_warn("client %llu: malformed frame type %u: closing",
+		    (unsigned long long)c->peer.id, h->type);
+	if (c->set->after_batch != NULL)
+		c->set->after_batch(c->set->ctx);
+	return ret;
+}

@@ -1,0 +1,50 @@
+/*
+ * conn.h - the byte transport of one client connection.
+ *
+ * A conn reads frames off a non-blocking Unix stream socket and hands each
+ * complete one to its owner; it queues the owner's output and writes it
+ * when the socket takes it.  It knows nothing of mailboxes.
+ *
+ * Lifetime: a conn is never freed inside its own callbacks.  conn_kill()
+ * (or EOF, an error, malformed input) marks it dead and schedules the
+ * owner's closed() for the next loop turn; the owner frees it there.
+ */
+#ifndef MBX_CONN_H
+#define MBX_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct event_base;
+struct conn;
+
+struct conn_ops {
+	/*
+	 * One complete frame; body holds h->len bytes and stays valid only
+	 * during the call.  Returns 0, or -1 to close the connection.
+	 */
+	int	(*frame)(void *ctx, const struct proto_header *h,
+		    const uint8_t *body);
+	/* The connection is dead; called once, from the event loop. */
+	void	(*closed)(void *ctx);
+};
+
+/* Takes ownership of fd (closed by conn_free, or on failure). */
+struct conn *conn_new(struct event_base *base, int fd, uint32_t max_body,
+	    const struct conn_ops *ops, void *ctx);
+void	 conn_free(struct conn *c);
+
+/* Output: append whole frames to the writer, then conn_flush_soon(). */
+struct proto_writer *conn_out(struct conn *c);
+/* Writes the output at the end of this loop turn (coalescing replies). */
+void	 conn_flush_soon(struct conn *c);
+/* Writes what the socket takes now, without waiting; for shutdown. */
+void	 conn_flush_now(struct conn *c);
+/* Closes once the queued output is written (a refused handshake). */
+void	 conn_close_after_flush(struct conn *c);
+void	 conn_kill(struct conn *c, const char *why);
+bool	 conn_dead(const struct conn *c);
+
+#endif

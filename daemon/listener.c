@@ -1,0 +1,187 @@
+/*
+ * listener.c - binds the socket and accepts connections.
+ *
+ * When descriptors run out, accept() fails and the pending connection
+ * stays readable: the listener stops watching for a moment instead of
+ * spinning on it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "listener.h"
+#include "log.h"
+
+#define LISTENER_BACKOFF_MS	100
+
+struct listener {
+	int		 fd;
+	char		*path;
+	struct event	*ev;
+	struct event	*backoff;
+	listener_accept_fn fn;
+	void		*ctx;
+};
+
+static int
+listener_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+/* Creates the socket's directory (one level, as for /run/mbx). */
+static int
+listener_mkdir(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int err = 0;
+
+	if (dir == NULL)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			err = -errno;
+	}
+	free(dir);
+	return err;
+}
+
+/*
+ * Clears the way for a new socket at path: 0 when nothing is there or a
+ * stale socket was removed.
+ */
+static int
+listener_clear_stale(const struct sockaddr_un *sun, const char **why)
+{
+	struct stat st;
+	int fd, live;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		*why = "path exists and is not a socket";
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	    errno != ECONNREFUSED;
+	close(fd);
+	if (live) {
+		*why = "another mbxd is already listening there";
+		return -EADDRINUSE;
+	}
+	log_info("removing stale socket %s", sun->sun_path);
+	return unlink(sun->sun_path) < 0 ? -errno : 0;
+}
+
+static void
+listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(l->fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			l->fn(fd, l->ctx);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_warn("accept: %s: pausing for %d ms",
+			    strerror(errno), LISTENER_BACKOFF_MS);
+			event_del(l->ev);
+			evtimer_add(l->backoff, &tv);
+		}
+		return;
+	}
+}
+
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	event_add(l->ev, NULL);
+}
+
+struct listener *
+listener_open(struct event_base *base, const char *path,
+    listener_accept_fn fn, void *ctx, int *err, const char **why)
+{
+	struct sockaddr_un sun;
+	struct listener *l = calloc(1, sizeof(*l));
+
+	*why = NULL;
+	if (l == NULL || (l->path = strdup(path)) == NULL) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	l->fd = -1;
+	if ((*err = listener_addr(path, &sun)) < 0 ||
+	    (*err = listener_mkdir(path)) < 0 ||
+	    (*err = listener_clear_stale(&sun, why)) < 0)
+		goto fail;
+	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0 ||
+	    bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+		*err = -errno;
+		goto fail;
+	}
+	l->fn = fn;
+	l->ctx = ctx;
+	l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST,
+	    listener_accept_cb, l);
+	l->backoff = evtimer_new(base, listener_resume_cb, l);
+	if (l->ev == NULL || l->backoff == NULL || event_add(l->ev, NULL) < 0) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	return l;
+fail:
+	if (l != NULL && l->fd >= 0) {
+		close(l->fd);
+		if (*why == NULL)
+			unlink(path);
+	}
+	if (l != NULL) {
+		if (l->ev != NULL)
+			event_free(l->ev);
+		if (l->backoff != NULL)
+			event_free(l->backoff);
+		free(l->path);
+	}
+	free(l);
+	return NULL;
+}
+
+void
+listener_close(struct listener *l)
+{
+	if (l == NULL)
+		return;
+	event_free(l->ev);
+	event_free(l->backoff);
+	close(l->fd);
+	unlink(l->path);
+	free(l->path);
+	free(l);
+}

@@ -1,0 +1,158 @@
+/*
+ * mailbox.c - queue and binding state of one mailbox (see mailbox.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailbox.h"
+
+struct mailbox *
+mailbox_new(const char *name, size_t len, long capacity, size_t max_msg)
+{
+	struct mailbox *mb;
+
+	if (len > PROTO_NAME_MAX)
+		return NULL;
+	mb = calloc(1, sizeof(*mb));
+	if (mb == NULL)
+		return NULL;
+	memcpy(mb->name, name, len);
+	mb->name_len = len;
+	mb->capacity = capacity;
+	mb->max_msg = max_msg;
+	TAILQ_INIT(&mb->queue);
+	TAILQ_INIT(&mb->pending);
+	ptrvec_init(&mb->standby);
+	return mb;
+}
+
+void
+mailbox_free(struct mailbox *mb)
+{
+	if (mb == NULL)
+		return;
+	ptrvec_deinit(&mb->standby);
+	free(mb);
+}
+
+bool
+mailbox_has_room(const struct mailbox *mb)
+{
+	/* In-flight messages still hold their slot until acknowledged. */
+	return mb->capacity < 0 ||
+	    mb->nqueued + mb->ninflight < (size_t)mb->capacity;
+}
+
+struct msg *
+mailbox_head(const struct mailbox *mb)
+{
+	struct msg *m = TAILQ_FIRST(&mb->queue);
+
+	return m != NULL ? m : TAILQ_FIRST(&mb->pending);
+}
+
+void
+mailbox_add_pending(struct mailbox *mb, struct msg *m)
+{
+	m->mbox = mb;
+	m->state = MSG_PENDING;
+	TAILQ_INSERT_TAIL(&mb->pending, m, entry);
+	mb->npending++;
+	mb->bytes += m->len;
+}
+
+void
+mailbox_add_queued(struct mailbox *mb, struct msg *m)
+{
+	m->mbox = mb;
+	m->state = MSG_QUEUED;
+	TAILQ_INSERT_TAIL(&mb->queue, m, entry);
+	mb->nqueued++;
+	mb->bytes += m->len;
+}
+
+struct msg *
+mailbox_accept_pending(struct mailbox *mb)
+{
+	struct msg *m = TAILQ_FIRST(&mb->pending);
+
+	if (m == NULL)
+		return NULL;
+	TAILQ_REMOVE(&mb->pending, m, entry);
+	mb->npending--;
+	m->state = MSG_QUEUED;
+	TAILQ_INSERT_TAIL(&mb->queue, m, entry);
+	mb->nqueued++;
+	return m;
+}
+
+/* Unlinks m from the queue or pending list, keeping its bytes counted. */
+static void
+mailbox_unlink(struct mailbox *mb, struct msg *m)
+{
+	if (m->state == MSG_QUEUED) {
+		TAILQ_REMOVE(&mb->queue, m, entry);
+		mb->nqueued--;
+	} else if (m->state == MSG_PENDING) {
+		TAILQ_REMOVE(&mb->pending, m, entry);
+		mb->npending--;
+	} else {
+		mb->ninflight--;
+	}
+}
+
+void
+mailbox_take(struct mailbox *mb, struct msg *m)
+{
+	mailbox_unlink(mb, m);
+	m->state = MSG_INFLIGHT;
+	mb->ninflight++;
+}
+
+void
+mailbox_return(struct mailbox *mb, struct msg *m)
+{
+	mb->ninflight--;
+	m->state = MSG_QUEUED;
+	m->holder = NULL;
+	TAILQ_INSERT_HEAD(&mb->queue, m, entry);
+	mb->nqueued++;
+}
+
+void
+mailbox_drop(struct mailbox *mb, struct msg *m)
+{
+	mailbox_unlink(mb, m);
+	mb->bytes -= m->len;
+	m->mbox = NULL;
+}
+
+int
+mailbox_standby_add(struct mailbox *mb, struct peer *p)
+{
+	return ptrvec_push(&mb->standby, p);
+}
+
+bool
+mailbox_standby_remove(struct mailbox *mb, struct peer *p)
+{
+	return ptrvec_remove(&mb->standby, p);
+}
+
+bool
+mailbox_is_standby(const struct mailbox *mb, const struct peer *p)
+{
+	return ptrvec_contains(&mb->standby, p);
+}
+
+struct peer *
+mailbox_standby_pop(struct mailbox *mb)
+{
+	struct peer *p;
+
+	if (mb->standby.len == 0)
+		return NULL;
+	p = mb->standby.items[0];
+	ptrvec_remove(&mb->standby, p);
+	return p;
+}

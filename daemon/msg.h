@@ -1,0 +1,46 @@
+/*
+ * msg.h - one message held by the broker, from the moment a send is
+ * accepted until the receiver acknowledges it or it is withdrawn.
+ *
+ * A message is always in exactly one list: its mailbox's pending list (the
+ * sender waits for room or for a rendezvous), its mailbox's queue, or the
+ * in-flight list of the receiver it was handed to (two-phase receive).
+ */
+#ifndef MBX_MSG_H
+#define MBX_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct mailbox;
+struct peer;
+struct wait;
+
+enum msg_state {
+	MSG_PENDING,	/* not yet accepted into the queue */
+	MSG_QUEUED,
+	MSG_INFLIGHT,	/* handed to a receiver, not yet acknowledged */
+};
+
+struct msg {
+	TAILQ_ENTRY(msg) entry;
+	uint64_t	 id;		/* unique and increasing: arrival order */
+	struct mailbox	*mbox;
+	struct wait	*sender;	/* the sender's parked call, if it waits */
+	struct peer	*holder;	/* the receiver, while in flight */
+	enum msg_state	 state;
+	uint64_t	 sender_id;
+	uint32_t	 pid;
+	uint32_t	 uid;
+	size_t		 len;
+	unsigned char	 data[];
+};
+
+TAILQ_HEAD(msg_list, msg);
+
+/* A message with a copy of data; NULL when out of memory. */
+struct msg *msg_new(uint64_t id, const void *data, size_t len);
+void	 msg_free(struct msg *m);
+
+#endif

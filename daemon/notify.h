@@ -1,0 +1,12 @@
+/*
+ * notify.h - the systemd readiness protocol (sd_notify(3)), spoken
+ * directly: one datagram to $NOTIFY_SOCKET.  Linking libsystemd for this
+ * would drag in libraries a broker does not need.
+ */
+#ifndef MBX_NOTIFY_H
+#define MBX_NOTIFY_H
+
+/* Sends state ("READY=1", ...) when NOTIFY_SOCKET is set; 0 or -errno. */
+int	notify_send(const char *state);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * peer.h - the broker's view of one connected client: its identity, the
+ * mailboxes it is bound to or stands by on, its parked calls and the
+ * messages it holds in flight.
+ *
+ * The broker knows nothing of sockets.  It answers parked calls through
+ * the peer's ops, which the protocol layer (client.c) implements.
+ */
+#ifndef MBX_PEER_H
+#define MBX_PEER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "deadline.h"
+#include "msg.h"
+#include "ptrvec.h"
+
+struct mailbox;
+struct peer;
+
+struct peer_ops {
+	/* A parked call ends with err (0: a send succeeded). */
+	void	(*reply)(struct peer *p, uint32_t req, int err);
+	/* A receive ends with m, now in flight at p until acknowledged. */
+	void	(*deliver)(struct peer *p, uint32_t req, const struct msg *m);
+};
+
+enum wait_kind {
+	WAIT_SEND,
+	WAIT_RECV,
+};
+
+/* A parked call: a send waiting for room or a receiver, or a receive. */
+struct wait {
+	enum wait_kind	 kind;
+	struct peer	*peer;
+	uint32_t	 req;
+	struct deadline	 deadline;
+	TAILQ_ENTRY(wait) entry;	/* peer's sends or recvs */
+	/* WAIT_SEND */
+	struct msg	*msg;
+	bool		 sync;		/* answered at the acknowledgement */
+	bool		 nonblock;	/* timeout 0: fail rather than wait */
+	/* WAIT_RECV */
+	struct mailbox	*mbox;		/* NULL: any */
+	uint64_t	 cap;
+};
+
+TAILQ_HEAD(wait_list, wait);
+
+struct peer {
+	uint64_t	 id;
+	pid_t		 pid;
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 comm[17];
+	const struct peer_ops *ops;
+	void		*ctx;		/* the protocol layer's client */
+
+	struct mailbox	*direct;	/* "@ID" */
+	struct ptrvec	 bound;		/* struct mailbox *: receiver of */
+	struct ptrvec	 standing;	/* struct mailbox *: standby on */
+	struct wait_list sends;
+	struct wait_list recvs;
+	struct msg_list	 inflight;	/* delivered, not acknowledged */
+	TAILQ_ENTRY(peer) entry;	/* broker's peers */
+};
+
+void	 peer_init(struct peer *p, uint64_t id);
+/* Releases the peer's own memory; the broker has emptied its lists. */
+void	 peer_deinit(struct peer *p);
+void	 peer_inflight_add(struct peer *p, struct msg *m);
+void	 peer_inflight_remove(struct peer *p, struct msg *m);
+struct msg *peer_inflight_find(const struct peer *p, uint64_t msg_id);
+
+#endif

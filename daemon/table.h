@@ -1,0 +1,38 @@
+/*
+ * table.h - a hash table from byte-string keys to pointers.
+ *
+ * Open addressing with linear probing and backward-shift deletion, so a
+ * lookup touches one or two cache lines whatever the table size.  The
+ * table does not copy keys: a key must live as long as its entry (mailboxes
+ * use their own name).
+ */
+#ifndef MBX_TABLE_H
+#define MBX_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct table_slot {
+	const char	*key;	/* NULL: empty */
+	size_t		 len;
+	uint64_t	 hash;
+	void		*value;
+};
+
+struct table {
+	struct table_slot *slots;
+	size_t		 mask;	/* slot count - 1; slot count is a power of 2 */
+	size_t		 count;
+};
+
+void	 table_init(struct table *t);
+void	 table_deinit(struct table *t);
+void	*table_get(const struct table *t, const char *key, size_t len);
+/* 0, or -ENOMEM.  The key must not be present. */
+int	 table_put(struct table *t, const char *key, size_t len, void *value);
+/* Returns the removed value, or NULL when absent. */
+void	*table_del(struct table *t, const char *key, size_t len);
+/* Iteration: *pos starts at 0; returns NULL at the end. */
+void	*table_next(const struct table *t, size_t *pos);
+
+#endif
