@@ -1,0 +1,605 @@
+/*
+ * test-broker.c - the daemon's core without sockets: the broker driven
+ * through its calls with a test clock, peers whose ops record what they
+ * were told, plus the hash table and the deadline heap under it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "broker.h"
+#include "deadline.h"
+#include "mailbox.h"
+#include "suites.h"
+#include "table.h"
+
+static uint64_t test_now;
+
+static uint64_t
+test_clock(void)
+{
+	return test_now;
+}
+
+/* What a peer was told, newest last. */
+struct rec {
+	struct peer	peer;
+	int		nreplies;
+	uint32_t	reply_req;
+	int		reply_err;
+	int		ndelivered;
+	uint32_t	deliver_req;
+	uint64_t	msg_id;
+	bool		msg_sync;
+	char		data[64];
+	char		mailbox[256];
+};
+
+static void
+rec_reply(struct peer *p, uint32_t req, int err)
+{
+	struct rec *r = p->ctx;
+
+	r->nreplies++;
+	r->reply_req = req;
+	r->reply_err = err;
+}
+
+static void
+rec_deliver(struct peer *p, uint32_t req, const struct msg *m)
+{
+	struct rec *r = p->ctx;
+
+	r->ndelivered++;
+	r->deliver_req = req;
+	r->msg_id = m->id;
+	r->msg_sync = m->sender != NULL;
+	memset(r->data, 0, sizeof(r->data));
+	memcpy(r->data, m->data, m->len < sizeof(r->data) - 1 ? m->len :
+	    sizeof(r->data) - 1);
+	snprintf(r->mailbox, sizeof(r->mailbox), "%s", m->mbox->name);
+}
+
+static const struct peer_ops rec_ops = { rec_reply, rec_deliver };
+
+static struct broker *
+new_broker(uint64_t max_memory)
+{
+	struct broker_limits l = { max_memory };
+	struct broker *b = broker_new(&l);
+
+	ck_assert_ptr_nonnull(b);
+	test_now = 1000;
+	b->clock = test_clock;
+	return b;
+}
+
+static void
+add_peer(struct broker *b, struct rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	ck_assert_int_eq(broker_peer_add(b, &r->peer, &rec_ops, r), 0);
+}
+
+static int
+do_create(struct broker *b, const char *name, long capacity)
+{
+	return broker_create(b, name, strlen(name), capacity, 0);
+}
+
+static int
+do_send(struct broker *b, struct rec *r, uint32_t req, const char *name,
+    const char *data, bool sync, int timeout)
+{
+	struct broker_send s = { name, strlen(name), data, strlen(data), sync,
+	    timeout };
+
+	return broker_send(b, &r->peer, req, &s);
+}
+
+static int
+do_recv(struct broker *b, struct rec *r, uint32_t req, const char *name,
+    int timeout)
+{
+	struct broker_recv rq = { name, name ? strlen(name) : 0, 64, timeout };
+
+	return broker_recv(b, &r->peer, req, &rq);
+}
+
+static int
+do_bind(struct broker *b, struct rec *r, const char *name, int how)
+{
+	return broker_bind(b, &r->peer, name, strlen(name), how);
+}
+
+static struct mailbox *
+mbox(struct broker *b, const char *name)
+{
+	return table_get(&b->mailboxes, name, strlen(name));
+}
+
+/* Receives one message and acknowledges it; returns its data. */
+static const char *
+take(struct broker *b, struct rec *r, const char *name)
+{
+	ck_assert_int_eq(do_recv(b, r, 99, name, 0), 0);
+	ck_assert_int_eq(broker_ack(b, &r->peer, r->msg_id), 0);
+	return r->data;
+}
+
+/* Removes the peers, checks the accounts and frees the broker. */
+static void
+finish(struct broker *b, struct rec **peers, size_t n)
+{
+	struct mailbox *mb;
+	uint64_t held = 0;
+	size_t pos = 0;
+
+	for (size_t i = 0; i < n; i++)
+		broker_peer_remove(b, &peers[i]->peer);
+	/* The memory account matches what the mailboxes still hold. */
+	while ((mb = table_next(&b->mailboxes, &pos)) != NULL)
+		held += mb->bytes;
+	ck_assert_uint_eq(b->mem_used, held);
+	broker_free(b);
+}
+
+START_TEST(create_and_destroy)
+{
+	struct broker *b = new_broker(1 << 20);
+	char big[257];
+
+	ck_assert_int_eq(do_create(b, "jobs", 4), 0);
+	ck_assert_int_eq(do_create(b, "jobs", 4), -EEXIST);
+	ck_assert_int_eq(do_create(b, "bad name", 4), -EINVAL);
+	ck_assert_int_eq(do_create(b, "@1", 4), -EINVAL);
+	ck_assert_int_eq(do_create(b, "x", -2), -EINVAL);
+	ck_assert_int_eq(broker_create(b, "x", 1, 1, PROTO_MAX_PAYLOAD + 1),
+	    -EINVAL);
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(broker_create(b, big, 256, 1, 0), -EINVAL);
+	ck_assert_int_eq(broker_create(b, big, 255, 1, 0), 0);
+	ck_assert_int_eq(broker_destroy(b, "jobs", 4), 0);
+	ck_assert_int_eq(broker_destroy(b, "jobs", 4), -ENOENT);
+	ck_assert_uint_eq(b->nnamed, 1);
+	finish(b, NULL, 0);
+}
+END_TEST
+
+START_TEST(bounded_queue_is_fifo_and_refuses_when_full)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	ck_assert_int_eq(do_create(b, "q", 2), 0);
+	ck_assert_int_eq(do_send(b, &s, 1, "q", "one", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &s, 2, "q", "two", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &s, 3, "q", "three", false, 0), -EAGAIN);
+	/* A timed send parks, then times out having enqueued nothing. */
+	ck_assert_int_eq(do_send(b, &s, 4, "q", "four", false, 50),
+	    BROKER_PARKED);
+	test_now += 49;
+	broker_expire(b, test_now);
+	ck_assert_int_eq(s.nreplies, 0);
+	test_now += 1;
+	broker_expire(b, test_now);
+	ck_assert_int_eq(s.nreplies, 1);
+	ck_assert_int_eq(s.reply_err, -ETIMEDOUT);
+	ck_assert_uint_eq(mbox(b, "q")->nqueued, 2);
+	ck_assert_uint_eq(mbox(b, "q")->npending, 0);
+
+	ck_assert_int_eq(do_bind(b, &r, "q", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_str_eq(take(b, &r, "q"), "one");
+	ck_assert_str_eq(take(b, &r, "q"), "two");
+	ck_assert_int_eq(do_recv(b, &r, 5, "q", 0), -EAGAIN);
+	ck_assert_uint_eq(mbox(b, "q")->sent, 2);
+	ck_assert_uint_eq(mbox(b, "q")->received, 2);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(blocked_sender_enters_when_room_frees)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "q", 1);
+	do_bind(b, &r, "q", PROTO_BIND_EXCLUSIVE);
+	ck_assert_int_eq(do_send(b, &s, 1, "q", "a", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &s, 2, "q", "b", false, -1), BROKER_PARKED);
+	/* Delivered but unacknowledged still holds its slot. */
+	ck_assert_int_eq(do_recv(b, &r, 3, "q", 0), 0);
+	ck_assert_int_eq(s.nreplies, 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, r.msg_id), 0);
+	ck_assert_int_eq(s.nreplies, 1);
+	ck_assert_int_eq(s.reply_req, 2);
+	ck_assert_int_eq(s.reply_err, 0);
+	ck_assert_str_eq(take(b, &r, "q"), "b");
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(too_small_buffer_leaves_message)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+	struct broker_recv small = { "q", 1, 2, 0 };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "q", 4);
+	do_bind(b, &r, "q", PROTO_BIND_EXCLUSIVE);
+	do_send(b, &s, 1, "q", "hello", false, 0);
+	ck_assert_int_eq(broker_recv(b, &r.peer, 2, &small), -EMSGSIZE);
+	ck_assert_uint_eq(mbox(b, "q")->nqueued, 1);
+	ck_assert_str_eq(take(b, &r, "q"), "hello");
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(rendezvous_completes_at_acknowledgement)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "rv", 0);
+	do_bind(b, &r, "rv", PROTO_BIND_EXCLUSIVE);
+	ck_assert_int_eq(do_send(b, &s, 1, "rv", "x", false, 0), -EAGAIN);
+	ck_assert_int_eq(do_send(b, &s, 2, "rv", "x", false, -1),
+	    BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &r, 3, "rv", -1), 0);
+	ck_assert(r.msg_sync);
+	ck_assert_int_eq(s.nreplies, 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, r.msg_id), 0);
+	ck_assert_int_eq(s.nreplies, 1);
+	ck_assert_int_eq(s.reply_err, 0);
+	/* With a receiver already waiting, even timeout 0 hands it over. */
+	ck_assert_int_eq(do_recv(b, &r, 4, "rv", -1), BROKER_PARKED);
+	ck_assert_int_eq(do_send(b, &s, 5, "rv", "y", false, 0), BROKER_PARKED);
+	ck_assert_int_eq(r.ndelivered, 2);
+	ck_assert_str_eq(r.data, "y");
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(sync_send_withdrawn_at_deadline)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "q", 8);
+	do_bind(b, &r, "q", PROTO_BIND_EXCLUSIVE);
+	ck_assert_int_eq(do_send(b, &s, 1, "q", "sync", true, 100),
+	    BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &r, 2, "q", 0), 0);
+	test_now += 100;
+	broker_expire(b, test_now);
+	ck_assert_int_eq(s.reply_err, -ETIMEDOUT);
+	/* The receiver's late acknowledgement is refused: it must not count. */
+	ck_assert_int_eq(broker_ack(b, &r.peer, r.msg_id), -ESTALE);
+	ck_assert_uint_eq(mbox(b, "q")->sent, 0);
+	ck_assert_int_eq(do_recv(b, &r, 3, "q", 0), -EAGAIN);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(sync_send_queued_then_withdrawn)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "q", 8);
+	ck_assert_int_eq(do_send(b, &s, 1, "q", "sync", true, 0), -EAGAIN);
+	ck_assert_int_eq(do_send(b, &s, 2, "q", "sync", true, 10),
+	    BROKER_PARKED);
+	ck_assert_uint_eq(mbox(b, "q")->nqueued, 1);
+	test_now += 10;
+	broker_expire(b, test_now);
+	ck_assert_int_eq(s.reply_err, -ETIMEDOUT);
+	ck_assert_uint_eq(mbox(b, "q")->nqueued, 0);
+	ck_assert_uint_eq(b->mem_used, 0);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(memory_cap)
+{
+	struct broker *b = new_broker(8);
+	struct rec s;
+	struct rec *all[] = { &s };
+
+	add_peer(b, &s);
+	do_create(b, "u", -1);
+	ck_assert_int_eq(do_send(b, &s, 1, "u", "12345", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &s, 2, "u", "6789", false, 0), -ENOBUFS);
+	ck_assert_int_eq(do_send(b, &s, 3, "u", "678", false, 0), 0);
+	ck_assert_uint_eq(mbox(b, "u")->nqueued, 2);
+	finish(b, all, 1);
+}
+END_TEST
+
+START_TEST(binding_modes)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec a, c, d;
+	struct rec *all[] = { &a, &c, &d };
+
+	add_peer(b, &a);
+	add_peer(b, &c);
+	add_peer(b, &d);
+	do_create(b, "m", 8);
+	ck_assert_int_eq(do_bind(b, &a, "m", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(do_bind(b, &a, "m", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(do_bind(b, &c, "m", PROTO_BIND_EXCLUSIVE), -EBUSY);
+	ck_assert_int_eq(do_recv(b, &c, 1, "m", 0), -EPERM);
+	ck_assert_int_eq(do_bind(b, &c, "m", PROTO_BIND_QUEUE), 0);
+	ck_assert_int_eq(do_bind(b, &d, "m", PROTO_BIND_QUEUE), 0);
+	/* A standby's non-blocking receive is refused; a blocking one waits. */
+	ck_assert_int_eq(do_recv(b, &c, 2, "m", 0), -EPERM);
+	ck_assert_int_eq(do_recv(b, &c, 3, "m", -1), BROKER_PARKED);
+	/* a's parked receive fails EPERM when d replaces it. */
+	ck_assert_int_eq(do_recv(b, &a, 4, "m", -1), BROKER_PARKED);
+	ck_assert_int_eq(do_bind(b, &d, "m", PROTO_BIND_REPLACE), 0);
+	ck_assert_int_eq(a.reply_err, -EPERM);
+	ck_assert_ptr_eq(mbox(b, "m")->receiver, &d.peer);
+	/* d unbinds: c, first in line, takes over and gets the message. */
+	ck_assert_int_eq(broker_unbind(b, &d.peer, "m", 1, false), 0);
+	ck_assert_ptr_eq(mbox(b, "m")->receiver, &c.peer);
+	ck_assert_int_eq(do_send(b, &a, 5, "m", "hi", false, 0), 0);
+	ck_assert_int_eq(c.ndelivered, 1);
+	ck_assert_int_eq(c.deliver_req, 3);
+	ck_assert_int_eq(broker_unbind(b, &a.peer, "m", 1, false), -EPERM);
+	ck_assert_int_eq(broker_unbind(b, &a.peer, "m", 1, true), 0);
+	ck_assert_ptr_null(mbox(b, "m")->receiver);
+	ck_assert_int_eq(broker_unbind(b, &a.peer, "m", 1, true), -EPERM);
+	finish(b, all, 3);
+}
+END_TEST
+
+START_TEST(rebind_keeps_order_and_returns_inflight)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, a, c;
+	struct rec *all[] = { &s, &a, &c };
+
+	add_peer(b, &s);
+	add_peer(b, &a);
+	add_peer(b, &c);
+	do_create(b, "m", 8);
+	do_bind(b, &a, "m", PROTO_BIND_EXCLUSIVE);
+	do_send(b, &s, 1, "m", "1", false, 0);
+	do_send(b, &s, 2, "m", "2", false, 0);
+	do_send(b, &s, 3, "m", "3", false, 0);
+	/* a takes "1" but never acknowledges it. */
+	ck_assert_int_eq(do_recv(b, &a, 4, "m", 0), 0);
+	ck_assert_int_eq(broker_rebind(b, "m", 1, c.peer.id), -ESRCH);
+	do_bind(b, &c, "m", PROTO_BIND_QUEUE);
+	ck_assert_int_eq(broker_rebind(b, "m", 1, c.peer.id), 0);
+	ck_assert_int_eq(broker_ack(b, &a.peer, a.msg_id), -ESTALE);
+	ck_assert_str_eq(take(b, &c, "m"), "1");
+	ck_assert_str_eq(take(b, &c, "m"), "2");
+	ck_assert_str_eq(take(b, &c, "m"), "3");
+	ck_assert_int_eq(do_recv(b, &a, 5, "m", 0), -EPERM);
+	finish(b, all, 3);
+}
+END_TEST
+
+START_TEST(receiver_gone_passes_binding_and_messages)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, a, c;
+	struct rec *all[] = { &s, &c };
+
+	add_peer(b, &s);
+	add_peer(b, &a);
+	add_peer(b, &c);
+	do_create(b, "m", 8);
+	do_bind(b, &a, "m", PROTO_BIND_EXCLUSIVE);
+	do_bind(b, &c, "m", PROTO_BIND_QUEUE);
+	ck_assert_int_eq(do_recv(b, &c, 1, "m", 1000), BROKER_PARKED);
+	do_send(b, &s, 2, "m", "x", false, 0);
+	ck_assert_int_eq(do_recv(b, &a, 3, "m", 0), 0);
+	broker_peer_remove(b, &a.peer);
+	ck_assert_ptr_eq(mbox(b, "m")->receiver, &c.peer);
+	ck_assert_int_eq(c.ndelivered, 1);
+	ck_assert_str_eq(c.data, "x");
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(receive_any_takes_oldest)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+	char direct[32];
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	snprintf(direct, sizeof(direct), "@%llu",
+	    (unsigned long long)r.peer.id);
+	do_create(b, "a", 8);
+	do_create(b, "b", 8);
+	do_bind(b, &r, "a", PROTO_BIND_EXCLUSIVE);
+	do_bind(b, &r, "b", PROTO_BIND_EXCLUSIVE);
+	do_send(b, &s, 1, "b", "first", false, 0);
+	do_send(b, &s, 2, direct, "second", false, 0);
+	do_send(b, &s, 3, "a", "third", false, 0);
+	ck_assert_str_eq(take(b, &r, NULL), "first");
+	ck_assert_str_eq(r.mailbox, "b");
+	ck_assert_str_eq(take(b, &r, NULL), "second");
+	ck_assert_str_eq(r.mailbox, direct);
+	ck_assert_str_eq(take(b, &r, NULL), "third");
+	/* Only the owner receives from a direct address. */
+	ck_assert_int_eq(do_recv(b, &s, 4, direct, 0), -EPERM);
+	/* A parked receive-any wakes on a direct message. */
+	ck_assert_int_eq(do_recv(b, &r, 5, NULL, -1), BROKER_PARKED);
+	do_send(b, &s, 6, direct, "late", false, 0);
+	ck_assert_str_eq(r.data, "late");
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(destroy_wakes_waiters)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r, t;
+	struct rec *all[] = { &s, &r, &t };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	add_peer(b, &t);
+	do_create(b, "m", 1);
+	do_create(b, "n", 1);
+	do_bind(b, &r, "n", PROTO_BIND_EXCLUSIVE);
+	do_send(b, &s, 1, "m", "a", false, 0);
+	ck_assert_int_eq(do_send(b, &s, 2, "m", "b", false, -1), BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &r, 3, "n", -1), BROKER_PARKED);
+	ck_assert_int_eq(broker_destroy(b, "m", 1), 0);
+	ck_assert_int_eq(s.reply_err, -EIDRM);
+	ck_assert_int_eq(broker_destroy(b, "n", 1), 0);
+	ck_assert_int_eq(r.reply_err, -EIDRM);
+	ck_assert_uint_eq(r.peer.bound.len, 0);
+	finish(b, all, 3);
+}
+END_TEST
+
+START_TEST(sender_gone_withdraws_its_waiting_message)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "rv", 0);
+	do_bind(b, &r, "rv", PROTO_BIND_EXCLUSIVE);
+	ck_assert_int_eq(do_send(b, &s, 1, "rv", "x", false, -1),
+	    BROKER_PARKED);
+	broker_peer_remove(b, &s.peer);
+	ck_assert_int_eq(do_recv(b, &r, 2, "rv", 0), -EAGAIN);
+	finish(b, all, 1);
+}
+END_TEST
+
+START_TEST(shutdown_answers_everyone)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec s, r;
+	struct rec *all[] = { &s, &r };
+
+	add_peer(b, &s);
+	add_peer(b, &r);
+	do_create(b, "rv", 0);
+	ck_assert_int_eq(do_send(b, &s, 1, "rv", "x", false, -1),
+	    BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &r, 2, NULL, -1), BROKER_PARKED);
+	broker_shutdown(b);
+	ck_assert_int_eq(s.reply_err, -ESHUTDOWN);
+	ck_assert_int_eq(r.reply_err, -ESHUTDOWN);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(table_many_keys)
+{
+	struct table t;
+	static char keys[5000][8];
+	size_t pos = 0, n = 0;
+
+	table_init(&t);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		ck_assert_int_eq(table_put(&t, keys[i], strlen(keys[i]),
+		    keys[i]), 0);
+	}
+	for (int i = 0; i < 5000; i += 2)
+		ck_assert_ptr_eq(table_del(&t, keys[i], strlen(keys[i])),
+		    keys[i]);
+	for (int i = 0; i < 5000; i++)
+		ck_assert_ptr_eq(table_get(&t, keys[i], strlen(keys[i])),
+		    i % 2 ? keys[i] : NULL);
+	while (table_next(&t, &pos) != NULL)
+		n++;
+	ck_assert_uint_eq(n, 2500);
+	ck_assert_ptr_null(table_del(&t, "nope", 4));
+	table_deinit(&t);
+}
+END_TEST
+
+START_TEST(deadline_heap_orders)
+{
+	struct deadline_heap h;
+	struct deadline d[200];
+	uint64_t last = 0;
+	size_t left = 0;
+
+	deadline_heap_init(&h);
+	srand(7);
+	for (int i = 0; i < 200; i++) {
+		deadline_node_init(&d[i]);
+		ck_assert_int_eq(deadline_heap_add(&h, &d[i],
+		    (uint64_t)(rand() % 1000)), 0);
+	}
+	for (int i = 0; i < 200; i += 3)
+		deadline_heap_remove(&h, &d[i]);
+	while (deadline_heap_first(&h) != NULL) {
+		struct deadline *first = deadline_heap_first(&h);
+
+		ck_assert_uint_ge(first->when, last);
+		last = first->when;
+		deadline_heap_remove(&h, first);
+		left++;
+	}
+	ck_assert_uint_eq(left, 200 - 67);
+	deadline_heap_deinit(&h);
+}
+END_TEST
+
+Suite *
+broker_suite(void)
+{
+	Suite *s = suite_create("broker");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, create_and_destroy);
+	tcase_add_test(tc, bounded_queue_is_fifo_and_refuses_when_full);
+	tcase_add_test(tc, blocked_sender_enters_when_room_frees);
+	tcase_add_test(tc, too_small_buffer_leaves_message);
+	tcase_add_test(tc, rendezvous_completes_at_acknowledgement);
+	tcase_add_test(tc, sync_send_withdrawn_at_deadline);
+	tcase_add_test(tc, sync_send_queued_then_withdrawn);
+	tcase_add_test(tc, memory_cap);
+	tcase_add_test(tc, binding_modes);
+	tcase_add_test(tc, rebind_keeps_order_and_returns_inflight);
+	tcase_add_test(tc, receiver_gone_passes_binding_and_messages);
+	tcase_add_test(tc, receive_any_takes_oldest);
+	tcase_add_test(tc, destroy_wakes_waiters);
+	tcase_add_test(tc, sender_gone_withdraws_its_waiting_message);
+	tcase_add_test(tc, shutdown_answers_everyone);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("structures");
+	tcase_add_test(tc, table_many_keys);
+	tcase_add_test(tc, deadline_heap_orders);
+	suite_add_tcase(s, tc);
+	return s;
+}
