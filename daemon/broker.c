@@ -41,8 +41,9 @@ broker_new(const struct broker_limits *limits)
 	if (b == NULL)
 		return NULL;
 	b->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
+	b->limits.max_msg = PROTO_MAX_PAYLOAD;
 	if (limits != NULL)
-		b->limits = *limits;
+		broker_set_limits(b, limits);
 	table_init(&b->mailboxes);
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
@@ -50,6 +51,14 @@ broker_new(const struct broker_limits *limits)
 	b->next_msg_id = 1;
 	b->clock = monotonic_ms;
 	return b;
+}
+
+void
+broker_set_limits(struct broker *b, const struct broker_limits *l)
+{
+	b->limits = *l;
+	if (b->limits.max_msg == 0 || b->limits.max_msg > PROTO_MAX_PAYLOAD)
+		b->limits.max_msg = PROTO_MAX_PAYLOAD;
 }
 
 uint64_t
@@ -444,12 +453,13 @@ broker_create(struct broker *b, const char *name, size_t len, long capacity,
 	struct mailbox *mb;
 
 	if (!proto_name_valid(name, len) || capacity < -1 ||
-	    max_msg > PROTO_MAX_PAYLOAD)
+	    max_msg > b->limits.max_msg)
 		return -EINVAL;
 	if (broker_lookup(b, name, len) != NULL)
 		return -EEXIST;
 	if (max_msg == 0)
-		max_msg = 1024 * 1024;
+		max_msg = BROKER_DEFAULT_MAX_MSG < b->limits.max_msg ?
+		    BROKER_DEFAULT_MAX_MSG : b->limits.max_msg;
 	mb = mailbox_new(name, len, capacity, (size_t)max_msg);
 	if (mb == NULL)
 		return -ENOMEM;
@@ -459,6 +469,30 @@ broker_create(struct broker *b, const char *name, size_t len, long capacity,
 	}
 	b->nnamed++;
 	return 0;
+}
+
+int
+broker_declare(struct broker *b, const char *name, size_t len, long capacity,
+    uint64_t max_msg)
+{
+	struct mailbox *mb = broker_lookup(b, name, len);
+	int err;
+
+	if (mb == NULL) {
+		err = broker_create(b, name, len, capacity, max_msg);
+		return err < 0 ? err : BROKER_CREATED;
+	}
+	if (mb->owner != NULL || capacity < -1 || max_msg > b->limits.max_msg)
+		return -EINVAL;
+	if (max_msg == 0)
+		max_msg = mb->max_msg;
+	if (mb->capacity == capacity && mb->max_msg == max_msg)
+		return 0;
+	mb->capacity = capacity;
+	mb->max_msg = (size_t)max_msg;
+	/* More room may let waiting senders in. */
+	broker_pump(b, mb);
+	return BROKER_CHANGED;
 }
 
 int
@@ -585,7 +619,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (mb == NULL)
 		return proto_name_valid(s->name, s->name_len) ||
 		    proto_direct_id(s->name, s->name_len) ? -ENOENT : -EINVAL;
-	if (s->len > mb->max_msg)
+	if (s->len > mb->max_msg || s->len > b->limits.max_msg)
 		return -EMSGSIZE;
 	if (b->mem_used > b->limits.max_memory ||
 	    s->len > b->limits.max_memory - b->mem_used)

@@ -25,9 +25,11 @@
 #define BROKER_PARKED	1
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
+#define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
 
 struct broker_limits {
 	uint64_t	max_memory;	/* payload bytes held, all mailboxes */
+	uint64_t	max_msg;	/* largest message any mailbox takes */
 };
 
 struct broker {
@@ -81,6 +83,17 @@ struct peer *broker_peer_find(const struct broker *b, uint64_t id);
 int	 broker_create(struct broker *b, const char *name, size_t len,
 	    long capacity, uint64_t max_msg);
 int	 broker_destroy(struct broker *b, const char *name, size_t len);
+/*
+ * Creates name, or changes the capacity and max_msg of the existing
+ * mailbox, keeping its queue.  Returns 0 when nothing changed,
+ * BROKER_CREATED, BROKER_CHANGED, or a negative errno.
+ */
+#define BROKER_CREATED	1
+#define BROKER_CHANGED	2
+int	 broker_declare(struct broker *b, const char *name, size_t len,
+	    long capacity, uint64_t max_msg);
+/* New limits; what is held beyond them stays, later sends see them. */
+void	 broker_set_limits(struct broker *b, const struct broker_limits *l);
 int	 broker_bind(struct broker *b, struct peer *p, const char *name,
 	    size_t len, int how);
 int	 broker_unbind(struct broker *b, struct peer *p, const char *name,

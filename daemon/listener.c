@@ -122,8 +122,68 @@ listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 	event_add(l->ev, NULL);
 }
 
+/* Starts accepting on l->fd. */
+static int
+listener_start(struct listener *l, struct event_base *base,
+    listener_accept_fn fn, void *ctx)
+{
+	l->fn = fn;
+	l->ctx = ctx;
+	l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST,
+	    listener_accept_cb, l);
+	l->backoff = evtimer_new(base, listener_resume_cb, l);
+	if (l->ev == NULL || l->backoff == NULL || event_add(l->ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+listener_free(struct listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->ev != NULL)
+		event_free(l->ev);
+	if (l->backoff != NULL)
+		event_free(l->backoff);
+	free(l->path);
+	free(l);
+}
+
 struct listener *
-listener_open(struct event_base *base, const char *path,
+listener_adopt(struct event_base *base, int fd, listener_accept_fn fn,
+    void *ctx, int *err, const char **why)
+{
+	struct listener *l;
+	int type = 0, domain = 0, listening = 0;
+	socklen_t len = sizeof(int);
+
+	*why = NULL;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+	    type != SOCK_STREAM || domain != AF_UNIX || !listening) {
+		*why = "the inherited descriptor is not a listening "
+		    "AF_UNIX stream socket";
+		*err = -ENOTSOCK;
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	l->fd = fd;
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	if ((*err = listener_start(l, base, fn, ctx)) < 0) {
+		listener_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+struct listener *
+listener_open(struct event_base *base, const char *path, mode_t mode,
     listener_accept_fn fn, void *ctx, int *err, const char **why)
 {
 	struct sockaddr_un sun;
@@ -142,19 +202,12 @@ listener_open(struct event_base *base, const char *path,
 	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0 ||
 	    bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, 0666) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+	    chmod(path, mode) < 0 || listen(l->fd, SOMAXCONN) < 0) {
 		*err = -errno;
 		goto fail;
 	}
-	l->fn = fn;
-	l->ctx = ctx;
-	l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST,
-	    listener_accept_cb, l);
-	l->backoff = evtimer_new(base, listener_resume_cb, l);
-	if (l->ev == NULL || l->backoff == NULL || event_add(l->ev, NULL) < 0) {
-		*err = -ENOMEM;
+	if ((*err = listener_start(l, base, fn, ctx)) < 0)
 		goto fail;
-	}
 	return l;
 fail:
 	if (l != NULL && l->fd >= 0) {
@@ -162,14 +215,7 @@ fail:
 		if (*why == NULL)
 			unlink(path);
 	}
-	if (l != NULL) {
-		if (l->ev != NULL)
-			event_free(l->ev);
-		if (l->backoff != NULL)
-			event_free(l->backoff);
-		free(l->path);
-	}
-	free(l);
+	listener_free(l);
 	return NULL;
 }
 
@@ -178,10 +224,8 @@ listener_close(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	event_free(l->ev);
-	event_free(l->backoff);
 	close(l->fd);
-	unlink(l->path);
-	free(l->path);
-	free(l);
+	if (l->path != NULL)
+		unlink(l->path);
+	listener_free(l);
 }

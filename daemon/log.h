@@ -17,6 +17,8 @@ enum log_level {
 };
 
 void	log_set_verbose(int verbose);
+/* Prefixes lines with <priority> when stderr is the systemd journal. */
+void	log_detect_journal(void);
 void	log_msg(enum log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* For start-up failures and broken invariants only: logs and exits 1. */

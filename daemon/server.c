@@ -3,32 +3,50 @@
  *
  * All deadlines live in the broker's heap; the server keeps one libevent
  * timer armed at the earliest of them and re-arms it after every request
- * and every expiry.  Shutdown: stop accepting, answer every parked call,
- * write what the sockets take, unlink the socket.
+ * and every expiry.
+ *
+ * Start-up: load the configuration, listen (or adopt systemd's socket),
+ * declare the configured mailboxes, then tell systemd READY=1.  SIGHUP
+ * re-reads the configuration and applies it only if all of it is valid.
+ * Shutdown: stop accepting, answer every parked call, write what the
+ * sockets take, unlink the socket (unless systemd owns it).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "broker.h"
 #include "client.h"
+#include "config.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
 
+#define SERVER_STATUS_MS	2000
+#define SD_LISTEN_FDS_START	3
+
 struct server {
+	const struct server_options *opt;
+	struct config	 config;
 	struct event_base *base;
 	struct broker	*broker;
 	struct client_set clients;
 	struct listener	*listener;
 	struct event	*timer;
 	uint64_t	 timer_at;	/* DEADLINE_NONE when not armed */
-	struct event	*sigterm;
-	struct event	*sigint;
+	struct event	*status_timer;
+	struct event	*watchdog;
+	struct event	*signals[3];
+	char		 last_status[256];
+	char		 reload_error[160];
 };
 
 static void
@@ -71,14 +89,208 @@ server_accept(int fd, void *ctx)
 		log_warn("out of memory for a new client: refused");
 }
 
+/* Tells systemd a one-line summary when it changed. */
+static void
+server_status(struct server *s, bool force)
+{
+	char status[sizeof(s->last_status)];
+
+	snprintf(status, sizeof(status), "STATUS=%zu mailboxes, %zu clients, "
+	    "%" PRIu64 " bytes queued%s%s", s->broker->nnamed,
+	    s->broker->npeers, s->broker->mem_used,
+	    s->reload_error[0] ? "; reload failed: " : "", s->reload_error);
+	if (!force && strcmp(status, s->last_status) == 0)
+		return;
+	memcpy(s->last_status, status, sizeof(status));
+	notify_send(status);
+}
+
+static void
+server_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	server_status(arg, false);
+}
+
+static void
+server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	notify_send("WATCHDOG=1");
+}
+
+/* The broker side of a configuration: limits and declared mailboxes. */
+static void
+server_apply(struct server *s, const struct config *c, bool reload)
+{
+	struct broker_limits l = { c->max_memory, c->max_msg };
+
+	if (reload && (l.max_memory != s->broker->limits.max_memory ||
+	    l.max_msg != s->broker->limits.max_msg))
+		log_warn("limits now max_memory %" PRIu64 ", max_msg %" PRIu64,
+		    l.max_memory, l.max_msg);
+	broker_set_limits(s->broker, &l);
+	for (size_t i = 0; i < c->nmailboxes; i++) {
+		const struct config_mailbox *mb = &c->mailboxes[i];
+		int ret = broker_declare(s->broker, mb->name, strlen(mb->name),
+		    mb->capacity, mb->max_msg);
+
+		if (ret < 0)
+			log_err("mailbox %s: %s", mb->name, strerror(-ret));
+		else if (ret == BROKER_CREATED && reload)
+			log_warn("mailbox %s created by the configuration",
+			    mb->name);
+		else if (ret == BROKER_CHANGED)
+			log_warn("mailbox %s: capacity and max_msg changed by "
+			    "the configuration", mb->name);
+	}
+}
+
+/* Loads the configuration file and the command line over the defaults. */
+static int
+server_load(const struct server_options *opt, struct config *c, char *err,
+    size_t errlen)
+{
+	if (config_init(c) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (opt->config_path != NULL &&
+	    (opt->config_explicit || access(opt->config_path, F_OK) == 0) &&
+	    config_load(c, opt->config_path, err, errlen) < 0)
+		return -1;
+	if (opt->socket_path != NULL) {
+		free(c->socket_path);
+		if ((c->socket_path = strdup(opt->socket_path)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (opt->max_memory != 0)
+		c->max_memory = opt->max_memory;
+	return 0;
+}
+
+static void
+server_reload(struct server *s)
+{
+	struct config c;
+	char err[512];
+	char msg[64];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000 +
+	    (unsigned long long)ts.tv_nsec / 1000);
+	notify_send(msg);
+	if (server_load(s->opt, &c, err, sizeof(err)) < 0) {
+		log_err("reload failed, configuration unchanged: %s", err);
+		/* STATUS= is one short line: keep the start of the error. */
+		snprintf(s->reload_error, sizeof(s->reload_error), "%.*s",
+		    (int)sizeof(s->reload_error) - 1, err);
+		config_deinit(&c);
+	} else {
+		if (strcmp(c.socket_path, s->config.socket_path) != 0)
+			log_warn("socket %s: a new socket path takes effect at "
+			    "restart", c.socket_path);
+		server_apply(s, &c, true);
+		config_deinit(&s->config);
+		s->config = c;
+		s->reload_error[0] = '\0';
+		log_info("configuration reloaded");
+	}
+	notify_send("READY=1");
+	server_status(s, true);
+}
+
 static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
 
+	if (sig == SIGHUP) {
+		server_reload(s);
+		return;
+	}
 	log_info("%s: shutting down", strsignal((int)sig));
 	notify_send("STOPPING=1");
 	event_base_loopbreak(s->base);
+}
+
+/*
+ * The descriptor systemd passed (socket activation), or -1.  Clears the
+ * variables so that children do not inherit them.
+ */
+static int
+server_inherited_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID");
+	const char *fds = getenv("LISTEN_FDS");
+	int fd = -1;
+
+	if (pid != NULL && fds != NULL &&
+	    strtol(pid, NULL, 10) == (long)getpid() &&
+	    strtol(fds, NULL, 10) >= 1)
+		fd = SD_LISTEN_FDS_START;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return fd;
+}
+
+static int
+server_listen(struct server *s)
+{
+	int fd = server_inherited_fd(), err;
+	const char *why;
+
+	if (fd >= 0) {
+		s->listener = listener_adopt(s->base, fd, server_accept, s,
+		    &err, &why);
+		if (s->listener != NULL) {
+			log_info("serving the socket passed by systemd");
+			return 0;
+		}
+		log_err("socket activation: %s", why);
+		return -1;
+	}
+	s->listener = listener_open(s->base, s->config.socket_path,
+	    s->config.socket_mode, server_accept, s, &err, &why);
+	if (s->listener == NULL) {
+		log_err("cannot listen on %s: %s", s->config.socket_path,
+		    why != NULL ? why : strerror(-err));
+		return -1;
+	}
+	log_info("listening on %s", s->config.socket_path);
+	return 0;
+}
+
+/* Periodic timers for systemd: status lines and the watchdog. */
+static int
+server_start_timers(struct server *s)
+{
+	const char *usec = getenv("WATCHDOG_USEC");
+	const char *wpid = getenv("WATCHDOG_PID");
+	struct timeval tv = { SERVER_STATUS_MS / 1000, 0 };
+	unsigned long long us;
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return 0;
+	s->status_timer = event_new(s->base, -1, EV_PERSIST, server_status_cb, s);
+	if (s->status_timer == NULL || evtimer_add(s->status_timer, &tv) < 0)
+		return -1;
+	if (usec == NULL || (wpid != NULL &&
+	    strtol(wpid, NULL, 10) != (long)getpid()))
+		return 0;
+	us = strtoull(usec, NULL, 10);
+	if (us == 0)
+		return 0;
+	/* Half the interval, as systemd recommends. */
+	tv.tv_sec = (time_t)(us / 2 / 1000000);
+	tv.tv_usec = (suseconds_t)(us / 2 % 1000000);
+	s->watchdog = event_new(s->base, -1, EV_PERSIST, server_watchdog_cb, s);
+	if (s->watchdog == NULL || evtimer_add(s->watchdog, &tv) < 0)
+		return -1;
+	return 0;
 }
 
 static void
@@ -94,45 +306,75 @@ server_free(struct server *s)
 	}
 	if (s->timer != NULL)
 		event_free(s->timer);
-	if (s->sigterm != NULL)
-		event_free(s->sigterm);
-	if (s->sigint != NULL)
-		event_free(s->sigint);
+	if (s->status_timer != NULL)
+		event_free(s->status_timer);
+	if (s->watchdog != NULL)
+		event_free(s->watchdog);
+	for (size_t i = 0; i < sizeof(s->signals) / sizeof(s->signals[0]); i++)
+		if (s->signals[i] != NULL)
+			event_free(s->signals[i]);
 	if (s->base != NULL)
 		event_base_free(s->base);
+	config_deinit(&s->config);
+}
+
+static int
+server_setup(struct server *s)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((s->base = event_base_new()) == NULL ||
+	    (s->broker = broker_new(NULL)) == NULL ||
+	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL)
+		return -1;
+	client_set_init(&s->clients, s->base, s->broker, server_arm_timer, s);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		s->signals[i] = evsignal_new(s->base, sigs[i], server_signal_cb, s);
+		if (s->signals[i] == NULL || evsignal_add(s->signals[i], NULL) < 0)
+			return -1;
+	}
+	return server_start_timers(s);
 }
 
 int
-server_run(const struct server_config *cfg)
+server_check_config(const struct server_options *opt)
 {
-	struct broker_limits limits = { .max_memory = cfg->max_memory };
+	struct config c;
+	char err[512];
+	int ret = server_load(opt, &c, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "mbxd: %s\n", err);
+	else
+		printf("%s: configuration ok\n", opt->config_path);
+	config_deinit(&c);
+	return ret < 0 ? 1 : 0;
+}
+
+int
+server_run(const struct server_options *opt)
+{
 	struct server s;
-	const char *why;
-	int err;
+	char err[512];
 
 	memset(&s, 0, sizeof(s));
+	s.opt = opt;
 	s.timer_at = DEADLINE_NONE;
-	signal(SIGPIPE, SIG_IGN);
-	if ((s.base = event_base_new()) == NULL ||
-	    (s.broker = broker_new(&limits)) == NULL)
-		fatal("out of memory");
-	client_set_init(&s.clients, s.base, s.broker, server_arm_timer, &s);
-	s.timer = evtimer_new(s.base, server_timer_cb, &s);
-	s.sigterm = evsignal_new(s.base, SIGTERM, server_signal_cb, &s);
-	s.sigint = evsignal_new(s.base, SIGINT, server_signal_cb, &s);
-	if (s.timer == NULL || s.sigterm == NULL || s.sigint == NULL ||
-	    evsignal_add(s.sigterm, NULL) < 0 || evsignal_add(s.sigint, NULL) < 0)
+	if (server_load(opt, &s.config, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		config_deinit(&s.config);
+		return 1;
+	}
+	if (server_setup(&s) < 0)
 		fatal("cannot set up the event loop");
-	s.listener = listener_open(s.base, cfg->socket_path, server_accept, &s,
-	    &err, &why);
-	if (s.listener == NULL) {
-		log_err("cannot listen on %s: %s", cfg->socket_path,
-		    why != NULL ? why : strerror(-err));
+	if (server_listen(&s) < 0) {
 		server_free(&s);
 		return 1;
 	}
-	log_info("listening on %s", cfg->socket_path);
-	notify_send("READY=1\nSTATUS=accepting connections");
+	server_apply(&s, &s.config, false);
+	notify_send("READY=1");
+	server_status(&s, true);
 	event_base_dispatch(s.base);
 	server_free(&s);
 	return 0;

@@ -68,7 +68,7 @@ static const struct peer_ops rec_ops = { rec_reply, rec_deliver };
 static struct broker *
 new_broker(uint64_t max_memory)
 {
-	struct broker_limits l = { max_memory };
+	struct broker_limits l = { max_memory, 0 };
 	struct broker *b = broker_new(&l);
 
 	ck_assert_ptr_nonnull(b);

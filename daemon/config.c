@@ -1,0 +1,529 @@
+/*
+ * config.c - loading mbxd.json (see config.h and mbxd.json(5)).
+ *
+ * jansson parses the file and reports syntax errors with their position,
+ * but its values carry no position.  For the errors found after parsing
+ * (an unknown key, a value of the wrong kind) config_locate() walks the
+ * text once more to the offending value, so that every error reads
+ * file:line:column like a compiler's.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "config.h"
+
+/* One step of a path into the document: an object key or an array index. */
+struct config_step {
+	const char	*key;	/* NULL: index */
+	size_t		 index;
+};
+
+#define CONFIG_DEPTH	4
+
+struct config_ctx {
+	const char	*path;
+	const char	*text;
+	size_t		 textlen;
+	struct config_step steps[CONFIG_DEPTH];
+	size_t		 depth;
+	char		*err;
+	size_t		 errlen;
+};
+
+/*
+ * A minimal scanner over text that jansson has already accepted, so it
+ * may assume well-formed JSON.
+ */
+struct scan {
+	const char	*p;
+	const char	*end;
+};
+
+static void
+scan_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static void
+scan_string(struct scan *s)
+{
+	for (s->p++; s->p < s->end && *s->p != '"'; s->p++)
+		if (*s->p == '\\')
+			s->p++;
+	s->p++;
+}
+
+static void scan_value(struct scan *);
+
+static void
+scan_container(struct scan *s, char close)
+{
+	s->p++;
+	for (;;) {
+		scan_ws(s);
+		if (s->p >= s->end || *s->p == close) {
+			s->p++;
+			return;
+		}
+		if (*s->p == ',' || *s->p == ':') {
+			s->p++;
+			continue;
+		}
+		scan_value(s);
+	}
+}
+
+static void
+scan_value(struct scan *s)
+{
+	scan_ws(s);
+	if (s->p >= s->end)
+		return;
+	if (*s->p == '"')
+		scan_string(s);
+	else if (*s->p == '{')
+		scan_container(s, '}');
+	else if (*s->p == '[')
+		scan_container(s, ']');
+	else
+		while (s->p < s->end && !strchr(",}] \t\r\n", *s->p))
+			s->p++;
+}
+
+/* True when the string token at s->p spells key. */
+static bool
+scan_key_is(const struct scan *s, const char *key)
+{
+	size_t len = strlen(key);
+
+	return s->p + len + 2 <= s->end && s->p[0] == '"' &&
+	    memcmp(s->p + 1, key, len) == 0 && s->p[len + 1] == '"';
+}
+
+/* Moves s to the value at step inside the container at s->p. */
+static bool
+scan_step(struct scan *s, const struct config_step *step)
+{
+	size_t index = 0;
+	bool object;
+
+	scan_ws(s);
+	if (s->p >= s->end || (*s->p != '{' && *s->p != '['))
+		return false;
+	object = *s->p == '{';
+	s->p++;
+	for (;;) {
+		scan_ws(s);
+		if (s->p >= s->end || *s->p == '}' || *s->p == ']')
+			return false;
+		if (object) {
+			bool hit = step->key != NULL && scan_key_is(s, step->key);
+
+			scan_string(s);
+			scan_ws(s);
+			s->p++;		/* ':' */
+			scan_ws(s);
+			if (hit)
+				return true;
+		} else if (step->key == NULL && index == step->index) {
+			scan_ws(s);
+			return true;
+		}
+		scan_value(s);
+		index++;
+		scan_ws(s);
+		if (s->p < s->end && *s->p == ',')
+			s->p++;
+	}
+}
+
+/* Line and column (both from 1) of the value at the context's path. */
+static void
+config_locate(const struct config_ctx *ctx, int *line, int *col)
+{
+	struct scan s = { ctx->text, ctx->text + ctx->textlen };
+	const char *p;
+
+	for (size_t i = 0; i < ctx->depth; i++)
+		if (!scan_step(&s, &ctx->steps[i]))
+			break;
+	scan_ws(&s);
+	*line = 1;
+	*col = 1;
+	for (p = ctx->text; p < s.p && p < s.end; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static int __attribute__((format(printf, 2, 3)))
+config_error(const struct config_ctx *ctx, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+	int line, col;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	config_locate(ctx, &line, &col);
+	snprintf(ctx->err, ctx->errlen, "%s:%d:%d: %s", ctx->path, line, col,
+	    reason);
+	return -1;
+}
+
+static void
+config_push(struct config_ctx *ctx, const char *key, size_t index)
+{
+	if (ctx->depth < CONFIG_DEPTH) {
+		ctx->steps[ctx->depth].key = key;
+		ctx->steps[ctx->depth].index = index;
+	}
+	ctx->depth++;
+}
+
+static void
+config_pop(struct config_ctx *ctx)
+{
+	ctx->depth--;
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* A size: a non-negative integer or a string such as "64M". */
+static int
+config_size(struct config_ctx *ctx, json_t *v, const char *key,
+    uint64_t *out)
+{
+	config_push(ctx, key, 0);
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t)json_integer_value(v);
+	} else if (!json_is_string(v) ||
+	    config_parse_size(json_string_value(v), out) < 0) {
+		return config_error(ctx, "%s: expected a size in bytes such as "
+		    "65536 or \"64K\", \"16M\", \"1G\"", key);
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+/* Rejects any key of obj that is not in allowed (NULL-terminated). */
+static int
+config_known_keys(struct config_ctx *ctx, json_t *obj,
+    const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		size_t i;
+
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			config_push(ctx, key, 0);
+			return config_error(ctx, "unknown key \"%s\"", key);
+		}
+	}
+	return 0;
+}
+
+static int
+config_expect_object(struct config_ctx *ctx, json_t *v, const char *what)
+{
+	if (!json_is_object(v))
+		return config_error(ctx, "%s must be an object", what);
+	return 0;
+}
+
+static int
+config_socket(struct config_ctx *ctx, struct config *c, json_t *sock)
+{
+	static const char *const keys[] = { "path", "mode", NULL };
+	json_t *v;
+
+	config_push(ctx, "socket", 0);
+	if (config_expect_object(ctx, sock, "\"socket\"") < 0 ||
+	    config_known_keys(ctx, sock, keys) < 0)
+		return -1;
+	if ((v = json_object_get(sock, "path")) != NULL) {
+		config_push(ctx, "path", 0);
+		if (!json_is_string(v) || json_string_value(v)[0] != '/' ||
+		    json_string_length(v) >= 108)
+			return config_error(ctx, "path: expected an absolute "
+			    "path shorter than 108 bytes");
+		free(c->socket_path);
+		if ((c->socket_path = strdup(json_string_value(v))) == NULL)
+			return config_error(ctx, "out of memory");
+		config_pop(ctx);
+	}
+	if ((v = json_object_get(sock, "mode")) != NULL) {
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		char *end;
+		unsigned long mode = strtoul(s, &end, 8);
+
+		config_push(ctx, "mode", 0);
+		if (s[0] == '\0' || *end != '\0' || mode > 0777)
+			return config_error(ctx, "mode: expected an octal "
+			    "string such as \"0660\"");
+		c->socket_mode = (mode_t)mode;
+		config_pop(ctx);
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+static int
+config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
+{
+	static const char *const keys[] = { "max_memory", "max_msg", NULL };
+	json_t *v;
+
+	config_push(ctx, "limits", 0);
+	if (config_expect_object(ctx, limits, "\"limits\"") < 0 ||
+	    config_known_keys(ctx, limits, keys) < 0)
+		return -1;
+	if ((v = json_object_get(limits, "max_memory")) != NULL &&
+	    config_size(ctx, v, "max_memory", &c->max_memory) < 0)
+		return -1;
+	if ((v = json_object_get(limits, "max_msg")) != NULL) {
+		if (config_size(ctx, v, "max_msg", &c->max_msg) < 0)
+			return -1;
+		if (c->max_msg == 0 || c->max_msg > PROTO_MAX_PAYLOAD) {
+			config_push(ctx, "max_msg", 0);
+			return config_error(ctx, "max_msg: must be between 1 "
+			    "and %u bytes", PROTO_MAX_PAYLOAD);
+		}
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+static int
+config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
+    json_t *obj)
+{
+	static const char *const keys[] = { "name", "capacity", "max_msg",
+	    NULL };
+	json_t *v;
+
+	if (config_expect_object(ctx, obj, "a mailbox") < 0 ||
+	    config_known_keys(ctx, obj, keys) < 0)
+		return -1;
+	v = json_object_get(obj, "name");
+	config_push(ctx, "name", 0);
+	if (v == NULL)
+		return config_error(ctx, "a mailbox needs a \"name\"");
+	if (!json_is_string(v) || !proto_name_valid(json_string_value(v),
+	    json_string_length(v)))
+		return config_error(ctx, "name: expected 1-255 bytes of "
+		    "[A-Za-z0-9._:/-]");
+	snprintf(mb->name, sizeof(mb->name), "%s", json_string_value(v));
+	config_pop(ctx);
+	mb->capacity = 1024;
+	if ((v = json_object_get(obj, "capacity")) != NULL) {
+		config_push(ctx, "capacity", 0);
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "unbounded") == 0)
+			mb->capacity = -1;
+		else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= LONG_MAX)
+			mb->capacity = (long)json_integer_value(v);
+		else
+			return config_error(ctx, "capacity: expected a count "
+			    "(0 for rendezvous) or \"unbounded\"");
+		config_pop(ctx);
+	}
+	mb->max_msg = 0;
+	if ((v = json_object_get(obj, "max_msg")) != NULL &&
+	    config_size(ctx, v, "max_msg", &mb->max_msg) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+config_mailboxes(struct config_ctx *ctx, struct config *c, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	config_push(ctx, "mailboxes", 0);
+	if (!json_is_array(arr))
+		return config_error(ctx, "\"mailboxes\" must be an array");
+	free(c->mailboxes);
+	c->nmailboxes = 0;
+	c->mailboxes = calloc(json_array_size(arr) + 1, sizeof(*c->mailboxes));
+	if (c->mailboxes == NULL)
+		return config_error(ctx, "out of memory");
+	json_array_foreach(arr, i, v) {
+		config_push(ctx, NULL, i);
+		if (config_one_mailbox(ctx, &c->mailboxes[i], v) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->mailboxes[j].name,
+			    c->mailboxes[i].name) == 0)
+				return config_error(ctx, "mailbox \"%s\" is "
+				    "declared twice", c->mailboxes[i].name);
+		config_pop(ctx);
+		c->nmailboxes++;
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+static int
+config_apply_json(struct config_ctx *ctx, struct config *c, json_t *root)
+{
+	static const char *const keys[] = { "socket", "limits", "mailboxes",
+	    NULL };
+	json_t *v;
+
+	if (config_expect_object(ctx, root, "the configuration") < 0 ||
+	    config_known_keys(ctx, root, keys) < 0)
+		return -1;
+	if ((v = json_object_get(root, "socket")) != NULL &&
+	    config_socket(ctx, c, v) < 0)
+		return -1;
+	if ((v = json_object_get(root, "limits")) != NULL &&
+	    config_limits(ctx, c, v) < 0)
+		return -1;
+	if ((v = json_object_get(root, "mailboxes")) != NULL &&
+	    config_mailboxes(ctx, c, v) < 0)
+		return -1;
+	for (size_t i = 0; i < c->nmailboxes; i++) {
+		if (c->mailboxes[i].max_msg > c->max_msg) {
+			ctx->depth = 0;
+			config_push(ctx, "mailboxes", 0);
+			config_push(ctx, NULL, i);
+			config_push(ctx, "max_msg", 0);
+			return config_error(ctx, "max_msg: above limits.max_msg "
+			    "(%llu)", (unsigned long long)c->max_msg);
+		}
+	}
+	return 0;
+}
+
+/* Reads a whole file into a NUL-terminated buffer. */
+static char *
+config_read(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *text = NULL;
+	size_t cap = 0, n;
+
+	*len = 0;
+	if (f == NULL) {
+		snprintf(err, errlen, "%s:0:0: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - *len < 4096) {
+			char *bigger = realloc(text, cap + 65536);
+
+			if (bigger == NULL || cap > (64u << 20)) {
+				snprintf(err, errlen, "%s:0:0: file too large",
+				    path);
+				free(bigger != NULL ? bigger : text);
+				fclose(f);
+				return NULL;
+			}
+			text = bigger;
+			cap += 65536;
+		}
+		n = fread(text + *len, 1, cap - *len - 1, f);
+		*len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s:0:0: %s", path, strerror(errno));
+		free(text);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	text[*len] = '\0';
+	return text;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct config_ctx ctx = { .path = path, .err = err, .errlen = errlen };
+	json_error_t jerr;
+	json_t *root;
+	char *text;
+	int ret;
+
+	text = config_read(path, &ctx.textlen, err, errlen);
+	if (text == NULL)
+		return -1;
+	ctx.text = text;
+	root = json_loadb(text, ctx.textlen, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line,
+		    jerr.column, jerr.text);
+		free(text);
+		return -1;
+	}
+	ret = config_apply_json(&ctx, c, root);
+	json_decref(root);
+	free(text);
+	return ret;
+}
+
+int
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->socket_mode = CONFIG_DEFAULT_MODE;
+	c->max_memory = BROKER_DEFAULT_MAX_MEMORY;
+	c->max_msg = PROTO_MAX_PAYLOAD;
+	c->socket_path = strdup(CONFIG_DEFAULT_SOCKET);
+	return c->socket_path != NULL ? 0 : -ENOMEM;
+}
+
+void
+config_deinit(struct config *c)
+{
+	free(c->socket_path);
+	free(c->mailboxes);
+	memset(c, 0, sizeof(*c));
+}
