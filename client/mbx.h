@@ -70,9 +70,10 @@ mbx_t	*mbx_open(const char *socket_path);
 void	 mbx_close(mbx_t *c);
 
 /*
- * The connection's descriptor, for poll()/epoll in the caller's loop: it
- * becomes readable when the daemon has something for this handle.  Do not
- * read from or write to it.
+ * The connection's descriptor, for poll()/epoll in the caller's loop.  The
+ * daemon sends nothing between calls, so between calls it becomes
+ * readable only when the daemon has closed the connection (the next call
+ * then fails with ECONNRESET).  Do not read from or write to it.
  */
 int	 mbx_fd(const mbx_t *c);
 

@@ -259,7 +259,8 @@ client_create(struct client *c, const struct proto_header *h,
 
 	if (!proto_reader_done(r))
 		return -1;
-	if (capacity < -1)
+	/* 0 means "the default" inside the daemon only: a client says. */
+	if (capacity < -1 || max_msg == 0)
 		ret = -EINVAL;
 	else
 		ret = broker_create(c->set->broker, name.ptr, name.len,
@@ -362,6 +363,7 @@ client_recv(struct client *c, const struct proto_header *h,
 {
 	struct broker_recv rq;
 	struct proto_str name = proto_get_str(r);
+	int ret;
 
 	rq.timeout_ms = proto_get_i32(r);
 	rq.cap = proto_get_u64(r);
@@ -369,8 +371,11 @@ client_recv(struct client *c, const struct proto_header *h,
 		return -1;
 	rq.name = name.len > 0 ? name.ptr : NULL;
 	rq.name_len = name.len;
-	client_answer(c, h->id, rq.timeout_ms < -1 ? -EINVAL :
-	    broker_recv(c->set->broker, &c->peer, h->id, &rq));
+	ret = rq.timeout_ms < -1 ? -EINVAL :
+	    broker_recv(c->set->broker, &c->peer, h->id, &rq);
+	/* 0: the message itself was the answer. */
+	if (ret != 0)
+		client_answer(c, h->id, ret);
 	return 0;
 }
 
