@@ -33,6 +33,7 @@ VERSION	= 0.1.0
 
 PROTO_SRC  = proto/proto.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
+	  daemon/account.c \
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \

@@ -46,7 +46,9 @@ typedef struct mbx mbx_t;
 struct mbx_attr {
 	long	capacity;	/* 0 rendezvous, N bounded, MBX_UNBOUNDED */
 	size_t	max_msg;	/* largest message accepted, in bytes */
-	long	reserved[6];	/* room for later fields; zeroed by init */
+	unsigned mode;		/* permission bits as for a file; 0: 0600 */
+	gid_t	gid;		/* group; (gid_t)-1: the creator's */
+	long	reserved[5];	/* room for later fields; zeroed by init */
 };
 
 struct mbx_meta {
@@ -81,13 +83,16 @@ int	 mbx_fd(const mbx_t *c);
 long	 mbx_id(const mbx_t *c);
 
 /* Fills a with the defaults: capacity MBX_DEFAULT_CAPACITY, max_msg
- * MBX_DEFAULT_MAX_MSG. */
+ * MBX_DEFAULT_MAX_MSG, mode 0600, the creator's group. */
 void	 mbx_attr_init(struct mbx_attr *a);
 
 /*
  * Creates mailbox name (1-255 bytes of [A-Za-z0-9._:/-]) with attributes a
- * (NULL: defaults).  EEXIST, EINVAL (bad name, capacity < -1, max_msg 0 or
- * above MBX_MAX_MSG_LIMIT).
+ * (NULL: defaults), owned by this connection's uid.  Like a file, its mode
+ * gives send (write bit) and bind/receive (read bit) rights to the owner,
+ * the group and others.  EEXIST, EINVAL (bad name, capacity < -1, max_msg
+ * 0 or above the daemon's limit, mode above 0777), EPERM (a group the
+ * caller is not in), EDQUOT (the uid owns too many mailboxes).
  */
 int	 mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a);
 
@@ -136,6 +141,26 @@ int	 mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
  */
 ssize_t	 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
 	    struct mbx_meta *meta, int timeout_ms);
+
+/*
+ * Owner calls: the mailbox's owner or an administrator (uid 0, or a group
+ * the daemon's configuration names) may make them; others get EACCES.
+ * mbx_destroy(), mbx_rebind(), mbx_evict() need the same.
+ */
+
+/* Sets the permission bits (0 to 0777) of name.  ENOENT, EINVAL, EACCES. */
+int	 mbx_chmod(mbx_t *c, const char *name, unsigned mode);
+/*
+ * Gives name to uid and/or group gid; (uid_t)-1 or (gid_t)-1 keeps that
+ * part.  Only an administrator may change the owner; the owner may set a
+ * group it belongs to.  ENOENT, EINVAL, EACCES.
+ */
+int	 mbx_chown(mbx_t *c, const char *name, uid_t uid, gid_t gid);
+/*
+ * Drops every message queued in name.  Messages in flight to the receiver
+ * and senders still waiting for room are not touched.  ENOENT, EACCES.
+ */
+int	 mbx_purge(mbx_t *c, const char *name);
 
 /*
  * Operator calls, used by mbxctl(1).

@@ -1,6 +1,7 @@
 /*
  * admin.c - JSON snapshots of the mailbox and client tables.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,15 @@ mailbox_names(const struct ptrvec *mailboxes)
 static json_t *
 mailbox_json(const struct mailbox *mb)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I}",
+	char mode[8];
+
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)mb->mode);
+	return json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:o, "
+	    "s:I, s:I}",
 	    "name", mb->name,
+	    "owner", (json_int_t)mb->uid,
+	    "group", (json_int_t)mb->gid,
+	    "mode", mode,
 	    "capacity", (json_int_t)mb->capacity,
 	    "max_msg", (json_int_t)mb->max_msg,
 	    "queued", (json_int_t)(mb->nqueued + mb->ninflight),

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "broker.h"
@@ -45,6 +46,7 @@ broker_new(const struct broker_limits *limits)
 	if (limits != NULL)
 		broker_set_limits(b, limits);
 	table_init(&b->mailboxes);
+	accounts_init(&b->accounts);
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
 	b->next_peer_id = 1;
@@ -56,9 +58,69 @@ broker_new(const struct broker_limits *limits)
 void
 broker_set_limits(struct broker *b, const struct broker_limits *l)
 {
-	b->limits = *l;
-	if (b->limits.max_msg == 0 || b->limits.max_msg > PROTO_MAX_PAYLOAD)
-		b->limits.max_msg = PROTO_MAX_PAYLOAD;
+	struct broker_limits *n = &b->limits;
+
+	*n = *l;
+	if (n->max_memory == 0)
+		n->max_memory = BROKER_DEFAULT_MAX_MEMORY;
+	if (n->max_msg == 0 || n->max_msg > PROTO_MAX_PAYLOAD)
+		n->max_msg = PROTO_MAX_PAYLOAD;
+	if (n->max_bytes_per_uid == 0)
+		n->max_bytes_per_uid = n->max_memory / 2;
+	if (n->max_connections == 0)
+		n->max_connections = BROKER_DEFAULT_MAX_CONNECTIONS;
+	if (n->max_connections_per_uid == 0)
+		n->max_connections_per_uid =
+		    BROKER_DEFAULT_MAX_CONNECTIONS_PER_UID;
+	if (n->max_mailboxes_per_uid == 0)
+		n->max_mailboxes_per_uid = BROKER_DEFAULT_MAX_MAILBOXES_PER_UID;
+	if (n->max_pending_per_connection == 0)
+		n->max_pending_per_connection = BROKER_DEFAULT_MAX_PENDING;
+	if (n->max_standby_per_mailbox == 0)
+		n->max_standby_per_mailbox = BROKER_DEFAULT_MAX_STANDBY;
+	if (n->nadmin_gids > sizeof(n->admin_gids) / sizeof(n->admin_gids[0]))
+		n->nadmin_gids = sizeof(n->admin_gids) / sizeof(n->admin_gids[0]);
+}
+
+bool
+broker_is_admin(const struct broker *b, const struct peer *p)
+{
+	if (p == NULL || p->uid == 0)
+		return true;
+	for (size_t i = 0; i < b->limits.nadmin_gids; i++)
+		if (peer_in_group(p, b->limits.admin_gids[i]))
+			return true;
+	return false;
+}
+
+/*
+ * May p do what bit (S_IWOTH: send, S_IROTH: bind and receive) asks of
+ * mb?  The owner's, the group's or the others' bits apply, as for a file.
+ */
+static bool
+broker_may(const struct broker *b, const struct peer *p,
+    const struct mailbox *mb, mode_t bit)
+{
+	if (mb->owner != NULL)
+		return bit == S_IWOTH || mb->owner == p;
+	if (broker_is_admin(b, p))
+		return true;
+	if (p->uid == mb->uid)
+		return (mb->mode & (bit << 6)) != 0;
+	if (peer_in_group(p, mb->gid))
+		return (mb->mode & (bit << 3)) != 0;
+	return (mb->mode & bit) != 0;
+}
+
+static void broker_set_owner(struct broker *, struct mailbox *, uid_t, gid_t);
+static void broker_mailbox_free(struct broker *, struct mailbox *);
+
+/* Owner-only operations: destroy, purge, chmod, rebind, evict. */
+static bool
+broker_owns(const struct broker *b, const struct peer *p,
+    const struct mailbox *mb)
+{
+	return broker_is_admin(b, p) || p->uid == mb->uid;
 }
 
 uint64_t
@@ -71,6 +133,10 @@ static void
 broker_msg_free(struct broker *b, struct msg *m)
 {
 	b->mem_used -= m->len;
+	if (m->acct != NULL) {
+		m->acct->bytes -= m->len;
+		account_put(&b->accounts, m->acct);
+	}
 	msg_free(m);
 }
 
@@ -88,6 +154,10 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 		mailbox_drop(mb, m);
 		broker_msg_free(b, m);
 	}
+	if (mb->acct != NULL) {
+		mb->acct->mailboxes--;
+		account_put(&b->accounts, mb->acct);
+	}
 	mailbox_free(mb);
 }
 
@@ -103,6 +173,7 @@ broker_free(struct broker *b)
 		broker_mailbox_free(b, mb);
 	table_deinit(&b->mailboxes);
 	deadline_heap_deinit(&b->deadlines);
+	accounts_deinit(&b->accounts);
 	free(b);
 }
 
@@ -127,13 +198,18 @@ broker_lookup_named(const struct broker *b, const char *name, size_t len,
  * Parked calls.
  */
 
+/* A parked call; NULL with *err set when p may park no more. */
 static struct wait *
 wait_new(struct broker *b, struct peer *p, enum wait_kind kind, uint32_t req,
-    int timeout_ms)
+    int timeout_ms, int *err)
 {
-	struct wait *w = calloc(1, sizeof(*w));
+	struct wait *w;
 
-	if (w == NULL)
+	*err = -EDQUOT;
+	if (p->nwaits >= b->limits.max_pending_per_connection)
+		return NULL;
+	*err = -ENOMEM;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->kind = kind;
 	w->peer = p;
@@ -148,6 +224,7 @@ wait_new(struct broker *b, struct peer *p, enum wait_kind kind, uint32_t req,
 		TAILQ_INSERT_TAIL(&p->sends, w, entry);
 	else
 		TAILQ_INSERT_TAIL(&p->recvs, w, entry);
+	p->nwaits++;
 	return w;
 }
 
@@ -158,6 +235,7 @@ wait_end(struct broker *b, struct wait *w, int err, bool answer)
 	struct peer *p = w->peer;
 
 	deadline_heap_remove(&b->deadlines, &w->deadline);
+	p->nwaits--;
 	if (w->kind == WAIT_SEND) {
 		TAILQ_REMOVE(&p->sends, w, entry);
 		if (w->msg != NULL)
@@ -354,19 +432,30 @@ broker_peer_add(struct broker *b, struct peer *p, const struct peer_ops *ops,
 	char name[32];
 	int len;
 
-	peer_init(p, b->next_peer_id);
+	if (b->npeers >= b->limits.max_connections)
+		return -ENOBUFS;
+	if ((p->acct = account_get(&b->accounts, p->uid)) == NULL)
+		return -ENOMEM;
+	if (p->acct->connections >= b->limits.max_connections_per_uid &&
+	    !broker_is_admin(b, p)) {
+		account_put(&b->accounts, p->acct);
+		return -EDQUOT;
+	}
+	p->id = b->next_peer_id;
 	p->ops = ops;
 	p->ctx = ctx;
 	len = snprintf(name, sizeof(name), "@%llu", (unsigned long long)p->id);
 	p->direct = mailbox_new(name, (size_t)len, -1, PROTO_MAX_PAYLOAD);
-	if (p->direct == NULL)
-		return -ENOMEM;
-	p->direct->owner = p;
-	if (table_put(&b->mailboxes, p->direct->name, p->direct->name_len,
-	    p->direct) < 0) {
+	if (p->direct == NULL || table_put(&b->mailboxes, p->direct->name,
+	    p->direct->name_len, p->direct) < 0) {
 		mailbox_free(p->direct);
+		account_put(&b->accounts, p->acct);
 		return -ENOMEM;
 	}
+	p->direct->owner = p;
+	p->direct->uid = p->uid;
+	p->direct->gid = p->gid;
+	p->acct->connections++;
 	b->next_peer_id++;
 	TAILQ_INSERT_TAIL(&b->peers, p, entry);
 	b->npeers++;
@@ -439,6 +528,8 @@ broker_peer_remove(struct broker *b, struct peer *p)
 	p->direct = NULL;
 	TAILQ_REMOVE(&b->peers, p, entry);
 	b->npeers--;
+	p->acct->connections--;
+	account_put(&b->accounts, p->acct);
 	peer_deinit(p);
 }
 
@@ -446,25 +537,56 @@ broker_peer_remove(struct broker *b, struct peer *p)
  * Mailboxes and bindings.
  */
 
+/* Checks the attributes a creator asks for; 0 or -errno. */
+static int
+broker_check_attr(const struct broker *b, const struct peer *p,
+    const struct broker_attr *a)
+{
+	if (a->capacity < -1 || a->max_msg > b->limits.max_msg ||
+	    (a->mode & ~(uint32_t)0777) != 0)
+		return -EINVAL;
+	/* Like chgrp: a group the creator belongs to, unless an admin. */
+	if (p != NULL && a->gid != (gid_t)-1 && !peer_in_group(p, a->gid) &&
+	    !broker_is_admin(b, p))
+		return -EPERM;
+	return 0;
+}
+
 int
-broker_create(struct broker *b, const char *name, size_t len, long capacity,
-    uint64_t max_msg)
+broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
+    const struct broker_attr *a)
 {
 	struct mailbox *mb;
+	uint64_t max_msg = a->max_msg;
+	int err;
 
-	if (!proto_name_valid(name, len) || capacity < -1 ||
-	    max_msg > b->limits.max_msg)
+	if (!proto_name_valid(name, len))
 		return -EINVAL;
+	if ((err = broker_check_attr(b, p, a)) < 0)
+		return err;
 	if (broker_lookup(b, name, len) != NULL)
 		return -EEXIST;
 	if (max_msg == 0)
 		max_msg = BROKER_DEFAULT_MAX_MSG < b->limits.max_msg ?
 		    BROKER_DEFAULT_MAX_MSG : b->limits.max_msg;
-	mb = mailbox_new(name, len, capacity, (size_t)max_msg);
+	mb = mailbox_new(name, len, a->capacity, (size_t)max_msg);
 	if (mb == NULL)
 		return -ENOMEM;
-	if (table_put(&b->mailboxes, mb->name, mb->name_len, mb) < 0) {
+	mb->uid = p != NULL ? p->uid : a->uid;
+	mb->gid = a->gid != (gid_t)-1 ? a->gid : p != NULL ? p->gid : 0;
+	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
+	if ((mb->acct = account_get(&b->accounts, mb->uid)) == NULL) {
 		mailbox_free(mb);
+		return -ENOMEM;
+	}
+	if (p != NULL && mb->acct->mailboxes >=
+	    b->limits.max_mailboxes_per_uid && !broker_is_admin(b, p)) {
+		broker_mailbox_free(b, mb);
+		return -EDQUOT;
+	}
+	mb->acct->mailboxes++;
+	if (table_put(&b->mailboxes, mb->name, mb->name_len, mb) < 0) {
+		broker_mailbox_free(b, mb);
 		return -ENOMEM;
 	}
 	b->nnamed++;
@@ -472,39 +594,127 @@ broker_create(struct broker *b, const char *name, size_t len, long capacity,
 }
 
 int
-broker_declare(struct broker *b, const char *name, size_t len, long capacity,
-    uint64_t max_msg)
+broker_declare(struct broker *b, const char *name, size_t len,
+    const struct broker_attr *a)
 {
 	struct mailbox *mb = broker_lookup(b, name, len);
+	uint64_t max_msg = a->max_msg;
 	int err;
 
 	if (mb == NULL) {
-		err = broker_create(b, name, len, capacity, max_msg);
+		err = broker_create(b, NULL, name, len, a);
 		return err < 0 ? err : BROKER_CREATED;
 	}
-	if (mb->owner != NULL || capacity < -1 || max_msg > b->limits.max_msg)
-		return -EINVAL;
+	if (mb->owner != NULL || (err = broker_check_attr(b, NULL, a)) < 0)
+		return mb->owner != NULL ? -EINVAL : err;
 	if (max_msg == 0)
 		max_msg = mb->max_msg;
-	if (mb->capacity == capacity && mb->max_msg == max_msg)
+	if (mb->capacity == a->capacity && mb->max_msg == max_msg &&
+	    mb->uid == a->uid && mb->gid == a->gid &&
+	    mb->mode == (a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE))
 		return 0;
-	mb->capacity = capacity;
+	mb->capacity = a->capacity;
 	mb->max_msg = (size_t)max_msg;
+	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
+	broker_set_owner(b, mb, a->uid, a->gid);
 	/* More room may let waiting senders in. */
 	broker_pump(b, mb);
 	return BROKER_CHANGED;
 }
 
+/* Looks up a named mailbox that p owns (or administers). */
+static int
+broker_lookup_owned(const struct broker *b, const struct peer *p,
+    const char *name, size_t len, struct mailbox **out)
+{
+	int err = broker_lookup_named(b, name, len, out);
+
+	if (err == 0 && p != NULL && !broker_owns(b, p, *out))
+		return -EACCES;
+	return err;
+}
+
 int
-broker_destroy(struct broker *b, const char *name, size_t len)
+broker_destroy(struct broker *b, struct peer *p, const char *name, size_t len)
 {
 	struct mailbox *mb;
-	int err = broker_lookup_named(b, name, len, &mb);
+	int err = broker_lookup_owned(b, p, name, len, &mb);
 
 	if (err < 0)
 		return err;
 	broker_mailbox_close(b, mb, -EIDRM);
 	b->nnamed--;
+	return 0;
+}
+
+int
+broker_purge(struct broker *b, struct peer *p, const char *name, size_t len)
+{
+	struct mailbox *mb;
+	struct msg *m, *next;
+	int err = broker_lookup_owned(b, p, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	/* Only accepted messages: a waiting sender's is not yet queued. */
+	for (m = TAILQ_FIRST(&mb->queue); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, entry);
+		broker_withdraw(b, m, -EIDRM);
+	}
+	broker_pump(b, mb);
+	return 0;
+}
+
+int
+broker_chmod(struct broker *b, struct peer *p, const char *name, size_t len,
+    uint32_t mode)
+{
+	struct mailbox *mb;
+	int err = broker_lookup_owned(b, p, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	if ((mode & ~(uint32_t)0777) != 0)
+		return -EINVAL;
+	mb->mode = mode;
+	return 0;
+}
+
+/* Moves mb's ownership (and its charge) to uid. */
+static void
+broker_set_owner(struct broker *b, struct mailbox *mb, uid_t uid, gid_t gid)
+{
+	if (uid != mb->uid) {
+		struct account *acct = account_get(&b->accounts, uid);
+
+		/* Out of memory: keep the old charge rather than lose it. */
+		if (acct != NULL) {
+			mb->acct->mailboxes--;
+			account_put(&b->accounts, mb->acct);
+			mb->acct = acct;
+			acct->mailboxes++;
+		}
+		mb->uid = uid;
+	}
+	mb->gid = gid;
+}
+
+int
+broker_chown(struct broker *b, struct peer *p, const char *name, size_t len,
+    uid_t uid, gid_t gid)
+{
+	struct mailbox *mb;
+	int err = broker_lookup_owned(b, p, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	/* As for files: only an admin gives a mailbox away. */
+	if (uid != (uid_t)-1 && uid != mb->uid && !broker_is_admin(b, p))
+		return -EACCES;
+	if (gid != (gid_t)-1 && !peer_in_group(p, gid) && !broker_is_admin(b, p))
+		return -EACCES;
+	broker_set_owner(b, mb, uid != (uid_t)-1 ? uid : mb->uid,
+	    gid != (gid_t)-1 ? gid : mb->gid);
 	return 0;
 }
 
@@ -520,6 +730,8 @@ broker_bind(struct broker *b, struct peer *p, const char *name, size_t len,
 	if (how != PROTO_BIND_EXCLUSIVE && how != PROTO_BIND_REPLACE &&
 	    how != PROTO_BIND_QUEUE)
 		return -EINVAL;
+	if (!broker_may(b, p, mb, S_IROTH))
+		return -EACCES;
 	if (mb->receiver == p)
 		return 0;
 	if (mb->receiver != NULL && how == PROTO_BIND_EXCLUSIVE)
@@ -527,6 +739,8 @@ broker_bind(struct broker *b, struct peer *p, const char *name, size_t len,
 	if (mb->receiver != NULL && how == PROTO_BIND_QUEUE) {
 		if (mailbox_is_standby(mb, p))
 			return 0;
+		if (mb->standby.len >= b->limits.max_standby_per_mailbox)
+			return -EDQUOT;
 		if ((err = ptrvec_push(&p->standing, mb)) < 0)
 			return err;
 		if ((err = mailbox_standby_add(mb, p)) < 0) {
@@ -559,6 +773,8 @@ broker_unbind(struct broker *b, struct peer *p, const char *name, size_t len,
 	if (evict || mb->receiver == p) {
 		if (mb->receiver == NULL)
 			return -EPERM;
+		if (mb->receiver != p && !broker_owns(b, p, mb))
+			return -EACCES;
 		broker_drop_receiver(b, mb, -EPERM);
 		broker_promote(b, mb);
 		return 0;
@@ -570,11 +786,12 @@ broker_unbind(struct broker *b, struct peer *p, const char *name, size_t len,
 }
 
 int
-broker_rebind(struct broker *b, const char *name, size_t len, uint64_t target)
+broker_rebind(struct broker *b, struct peer *caller, const char *name,
+    size_t len, uint64_t target)
 {
 	struct mailbox *mb;
 	struct peer *p;
-	int err = broker_lookup_named(b, name, len, &mb);
+	int err = broker_lookup_owned(b, caller, name, len, &mb);
 
 	if (err < 0)
 		return err;
@@ -621,8 +838,15 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		    proto_direct_id(s->name, s->name_len) ? -ENOENT : -EINVAL;
 	if (s->len > mb->max_msg || s->len > b->limits.max_msg)
 		return -EMSGSIZE;
+	if (!broker_may(b, p, mb, S_IWOTH))
+		return -EACCES;
 	if (b->mem_used > b->limits.max_memory ||
 	    s->len > b->limits.max_memory - b->mem_used)
+		return -ENOBUFS;
+	/* One uid's share of the memory: the rest stays for the others. */
+	if (!broker_is_admin(b, p) &&
+	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
+	    s->len > b->limits.max_bytes_per_uid - p->acct->bytes))
 		return -ENOBUFS;
 	if (mb->capacity == 0)
 		sync = true;
@@ -634,10 +858,12 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (m == NULL)
 		return -ENOMEM;
 	if (sync || !room) {
-		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms);
+		int err;
+
+		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms, &err);
 		if (w == NULL) {
 			msg_free(m);
-			return -ENOMEM;
+			return err;
 		}
 		w->msg = m;
 		w->sync = sync;
@@ -646,6 +872,9 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	}
 	b->next_msg_id++;
 	b->mem_used += m->len;
+	m->acct = p->acct;
+	account_hold(m->acct);
+	m->acct->bytes += m->len;
 	m->sender_id = p->id;
 	m->pid = (uint32_t)p->pid;
 	m->uid = (uint32_t)p->uid;
@@ -725,9 +954,9 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	}
 	if (r->timeout_ms == 0)
 		return -EAGAIN;
-	w = wait_new(b, p, WAIT_RECV, req, r->timeout_ms);
+	w = wait_new(b, p, WAIT_RECV, req, r->timeout_ms, &err);
 	if (w == NULL)
-		return -ENOMEM;
+		return err;
 	w->mbox = r->name != NULL ? mb : NULL;
 	w->cap = r->cap;
 	return BROKER_PARKED;

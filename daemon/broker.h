@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "account.h"
 #include "deadline.h"
 #include "peer.h"
 #include "table.h"
@@ -27,10 +28,39 @@
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
 
+/*
+ * Limits.  A zero field takes its default (BROKER_DEFAULT_*).  The per-uid
+ * quotas do not apply to administrators; the global caps apply to all.
+ */
 struct broker_limits {
 	uint64_t	max_memory;	/* payload bytes held, all mailboxes */
 	uint64_t	max_msg;	/* largest message any mailbox takes */
+	uint64_t	max_bytes_per_uid; /* default: half of max_memory */
+	unsigned	max_connections;
+	unsigned	max_connections_per_uid;
+	unsigned	max_mailboxes_per_uid;
+	unsigned	max_pending_per_connection;
+	unsigned	max_standby_per_mailbox;
+	gid_t		admin_gids[16];	/* besides uid 0 */
+	size_t		nadmin_gids;
 };
+
+#define BROKER_DEFAULT_MAX_CONNECTIONS		16384
+#define BROKER_DEFAULT_MAX_CONNECTIONS_PER_UID	1024
+#define BROKER_DEFAULT_MAX_MAILBOXES_PER_UID	4096
+#define BROKER_DEFAULT_MAX_PENDING		256
+#define BROKER_DEFAULT_MAX_STANDBY		64
+
+/* Owner, group and mode of a new mailbox. */
+struct broker_attr {
+	long		capacity;	/* -1 unbounded, 0 rendezvous */
+	uint64_t	max_msg;	/* 0: default */
+	uint32_t	mode;		/* permission bits; 0: 0600 */
+	uid_t		uid;		/* with a NULL creator: the owner */
+	gid_t		gid;		/* (gid_t)-1: the creator's group */
+};
+
+#define BROKER_DEFAULT_MODE	0600
 
 struct broker {
 	struct broker_limits limits;
@@ -39,6 +69,7 @@ struct broker {
 	TAILQ_HEAD(, peer) peers;
 	size_t		 npeers;
 	struct deadline_heap deadlines;
+	struct accounts	 accounts;
 	uint64_t	 next_peer_id;
 	uint64_t	 next_msg_id;
 	uint64_t	 mem_used;
@@ -67,8 +98,9 @@ void	 broker_free(struct broker *b);
 uint64_t broker_now(const struct broker *b);
 
 /*
- * Registers p (embedded in the caller's client) under a new id and gives
- * it its direct address.  0 or -ENOMEM.
+ * Registers p (embedded in the caller's client, with its credentials
+ * filled in) under a new id and gives it its direct address.  0, -ENOMEM,
+ * -ENOBUFS (the daemon's connection cap) or -EDQUOT (p's uid's).
  */
 int	 broker_peer_add(struct broker *b, struct peer *p,
 	    const struct peer_ops *ops, void *ctx);
@@ -80,9 +112,24 @@ int	 broker_peer_add(struct broker *b, struct peer *p,
 void	 broker_peer_remove(struct broker *b, struct peer *p);
 struct peer *broker_peer_find(const struct broker *b, uint64_t id);
 
-int	 broker_create(struct broker *b, const char *name, size_t len,
-	    long capacity, uint64_t max_msg);
-int	 broker_destroy(struct broker *b, const char *name, size_t len);
+/*
+ * Mailbox calls take the calling peer for the permission checks; a NULL
+ * peer is the daemon itself (the configuration).
+ */
+int	 broker_create(struct broker *b, struct peer *p, const char *name,
+	    size_t len, const struct broker_attr *a);
+int	 broker_destroy(struct broker *b, struct peer *p, const char *name,
+	    size_t len);
+/* Drops every queued message (not those in flight); waiting senders stay. */
+int	 broker_purge(struct broker *b, struct peer *p, const char *name,
+	    size_t len);
+int	 broker_chmod(struct broker *b, struct peer *p, const char *name,
+	    size_t len, uint32_t mode);
+/* (uid_t)-1 or (gid_t)-1 keeps that part. */
+int	 broker_chown(struct broker *b, struct peer *p, const char *name,
+	    size_t len, uid_t uid, gid_t gid);
+/* uid 0 or a member of an administrators' group. */
+bool	 broker_is_admin(const struct broker *b, const struct peer *p);
 /*
  * Creates name, or changes the capacity and max_msg of the existing
  * mailbox, keeping its queue.  Returns 0 when nothing changed,
@@ -91,15 +138,15 @@ int	 broker_destroy(struct broker *b, const char *name, size_t len);
 #define BROKER_CREATED	1
 #define BROKER_CHANGED	2
 int	 broker_declare(struct broker *b, const char *name, size_t len,
-	    long capacity, uint64_t max_msg);
+	    const struct broker_attr *a);
 /* New limits; what is held beyond them stays, later sends see them. */
 void	 broker_set_limits(struct broker *b, const struct broker_limits *l);
 int	 broker_bind(struct broker *b, struct peer *p, const char *name,
 	    size_t len, int how);
 int	 broker_unbind(struct broker *b, struct peer *p, const char *name,
 	    size_t len, bool evict);
-int	 broker_rebind(struct broker *b, const char *name, size_t len,
-	    uint64_t target);
+int	 broker_rebind(struct broker *b, struct peer *p, const char *name,
+	    size_t len, uint64_t target);
 
 int	 broker_send(struct broker *b, struct peer *p, uint32_t req,
 	    const struct broker_send *s);

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "admin.h"
 #include "client.h"
 #include "conn.h"
@@ -26,7 +28,10 @@ struct client {
 	struct client_set *set;
 	struct conn	*conn;
 	struct peer	 peer;
+	bool		 registered;	/* peer is known to the broker */
+	int		 refused;	/* why HELLO will be refused, or 0 */
 	bool		 greeted;
+	struct event	*handshake;	/* deadline for HELLO */
 	TAILQ_ENTRY(client) entry;
 };
 
@@ -54,6 +59,7 @@ client_set_init(struct client_set *set, struct event_base *base,
 	set->broker = b;
 	set->after_batch = after_batch;
 	set->ctx = ctx;
+	set->handshake_ms = CLIENT_DEFAULT_HANDSHAKE_MS;
 }
 
 /* The command name of pid, for operators; "?" when it cannot be read. */
@@ -78,42 +84,57 @@ client_read_comm(pid_t pid, char *comm, size_t size)
 	comm[strcspn(comm, "\n")] = '\0';
 }
 
-int
-client_new(struct client_set *set, int fd)
+/*
+ * The peer's identity, from the kernel alone: SO_PEERCRED for the uid,
+ * gid and pid at connect time, SO_PEERGROUPS for the supplementary groups.
+ * Nothing the client says about itself is believed.
+ */
+static int
+client_credentials(struct peer *p, int fd)
 {
-	struct client *c = calloc(1, sizeof(*c));
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	gid_t groups[64];
 
-	if (c == NULL || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-	    &len) < 0 || broker_peer_add(set->broker, &c->peer,
-	    &client_peer_ops, c) < 0) {
-		free(c);
-		close(fd);
-		return -ENOMEM;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	p->gid = cred.gid;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 &&
+	    len > 0) {
+		p->groups = malloc(len);
+		if (p->groups == NULL)
+			return -ENOMEM;
+		memcpy(p->groups, groups, len);
+		p->ngroups = len / sizeof(gid_t);
 	}
-	c->set = set;
-	c->peer.pid = cred.pid;
-	c->peer.uid = cred.uid;
-	c->peer.gid = cred.gid;
-	client_read_comm(cred.pid, c->peer.comm, sizeof(c->peer.comm));
-	c->conn = conn_new(set->base, fd, PROTO_MAX_BODY, &client_conn_ops, c);
-	if (c->conn == NULL) {
-		broker_peer_remove(set->broker, &c->peer);
-		free(c);
-		return -ENOMEM;
-	}
-	TAILQ_INSERT_TAIL(&set->list, c, entry);
-	log_info("client %llu connected (pid %d, uid %u, %s)",
-	    (unsigned long long)c->peer.id, (int)cred.pid, cred.uid,
-	    c->peer.comm);
+	/* More than 64 groups (ERANGE): the primary group still counts. */
+	client_read_comm(cred.pid, p->comm, sizeof(p->comm));
 	return 0;
+}
+
+static void
+client_handshake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	log_warn("client %llu (pid %d) said nothing valid in %u ms: closing",
+	    (unsigned long long)c->peer.id, (int)c->peer.pid,
+	    c->set->handshake_ms);
+	conn_kill(c->conn, NULL);
 }
 
 static void
 client_free(struct client *c)
 {
-	broker_peer_remove(c->set->broker, &c->peer);
+	if (c->handshake != NULL)
+		event_free(c->handshake);
+	if (c->registered)
+		broker_peer_remove(c->set->broker, &c->peer);
+	else
+		peer_deinit(&c->peer);
 	conn_free(c->conn);
 	TAILQ_REMOVE(&c->set->list, c, entry);
 	free(c);
@@ -126,6 +147,59 @@ client_closed(void *ctx)
 
 	log_info("client %llu disconnected", (unsigned long long)c->peer.id);
 	client_free(c);
+}
+
+int
+client_new(struct client_set *set, int fd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	struct timeval tv = { set->handshake_ms / 1000,
+	    (set->handshake_ms % 1000) * 1000 };
+	int err;
+
+	if (c == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->set = set;
+	peer_init(&c->peer);
+	if ((err = client_credentials(&c->peer, fd)) < 0)
+		goto fail;
+	/* Over a quota: the HELLO will be answered with why, then closed. */
+	err = broker_peer_add(set->broker, &c->peer, &client_peer_ops, c);
+	if (err == -ENOMEM)
+		goto fail;
+	c->registered = err == 0;
+	c->refused = err;
+	c->conn = conn_new(set->base, fd, PROTO_MAX_BODY, &client_conn_ops, c);
+	fd = -1;
+	c->handshake = evtimer_new(set->base, client_handshake_cb, c);
+	if (c->conn == NULL || c->handshake == NULL ||
+	    evtimer_add(c->handshake, &tv) < 0) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	TAILQ_INSERT_TAIL(&set->list, c, entry);
+	if (c->registered)
+		log_info("client %llu connected (pid %d, uid %u, %s)",
+		    (unsigned long long)c->peer.id, (int)c->peer.pid,
+		    c->peer.uid, c->peer.comm);
+	else
+		log_warn("pid %d (uid %u, %s) refused: %s", (int)c->peer.pid,
+		    c->peer.uid, c->peer.comm, strerror(-err));
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (c->handshake != NULL)
+		event_free(c->handshake);
+	if (c->registered)
+		broker_peer_remove(set->broker, &c->peer);
+	else
+		peer_deinit(&c->peer);
+	conn_free(c->conn);
+	free(c);
+	return err;
 }
 
 void
@@ -231,19 +305,22 @@ client_hello(struct client *c, const struct proto_header *h,
     struct proto_reader *r)
 {
 	uint32_t version = proto_get_u32(r);
+	int err = version != PROTO_VERSION ? -EPROTO : c->refused;
 	size_t start;
 
 	if (!proto_reader_done(r))
 		return -1;
-	start = client_reply_begin(c, version == PROTO_VERSION ? 0 : -EPROTO);
+	start = client_reply_begin(c, err);
 	proto_put_u32(conn_out(c->conn), PROTO_VERSION);
-	proto_put_u64(conn_out(c->conn), c->peer.id);
+	proto_put_u64(conn_out(c->conn), c->registered ? c->peer.id : 0);
 	client_reply_end(c, start, h->id);
-	if (version != PROTO_VERSION) {
+	if (version != PROTO_VERSION)
 		log_warn("client %llu speaks protocol %u, not %u: closing",
 		    (unsigned long long)c->peer.id, version, PROTO_VERSION);
+	if (err != 0)
 		conn_close_after_flush(c->conn);
-	}
+	event_free(c->handshake);
+	c->handshake = NULL;
 	c->greeted = true;
 	return 0;
 }
@@ -254,17 +331,24 @@ client_create(struct client *c, const struct proto_header *h,
 {
 	struct proto_str name = proto_get_str(r);
 	int64_t capacity = proto_get_i64(r);
-	uint64_t max_msg = proto_get_u64(r);
+	struct broker_attr a;
+	uint32_t gid;
 	int ret;
 
+	a.max_msg = proto_get_u64(r);
+	a.mode = proto_get_u32(r);
+	gid = proto_get_u32(r);
 	if (!proto_reader_done(r))
 		return -1;
+	a.capacity = (long)capacity;
+	a.uid = c->peer.uid;
+	a.gid = gid == PROTO_ID_NONE ? (gid_t)-1 : (gid_t)gid;
 	/* 0 means "the default" inside the daemon only: a client says. */
-	if (capacity < -1 || max_msg == 0)
+	if (capacity < -1 || a.max_msg == 0)
 		ret = -EINVAL;
 	else
-		ret = broker_create(c->set->broker, name.ptr, name.len,
-		    (long)capacity, max_msg);
+		ret = broker_create(c->set->broker, &c->peer, name.ptr,
+		    name.len, &a);
 	if (ret == 0)
 		log_info("mailbox %.*s created by client %llu", (int)name.len,
 		    name.ptr, (unsigned long long)c->peer.id);
@@ -281,7 +365,7 @@ client_destroy(struct client *c, const struct proto_header *h,
 
 	if (!proto_reader_done(r))
 		return -1;
-	ret = broker_destroy(c->set->broker, name.ptr, name.len);
+	ret = broker_destroy(c->set->broker, &c->peer, name.ptr, name.len);
 	if (ret == 0)
 		log_info("mailbox %.*s destroyed by client %llu", (int)name.len,
 		    name.ptr, (unsigned long long)c->peer.id);
@@ -326,11 +410,59 @@ client_rebind(struct client *c, const struct proto_header *h,
 
 	if (!proto_reader_done(r))
 		return -1;
-	ret = broker_rebind(c->set->broker, name.ptr, name.len, target);
+	ret = broker_rebind(c->set->broker, &c->peer, name.ptr, name.len,
+	    target);
 	if (ret == 0)
 		log_info("mailbox %.*s rebound to client %llu by client %llu",
 		    (int)name.len, name.ptr, (unsigned long long)target,
 		    (unsigned long long)c->peer.id);
+	client_answer(c, h->id, ret);
+	return 0;
+}
+
+static int
+client_chmod(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	uint32_t mode = proto_get_u32(r);
+
+	if (!proto_reader_done(r))
+		return -1;
+	client_answer(c, h->id, broker_chmod(c->set->broker, &c->peer,
+	    name.ptr, name.len, mode));
+	return 0;
+}
+
+static int
+client_chown(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	uint32_t uid = proto_get_u32(r);
+	uint32_t gid = proto_get_u32(r);
+
+	if (!proto_reader_done(r))
+		return -1;
+	client_answer(c, h->id, broker_chown(c->set->broker, &c->peer,
+	    name.ptr, name.len, uid == PROTO_ID_NONE ? (uid_t)-1 : uid,
+	    gid == PROTO_ID_NONE ? (gid_t)-1 : gid));
+	return 0;
+}
+
+static int
+client_purge(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	struct proto_str name = proto_get_str(r);
+	int ret;
+
+	if (!proto_reader_done(r))
+		return -1;
+	ret = broker_purge(c->set->broker, &c->peer, name.ptr, name.len);
+	if (ret == 0)
+		log_info("mailbox %.*s purged by client %llu", (int)name.len,
+		    name.ptr, (unsigned long long)c->peer.id);
 	client_answer(c, h->id, ret);
 	return 0;
 }
@@ -421,6 +553,9 @@ static const client_handler client_handlers[] = {
 	[PROTO_REBIND] = client_rebind,
 	[PROTO_LIST] = client_list,
 	[PROTO_CLIENTS] = client_list,
+	[PROTO_CHMOD] = client_chmod,
+	[PROTO_CHOWN] = client_chown,
+	[PROTO_PURGE] = client_purge,
 };
 
 static int
@@ -440,6 +575,8 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body)
 		    (unsigned long long)c->peer.id, h->type);
 		return -1;
 	}
+	if (c->refused != 0 && h->type != PROTO_HELLO)
+		return -1;
 	proto_reader_init(&r, body, h->len);
 	ret = fn(c, h, &r);
 	if (ret < 0)

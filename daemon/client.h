@@ -21,7 +21,11 @@ struct client_set {
 	/* Called after each batch of requests (the deadline timer re-arms). */
 	void		(*after_batch)(void *ctx);
 	void		*ctx;
+	/* A connection that has not said HELLO by then is closed. */
+	unsigned	 handshake_ms;
 };
+
+#define CLIENT_DEFAULT_HANDSHAKE_MS	5000
 
 void	 client_set_init(struct client_set *set, struct event_base *base,
 	    struct broker *b, void (*after_batch)(void *), void *ctx);

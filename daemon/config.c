@@ -8,6 +8,9 @@
  * file:line:column like a compiler's.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "client.h"
 #include "config.h"
 
 /* One step of a path into the document: an object key or an array index. */
@@ -273,10 +277,68 @@ config_expect_object(struct config_ctx *ctx, json_t *v, const char *what)
 	return 0;
 }
 
+/* A user given by name or number. */
+static int
+config_user(struct config_ctx *ctx, json_t *v, const char *key, uid_t *out)
+{
+	config_push(ctx, key, 0);
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) < (json_int_t)UINT32_MAX) {
+		*out = (uid_t)json_integer_value(v);
+	} else {
+		struct passwd *pw = json_is_string(v) ?
+		    getpwnam(json_string_value(v)) : NULL;
+
+		if (pw == NULL)
+			return config_error(ctx, "%s: no such user", key);
+		*out = pw->pw_uid;
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+/* A group given by name or number. */
+static int
+config_group(struct config_ctx *ctx, json_t *v, const char *key, gid_t *out)
+{
+	config_push(ctx, key, 0);
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) < (json_int_t)UINT32_MAX) {
+		*out = (gid_t)json_integer_value(v);
+	} else {
+		struct group *gr = json_is_string(v) ?
+		    getgrnam(json_string_value(v)) : NULL;
+
+		if (gr == NULL)
+			return config_error(ctx, "%s: no such group", key);
+		*out = gr->gr_gid;
+	}
+	config_pop(ctx);
+	return 0;
+}
+
+/* Permission bits as an octal string: "0660". */
+static int
+config_mode(struct config_ctx *ctx, json_t *v, mode_t *out)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	char *end;
+	unsigned long mode = strtoul(s, &end, 8);
+
+	config_push(ctx, "mode", 0);
+	if (s[0] == '\0' || *end != '\0' || mode > 0777)
+		return config_error(ctx, "mode: expected an octal string such "
+		    "as \"0660\"");
+	*out = (mode_t)mode;
+	config_pop(ctx);
+	return 0;
+}
+
 static int
 config_socket(struct config_ctx *ctx, struct config *c, json_t *sock)
 {
-	static const char *const keys[] = { "path", "mode", NULL };
+	static const char *const keys[] = { "path", "mode", "owner", "group",
+	    NULL };
 	json_t *v;
 
 	config_push(ctx, "socket", 0);
@@ -294,17 +356,53 @@ config_socket(struct config_ctx *ctx, struct config *c, json_t *sock)
 			return config_error(ctx, "out of memory");
 		config_pop(ctx);
 	}
-	if ((v = json_object_get(sock, "mode")) != NULL) {
-		const char *s = json_is_string(v) ? json_string_value(v) : "";
-		char *end;
-		unsigned long mode = strtoul(s, &end, 8);
+	if ((v = json_object_get(sock, "mode")) != NULL &&
+	    config_mode(ctx, v, &c->socket_mode) < 0)
+		return -1;
+	if ((v = json_object_get(sock, "owner")) != NULL &&
+	    config_user(ctx, v, "owner", &c->socket_uid) < 0)
+		return -1;
+	if ((v = json_object_get(sock, "group")) != NULL &&
+	    config_group(ctx, v, "group", &c->socket_gid) < 0)
+		return -1;
+	config_pop(ctx);
+	return 0;
+}
 
-		config_push(ctx, "mode", 0);
-		if (s[0] == '\0' || *end != '\0' || mode > 0777)
-			return config_error(ctx, "mode: expected an octal "
-			    "string such as \"0660\"");
-		c->socket_mode = (mode_t)mode;
+/* A positive count that fits an unsigned. */
+static int
+config_count(struct config_ctx *ctx, json_t *v, const char *key,
+    unsigned *out)
+{
+	config_push(ctx, key, 0);
+	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+	    json_integer_value(v) > (json_int_t)UINT32_MAX / 2)
+		return config_error(ctx, "%s: expected a positive count", key);
+	*out = (unsigned)json_integer_value(v);
+	config_pop(ctx);
+	return 0;
+}
+
+static int
+config_admin_groups(struct config_ctx *ctx, struct config *c, json_t *arr)
+{
+	struct broker_limits *l = &c->limits;
+	size_t i;
+	json_t *v;
+
+	config_push(ctx, "admin_groups", 0);
+	if (!json_is_array(arr) ||
+	    json_array_size(arr) > sizeof(l->admin_gids) / sizeof(l->admin_gids[0]))
+		return config_error(ctx, "admin_groups: expected an array of "
+		    "at most %zu groups", sizeof(l->admin_gids) /
+		    sizeof(l->admin_gids[0]));
+	l->nadmin_gids = 0;
+	json_array_foreach(arr, i, v) {
+		config_push(ctx, NULL, i);
+		if (config_group(ctx, v, "admin_groups", &l->admin_gids[i]) < 0)
+			return -1;
 		config_pop(ctx);
+		l->nadmin_gids++;
 	}
 	config_pop(ctx);
 	return 0;
@@ -313,20 +411,50 @@ config_socket(struct config_ctx *ctx, struct config *c, json_t *sock)
 static int
 config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 {
-	static const char *const keys[] = { "max_memory", "max_msg", NULL };
+	static const char *const keys[] = { "max_memory", "max_msg",
+	    "max_bytes_per_uid", "max_connections", "max_connections_per_uid",
+	    "max_mailboxes_per_uid", "max_pending_per_connection",
+	    "max_standby_per_mailbox", "handshake_timeout_ms", NULL };
+	static const struct {
+		const char *key;
+		size_t off;
+	} counts[] = {
+		{ "max_connections",
+		    offsetof(struct broker_limits, max_connections) },
+		{ "max_connections_per_uid",
+		    offsetof(struct broker_limits, max_connections_per_uid) },
+		{ "max_mailboxes_per_uid",
+		    offsetof(struct broker_limits, max_mailboxes_per_uid) },
+		{ "max_pending_per_connection",
+		    offsetof(struct broker_limits, max_pending_per_connection) },
+		{ "max_standby_per_mailbox",
+		    offsetof(struct broker_limits, max_standby_per_mailbox) },
+	};
+	struct broker_limits *l = &c->limits;
 	json_t *v;
 
 	config_push(ctx, "limits", 0);
 	if (config_expect_object(ctx, limits, "\"limits\"") < 0 ||
 	    config_known_keys(ctx, limits, keys) < 0)
 		return -1;
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		if ((v = json_object_get(limits, counts[i].key)) != NULL &&
+		    config_count(ctx, v, counts[i].key,
+		    (unsigned *)((char *)l + counts[i].off)) < 0)
+			return -1;
+	if ((v = json_object_get(limits, "handshake_timeout_ms")) != NULL &&
+	    config_count(ctx, v, "handshake_timeout_ms", &c->handshake_ms) < 0)
+		return -1;
 	if ((v = json_object_get(limits, "max_memory")) != NULL &&
-	    config_size(ctx, v, "max_memory", &c->max_memory) < 0)
+	    config_size(ctx, v, "max_memory", &l->max_memory) < 0)
+		return -1;
+	if ((v = json_object_get(limits, "max_bytes_per_uid")) != NULL &&
+	    config_size(ctx, v, "max_bytes_per_uid", &l->max_bytes_per_uid) < 0)
 		return -1;
 	if ((v = json_object_get(limits, "max_msg")) != NULL) {
-		if (config_size(ctx, v, "max_msg", &c->max_msg) < 0)
+		if (config_size(ctx, v, "max_msg", &l->max_msg) < 0)
 			return -1;
-		if (c->max_msg == 0 || c->max_msg > PROTO_MAX_PAYLOAD) {
+		if (l->max_msg == 0 || l->max_msg > PROTO_MAX_PAYLOAD) {
 			config_push(ctx, "max_msg", 0);
 			return config_error(ctx, "max_msg: must be between 1 "
 			    "and %u bytes", PROTO_MAX_PAYLOAD);
@@ -341,7 +469,7 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
     json_t *obj)
 {
 	static const char *const keys[] = { "name", "capacity", "max_msg",
-	    NULL };
+	    "owner", "group", "mode", NULL };
 	json_t *v;
 
 	if (config_expect_object(ctx, obj, "a mailbox") < 0 ||
@@ -374,6 +502,18 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
 	mb->max_msg = 0;
 	if ((v = json_object_get(obj, "max_msg")) != NULL &&
 	    config_size(ctx, v, "max_msg", &mb->max_msg) < 0)
+		return -1;
+	mb->uid = 0;
+	mb->gid = 0;
+	mb->mode = BROKER_DEFAULT_MODE;
+	if ((v = json_object_get(obj, "owner")) != NULL &&
+	    config_user(ctx, v, "owner", &mb->uid) < 0)
+		return -1;
+	if ((v = json_object_get(obj, "group")) != NULL &&
+	    config_group(ctx, v, "group", &mb->gid) < 0)
+		return -1;
+	if ((v = json_object_get(obj, "mode")) != NULL &&
+	    config_mode(ctx, v, &mb->mode) < 0)
 		return -1;
 	return 0;
 }
@@ -411,8 +551,8 @@ config_mailboxes(struct config_ctx *ctx, struct config *c, json_t *arr)
 static int
 config_apply_json(struct config_ctx *ctx, struct config *c, json_t *root)
 {
-	static const char *const keys[] = { "socket", "limits", "mailboxes",
-	    NULL };
+	static const char *const keys[] = { "socket", "limits", "admin_groups",
+	    "mailboxes", NULL };
 	json_t *v;
 
 	if (config_expect_object(ctx, root, "the configuration") < 0 ||
@@ -424,17 +564,20 @@ config_apply_json(struct config_ctx *ctx, struct config *c, json_t *root)
 	if ((v = json_object_get(root, "limits")) != NULL &&
 	    config_limits(ctx, c, v) < 0)
 		return -1;
+	if ((v = json_object_get(root, "admin_groups")) != NULL &&
+	    config_admin_groups(ctx, c, v) < 0)
+		return -1;
 	if ((v = json_object_get(root, "mailboxes")) != NULL &&
 	    config_mailboxes(ctx, c, v) < 0)
 		return -1;
 	for (size_t i = 0; i < c->nmailboxes; i++) {
-		if (c->mailboxes[i].max_msg > c->max_msg) {
+		if (c->mailboxes[i].max_msg > c->limits.max_msg) {
 			ctx->depth = 0;
 			config_push(ctx, "mailboxes", 0);
 			config_push(ctx, NULL, i);
 			config_push(ctx, "max_msg", 0);
 			return config_error(ctx, "max_msg: above limits.max_msg "
-			    "(%llu)", (unsigned long long)c->max_msg);
+			    "(%llu)", (unsigned long long)c->limits.max_msg);
 		}
 	}
 	return 0;
@@ -514,8 +657,11 @@ config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->socket_mode = CONFIG_DEFAULT_MODE;
-	c->max_memory = BROKER_DEFAULT_MAX_MEMORY;
-	c->max_msg = PROTO_MAX_PAYLOAD;
+	c->socket_uid = (uid_t)-1;
+	c->socket_gid = (gid_t)-1;
+	c->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
+	c->limits.max_msg = PROTO_MAX_PAYLOAD;
+	c->handshake_ms = CLIENT_DEFAULT_HANDSHAKE_MS;
 	c->socket_path = strdup(CONFIG_DEFAULT_SOCKET);
 	return c->socket_path != NULL ? 0 : -ENOMEM;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker.h"
 #include "proto.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/mbx/mbxd.json"
@@ -24,13 +25,18 @@ struct config_mailbox {
 	char		name[PROTO_NAME_MAX + 1];
 	long		capacity;	/* -1 unbounded */
 	uint64_t	max_msg;	/* 0: the daemon's default */
+	uid_t		uid;		/* default root */
+	gid_t		gid;		/* default root */
+	mode_t		mode;		/* default 0600 */
 };
 
 struct config {
 	char		*socket_path;
 	mode_t		 socket_mode;
-	uint64_t	 max_memory;
-	uint64_t	 max_msg;	/* largest message any mailbox takes */
+	uid_t		 socket_uid;	/* (uid_t)-1: the daemon's */
+	gid_t		 socket_gid;	/* (gid_t)-1: the daemon's */
+	struct broker_limits limits;	/* 0 fields: the broker's defaults */
+	unsigned	 handshake_ms;
 	struct config_mailbox *mailboxes;
 	size_t		 nmailboxes;
 };

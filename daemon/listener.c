@@ -40,20 +40,44 @@ listener_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-/* Creates the socket's directory (one level, as for /run/mbx). */
+/*
+ * Creates the socket's directory if missing (one level, as for /run/mbx)
+ * and checks it: a real directory, not a symlink, that no other user may
+ * write to, so nobody else can put or replace anything at the path.
+ */
 static int
-listener_mkdir(const char *path)
+listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
+    const char **why)
 {
 	char *dir = strdup(path), *slash;
+	struct stat st;
 	int err = 0;
 
 	if (dir == NULL)
 		return -ENOMEM;
 	slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
 		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	else
+		strcpy(dir, ".");
+	if (mkdir(dir, 0755) == 0) {
+		if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+		    lchown(dir, uid, gid) < 0)
 			err = -errno;
+	} else if (errno != EEXIST) {
+		err = -errno;
+	}
+	if (err == 0 && lstat(dir, &st) < 0)
+		err = -errno;
+	if (err == 0 && !S_ISDIR(st.st_mode)) {
+		*why = "the socket's directory is not a directory (a symlink?)";
+		err = -ENOTDIR;
+	} else if (err == 0 && ((st.st_mode & S_IWOTH) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()))) {
+		*why = "other users may write to the socket's directory";
+		err = -EPERM;
 	}
 	free(dir);
 	return err;
@@ -184,10 +208,12 @@ listener_adopt(struct event_base *base, int fd, listener_accept_fn fn,
 
 struct listener *
 listener_open(struct event_base *base, const char *path, mode_t mode,
-    listener_accept_fn fn, void *ctx, int *err, const char **why)
+    uid_t uid, gid_t gid, listener_accept_fn fn, void *ctx, int *err,
+    const char **why)
 {
 	struct sockaddr_un sun;
 	struct listener *l = calloc(1, sizeof(*l));
+	mode_t old_umask;
 
 	*why = NULL;
 	if (l == NULL || (l->path = strdup(path)) == NULL) {
@@ -196,25 +222,35 @@ listener_open(struct event_base *base, const char *path, mode_t mode,
 	}
 	l->fd = -1;
 	if ((*err = listener_addr(path, &sun)) < 0 ||
-	    (*err = listener_mkdir(path)) < 0 ||
+	    (*err = listener_prepare_dir(path, uid, gid, why)) < 0 ||
 	    (*err = listener_clear_stale(&sun, why)) < 0)
 		goto fail;
 	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0 ||
-	    bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, mode) < 0 || listen(l->fd, SOMAXCONN) < 0) {
+	if (l->fd < 0) {
 		*err = -errno;
+		goto fail;
+	}
+	/*
+	 * The umask gives the socket its mode as bind() creates it: a chmod()
+	 * by path afterwards would follow whatever stands there by then.
+	 */
+	old_umask = umask(~mode & 0777);
+	*err = bind(l->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (*err < 0)
+		goto fail;
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    lchown(path, uid, gid) < 0) || listen(l->fd, SOMAXCONN) < 0) {
+		*err = -errno;
+		unlink(path);
 		goto fail;
 	}
 	if ((*err = listener_start(l, base, fn, ctx)) < 0)
 		goto fail;
 	return l;
 fail:
-	if (l != NULL && l->fd >= 0) {
+	if (l != NULL && l->fd >= 0)
 		close(l->fd);
-		if (*why == NULL)
-			unlink(path);
-	}
 	listener_free(l);
 	return NULL;
 }

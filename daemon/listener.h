@@ -19,8 +19,8 @@ typedef void (*listener_accept_fn)(int fd, void *ctx);
  * went wrong.
  */
 struct listener *listener_open(struct event_base *base, const char *path,
-	    mode_t mode, listener_accept_fn fn, void *ctx, int *err,
-	    const char **why);
+	    mode_t mode, uid_t uid, gid_t gid, listener_accept_fn fn,
+	    void *ctx, int *err, const char **why);
 /*
  * Serves on fd, a socket inherited from systemd (socket activation): it
  * must be a listening AF_UNIX stream socket (-ENOTSOCK otherwise).  The

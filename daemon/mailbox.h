@@ -19,11 +19,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "msg.h"
 #include "proto.h"
 #include "ptrvec.h"
 
+struct account;
 struct peer;
 
 struct mailbox {
@@ -32,6 +34,10 @@ struct mailbox {
 	long		 capacity;	/* -1 unbounded, 0 rendezvous */
 	size_t		 max_msg;
 	struct peer	*owner;		/* non-NULL: a direct address */
+	uid_t		 uid;		/* owner, group and mode, as a file's */
+	gid_t		 gid;
+	mode_t		 mode;
+	struct account	*acct;		/* charged with this mailbox */
 
 	struct msg_list	 queue;
 	size_t		 nqueued;

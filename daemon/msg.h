@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+struct account;
 struct mailbox;
 struct peer;
 struct wait;
@@ -30,6 +31,7 @@ struct msg {
 	struct wait	*sender;	/* the sender's parked call, if it waits */
 	struct peer	*holder;	/* the receiver, while in flight */
 	enum msg_state	 state;
+	struct account	*acct;		/* charged with len bytes */
 	uint64_t	 sender_id;
 	uint32_t	 pid;
 	uint32_t	 uid;

@@ -1,15 +1,15 @@
 /*
  * peer.c - per-client broker state (see peer.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "peer.h"
 
 void
-peer_init(struct peer *p, uint64_t id)
+peer_init(struct peer *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->id = id;
 	ptrvec_init(&p->bound);
 	ptrvec_init(&p->standing);
 	TAILQ_INIT(&p->sends);
@@ -20,6 +20,8 @@ peer_init(struct peer *p, uint64_t id)
 void
 peer_deinit(struct peer *p)
 {
+	free(p->groups);
+	p->groups = NULL;
 	ptrvec_deinit(&p->bound);
 	ptrvec_deinit(&p->standing);
 }
@@ -36,6 +38,17 @@ peer_inflight_remove(struct peer *p, struct msg *m)
 {
 	TAILQ_REMOVE(&p->inflight, m, entry);
 	m->holder = NULL;
+}
+
+bool
+peer_in_group(const struct peer *p, gid_t gid)
+{
+	if (p->gid == gid)
+		return true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == gid)
+			return true;
+	return false;
 }
 
 struct msg *

@@ -18,6 +18,7 @@
 #include "msg.h"
 #include "ptrvec.h"
 
+struct account;
 struct mailbox;
 struct peer;
 
@@ -56,6 +57,10 @@ struct peer {
 	pid_t		 pid;
 	uid_t		 uid;
 	gid_t		 gid;
+	gid_t		*groups;	/* supplementary, from SO_PEERGROUPS */
+	size_t		 ngroups;
+	struct account	*acct;
+	size_t		 nwaits;	/* parked calls, sends and receives */
 	char		 comm[17];
 	const struct peer_ops *ops;
 	void		*ctx;		/* the protocol layer's client */
@@ -69,11 +74,14 @@ struct peer {
 	TAILQ_ENTRY(peer) entry;	/* broker's peers */
 };
 
-void	 peer_init(struct peer *p, uint64_t id);
+/* Empties p; the caller then fills in its credentials. */
+void	 peer_init(struct peer *p);
 /* Releases the peer's own memory; the broker has emptied its lists. */
 void	 peer_deinit(struct peer *p);
 void	 peer_inflight_add(struct peer *p, struct msg *m);
 void	 peer_inflight_remove(struct peer *p, struct msg *m);
 struct msg *peer_inflight_find(const struct peer *p, uint64_t msg_id);
+/* True when gid is p's primary or one of its supplementary groups. */
+bool	 peer_in_group(const struct peer *p, gid_t gid);
 
 #endif

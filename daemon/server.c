@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,17 +122,20 @@ server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_apply(struct server *s, const struct config *c, bool reload)
 {
-	struct broker_limits l = { c->max_memory, c->max_msg };
+	struct broker_limits old = s->broker->limits;
 
-	if (reload && (l.max_memory != s->broker->limits.max_memory ||
-	    l.max_msg != s->broker->limits.max_msg))
-		log_warn("limits now max_memory %" PRIu64 ", max_msg %" PRIu64,
-		    l.max_memory, l.max_msg);
-	broker_set_limits(s->broker, &l);
+	broker_set_limits(s->broker, &c->limits);
+	if (reload && memcmp(&old, &s->broker->limits, sizeof(old)) != 0)
+		log_warn("limits changed: max_memory %" PRIu64 ", max_msg %"
+		    PRIu64, s->broker->limits.max_memory,
+		    s->broker->limits.max_msg);
+	s->clients.handshake_ms = c->handshake_ms;
 	for (size_t i = 0; i < c->nmailboxes; i++) {
 		const struct config_mailbox *mb = &c->mailboxes[i];
+		struct broker_attr a = { mb->capacity, mb->max_msg, mb->mode,
+		    mb->uid, mb->gid };
 		int ret = broker_declare(s->broker, mb->name, strlen(mb->name),
-		    mb->capacity, mb->max_msg);
+		    &a);
 
 		if (ret < 0)
 			log_err("mailbox %s: %s", mb->name, strerror(-ret));
@@ -139,8 +143,8 @@ server_apply(struct server *s, const struct config *c, bool reload)
 			log_warn("mailbox %s created by the configuration",
 			    mb->name);
 		else if (ret == BROKER_CHANGED)
-			log_warn("mailbox %s: capacity and max_msg changed by "
-			    "the configuration", mb->name);
+			log_warn("mailbox %s: attributes changed by the "
+			    "configuration", mb->name);
 	}
 }
 
@@ -165,7 +169,7 @@ server_load(const struct server_options *opt, struct config *c, char *err,
 		}
 	}
 	if (opt->max_memory != 0)
-		c->max_memory = opt->max_memory;
+		c->limits.max_memory = opt->max_memory;
 	return 0;
 }
 
@@ -254,7 +258,8 @@ server_listen(struct server *s)
 		return -1;
 	}
 	s->listener = listener_open(s->base, s->config.socket_path,
-	    s->config.socket_mode, server_accept, s, &err, &why);
+	    s->config.socket_mode, s->config.socket_uid, s->config.socket_gid,
+	    server_accept, s, &err, &why);
 	if (s->listener == NULL) {
 		log_err("cannot listen on %s: %s", s->config.socket_path,
 		    why != NULL ? why : strerror(-err));
@@ -318,12 +323,25 @@ server_free(struct server *s)
 	config_deinit(&s->config);
 }
 
+/* Every connection is a descriptor: take all the kernel allows us. */
+static void
+server_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int
 server_setup(struct server *s)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	signal(SIGPIPE, SIG_IGN);
+	server_raise_fd_limit();
 	if ((s->base = event_base_new()) == NULL ||
 	    (s->broker = broker_new(NULL)) == NULL ||
 	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL)

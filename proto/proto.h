@@ -50,7 +50,9 @@
 enum proto_type {
 	/* client -> daemon requests; each is answered by one reply */
 	PROTO_HELLO = 1,	/* u32 version */
-	PROTO_CREATE = 2,	/* str name, i64 capacity, u64 max_msg */
+	PROTO_CREATE = 2,	/* str name, i64 capacity, u64 max_msg,
+				 * u32 mode (0: 0600), u32 gid
+				 * (PROTO_ID_NONE: the creator's) */
 	PROTO_DESTROY = 3,	/* str name */
 	PROTO_BIND = 4,		/* str name, u32 how */
 	PROTO_UNBIND = 5,	/* str name; flags PROTO_UNBIND_EVICT */
@@ -62,6 +64,10 @@ enum proto_type {
 	PROTO_REBIND = 9,	/* str name, u64 client_id */
 	PROTO_LIST = 10,	/* empty */
 	PROTO_CLIENTS = 11,	/* empty */
+	PROTO_CHMOD = 12,	/* str name, u32 mode */
+	PROTO_CHOWN = 13,	/* str name, u32 uid, u32 gid
+				 * (PROTO_ID_NONE: unchanged) */
+	PROTO_PURGE = 14,	/* str name */
 
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:
@@ -72,6 +78,9 @@ enum proto_type {
 				 * u64 sender_id, u32 pid, u32 uid,
 				 * blob payload; flags PROTO_MSG_SYNC */
 };
+
+/* "No uid" or "no gid" in CREATE and CHOWN. */
+#define PROTO_ID_NONE		0xffffffffu
 
 /* bind modes (PROTO_BIND) */
 enum proto_bind {

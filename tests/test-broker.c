@@ -68,7 +68,8 @@ static const struct peer_ops rec_ops = { rec_reply, rec_deliver };
 static struct broker *
 new_broker(uint64_t max_memory)
 {
-	struct broker_limits l = { max_memory, 0 };
+	struct broker_limits l = { .max_memory = max_memory,
+	    .max_bytes_per_uid = max_memory };
 	struct broker *b = broker_new(&l);
 
 	ck_assert_ptr_nonnull(b);
@@ -77,17 +78,24 @@ new_broker(uint64_t max_memory)
 	return b;
 }
 
+/* A peer of uid 1000 (no admin), in group 100. */
 static void
 add_peer(struct broker *b, struct rec *r)
 {
 	memset(r, 0, sizeof(*r));
+	peer_init(&r->peer);
+	r->peer.uid = 1000;
+	r->peer.gid = 100;
 	ck_assert_int_eq(broker_peer_add(b, &r->peer, &rec_ops, r), 0);
 }
 
+/* Creates a mailbox anyone may use, owned by the test peers' uid. */
 static int
 do_create(struct broker *b, const char *name, long capacity)
 {
-	return broker_create(b, name, strlen(name), capacity, 0);
+	struct broker_attr a = { capacity, 0, 0666, 1000, (gid_t)-1 };
+
+	return broker_create(b, NULL, name, strlen(name), &a);
 }
 
 static int
@@ -150,6 +158,8 @@ finish(struct broker *b, struct rec **peers, size_t n)
 START_TEST(create_and_destroy)
 {
 	struct broker *b = new_broker(1 << 20);
+	struct broker_attr too_big = { 1, PROTO_MAX_PAYLOAD + 1, 0, 0, 0 };
+	struct broker_attr one = { 1, 0, 0, 0, 0 };
 	char big[257];
 
 	ck_assert_int_eq(do_create(b, "jobs", 4), 0);
@@ -157,13 +167,12 @@ START_TEST(create_and_destroy)
 	ck_assert_int_eq(do_create(b, "bad name", 4), -EINVAL);
 	ck_assert_int_eq(do_create(b, "@1", 4), -EINVAL);
 	ck_assert_int_eq(do_create(b, "x", -2), -EINVAL);
-	ck_assert_int_eq(broker_create(b, "x", 1, 1, PROTO_MAX_PAYLOAD + 1),
-	    -EINVAL);
+	ck_assert_int_eq(broker_create(b, NULL, "x", 1, &too_big), -EINVAL);
 	memset(big, 'a', sizeof(big));
-	ck_assert_int_eq(broker_create(b, big, 256, 1, 0), -EINVAL);
-	ck_assert_int_eq(broker_create(b, big, 255, 1, 0), 0);
-	ck_assert_int_eq(broker_destroy(b, "jobs", 4), 0);
-	ck_assert_int_eq(broker_destroy(b, "jobs", 4), -ENOENT);
+	ck_assert_int_eq(broker_create(b, NULL, big, 256, &one), -EINVAL);
+	ck_assert_int_eq(broker_create(b, NULL, big, 255, &one), 0);
+	ck_assert_int_eq(broker_destroy(b, NULL, "jobs", 4), 0);
+	ck_assert_int_eq(broker_destroy(b, NULL, "jobs", 4), -ENOENT);
 	ck_assert_uint_eq(b->nnamed, 1);
 	finish(b, NULL, 0);
 }
@@ -391,9 +400,9 @@ START_TEST(rebind_keeps_order_and_returns_inflight)
 	do_send(b, &s, 3, "m", "3", false, 0);
 	/* a takes "1" but never acknowledges it. */
 	ck_assert_int_eq(do_recv(b, &a, 4, "m", 0), 0);
-	ck_assert_int_eq(broker_rebind(b, "m", 1, c.peer.id), -ESRCH);
+	ck_assert_int_eq(broker_rebind(b, NULL, "m", 1, c.peer.id), -ESRCH);
 	do_bind(b, &c, "m", PROTO_BIND_QUEUE);
-	ck_assert_int_eq(broker_rebind(b, "m", 1, c.peer.id), 0);
+	ck_assert_int_eq(broker_rebind(b, NULL, "m", 1, c.peer.id), 0);
 	ck_assert_int_eq(broker_ack(b, &a.peer, a.msg_id), -ESTALE);
 	ck_assert_str_eq(take(b, &c, "m"), "1");
 	ck_assert_str_eq(take(b, &c, "m"), "2");
@@ -474,9 +483,9 @@ START_TEST(destroy_wakes_waiters)
 	do_send(b, &s, 1, "m", "a", false, 0);
 	ck_assert_int_eq(do_send(b, &s, 2, "m", "b", false, -1), BROKER_PARKED);
 	ck_assert_int_eq(do_recv(b, &r, 3, "n", -1), BROKER_PARKED);
-	ck_assert_int_eq(broker_destroy(b, "m", 1), 0);
+	ck_assert_int_eq(broker_destroy(b, NULL, "m", 1), 0);
 	ck_assert_int_eq(s.reply_err, -EIDRM);
-	ck_assert_int_eq(broker_destroy(b, "n", 1), 0);
+	ck_assert_int_eq(broker_destroy(b, NULL, "n", 1), 0);
 	ck_assert_int_eq(r.reply_err, -EIDRM);
 	ck_assert_uint_eq(r.peer.bound.len, 0);
 	finish(b, all, 3);
@@ -517,6 +526,171 @@ START_TEST(shutdown_answers_everyone)
 	ck_assert_int_eq(s.reply_err, -ESHUTDOWN);
 	ck_assert_int_eq(r.reply_err, -ESHUTDOWN);
 	finish(b, all, 2);
+}
+END_TEST
+
+/* A peer with the given uid and groups. */
+static void
+add_user(struct broker *b, struct rec *r, uid_t uid, gid_t gid)
+{
+	memset(r, 0, sizeof(*r));
+	peer_init(&r->peer);
+	r->peer.uid = uid;
+	r->peer.gid = gid;
+	ck_assert_int_eq(broker_peer_add(b, &r->peer, &rec_ops, r), 0);
+}
+
+static int
+user_create(struct broker *b, struct rec *r, const char *name, uint32_t mode,
+    gid_t gid)
+{
+	struct broker_attr a = { 8, 0, mode, 0, gid };
+
+	return broker_create(b, &r->peer, name, strlen(name), &a);
+}
+
+START_TEST(permissions_like_files)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec owner, mate, other, root;
+	struct rec *all[] = { &owner, &mate, &other, &root };
+	char direct[32];
+
+	add_user(b, &owner, 1000, 100);
+	add_user(b, &mate, 1001, 100);
+	add_user(b, &other, 1002, 200);
+	add_user(b, &root, 0, 0);
+	/* Default mode 0600: only the owner sends and binds. */
+	ck_assert_int_eq(user_create(b, &owner, "priv", 0, (gid_t)-1), 0);
+	ck_assert_uint_eq(mbox(b, "priv")->mode, 0600);
+	ck_assert_uint_eq(mbox(b, "priv")->uid, 1000);
+	ck_assert_uint_eq(mbox(b, "priv")->gid, 100);
+	ck_assert_int_eq(do_send(b, &mate, 1, "priv", "x", false, 0), -EACCES);
+	ck_assert_int_eq(do_bind(b, &mate, "priv", PROTO_BIND_QUEUE), -EACCES);
+	ck_assert_uint_eq(mbox(b, "priv")->nqueued, 0);
+	ck_assert_int_eq(do_send(b, &owner, 2, "priv", "x", false, 0), 0);
+	/* Group write, others read: the group sends, others only bind. */
+	ck_assert_int_eq(broker_chmod(b, &owner.peer, "priv", 4, 0624), 0);
+	ck_assert_int_eq(do_send(b, &mate, 3, "priv", "y", false, 0), 0);
+	ck_assert_int_eq(do_bind(b, &mate, "priv", PROTO_BIND_EXCLUSIVE),
+	    -EACCES);
+	ck_assert_int_eq(do_send(b, &other, 4, "priv", "z", false, 0), -EACCES);
+	ck_assert_int_eq(do_bind(b, &other, "priv", PROTO_BIND_EXCLUSIVE), 0);
+	/* Owner-only operations. */
+	ck_assert_int_eq(broker_chmod(b, &mate.peer, "priv", 4, 0666), -EACCES);
+	ck_assert_int_eq(broker_destroy(b, &mate.peer, "priv", 4), -EACCES);
+	ck_assert_int_eq(broker_purge(b, &mate.peer, "priv", 4), -EACCES);
+	ck_assert_int_eq(broker_unbind(b, &mate.peer, "priv", 4, true),
+	    -EACCES);
+	ck_assert_int_eq(broker_rebind(b, &mate.peer, "priv", 4, 1), -EACCES);
+	ck_assert_int_eq(broker_chown(b, &owner.peer, "priv", 4, 1001,
+	    (gid_t)-1), -EACCES);
+	ck_assert_int_eq(broker_chown(b, &owner.peer, "priv", 4, (uid_t)-1,
+	    200), -EACCES);
+	ck_assert_uint_eq(mbox(b, "priv")->mode, 0624);
+	ck_assert_ptr_eq(mbox(b, "priv")->receiver, &other.peer);
+	/* A group the creator is not in needs an admin. */
+	ck_assert_int_eq(user_create(b, &owner, "g", 0660, 200), -EPERM);
+	ck_assert_int_eq(user_create(b, &root, "g", 0660, 200), 0);
+	/* The admin may do anything, and give mailboxes away. */
+	ck_assert_int_eq(broker_chown(b, &root.peer, "priv", 4, 1001, 200), 0);
+	ck_assert_uint_eq(mbox(b, "priv")->uid, 1001);
+	ck_assert_int_eq(broker_purge(b, &mate.peer, "priv", 4), 0);
+	ck_assert_uint_eq(mbox(b, "priv")->nqueued, 0);
+	ck_assert_int_eq(broker_destroy(b, &root.peer, "priv", 4), 0);
+	/* Anyone sends to a direct address; only its owner receives. */
+	snprintf(direct, sizeof(direct), "@%llu",
+	    (unsigned long long)owner.peer.id);
+	ck_assert_int_eq(do_send(b, &other, 5, direct, "hi", false, 0), 0);
+	ck_assert_int_eq(do_recv(b, &root, 6, direct, 0), -EPERM);
+	ck_assert_str_eq(take(b, &owner, direct), "hi");
+	finish(b, all, 4);
+}
+END_TEST
+
+START_TEST(admin_groups)
+{
+	struct broker_limits l = { .max_memory = 1 << 20, .nadmin_gids = 1,
+	    .admin_gids = { 50 } };
+	struct broker *b = new_broker(1 << 20);
+	struct rec owner, ops;
+	struct rec *all[] = { &owner, &ops };
+	gid_t groups[] = { 7, 50 };
+
+	broker_set_limits(b, &l);
+	add_user(b, &owner, 1000, 100);
+	memset(&ops, 0, sizeof(ops));
+	peer_init(&ops.peer);
+	ops.peer.uid = 1005;
+	ops.peer.gid = 100;
+	ops.peer.groups = malloc(sizeof(groups));
+	memcpy(ops.peer.groups, groups, sizeof(groups));
+	ops.peer.ngroups = 2;
+	ck_assert_int_eq(broker_peer_add(b, &ops.peer, &rec_ops, &ops), 0);
+	ck_assert(broker_is_admin(b, &ops.peer));
+	ck_assert(!broker_is_admin(b, &owner.peer));
+	ck_assert_int_eq(user_create(b, &owner, "m", 0600, (gid_t)-1), 0);
+	ck_assert_int_eq(broker_destroy(b, &ops.peer, "m", 1), 0);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(quotas_are_per_uid)
+{
+	struct broker_limits l = { .max_memory = 100, .max_bytes_per_uid = 10,
+	    .max_mailboxes_per_uid = 2, .max_connections_per_uid = 2,
+	    .max_pending_per_connection = 2, .max_standby_per_mailbox = 1,
+	    .max_connections = 5 };
+	struct broker *b = new_broker(100);
+	struct rec a1, a2, a3, o1, o2, o3;
+	struct rec *all[] = { &a1, &a2, &o1, &o2 };
+
+	broker_set_limits(b, &l);
+	add_user(b, &a1, 1000, 100);
+	add_user(b, &a2, 1000, 100);
+	/* The third connection of uid 1000 is refused; other uids are not. */
+	memset(&a3, 0, sizeof(a3));
+	peer_init(&a3.peer);
+	a3.peer.uid = 1000;
+	ck_assert_int_eq(broker_peer_add(b, &a3.peer, &rec_ops, &a3), -EDQUOT);
+	peer_deinit(&a3.peer);
+	add_user(b, &o1, 1001, 100);
+	add_user(b, &o2, 0, 0);
+	/* The global cap counts everyone, even root. */
+	add_user(b, &o3, 0, 0);
+	memset(&a3, 0, sizeof(a3));
+	peer_init(&a3.peer);
+	ck_assert_int_eq(broker_peer_add(b, &a3.peer, &rec_ops, &a3), -ENOBUFS);
+	peer_deinit(&a3.peer);
+	broker_peer_remove(b, &o3.peer);
+
+	ck_assert_int_eq(user_create(b, &a1, "m1", 0666, (gid_t)-1), 0);
+	ck_assert_int_eq(user_create(b, &a2, "m2", 0666, (gid_t)-1), 0);
+	ck_assert_int_eq(user_create(b, &a1, "m3", 0666, (gid_t)-1), -EDQUOT);
+	ck_assert_int_eq(user_create(b, &o1, "m3", 0666, (gid_t)-1), 0);
+	/* Destroying one gives the quota back. */
+	ck_assert_int_eq(broker_destroy(b, &a1.peer, "m2", 2), 0);
+	ck_assert_int_eq(user_create(b, &a1, "m2", 0666, (gid_t)-1), 0);
+
+	/* 10 bytes for uid 1000 across its connections; uid 1001 unharmed. */
+	ck_assert_int_eq(do_send(b, &a1, 1, "m1", "123456", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &a2, 2, "m1", "12345", false, 0), -ENOBUFS);
+	ck_assert_int_eq(do_send(b, &o1, 3, "m1", "1234567890", false, 0), 0);
+	ck_assert_uint_eq(mbox(b, "m1")->nqueued, 2);
+	do_bind(b, &o1, "m1", PROTO_BIND_EXCLUSIVE);
+	take(b, &o1, "m1");
+	ck_assert_int_eq(do_send(b, &a2, 4, "m1", "12345", false, 0), 0);
+
+	/* Parked calls per connection. */
+	ck_assert_int_eq(do_recv(b, &o1, 5, "m3", -1), -EPERM);
+	do_bind(b, &a1, "m2", PROTO_BIND_EXCLUSIVE);
+	ck_assert_int_eq(do_recv(b, &a1, 6, "m2", -1), BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &a1, 7, "m2", -1), BROKER_PARKED);
+	ck_assert_int_eq(do_recv(b, &a1, 8, "m2", -1), -EDQUOT);
+	/* Standbys per mailbox. */
+	ck_assert_int_eq(do_bind(b, &a2, "m2", PROTO_BIND_QUEUE), 0);
+	ck_assert_int_eq(do_bind(b, &o1, "m2", PROTO_BIND_QUEUE), -EDQUOT);
+	finish(b, all, 4);
 }
 END_TEST
 
@@ -596,6 +770,9 @@ broker_suite(void)
 	tcase_add_test(tc, destroy_wakes_waiters);
 	tcase_add_test(tc, sender_gone_withdraws_its_waiting_message);
 	tcase_add_test(tc, shutdown_answers_everyone);
+	tcase_add_test(tc, permissions_like_files);
+	tcase_add_test(tc, admin_groups);
+	tcase_add_test(tc, quotas_are_per_uid);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
 	tcase_add_test(tc, table_many_keys);

@@ -1,0 +1,987 @@
+/*
+ * mbx.c - libmbx, the client side of the mbx protocol (see mbx.h for the
+ * API, proto.h for the wire format).
+ *
+ * A handle is one connection to mbxd.  Its core is non-blocking: the
+ * socket has O_NONBLOCK set, bytes go out through conn_write() and come in
+ * through conn_read_frame(), and every wait is an explicit poll() between
+ * the two.  Each public call is one or more request/answer exchanges:
+ * call() writes a request with a fresh id and waits, with no deadline of
+ * its own, for the answer carrying that id.  The daemon enforces every
+ * timeout and always answers, so the library needs no timer and never
+ * returns EINTR.
+ *
+ * Invariants:
+ * - At most one request is outstanding (one mbx_t, one thread at a time),
+ *   so what arrives is the answer to it; any other frame is a protocol
+ *   violation.  The answer's body stays in the read buffer, pointed to by
+ *   struct answer, until the next read.
+ * - Once the connection fails (EOF, a socket error, a malformed or
+ *   unexpected frame, a descriptor nobody announced) the handle is broken:
+ *   the socket is shut down, so the daemon puts back every message this
+ *   handle had not acknowledged, and every later call fails with
+ *   ECONNRESET.  The descriptor itself stays open until mbx_close(), so an
+ *   mbx_fd() the caller registered with epoll stays valid (it polls as
+ *   readable, and the next call reports ECONNRESET).
+ * - Everything is validated that must be before it reaches the wire (NULL
+ *   pointers, names, timeouts, sizes); every other decision is the
+ *   daemon's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mbx.h"
+#include "proto.h"
+
+/* The library is built with -fvisibility=hidden: only these are exported. */
+#define MBX_EXPORT	__attribute__((visibility("default")))
+
+/*
+ * Read buffer sizes: what a handle starts with, and the size above which
+ * the buffer is given back once the frame that needed it is consumed (a
+ * single 16 MiB message must not pin 16 MiB for the handle's lifetime,
+ * while the default 1 MiB messages should not realloc every time).
+ */
+#define RBUF_MIN	(64u * 1024)
+#define RBUF_KEEP	(2u * 1024 * 1024)
+
+struct mbx {
+	int		 fd;
+	long		 id;		/* client id, from the HELLO answer */
+	uint32_t	 next_id;	/* next request id; never 0 */
+	bool		 broken;	/* see "Invariants" above */
+
+	uint8_t		*rbuf;		/* bytes received, not yet consumed */
+	size_t		 rlen;
+	size_t		 rcap;
+	size_t		 rdone;		/* size of the last answer handed out,
+					 * dropped at the next read */
+
+	struct proto_writer out;	/* the request being built */
+};
+
+/* An answer frame; its body points into the read buffer until the next
+ * read. */
+struct answer {
+	struct proto_header	h;
+	struct proto_reader	r;
+};
+
+/* A decoded MSG body; the strings point into the answer. */
+struct msg {
+	uint64_t		id;
+	struct proto_str	mailbox;
+	uint64_t		sender;
+	uint32_t		pid;
+	uint32_t		uid;
+	struct proto_str	payload;
+};
+
+/*
+ * Transport: bytes and frames, no protocol knowledge.
+ */
+
+/* Marks the handle broken (see "Invariants") and fails with err. */
+static int
+conn_break(struct mbx *c, int err)
+{
+	c->broken = true;
+	/* Shut down, not close: the descriptor number stays the caller's. */
+	(void)shutdown(c->fd, SHUT_RDWR);
+	errno = err;
+	return -1;
+}
+
+/* Waits, without deadline, until the socket is ready for events. */
+static int
+conn_wait(struct mbx *c, short events)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+
+	while (poll(&pfd, 1, -1) == -1) {
+		/* A signal interrupts nothing: the daemon answers anyway. */
+		if (errno != EINTR)
+			return conn_break(c, errno);
+	}
+	return 0;
+}
+
+/* Drops n bytes already written from the front of msg's iovec array. */
+static void
+iov_advance(struct msghdr *msg, size_t n)
+{
+	struct iovec *iov;
+
+	while (msg->msg_iovlen > 0 && n >= msg->msg_iov->iov_len) {
+		n -= msg->msg_iov->iov_len;
+		msg->msg_iov++;
+		msg->msg_iovlen--;
+	}
+	if (msg->msg_iovlen > 0) {
+		iov = msg->msg_iov;
+		iov->iov_base = (uint8_t *)iov->iov_base + n;
+		iov->iov_len -= n;
+	}
+}
+
+/*
+ * Writes every byte of iov.  A partial write is continued, not reported:
+ * a frame cut in two would desynchronise the stream for good.
+ */
+static int
+conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+	ssize_t n;
+
+	if (c->broken) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	iov_advance(&msg, 0);
+	while (msg.msg_iovlen > 0) {
+		/* MSG_NOSIGNAL: a vanished daemon is ECONNRESET, not SIGPIPE. */
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		if (n >= 0) {
+			iov_advance(&msg, (size_t)n);
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return conn_break(c, ECONNRESET);
+		if (conn_wait(c, POLLOUT) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Closes every descriptor that came with msg and tells whether there was
+ * any.  No frame of protocol version 1 carries descriptors to a client;
+ * one that arrives anyway must not leak into the caller's process.
+ */
+static bool
+conn_close_fds(struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+	bool any = false;
+	size_t n;
+	int fd;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			(void)close(fd);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* Reads once into the free part of the read buffer, waiting if need be. */
+static int
+conn_fill(struct mbx *c)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
+	} cbuf;
+	struct iovec iov = { c->rbuf + c->rlen, c->rcap - c->rlen };
+	struct msghdr msg;
+	ssize_t n;
+
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = sizeof(cbuf.buf);
+		/* MSG_CMSG_CLOEXEC: no window in which a fork could inherit
+		 * a descriptor before conn_close_fds() closes it. */
+		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+		if (n > 0)
+			break;
+		if (n == 0)
+			return conn_break(c, ECONNRESET);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return conn_break(c, ECONNRESET);
+		if (conn_wait(c, POLLIN) == -1)
+			return -1;
+	}
+	/* MSG_CTRUNC: descriptors were lost in the kernel; treat it like
+	 * any unexpected descriptor. */
+	if (conn_close_fds(&msg) || (msg.msg_flags & MSG_CTRUNC))
+		return conn_break(c, EPROTO);
+	c->rlen += (size_t)n;
+	return 0;
+}
+
+/* Makes the read buffer hold at least need bytes. */
+static int
+conn_reserve(struct mbx *c, size_t need)
+{
+	uint8_t *p;
+
+	if (need < RBUF_MIN)
+		need = RBUF_MIN;
+	if (c->rcap >= need)
+		return 0;
+	p = realloc(c->rbuf, need);
+	if (p == NULL)
+		return -1;
+	c->rbuf = p;
+	c->rcap = need;
+	return 0;
+}
+
+/* Forgets the answer handed out last, and a big buffer it needed. */
+static void
+conn_drop(struct mbx *c)
+{
+	uint8_t *p;
+
+	if (c->rdone == 0)
+		return;
+	c->rlen -= c->rdone;
+	if (c->rlen > 0)
+		memmove(c->rbuf, c->rbuf + c->rdone, c->rlen);
+	c->rdone = 0;
+	if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_MIN) {
+		p = realloc(c->rbuf, RBUF_MIN);
+		if (p != NULL) {
+			c->rbuf = p;
+			c->rcap = RBUF_MIN;
+		}
+	}
+}
+
+/*
+ * Reads the next whole frame from the daemon.  The header's length is
+ * checked (by proto_header_decode) before the buffer grows for the body.
+ */
+static int
+conn_read_frame(struct mbx *c, struct answer *a)
+{
+	enum proto_decode d;
+	size_t need;
+
+	if (c->broken) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	conn_drop(c);
+	for (;;) {
+		d = proto_header_decode(c->rbuf, c->rlen, PROTO_MAX_BODY,
+		    &a->h);
+		if (d == PROTO_DECODE_MALFORMED)
+			return conn_break(c, EPROTO);
+		need = PROTO_HEADER_SIZE;
+		if (d == PROTO_DECODE_OK) {
+			need += a->h.len;
+			if (c->rlen >= need)
+				break;
+		}
+		/* Without room for the answer, the stream cannot be kept in
+		 * step: give the connection up. */
+		if (conn_reserve(c, need) == -1)
+			return conn_break(c, ENOMEM);
+		if (conn_fill(c) == -1)
+			return -1;
+	}
+	/* Only REPLY and MSG travel to a client, and neither declares
+	 * descriptors in protocol version 1. */
+	if ((a->h.type != PROTO_REPLY && a->h.type != PROTO_MSG) ||
+	    a->h.nfds != 0)
+		return conn_break(c, EPROTO);
+	proto_reader_init(&a->r, c->rbuf + PROTO_HEADER_SIZE, a->h.len);
+	c->rdone = need;
+	return 0;
+}
+
+/*
+ * Requests: building, sending, waiting for the answer.
+ */
+
+/* Starts a new request in c->out, forgetting the previous one. */
+static void
+req_begin(struct mbx *c)
+{
+	/* Keep the allocation between requests, unless it failed. */
+	if (proto_writer_failed(&c->out))
+		proto_writer_free(&c->out);
+	else
+		proto_writer_consume(&c->out, c->out.len);
+	(void)proto_frame_begin(&c->out);
+}
+
+static void
+req_put_name(struct mbx *c, const char *name)
+{
+	proto_put_str(&c->out, name, strlen(name));
+}
+
+/*
+ * Fills in the header of the request in c->out, whose body goes on for
+ * extra bytes that are not in c->out (a payload sent straight from the
+ * caller's buffer).  Returns the request id, or 0 with errno ENOMEM.
+ */
+static uint32_t
+req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
+{
+	struct proto_header h;
+
+	if (proto_writer_failed(&c->out)) {
+		errno = ENOMEM;
+		return 0;
+	}
+	h.len = (uint32_t)(c->out.len - PROTO_HEADER_SIZE + extra);
+	h.type = type;
+	h.nfds = 0;
+	h.flags = flags;
+	h.id = c->next_id++;
+	if (c->next_id == 0)
+		c->next_id = 1;
+	proto_header_encode(c->out.buf, &h);
+	return h.id;
+}
+
+/* Writes the request in c->out, then the extra bytes. */
+static int
+req_send(struct mbx *c, const void *extra, size_t extralen)
+{
+	struct iovec iov[2];
+
+	iov[0].iov_base = c->out.buf;
+	iov[0].iov_len = c->out.len;
+	/* The payload is only read; iovec just has no const member. */
+	iov[1].iov_base = (void *)(uintptr_t)extra;
+	iov[1].iov_len = extralen;
+	return conn_write(c, iov, 2);
+}
+
+/* Sends the request built in c->out (plus extra) and waits for its
+ * answer. */
+static int
+call(struct mbx *c, uint32_t id, const void *extra, size_t extralen,
+    struct answer *a)
+{
+	if (req_send(c, extra, extralen) == -1)
+		return -1;
+	if (conn_read_frame(c, a) == -1)
+		return -1;
+	/* Unsolicited frames do not exist in protocol version 1: a
+	 * different id means we lost track of the stream. */
+	if (a->h.id != id)
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/* Reads the status that starts a REPLY; -1 (handle broken) when a is
+ * no REPLY. */
+static int
+reply_status(struct mbx *c, struct answer *a, uint32_t *status)
+{
+	if (a->h.type != PROTO_REPLY)
+		return conn_break(c, EPROTO);
+	*status = proto_get_u32(&a->r);
+	if (a->r.bad)
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/* Fails with the errno of a status other than PROTO_OK. */
+static int
+status_fail(struct mbx *c, uint32_t status)
+{
+	int err = proto_status_to_errno(status);
+
+	/* PROTO_STALE answers a sync ACK only (handled there). */
+	if (err == ESTALE)
+		return conn_break(c, EPROTO);
+	/* PROTO_ESHUTDOWN: the daemon is stopping and closes every
+	 * connection; the handle is as good as gone. */
+	if (err == ECONNRESET)
+		return conn_break(c, ECONNRESET);
+	errno = err;
+	return -1;
+}
+
+/*
+ * Waits for the answer to a request whose success is a bare status.
+ * What follows an error status is not checked: the error is the answer
+ * whatever detail comes with it.
+ */
+static int
+call_status(struct mbx *c, uint32_t id, const void *extra, size_t extralen)
+{
+	struct answer a;
+	uint32_t status;
+
+	if (call(c, id, extra, extralen, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status != PROTO_OK)
+		return status_fail(c, status);
+	if (!proto_reader_done(&a.r))
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/* A request whose body is just a name. */
+static int
+name_request(struct mbx *c, uint16_t type, uint32_t flags, const char *name)
+{
+	uint32_t id;
+
+	req_begin(c);
+	req_put_name(c, name);
+	if ((id = req_end(c, type, flags, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+/*
+ * Argument checks, done before anything reaches the wire.
+ */
+
+/*
+ * True when name can go on the wire: a mailbox name or a direct address
+ * "@ID".  Which of the two a request accepts is the daemon's call.
+ */
+static bool
+name_ok(const char *name)
+{
+	size_t len;
+
+	if (name == NULL)
+		return false;
+	len = strnlen(name, PROTO_NAME_MAX + 1);
+	return proto_name_valid(name, len) || proto_direct_id(name, len) != 0;
+}
+
+/* Fails with err; a one-liner for the argument checks. */
+static int
+fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Milliseconds left until deadline, at least 1: a deadline that has just
+ * passed still gets one more look at the queue, and a timed receive ends
+ * in ETIMEDOUT (from the daemon), never in the EAGAIN of a zero timeout.
+ */
+static int
+ms_left(int64_t deadline)
+{
+	int64_t left = deadline - now_ms();
+
+	if (left < 1)
+		return 1;
+	if (left > INT_MAX)
+		return INT_MAX;
+	return (int)left;
+}
+
+/*
+ * Connection set-up.
+ */
+
+/* $MBX_SOCKET (ignored in set-uid programs), else the default. */
+static const char *
+default_socket(void)
+{
+	const char *path = secure_getenv("MBX_SOCKET");
+
+	if (path == NULL || *path == '\0')
+		return MBX_DEFAULT_SOCKET;
+	return path;
+}
+
+static int
+conn_connect(struct mbx *c, const char *path)
+{
+	struct sockaddr_un addr;
+	size_t len = strlen(path);
+	int flags;
+
+	if (len == 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (len >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	memcpy(addr.sun_path, path, len + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		return -1;
+	/* An AF_UNIX connect interrupted by a signal has queued nothing
+	 * (Linux), so it is simply tried again. */
+	while (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) == -1) {
+		if (errno == EISCONN)
+			break;
+		if (errno != EINTR)
+			return -1;
+	}
+	/* The core is non-blocking: every wait is an explicit poll(). */
+	flags = fcntl(c->fd, F_GETFL);
+	if (flags == -1 || fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The version handshake.  The daemon answers a version it does not speak
+ * with an error and closes the connection: that is EPROTO for the caller.
+ */
+static int
+hello(struct mbx *c)
+{
+	struct answer a;
+	uint32_t id, status;
+	uint64_t cid;
+
+	req_begin(c);
+	proto_put_u32(&c->out, PROTO_VERSION);
+	if ((id = req_end(c, PROTO_HELLO, 0, 0)) == 0)
+		return -1;
+	if (call(c, id, NULL, 0, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
+		return -1;
+	/* A refusal other than the version (a quota) says what it is. */
+	if (status != PROTO_OK) {
+		errno = status == PROTO_EPROTO ? EPROTO :
+		    proto_status_to_errno(status);
+		return -1;
+	}
+	/* The server's own version: it said OK, so it speaks ours. */
+	(void)proto_get_u32(&a.r);
+	cid = proto_get_u64(&a.r);
+	if (!proto_reader_done(&a.r) || cid == 0 || cid > LONG_MAX)
+		return conn_break(c, EPROTO);
+	c->id = (long)cid;
+	return 0;
+}
+
+MBX_EXPORT mbx_t *
+mbx_open(const char *socket_path)
+{
+	struct mbx *c;
+	int err;
+
+	if (socket_path == NULL)
+		socket_path = default_socket();
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->fd = -1;
+	c->next_id = 1;
+	proto_writer_init(&c->out);
+	if (conn_connect(c, socket_path) == -1 || hello(c) == -1) {
+		err = errno;
+		mbx_close(c);
+		errno = err;
+		return NULL;
+	}
+	return c;
+}
+
+MBX_EXPORT void
+mbx_close(mbx_t *c)
+{
+	int err = errno;
+
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		(void)close(c->fd);
+	free(c->rbuf);
+	proto_writer_free(&c->out);
+	free(c);
+	errno = err;
+}
+
+MBX_EXPORT int
+mbx_fd(const mbx_t *c)
+{
+	if (c == NULL)
+		return fail(EINVAL);
+	return c->fd;
+}
+
+MBX_EXPORT long
+mbx_id(const mbx_t *c)
+{
+	if (c == NULL)
+		return fail(EINVAL);
+	return c->id;
+}
+
+/*
+ * Mailbox administration.
+ */
+
+MBX_EXPORT void
+mbx_attr_init(struct mbx_attr *a)
+{
+	if (a == NULL)
+		return;
+	memset(a, 0, sizeof(*a));
+	a->capacity = MBX_DEFAULT_CAPACITY;
+	a->max_msg = MBX_DEFAULT_MAX_MSG;
+	a->gid = (gid_t)-1;
+}
+
+MBX_EXPORT int
+mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a)
+{
+	struct mbx_attr def;
+	uint32_t id;
+
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	if (a == NULL) {
+		mbx_attr_init(&def);
+		a = &def;
+	}
+	/* Capacity and max_msg ranges are the daemon's to judge. */
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_i64(&c->out, a->capacity);
+	proto_put_u64(&c->out, a->max_msg);
+	proto_put_u32(&c->out, a->mode);
+	proto_put_u32(&c->out, a->gid == (gid_t)-1 ? PROTO_ID_NONE :
+	    (uint32_t)a->gid);
+	if ((id = req_end(c, PROTO_CREATE, 0, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+MBX_EXPORT int
+mbx_destroy(mbx_t *c, const char *name)
+{
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	return name_request(c, PROTO_DESTROY, 0, name);
+}
+
+MBX_EXPORT int
+mbx_bind(mbx_t *c, const char *name, int how)
+{
+	uint32_t id, mode;
+
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	switch (how) {
+	case MBX_BIND_EXCLUSIVE:
+		mode = PROTO_BIND_EXCLUSIVE;
+		break;
+	case MBX_BIND_REPLACE:
+		mode = PROTO_BIND_REPLACE;
+		break;
+	case MBX_BIND_QUEUE:
+		mode = PROTO_BIND_QUEUE;
+		break;
+	default:
+		return fail(EINVAL);
+	}
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_u32(&c->out, mode);
+	if ((id = req_end(c, PROTO_BIND, 0, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+MBX_EXPORT int
+mbx_unbind(mbx_t *c, const char *name)
+{
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	return name_request(c, PROTO_UNBIND, 0, name);
+}
+
+MBX_EXPORT int
+mbx_evict(mbx_t *c, const char *name)
+{
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	return name_request(c, PROTO_UNBIND, PROTO_UNBIND_EVICT, name);
+}
+
+MBX_EXPORT int
+mbx_chmod(mbx_t *c, const char *name, unsigned mode)
+{
+	uint32_t id;
+
+	if (c == NULL || !name_ok(name) || mode > 0777)
+		return fail(EINVAL);
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_u32(&c->out, mode);
+	if ((id = req_end(c, PROTO_CHMOD, 0, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+MBX_EXPORT int
+mbx_chown(mbx_t *c, const char *name, uid_t uid, gid_t gid)
+{
+	uint32_t id;
+
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_u32(&c->out, uid == (uid_t)-1 ? PROTO_ID_NONE : (uint32_t)uid);
+	proto_put_u32(&c->out, gid == (gid_t)-1 ? PROTO_ID_NONE : (uint32_t)gid);
+	if ((id = req_end(c, PROTO_CHOWN, 0, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+MBX_EXPORT int
+mbx_purge(mbx_t *c, const char *name)
+{
+	if (c == NULL || !name_ok(name))
+		return fail(EINVAL);
+	return name_request(c, PROTO_PURGE, 0, name);
+}
+
+MBX_EXPORT int
+mbx_rebind(mbx_t *c, const char *name, long client_id)
+{
+	uint32_t id;
+
+	/* Client ids are positive; anything else cannot name a client. */
+	if (c == NULL || !name_ok(name) || client_id <= 0)
+		return fail(EINVAL);
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_u64(&c->out, (uint64_t)client_id);
+	if ((id = req_end(c, PROTO_REBIND, 0, 0)) == 0)
+		return -1;
+	return call_status(c, id, NULL, 0);
+}
+
+/* LIST and CLIENTS: a JSON blob, copied out NUL-terminated. */
+static int
+json_request(struct mbx *c, uint16_t type, char **json)
+{
+	struct answer a;
+	struct proto_str blob;
+	uint32_t id, status;
+	char *s;
+
+	if (c == NULL || json == NULL)
+		return fail(EINVAL);
+	req_begin(c);
+	if ((id = req_end(c, type, 0, 0)) == 0)
+		return -1;
+	if (call(c, id, NULL, 0, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status != PROTO_OK)
+		return status_fail(c, status);
+	blob = proto_get_blob(&a.r);
+	/* The caller gets a C string: a NUL inside would cut it short. */
+	if (!proto_reader_done(&a.r) || memchr(blob.ptr, 0, blob.len) != NULL)
+		return conn_break(c, EPROTO);
+	s = malloc(blob.len + 1);
+	if (s == NULL)
+		return -1;
+	memcpy(s, blob.ptr, blob.len);
+	s[blob.len] = '\0';
+	*json = s;
+	return 0;
+}
+
+MBX_EXPORT int
+mbx_list(mbx_t *c, char **json)
+{
+	return json_request(c, PROTO_LIST, json);
+}
+
+MBX_EXPORT int
+mbx_clients(mbx_t *c, char **json)
+{
+	return json_request(c, PROTO_CLIENTS, json);
+}
+
+/*
+ * Messages.
+ */
+
+MBX_EXPORT int
+mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	uint32_t id;
+
+	if (c == NULL || !name_ok(name) || (data == NULL && len > 0) ||
+	    (flags & ~MBX_SYNC) != 0 || timeout_ms < -1)
+		return fail(EINVAL);
+	if (len > MBX_MAX_MSG_LIMIT)
+		return fail(EMSGSIZE);
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_i32(&c->out, timeout_ms);
+	/* The blob's length; its bytes follow straight from data, so a
+	 * large payload is not copied into the request first. */
+	proto_put_u32(&c->out, (uint32_t)len);
+	id = req_end(c, PROTO_SEND, (flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0,
+	    len);
+	if (id == 0)
+		return -1;
+	return call_status(c, id, data, len);
+}
+
+/* Decodes a MSG body; a message larger than promised breaks the handle
+ * (and the daemon then puts it back). */
+static int
+msg_decode(struct mbx *c, struct answer *a, size_t cap, struct msg *m)
+{
+	m->id = proto_get_u64(&a->r);
+	m->mailbox = proto_get_str(&a->r);
+	m->sender = proto_get_u64(&a->r);
+	m->pid = proto_get_u32(&a->r);
+	m->uid = proto_get_u32(&a->r);
+	m->payload = proto_get_blob(&a->r);
+	if (!proto_reader_done(&a->r) || m->mailbox.len > MBX_NAME_MAX ||
+	    m->payload.len > cap || m->sender > LONG_MAX)
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/*
+ * Confirms a message after its payload was copied out, the second phase
+ * of a receive.  A sync sender is waiting on this very message, so its
+ * ACK asks for an answer: PROTO_STALE (ESTALE here) means the sender gave
+ * up and withdrew it meanwhile, and the receive does not count.  Any other
+ * ACK needs no answer, but is written out before the receive returns, so
+ * the message is never left handed-out behind the caller's back.
+ */
+static int
+msg_ack(struct mbx *c, uint64_t msg_id, bool sync)
+{
+	struct answer a;
+	uint32_t id, status;
+
+	req_begin(c);
+	proto_put_u64(&c->out, msg_id);
+	/* An ACK we cannot send leaves the message handed out for good:
+	 * drop the connection so that the daemon puts it back. */
+	if ((id = req_end(c, PROTO_ACK, sync ? PROTO_ACK_REPLY : 0, 0)) == 0)
+		return conn_break(c, ENOMEM);
+	if (!sync)
+		return req_send(c, NULL, 0);
+	if (call(c, id, NULL, 0, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status == PROTO_STALE)
+		return fail(ESTALE);
+	if (status != PROTO_OK)
+		return status_fail(c, status);
+	if (!proto_reader_done(&a.r))
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/* One RECV exchange: the message, or an error, or ESTALE (try again). */
+static ssize_t
+recv_once(struct mbx *c, const char *name, void *buf, size_t cap,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct mbx_meta tmp;
+	struct answer a;
+	struct msg m;
+	uint32_t id, status;
+
+	req_begin(c);
+	req_put_name(c, name != NULL ? name : "");
+	proto_put_i32(&c->out, timeout_ms);
+	proto_put_u64(&c->out, cap);
+	if ((id = req_end(c, PROTO_RECV, 0, 0)) == 0)
+		return -1;
+	if (call(c, id, NULL, 0, &a) == -1)
+		return -1;
+	if (a.h.type == PROTO_REPLY) {
+		if (reply_status(c, &a, &status) == -1)
+			return -1;
+		/* A successful RECV is answered by a MSG, never by OK. */
+		if (status == PROTO_OK)
+			return conn_break(c, EPROTO);
+		return status_fail(c, status);
+	}
+	if (msg_decode(c, &a, cap, &m) == -1)
+		return -1;
+	if (m.payload.len > 0)
+		memcpy(buf, m.payload.ptr, m.payload.len);
+	/* Copy the metadata now: the ACK's answer replaces the frame. */
+	memcpy(tmp.mailbox, m.mailbox.ptr, m.mailbox.len);
+	tmp.mailbox[m.mailbox.len] = '\0';
+	tmp.sender_id = (long)m.sender;
+	tmp.pid = (pid_t)m.pid;
+	tmp.uid = (uid_t)m.uid;
+	tmp.len = m.payload.len;
+	if (msg_ack(c, m.id, (a.h.flags & PROTO_MSG_SYNC) != 0) == -1)
+		return -1;
+	if (meta != NULL)
+		*meta = tmp;
+	return (ssize_t)tmp.len;
+}
+
+MBX_EXPORT ssize_t
+mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	int64_t deadline = 0;
+	int left = timeout_ms;
+	ssize_t n;
+
+	if (c == NULL || (name != NULL && !name_ok(name)) ||
+	    (buf == NULL && cap > 0) || timeout_ms < -1)
+		return fail(EINVAL);
+	if (timeout_ms > 0)
+		deadline = now_ms() + timeout_ms;
+	for (;;) {
+		n = recv_once(c, name, buf, cap, meta, left);
+		if (n >= 0 || errno != ESTALE)
+			return n;
+		/* A sync sender withdrew the message between hand-out and
+		 * ACK: receive again, within what is left of the time. */
+		if (timeout_ms > 0)
+			left = ms_left(deadline);
+	}
+}

@@ -1,0 +1,14 @@
+/*
+ * suites.h - the Check suites that tests/main.c runs, one per test file.
+ */
+#ifndef MBX_TESTS_SUITES_H
+#define MBX_TESTS_SUITES_H
+
+#include <check.h>
+
+Suite	*proto_suite(void);	/* tests/test-proto.c: the wire codec */
+Suite	*broker_suite(void);	/* tests/test-broker.c: the daemon's core */
+Suite	*e2e_suite(void);	/* tests/test-e2e.c: libmbx against mbxd */
+Suite	*ctl_suite(void);	/* tests/test-ctl.c: mbxctl against mbxd */
+
+#endif /* MBX_TESTS_SUITES_H */
