@@ -58,15 +58,16 @@
 
 struct mbx {
 	int		 fd;
-	long		 id;		/* client id, from the HELLO answer */
+	long		 id;		/* client id (HELLO answer) */
 	uint32_t	 next_id;	/* next request id; never 0 */
 	bool		 broken;	/* see "Invariants" above */
 
-	uint8_t		*rbuf;		/* bytes received, not yet consumed */
+	/* Bytes received and not yet consumed; the first rdone of them are
+	 * the answer handed out last, dropped at the next read. */
+	uint8_t		*rbuf;
 	size_t		 rlen;
 	size_t		 rcap;
-	size_t		 rdone;		/* size of the last answer handed out,
-					 * dropped at the next read */
+	size_t		 rdone;
 
 	struct proto_writer out;	/* the request being built */
 };
@@ -151,7 +152,8 @@ conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
 	}
 	iov_advance(&msg, 0);
 	while (msg.msg_iovlen > 0) {
-		/* MSG_NOSIGNAL: a vanished daemon is ECONNRESET, not SIGPIPE. */
+		/* MSG_NOSIGNAL: a vanished daemon is ECONNRESET, not
+		 * SIGPIPE. */
 		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 		if (n >= 0) {
 			iov_advance(&msg, (size_t)n);
@@ -185,7 +187,8 @@ conn_close_fds(struct msghdr *msg)
 			continue;
 		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < n; i++) {
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			    sizeof(fd));
 			(void)close(fd);
 			any = true;
 		}
@@ -199,7 +202,7 @@ conn_fill(struct mbx *c)
 {
 	union {
 		struct cmsghdr	align;
-		char		buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
+		char buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
 	} cbuf;
 	struct iovec iov = { c->rbuf + c->rlen, c->rcap - c->rlen };
 	struct msghdr msg;

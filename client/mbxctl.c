@@ -81,7 +81,7 @@ struct verb {
 	int		 minops;
 	int		 maxops;
 	unsigned	 opts;		/* O_* it accepts */
-	const char	*synopsis;	/* after "mbxctl [-s PATH] [--json] " */
+	const char	*synopsis;	/* after "mbxctl [OPTS] " */
 	int		(*run)(mbx_t *, const struct args *);
 };
 
@@ -117,7 +117,8 @@ static const struct {
 	const char	*phrase;
 } reasons[] = {
 	{ ENOENT, "connect", "no such socket file" },
-	{ ECONNREFUSED, "connect", "connection refused, no daemon listens there" },
+	{ ECONNREFUSED, "connect",
+	    "connection refused, no daemon listens there" },
 	{ ENAMETOOLONG, "connect", "socket path too long" },
 	{ EPROTO, "connect", "the daemon speaks another protocol version" },
 	{ ECONNRESET, "connect", "the daemon closed the connection" },
@@ -162,10 +163,16 @@ static const struct {
 static const char *
 errname(int err)
 {
+	const char *sym = NULL;
+
 	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
 		if (errnames[i].err == err)
 			return errnames[i].sym;
-	return "E?";
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+	/* An errno the table missed still gets its name. */
+	sym = strerrorname_np(err);
+#endif
+	return sym != NULL ? sym : "E?";
 }
 
 static const char *
@@ -848,8 +855,9 @@ args_parse(struct args *a, int argc, char **argv)
 		default:
 			/* Verb options are all long: idx names it. */
 			if (!opt_apply(a, opt, optarg))
-				return usage_fail(NULL, "bad value '%s' for --%s",
-				    optarg, longopts[idx].name);
+				return usage_fail(NULL,
+				    "bad value '%s' for --%s", optarg,
+				    longopts[idx].name);
 			break;
 		}
 	}
@@ -881,7 +889,8 @@ args_check(struct args *a, const struct verb **vp)
 		return usage_fail(v, "%s does not take %s", v->name,
 		    opt_name(extra & -extra));
 	if ((a->seen & O_REPLACE) && (a->seen & O_QUEUE))
-		return usage_fail(v, "--replace and --queue exclude each other");
+		return usage_fail(v,
+		    "--replace and --queue exclude each other");
 	if (strcmp(v->name, "rebind") == 0 &&
 	    !parse_long(a->ops[1], 1, LONG_MAX, &a->id))
 		return usage_fail(v, "rebind: '%s' is not a client ID",

@@ -697,7 +697,7 @@ END_TEST
 START_TEST(table_many_keys)
 {
 	struct table t;
-	static char keys[5000][8];
+	static char keys[5000][16];
 	size_t pos = 0, n = 0;
 
 	table_init(&t);
