@@ -33,12 +33,12 @@ VERSION	= 0.1.0
 
 PROTO_SRC  = proto/proto.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
-	  daemon/account.c \
+	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
-LIB_SRC	   = client/mbx.c
+LIB_SRC	   = client/mbx.c client/inbox.c client/credit.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c

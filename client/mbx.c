@@ -33,6 +33,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credit.h"
+#include "inbox.h"
 #include "mbx.h"
 #include "proto.h"
 
@@ -56,6 +59,15 @@
 #define RBUF_MIN	(64u * 1024)
 #define RBUF_KEEP	(2u * 1024 * 1024)
 
+/*
+ * Receives ask for up to PREFETCH_COUNT messages (PREFETCH_BYTES of
+ * payload) at once and hold the rest; acknowledgements of held messages
+ * go out in one ACK frame of up to ACK_MAX ids.
+ */
+#define PREFETCH_COUNT	64
+#define PREFETCH_BYTES	(256u * 1024)
+#define ACK_MAX		64
+
 struct mbx {
 	int		 fd;
 	long		 id;		/* client id (HELLO answer) */
@@ -70,6 +82,14 @@ struct mbx {
 	size_t		 rdone;
 
 	struct proto_writer out;	/* the request being built */
+	size_t		 req_off;	/* where it starts in out */
+
+	struct inbox	 inbox;		/* received ahead of the caller */
+	uint64_t	 acks[ACK_MAX];	/* taken, not yet acknowledged */
+	size_t		 nacks;
+	unsigned	 prefetch;	/* messages asked for at once */
+	struct credits	 credits;
+	bool		 use_credit;
 };
 
 /* An answer frame; its body points into the read buffer until the next
@@ -308,10 +328,10 @@ conn_read_frame(struct mbx *c, struct answer *a)
 		if (conn_fill(c) == -1)
 			return -1;
 	}
-	/* Only REPLY and MSG travel to a client, and neither declares
+	/* Only REPLY, MSG and REVOKE travel to a client, and none declares
 	 * descriptors in protocol version 1. */
-	if ((a->h.type != PROTO_REPLY && a->h.type != PROTO_MSG) ||
-	    a->h.nfds != 0)
+	if ((a->h.type != PROTO_REPLY && a->h.type != PROTO_MSG &&
+	    a->h.type != PROTO_REVOKE) || a->h.nfds != 0)
 		return conn_break(c, EPROTO);
 	proto_reader_init(&a->r, c->rbuf + PROTO_HEADER_SIZE, a->h.len);
 	c->rdone = need;
@@ -322,7 +342,27 @@ conn_read_frame(struct mbx *c, struct answer *a)
  * Requests: building, sending, waiting for the answer.
  */
 
-/* Starts a new request in c->out, forgetting the previous one. */
+/* Appends an ACK frame for the pending acknowledgements to c->out. */
+static void
+acks_put(struct mbx *c)
+{
+	size_t start;
+
+	if (c->nacks == 0)
+		return;
+	start = proto_frame_begin(&c->out);
+	for (size_t i = 0; i < c->nacks; i++)
+		proto_put_u64(&c->out, c->acks[i]);
+	proto_frame_end(&c->out, start, PROTO_ACK, c->next_id++, 0, 0);
+	if (c->next_id == 0)
+		c->next_id = 1;
+	c->nacks = 0;
+}
+
+/*
+ * Starts a new request in c->out, forgetting the previous one.  Pending
+ * acknowledgements ride in front of it: one write for both.
+ */
 static void
 req_begin(struct mbx *c)
 {
@@ -331,6 +371,8 @@ req_begin(struct mbx *c)
 		proto_writer_free(&c->out);
 	else
 		proto_writer_consume(&c->out, c->out.len);
+	acks_put(c);
+	c->req_off = c->out.len;
 	(void)proto_frame_begin(&c->out);
 }
 
@@ -354,14 +396,14 @@ req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
 		errno = ENOMEM;
 		return 0;
 	}
-	h.len = (uint32_t)(c->out.len - PROTO_HEADER_SIZE + extra);
+	h.len = (uint32_t)(c->out.len - c->req_off - PROTO_HEADER_SIZE + extra);
 	h.type = type;
 	h.nfds = 0;
 	h.flags = flags;
 	h.id = c->next_id++;
 	if (c->next_id == 0)
 		c->next_id = 1;
-	proto_header_encode(c->out.buf, &h);
+	proto_header_encode(c->out.buf + c->req_off, &h);
 	return h.id;
 }
 
@@ -379,6 +421,85 @@ req_send(struct mbx *c, const void *extra, size_t extralen)
 	return conn_write(c, iov, 2);
 }
 
+/*
+ * A REVOKE: the daemon took back the messages we held from a mailbox
+ * (its binding moved, or it is gone, and with it any credit there).
+ */
+static int
+revoke_apply(struct mbx *c, struct answer *a)
+{
+	uint32_t what = proto_get_u32(&a->r);
+	struct proto_str name = proto_get_str(&a->r);
+	uint64_t mailbox_id = proto_get_u64(&a->r);
+
+	if (!proto_reader_done(&a->r) || a->h.id != 0)
+		return conn_break(c, EPROTO);
+	inbox_drop_mailbox(&c->inbox, name.ptr, name.len);
+	if (what == PROTO_REVOKE_GONE)
+		credits_drop(&c->credits, mailbox_id);
+	return 0;
+}
+
+/* Reads frames until the answer to id, applying REVOKEs on the way. */
+static int
+answer_wait(struct mbx *c, uint32_t id, struct answer *a)
+{
+	for (;;) {
+		if (conn_read_frame(c, a) == -1)
+			return -1;
+		if (a->h.type == PROTO_REVOKE) {
+			if (revoke_apply(c, a) == -1)
+				return -1;
+			continue;
+		}
+		/* One request at a time: another id means we lost track. */
+		if (a->h.id != id)
+			return conn_break(c, EPROTO);
+		return 0;
+	}
+}
+
+/*
+ * Applies the REVOKEs that arrived since the last call, without waiting:
+ * between calls nothing else can come.
+ */
+static int
+conn_drain(struct mbx *c)
+{
+	struct answer a;
+	ssize_t n;
+
+	for (;;) {
+		struct proto_header h;
+
+		conn_drop(c);
+		if (proto_header_decode(c->rbuf, c->rlen, PROTO_MAX_BODY, &h) ==
+		    PROTO_DECODE_OK && c->rlen >= PROTO_HEADER_SIZE + h.len) {
+			if (conn_read_frame(c, &a) == -1)
+				return -1;
+			if (a.h.type != PROTO_REVOKE)
+				return conn_break(c, EPROTO);
+			if (revoke_apply(c, &a) == -1)
+				return -1;
+			continue;
+		}
+		if (conn_reserve(c, c->rlen + 256) == -1)
+			return conn_break(c, ENOMEM);
+		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return conn_break(c, ECONNRESET);
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		if (errno != EINTR)
+			return conn_break(c, ECONNRESET);
+	}
+}
+
 /* Sends the request built in c->out (plus extra) and waits for its
  * answer. */
 static int
@@ -387,13 +508,7 @@ call(struct mbx *c, uint32_t id, const void *extra, size_t extralen,
 {
 	if (req_send(c, extra, extralen) == -1)
 		return -1;
-	if (conn_read_frame(c, a) == -1)
-		return -1;
-	/* Unsolicited frames do not exist in protocol version 1: a
-	 * different id means we lost track of the stream. */
-	if (a->h.id != id)
-		return conn_break(c, EPROTO);
-	return 0;
+	return answer_wait(c, id, a);
 }
 
 /* Reads the status that starts a REPLY; -1 (handle broken) when a is
@@ -597,6 +712,48 @@ hello(struct mbx *c)
 	return 0;
 }
 
+static int acks_flush(struct mbx *);
+
+/*
+ * Defaults, which the environment may change for programs that do not
+ * call mbx_setopt(): MBX_PREFETCH=N asks for N messages per receive (1:
+ * one at a time), MBX_CREDIT=1 lets sends go on credit.
+ */
+static void
+tune(struct mbx *c)
+{
+	const char *p = secure_getenv("MBX_PREFETCH");
+	const char *cr = secure_getenv("MBX_CREDIT");
+
+	(void)mbx_setopt(c, MBX_OPT_PREFETCH,
+	    p != NULL ? strtol(p, NULL, 10) : PREFETCH_COUNT);
+	(void)mbx_setopt(c, MBX_OPT_CREDIT,
+	    cr != NULL && strcmp(cr, "1") == 0);
+}
+
+MBX_EXPORT int
+mbx_setopt(mbx_t *c, int opt, long value)
+{
+	if (c == NULL)
+		return fail(EINVAL);
+	switch (opt) {
+	case MBX_OPT_PREFETCH:
+		if (value < 1 || value > 256)
+			return fail(EINVAL);
+		c->prefetch = (unsigned)value;
+		return 0;
+	case MBX_OPT_CREDIT:
+		if (value != 0 && value != 1)
+			return fail(EINVAL);
+		c->use_credit = value == 1;
+		if (!c->use_credit)
+			credits_init(&c->credits);
+		return 0;
+	default:
+		return fail(EINVAL);
+	}
+}
+
 MBX_EXPORT mbx_t *
 mbx_open(const char *socket_path)
 {
@@ -611,6 +768,9 @@ mbx_open(const char *socket_path)
 	c->fd = -1;
 	c->next_id = 1;
 	proto_writer_init(&c->out);
+	inbox_init(&c->inbox);
+	credits_init(&c->credits);
+	tune(c);
 	if (conn_connect(c, socket_path) == -1 || hello(c) == -1) {
 		err = errno;
 		mbx_close(c);
@@ -627,8 +787,12 @@ mbx_close(mbx_t *c)
 
 	if (c == NULL)
 		return;
+	/* Taken messages are confirmed; held ones go back to the daemon. */
+	if (c->fd != -1 && !c->broken)
+		(void)acks_flush(c);
 	if (c->fd != -1)
 		(void)close(c->fd);
+	inbox_clear(&c->inbox);
 	free(c->rbuf);
 	proto_writer_free(&c->out);
 	free(c);
@@ -846,28 +1010,66 @@ mbx_clients(mbx_t *c, char **json)
  * Messages.
  */
 
-MBX_EXPORT int
-mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
-    int flags, int timeout_ms)
+/* Writes the pending acknowledgements now, alone. */
+static int
+acks_flush(struct mbx *c)
 {
-	uint32_t id;
+	if (c->nacks == 0)
+		return 0;
+	if (proto_writer_failed(&c->out))
+		proto_writer_free(&c->out);
+	else
+		proto_writer_consume(&c->out, c->out.len);
+	acks_put(c);
+	/* An ACK we cannot send leaves messages handed out for good: drop
+	 * the connection so that the daemon puts them back. */
+	if (proto_writer_failed(&c->out))
+		return conn_break(c, ENOMEM);
+	return req_send(c, NULL, 0);
+}
 
-	if (c == NULL || !name_ok(name) || (data == NULL && len > 0) ||
-	    (flags & ~MBX_SYNC) != 0 || timeout_ms < -1)
-		return fail(EINVAL);
-	if (len > MBX_MAX_MSG_LIMIT)
-		return fail(EMSGSIZE);
+/*
+ * Confirms a message whose payload the caller now has, the second phase
+ * of a receive.  An ordinary one joins the pending acknowledgements,
+ * written with the next request or as soon as nothing more is held.  A
+ * sync sender waits on this very message, so its ACK goes at once and
+ * asks for an answer: PROTO_STALE (ESTALE here) means the sender gave up
+ * and withdrew it meanwhile, and the receive does not count.
+ */
+static int
+msg_ack(struct mbx *c, uint64_t msg_id, bool sync)
+{
+	struct answer a;
+	uint32_t id, status;
+
+	if (!sync) {
+		c->acks[c->nacks++] = msg_id;
+		return c->nacks == ACK_MAX ? acks_flush(c) : 0;
+	}
 	req_begin(c);
-	req_put_name(c, name);
-	proto_put_i32(&c->out, timeout_ms);
-	/* The blob's length; its bytes follow straight from data, so a
-	 * large payload is not copied into the request first. */
-	proto_put_u32(&c->out, (uint32_t)len);
-	id = req_end(c, PROTO_SEND, (flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0,
-	    len);
-	if (id == 0)
+	proto_put_u64(&c->out, msg_id);
+	if ((id = req_end(c, PROTO_ACK, PROTO_ACK_REPLY, 0)) == 0)
+		return conn_break(c, ENOMEM);
+	if (call(c, id, NULL, 0, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
 		return -1;
-	return call_status(c, id, data, len);
+	if (status == PROTO_STALE)
+		return fail(ESTALE);
+	if (status != PROTO_OK)
+		return status_fail(c, status);
+	if (!proto_reader_done(&a.r))
+		return conn_break(c, EPROTO);
+	return 0;
+}
+
+/* acks_flush() on a failure path: the caller's errno is the one to keep. */
+static void
+acks_flush_keep_errno(struct mbx *c)
+{
+	int err = errno;
+
+	(void)acks_flush(c);
+	errno = err;
 }
 
 /* Decodes a MSG body; a message larger than promised breaks the handle
@@ -887,54 +1089,97 @@ msg_decode(struct mbx *c, struct answer *a, size_t cap, struct msg *m)
 	return 0;
 }
 
-/*
- * Confirms a message after its payload was copied out, the second phase
- * of a receive.  A sync sender is waiting on this very message, so its
- * ACK asks for an answer: PROTO_STALE (ESTALE here) means the sender gave
- * up and withdrew it meanwhile, and the receive does not count.  Any other
- * ACK needs no answer, but is written out before the receive returns, so
- * the message is never left handed-out behind the caller's back.
- */
-static int
-msg_ack(struct mbx *c, uint64_t msg_id, bool sync)
-{
-	struct answer a;
-	uint32_t id, status;
+/* Where one received message goes: the caller's buffer and meta. */
+struct slot {
+	void		*buf;
+	size_t		 cap;
+	struct mbx_meta	*meta;
+	size_t		 len;
+};
 
-	req_begin(c);
-	proto_put_u64(&c->out, msg_id);
-	/* An ACK we cannot send leaves the message handed out for good:
-	 * drop the connection so that the daemon puts it back. */
-	if ((id = req_end(c, PROTO_ACK, sync ? PROTO_ACK_REPLY : 0, 0)) == 0)
-		return conn_break(c, ENOMEM);
-	if (!sync)
-		return req_send(c, NULL, 0);
-	if (call(c, id, NULL, 0, &a) == -1 ||
-	    reply_status(c, &a, &status) == -1)
-		return -1;
-	if (status == PROTO_STALE)
-		return fail(ESTALE);
-	if (status != PROTO_OK)
-		return status_fail(c, status);
-	if (!proto_reader_done(&a.r))
-		return conn_break(c, EPROTO);
-	return 0;
+/* Hands a held message to the caller: ESTALE when withdrawn meanwhile. */
+static int
+take_held(struct mbx *c, struct held *h, struct slot *s)
+{
+	uint64_t id = h->id;
+
+	inbox_take(&c->inbox, h);
+	if (h->len > 0)
+		memcpy(s->buf, h->data, h->len);
+	s->len = h->len;
+	if (s->meta != NULL) {
+		snprintf(s->meta->mailbox, sizeof(s->meta->mailbox), "%s",
+		    h->mailbox);
+		s->meta->sender_id = h->sender;
+		s->meta->pid = h->pid;
+		s->meta->uid = h->uid;
+		s->meta->len = h->len;
+	}
+	free(h);
+	/* Held messages are never sync ones: the daemon sends those alone. */
+	return msg_ack(c, id, false);
 }
 
-/* One RECV exchange: the message, or an error, or ESTALE (try again). */
-static ssize_t
-recv_once(struct mbx *c, const char *name, void *buf, size_t cap,
-    struct mbx_meta *meta, int timeout_ms)
+/*
+ * Reads the MSG frames answering one RECV: the first goes to s, the rest
+ * are held.  Returns 0, or -1 (ESTALE: the first was withdrawn).
+ */
+static int
+recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 {
-	struct mbx_meta tmp;
-	struct answer a;
 	struct msg m;
+	bool sync, more;
+	uint32_t id = a->h.id;
+
+	if (msg_decode(c, a, s->cap, &m) == -1)
+		return -1;
+	if (m.payload.len > 0)
+		memcpy(s->buf, m.payload.ptr, m.payload.len);
+	s->len = m.payload.len;
+	if (s->meta != NULL) {
+		memcpy(s->meta->mailbox, m.mailbox.ptr, m.mailbox.len);
+		s->meta->mailbox[m.mailbox.len] = '\0';
+		s->meta->sender_id = (long)m.sender;
+		s->meta->pid = (pid_t)m.pid;
+		s->meta->uid = (uid_t)m.uid;
+		s->meta->len = m.payload.len;
+	}
+	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
+	more = (a->h.flags & PROTO_MSG_MORE) != 0;
+	while (more) {
+		struct msg h;
+
+		if (answer_wait(c, id, a) == -1)
+			return -1;
+		if (a->h.type != PROTO_MSG ||
+		    msg_decode(c, a, PROTO_MAX_PAYLOAD, &h) == -1)
+			return conn_break(c, EPROTO);
+		more = (a->h.flags & PROTO_MSG_MORE) != 0;
+		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
+		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.payload.ptr,
+		    h.payload.len))
+			return conn_break(c, ENOMEM);
+	}
+	return msg_ack(c, m.id, sync);
+}
+
+/*
+ * One RECV exchange for up to max messages: the first into s, the rest
+ * held.  0, or -1 with errno (ESTALE: try again).
+ */
+static int
+recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
+    int timeout_ms)
+{
+	struct answer a;
 	uint32_t id, status;
 
 	req_begin(c);
 	req_put_name(c, name != NULL ? name : "");
 	proto_put_i32(&c->out, timeout_ms);
-	proto_put_u64(&c->out, cap);
+	proto_put_u64(&c->out, s->cap);
+	proto_put_u32(&c->out, max);
+	proto_put_u64(&c->out, PREFETCH_BYTES);
 	if ((id = req_end(c, PROTO_RECV, 0, 0)) == 0)
 		return -1;
 	if (call(c, id, NULL, 0, &a) == -1)
@@ -947,44 +1192,265 @@ recv_once(struct mbx *c, const char *name, void *buf, size_t cap,
 			return conn_break(c, EPROTO);
 		return status_fail(c, status);
 	}
-	if (msg_decode(c, &a, cap, &m) == -1)
-		return -1;
-	if (m.payload.len > 0)
-		memcpy(buf, m.payload.ptr, m.payload.len);
-	/* Copy the metadata now: the ACK's answer replaces the frame. */
-	memcpy(tmp.mailbox, m.mailbox.ptr, m.mailbox.len);
-	tmp.mailbox[m.mailbox.len] = '\0';
-	tmp.sender_id = (long)m.sender;
-	tmp.pid = (pid_t)m.pid;
-	tmp.uid = (uid_t)m.uid;
-	tmp.len = m.payload.len;
-	if (msg_ack(c, m.id, (a.h.flags & PROTO_MSG_SYNC) != 0) == -1)
-		return -1;
-	if (meta != NULL)
-		*meta = tmp;
-	return (ssize_t)tmp.len;
+	return recv_answer(c, &a, s);
 }
 
-MBX_EXPORT ssize_t
-mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
-    struct mbx_meta *meta, int timeout_ms)
+/*
+ * Receives into s: a held message of name if there is one, else from
+ * the daemon, asking for up to max at once.  Waits as timeout_ms says.
+ */
+static int
+recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
+    int timeout_ms)
 {
-	int64_t deadline = 0;
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	int left = timeout_ms;
-	ssize_t n;
+	struct held *h;
 
-	if (c == NULL || (name != NULL && !name_ok(name)) ||
-	    (buf == NULL && cap > 0) || timeout_ms < -1)
-		return fail(EINVAL);
-	if (timeout_ms > 0)
-		deadline = now_ms() + timeout_ms;
 	for (;;) {
-		n = recv_once(c, name, buf, cap, meta, left);
-		if (n >= 0 || errno != ESTALE)
-			return n;
+		/* A binding lost since the last call takes its messages. */
+		if (c->inbox.count > 0 && conn_drain(c) == -1)
+			return -1;
+		if ((h = inbox_find(&c->inbox, name)) != NULL) {
+			if (h->len > s->cap)
+				return fail(EMSGSIZE);
+			return take_held(c, h, s);
+		}
+		if (recv_once(c, name, s, max, left) == 0)
+			return 0;
+		if (errno != ESTALE)
+			return -1;
 		/* A sync sender withdrew the message between hand-out and
 		 * ACK: receive again, within what is left of the time. */
 		if (timeout_ms > 0)
 			left = ms_left(deadline);
 	}
 }
+
+MBX_EXPORT ssize_t
+mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct slot s = { buf, cap, meta, 0 };
+
+	if (c == NULL || (name != NULL && !name_ok(name)) ||
+	    (buf == NULL && cap > 0) || timeout_ms < -1)
+		return fail(EINVAL);
+	if (recv_slot(c, name, &s, c->prefetch, timeout_ms) == -1) {
+		acks_flush_keep_errno(c);
+		return -1;
+	}
+	/*
+	 * The acknowledgement is written before the call returns: whatever
+	 * the caller does next (an operator's rebind, say) the daemon then
+	 * knows this message was received.
+	 */
+	if (acks_flush(c) == -1)
+		return -1;
+	return (ssize_t)s.len;
+}
+
+MBX_EXPORT ssize_t
+mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
+    int timeout_ms)
+{
+	size_t i;
+
+	if (c == NULL || (name != NULL && !name_ok(name)) || v == NULL ||
+	    n == 0 || timeout_ms < -1)
+		return fail(EINVAL);
+	for (i = 0; i < n; i++)
+		if (v[i].buf == NULL && v[i].cap > 0)
+			return fail(EINVAL);
+	for (i = 0; i < n; i++) {
+		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0 };
+		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
+		    c->prefetch;
+
+		/* Only the first message may wait; then only held ones. */
+		if (i > 0 && inbox_find(&c->inbox, name) == NULL)
+			break;
+		if (recv_slot(c, name, &s, max, i == 0 ? timeout_ms : 0) == -1) {
+			if (i == 0) {
+				acks_flush_keep_errno(c);
+				return -1;
+			}
+			break;
+		}
+		v[i].len = s.len;
+	}
+	/* One ACK frame for the batch, written before the call returns. */
+	if (acks_flush(c) == -1)
+		return -1;
+	return (ssize_t)i;
+}
+
+/*
+ * Posts a message on credit: the daemon reserved room for it, so it
+ * cannot fail there and nothing is answered.  One write, no wait.
+ */
+static int
+send_post(struct mbx *c, struct credit *cr, const void *data, size_t len)
+{
+	uint32_t id;
+
+	req_begin(c);
+	proto_put_u64(&c->out, cr->mailbox_id);
+	proto_put_u32(&c->out, (uint32_t)len);
+	if ((id = req_end(c, PROTO_POST, 0, len)) == 0)
+		return -1;
+	if (req_send(c, data, len) == -1)
+		return -1;
+	cr->count--;
+	cr->bytes -= len;
+	return 0;
+}
+
+/* A SEND round trip; a success may bring credit for the next ones. */
+static int
+send_call(struct mbx *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct answer a;
+	uint32_t id, status, count;
+	uint64_t mailbox_id, bytes;
+
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_i32(&c->out, timeout_ms);
+	/* The blob's length; its bytes follow straight from data, so a
+	 * large payload is not copied into the request first. */
+	proto_put_u32(&c->out, (uint32_t)len);
+	id = req_end(c, PROTO_SEND, (flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0,
+	    len);
+	if (id == 0 || call(c, id, data, len, &a) == -1 ||
+	    reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status != PROTO_OK)
+		return status_fail(c, status);
+	if (a.r.left == 0)
+		return 0;
+	mailbox_id = proto_get_u64(&a.r);
+	count = proto_get_u32(&a.r);
+	bytes = proto_get_u64(&a.r);
+	if (!proto_reader_done(&a.r))
+		return conn_break(c, EPROTO);
+	if (c->use_credit)
+		credits_set(&c->credits, name, mailbox_id, count, bytes);
+	return 0;
+}
+
+MBX_EXPORT int
+mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct credit *cr;
+
+	if (c == NULL || !name_ok(name) || (data == NULL && len > 0) ||
+	    (flags & ~MBX_SYNC) != 0 || timeout_ms < -1)
+		return fail(EINVAL);
+	if (len > MBX_MAX_MSG_LIMIT)
+		return fail(EMSGSIZE);
+	if (c->broken)
+		return fail(ECONNRESET);
+	/* A mailbox gone since the last call takes its credit with it. */
+	if (!(flags & MBX_SYNC) && c->use_credit &&
+	    (cr = credits_cover(&c->credits, name, len)) != NULL) {
+		if (conn_drain(c) == -1)
+			return -1;
+		if ((cr = credits_cover(&c->credits, name, len)) != NULL)
+			return send_post(c, cr, data, len);
+	}
+	return send_call(c, name, data, len, flags, timeout_ms);
+}
+
+/* The SENDV round trip for v[0..n): how many the daemon enqueued. */
+static ssize_t
+sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n)
+{
+	struct iovec iov[1 + 2 * 64];
+	struct answer a;
+	uint32_t id, status, done;
+	size_t start;
+
+	if (n > 64)
+		n = 64;
+	req_begin(c);
+	proto_put_u32(&c->out, (uint32_t)n);
+	/* Names and lengths into c->out; payloads straight from the caller. */
+	start = c->out.len;
+	for (size_t i = 0; i < n; i++) {
+		req_put_name(c, v[i].name);
+		proto_put_u32(&c->out, (uint32_t)v[i].len);
+	}
+	{
+		size_t extra = 0, off = start, k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			extra += v[i].len;
+		if ((id = req_end(c, PROTO_SENDV, 0, extra)) == 0)
+			return -1;
+		/* Interleave: [prefix+name0+len0][data0][name1+len1][data1]... */
+		iov[k].iov_base = c->out.buf;
+		iov[k++].iov_len = off;
+		for (size_t i = 0; i < n; i++) {
+			size_t field = 2 + strlen(v[i].name) + 4;
+
+			iov[k].iov_base = c->out.buf + off;
+			iov[k++].iov_len = field;
+			off += field;
+			iov[k].iov_base = (void *)(uintptr_t)v[i].data;
+			iov[k++].iov_len = v[i].len;
+		}
+		if (conn_write(c, iov, k) == -1)
+			return -1;
+	}
+	if (answer_wait(c, id, &a) == -1 || reply_status(c, &a, &status) == -1)
+		return -1;
+	done = proto_get_u32(&a.r);
+	if (!proto_reader_done(&a.r) || done > n)
+		return conn_break(c, EPROTO);
+	if (done == 0)
+		return status_fail(c, status == PROTO_OK ? PROTO_EPROTO : status);
+	return (ssize_t)done;
+}
+
+MBX_EXPORT ssize_t
+mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
+{
+	size_t i = 0;
+	ssize_t done;
+
+	if (c == NULL || v == NULL || n == 0 || timeout_ms < -1)
+		return fail(EINVAL);
+	for (size_t k = 0; k < n; k++) {
+		if (!name_ok(v[k].name) || (v[k].data == NULL && v[k].len > 0))
+			return fail(EINVAL);
+		if (v[k].len > MBX_MAX_MSG_LIMIT)
+			return fail(EMSGSIZE);
+	}
+	/* Whatever credit covers goes without a round trip. */
+	if (c->use_credit && conn_drain(c) == -1)
+		return -1;
+	for (; i < n && c->use_credit; i++) {
+		struct credit *cr = credits_cover(&c->credits, v[i].name,
+		    v[i].len);
+
+		if (cr == NULL || send_post(c, cr, v[i].data, v[i].len) == -1)
+			break;
+	}
+	if (i == n || (i > 0 && c->broken))
+		return (ssize_t)i;
+	done = sendv_call(c, v + i, n - i);
+	if (done > 0)
+		return (ssize_t)i + done;
+	if (i > 0)
+		return (ssize_t)i;
+	/* Nothing could go without waiting: wait for the first alone. */
+	if (errno != EAGAIN || timeout_ms == 0)
+		return -1;
+	if (mbx_send(c, v[0].name, v[0].data, v[0].len, 0, timeout_ms) == -1)
+		return -1;
+	return 1;
+}
+

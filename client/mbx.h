@@ -163,6 +163,77 @@ int	 mbx_chown(mbx_t *c, const char *name, uid_t uid, gid_t gid);
 int	 mbx_purge(mbx_t *c, const char *name);
 
 /*
+ * Batches: many messages per call and per round trip.
+ */
+
+struct mbx_smsg {		/* one message of mbx_sendv() */
+	const char	*name;	/* mailbox or "@ID" */
+	const void	*data;
+	size_t		 len;
+};
+
+struct mbx_rmsg {		/* one slot of mbx_recvv() */
+	void		*buf;	/* in: where the payload goes */
+	size_t		 cap;	/* in: room there */
+	size_t		 len;	/* out: the payload's length */
+	struct mbx_meta	 meta;	/* out: as for mbx_recv() */
+};
+
+/*
+ * Sends v[0..n) in order, each as mbx_send() without MBX_SYNC would, and
+ * returns how many were enqueued: a prefix of v, each message exactly
+ * once, the rest not at all.  It stops at the first message that cannot
+ * be enqueued without waiting; it waits (as timeout_ms says) only when
+ * not even the first could go, and then for that one alone.  A rendezvous
+ * mailbox takes one message per call.  Errors (nothing was enqueued): as
+ * mbx_send(), for v[0].
+ */
+ssize_t	 mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n,
+	    int timeout_ms);
+
+/*
+ * Receives up to n messages of name (NULL: any, as mbx_recv()) into v, in
+ * order, and returns how many (at least 1).  Only the first may wait, as
+ * timeout_ms says; the others are those already there.  It stops before a
+ * message larger than its slot (EMSGSIZE if that is the first).  Errors
+ * as mbx_recv().
+ */
+ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
+	    int timeout_ms);
+
+/*
+ * Per-handle options.
+ *
+ * MBX_OPT_PREFETCH (default 64, 1 to 256): how many messages a receive
+ * asks the daemon for at once.  The first answers the call; the others
+ * wait in the library, still owned by the daemon (in flight, returned to
+ * the head of their mailbox if this handle loses its binding or closes),
+ * and answer the next receives without a round trip.  Each receive still
+ * writes its acknowledgement before it returns.  Messages held this way
+ * do not make mbx_fd() readable: a caller driven by poll() receives with
+ * timeout 0 until EAGAIN.
+ *
+ * MBX_OPT_CREDIT (default 0): 1 lets mbx_send() and mbx_sendv() post a
+ * message without waiting for the daemon's answer when the daemon has
+ * granted this handle room in that mailbox (credit).  Such a send cannot
+ * fail at the daemon, so an error still means nothing happened; what
+ * changes is that the call returns before the daemon has read the
+ * message, so between messages of different connections the queue's
+ * order is the order in which the daemon reads them, not the order in
+ * which the calls returned.  Order from one handle is always kept.  A
+ * message posted to a mailbox destroyed meanwhile is lost with it, as if
+ * it had been queued just before the destroy.
+ *
+ * Returns 0, or -1 with EINVAL (unknown option or value).  The
+ * environment variables MBX_PREFETCH=N and MBX_CREDIT=1 set the defaults
+ * of new handles.
+ */
+#define MBX_OPT_PREFETCH	1
+#define MBX_OPT_CREDIT		2
+
+int	 mbx_setopt(mbx_t *c, int opt, long value);
+
+/*
  * Operator calls, used by mbxctl(1).
  */
 

@@ -22,6 +22,8 @@
 #include <time.h>
 
 #include "broker.h"
+#include "credit.h"
+#include "log.h"
 #include "mailbox.h"
 #include "proto.h"
 
@@ -50,6 +52,7 @@ broker_new(const struct broker_limits *limits)
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
 	b->next_peer_id = 1;
+	b->next_mailbox_id = 1;
 	b->next_msg_id = 1;
 	b->clock = monotonic_ms;
 	return b;
@@ -113,6 +116,7 @@ broker_may(const struct broker *b, const struct peer *p,
 }
 
 static void broker_set_owner(struct broker *, struct mailbox *, uid_t, gid_t);
+static void broker_charge(struct broker *, struct peer *, struct msg *);
 static void broker_mailbox_free(struct broker *, struct mailbox *);
 
 /* Owner-only operations: destroy, purge, chmod, rebind, evict. */
@@ -292,16 +296,26 @@ broker_find_recv(struct peer *p, const struct mailbox *mb)
 	return NULL;
 }
 
-/* Hands m to p (answering req): m is in flight until acknowledged. */
+/*
+ * Hands m to p (answering req, with more to follow or not): m is in
+ * flight until acknowledged.
+ */
 static void
-broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m)
+broker_take(struct broker *b, struct peer *p, struct msg *m)
 {
 	/* An asynchronous sender parked on a full queue is done once taken. */
 	if (m->state == MSG_PENDING && m->sender != NULL && !m->sender->sync)
 		broker_send_done(b, m);
 	mailbox_take(m->mbox, m);
 	peer_inflight_add(p, m);
-	p->ops->deliver(p, req, m);
+}
+
+static void
+broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
+    bool more)
+{
+	broker_take(b, p, m);
+	p->ops->deliver(p, req, m, more);
 }
 
 /*
@@ -332,7 +346,7 @@ broker_pump(struct broker *b, struct mailbox *mb)
 			continue;
 		}
 		wait_end(b, w, 0, false);
-		broker_deliver(b, rcv, req, m);
+		broker_deliver(b, rcv, req, m, false);
 	}
 }
 
@@ -383,6 +397,9 @@ broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
 	ptrvec_remove(&p->bound, mb);
 	broker_fail_recvs(b, p, mb, err);
 	broker_return_inflight(b, p, mb);
+	/* Messages p's library holds ahead of its calls are no longer p's. */
+	if (err != 0)
+		p->ops->revoke(p, mb, PROTO_REVOKE_BINDING);
 }
 
 /* Makes p the receiver of mb; p is neither bound nor standing by there. */
@@ -453,6 +470,7 @@ broker_peer_add(struct broker *b, struct peer *p, const struct peer_ops *ops,
 		return -ENOMEM;
 	}
 	p->direct->owner = p;
+	p->direct->id = b->next_mailbox_id++;
 	p->direct->uid = p->uid;
 	p->direct->gid = p->gid;
 	p->acct->connections++;
@@ -480,6 +498,16 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 	struct msg *m, *next;
 
 	table_del(&b->mailboxes, mb->name, mb->name_len);
+	/* Whoever may hold credit or messages ahead of calls forgets them. */
+	for (size_t i = 0; err != 0 && i < mb->grants.len; i++) {
+		struct grant *g = mb->grants.items[i];
+
+		if (g->peer != mb->owner)
+			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_GONE);
+	}
+	credit_release_mailbox(b, mb);
+	if (rcv != NULL && rcv != mb->owner && err != 0)
+		rcv->ops->revoke(rcv, mb, PROTO_REVOKE_GONE);
 	while (mb->standby.len > 0)
 		broker_drop_standby(b, mb, mb->standby.items[0], err);
 	if (rcv != NULL) {
@@ -523,6 +551,7 @@ broker_peer_remove(struct broker *b, struct peer *p)
 	}
 	while (p->standing.len > 0)
 		broker_drop_standby(b, p->standing.items[0], p, 0);
+	credit_release_peer(b, p);
 	/* Whatever is left in flight came from the direct address. */
 	broker_mailbox_close(b, p->direct, -EIDRM);
 	p->direct = NULL;
@@ -572,6 +601,7 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	mb = mailbox_new(name, len, a->capacity, (size_t)max_msg);
 	if (mb == NULL)
 		return -ENOMEM;
+	mb->id = b->next_mailbox_id++;
 	mb->uid = p != NULL ? p->uid : a->uid;
 	mb->gid = a->gid != (gid_t)-1 ? a->gid : p != NULL ? p->gid : 0;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
@@ -826,7 +856,7 @@ broker_receiver_waits(struct mailbox *mb, size_t len)
 
 int
 broker_send(struct broker *b, struct peer *p, uint32_t req,
-    const struct broker_send *s)
+    struct broker_send *s)
 {
 	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
 	bool sync = s->sync, room;
@@ -871,13 +901,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		m->sender = w;
 	}
 	b->next_msg_id++;
-	b->mem_used += m->len;
-	m->acct = p->acct;
-	account_hold(m->acct);
-	m->acct->bytes += m->len;
-	m->sender_id = p->id;
-	m->pid = (uint32_t)p->pid;
-	m->uid = (uint32_t)p->uid;
+	broker_charge(b, p, m);
 	if (room)
 		mailbox_add_queued(mb, m);
 	else
@@ -885,7 +909,68 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (w == NULL)
 		mb->sent++;
 	broker_pump(b, mb);
-	return w != NULL ? BROKER_PARKED : 0;
+	if (w != NULL)
+		return BROKER_PARKED;
+	s->mailbox_id = mb->id;
+	credit_refill(b, p, mb, s->len, &s->credit_count, &s->credit_bytes);
+	return 0;
+}
+
+/* Charges m (len bytes from p) to the memory accounts. */
+static void
+broker_charge(struct broker *b, struct peer *p, struct msg *m)
+{
+	b->mem_used += m->len;
+	m->acct = p->acct;
+	account_hold(m->acct);
+	m->acct->bytes += m->len;
+	m->sender_id = p->id;
+	m->pid = (uint32_t)p->pid;
+	m->uid = (uint32_t)p->uid;
+}
+
+size_t
+broker_sendv(struct broker *b, struct peer *p, struct broker_send *s,
+    size_t n, int *err)
+{
+	size_t i;
+
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		struct mailbox *mb = broker_lookup(b, s[i].name, s[i].name_len);
+
+		/* Only what completes now: nothing in a batch waits. */
+		if (s[i].sync || (mb != NULL && mb->capacity == 0)) {
+			*err = -EAGAIN;
+			break;
+		}
+		s[i].timeout_ms = 0;
+		if ((*err = broker_send(b, p, 0, &s[i])) != 0)
+			break;
+	}
+	return i;
+}
+
+void
+broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
+    const void *data, size_t len)
+{
+	struct mailbox *mb = credit_take(b, p, mailbox_id, len);
+	struct msg *m;
+
+	if (mb == NULL)
+		return;
+	/* The grant's room is the message's: this cannot fail but for memory. */
+	if ((m = msg_new(b->next_msg_id, data, len)) == NULL) {
+		log_err("client %llu: out of memory: a posted message is lost",
+		    (unsigned long long)p->id);
+		return;
+	}
+	b->next_msg_id++;
+	broker_charge(b, p, m);
+	mailbox_add_queued(mb, m);
+	mb->sent++;
+	broker_pump(b, mb);
 }
 
 /*
@@ -935,6 +1020,41 @@ broker_recv_source(struct broker *b, struct peer *p,
 	return -EPERM;
 }
 
+/*
+ * Hands p the head of mb and, up to r's count and budget, the messages
+ * that follow it (from the same mailbox, or the next oldest for a
+ * receive from any): one request, many messages, one write.
+ */
+static void
+broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
+    const struct broker_recv *r, struct mailbox *mb)
+{
+	struct msg *batch[BROKER_RECV_MAX];
+	unsigned max = r->max < 1 ? 1 : r->max > BROKER_RECV_MAX ?
+	    BROKER_RECV_MAX : r->max;
+	uint64_t total = 0;
+	size_t n = 0;
+	struct msg *m;
+
+	while (n < max && (m = mailbox_head(mb)) != NULL && m->len <= r->cap &&
+	    (n == 0 || m->len <= r->budget - total)) {
+		/* A sync sender waits for this very receive: send it alone. */
+		if (n > 0 && m->sender != NULL && m->sender->sync)
+			break;
+		total += m->len;
+		broker_take(b, p, m);
+		batch[n++] = m;
+		if (m->sender != NULL && m->sender->sync)
+			break;
+		if (r->name == NULL)
+			mb = broker_oldest(p);
+		if (total > r->budget)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		p->ops->deliver(p, req, batch[i], i + 1 < n);
+}
+
 int
 broker_recv(struct broker *b, struct peer *p, uint32_t req,
     const struct broker_recv *r)
@@ -949,7 +1069,7 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	if (err == 0 && (m = mailbox_head(mb)) != NULL) {
 		if (m->len > r->cap)
 			return -EMSGSIZE;
-		broker_deliver(b, p, req, m);
+		broker_recv_batch(b, p, req, r, mb);
 		return 0;
 	}
 	if (r->timeout_ms == 0)

@@ -24,6 +24,8 @@
 #include "table.h"
 
 #define BROKER_PARKED	1
+/* Most messages one receive is answered with. */
+#define BROKER_RECV_MAX	256
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
@@ -71,6 +73,7 @@ struct broker {
 	struct deadline_heap deadlines;
 	struct accounts	 accounts;
 	uint64_t	 next_peer_id;
+	uint64_t	 next_mailbox_id;
 	uint64_t	 next_msg_id;
 	uint64_t	 mem_used;
 	uint64_t	(*clock)(void);	/* monotonic milliseconds */
@@ -83,13 +86,19 @@ struct broker_send {
 	size_t		 len;
 	bool		 sync;
 	int		 timeout_ms;	/* -1 for ever, 0 never wait */
+	/* out: the sender's credit in the mailbox after a success */
+	uint64_t	 mailbox_id;
+	unsigned	 credit_count;
+	uint64_t	 credit_bytes;
 };
 
 struct broker_recv {
 	const char	*name;		/* NULL: any bound mailbox and @ID */
 	size_t		 name_len;
-	uint64_t	 cap;
+	uint64_t	 cap;		/* largest payload taken */
 	int		 timeout_ms;
+	unsigned	 max;		/* messages handed at once, >= 1 */
+	uint64_t	 budget;	/* their total payload, past the first */
 };
 
 struct broker *broker_new(const struct broker_limits *limits);
@@ -149,8 +158,25 @@ int	 broker_rebind(struct broker *b, struct peer *p, const char *name,
 	    size_t len, uint64_t target);
 
 int	 broker_send(struct broker *b, struct peer *p, uint32_t req,
-	    const struct broker_send *s);
-/* 0 when p's deliver op was called with the message, else as above. */
+	    struct broker_send *s);
+/*
+ * Enqueues sends in order, never waiting, until the first that cannot
+ * be (its error goes to *err); returns how many were enqueued.  A send
+ * that would wait for a receiver (sync or rendezvous) stops the batch
+ * with -EAGAIN.
+ */
+size_t	 broker_sendv(struct broker *b, struct peer *p,
+	    struct broker_send *s, size_t n, int *err);
+/*
+ * A send on credit (see credit.h): never answered.  A post with no grant
+ * behind it (its mailbox was destroyed meanwhile) is dropped.
+ */
+void	 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
+	    const void *data, size_t len);
+/*
+ * 0 when p's deliver op was called with one or more messages, else as
+ * above.
+ */
 int	 broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	    const struct broker_recv *r);
 /* 0, or -ESTALE when the message is no longer in flight at p. */

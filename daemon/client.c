@@ -38,7 +38,8 @@ struct client {
 static int  client_frame(void *, const struct proto_header *, const uint8_t *);
 static void client_closed(void *);
 static void client_reply(struct peer *, uint32_t, int);
-static void client_deliver(struct peer *, uint32_t, const struct msg *);
+static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
+static void client_revoke(struct peer *, const struct mailbox *, unsigned);
 
 static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
@@ -48,6 +49,7 @@ static const struct conn_ops client_conn_ops = {
 static const struct peer_ops client_peer_ops = {
 	.reply = client_reply,
 	.deliver = client_deliver,
+	.revoke = client_revoke,
 };
 
 void
@@ -253,7 +255,7 @@ client_reply(struct peer *p, uint32_t req, int err)
 }
 
 static void
-client_deliver(struct peer *p, uint32_t req, const struct msg *m)
+client_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 {
 	struct client *c = p->ctx;
 	struct proto_writer *w = conn_out(c->conn);
@@ -269,7 +271,25 @@ client_deliver(struct peer *p, uint32_t req, const struct msg *m)
 	proto_put_u32(w, m->uid);
 	proto_put_blob(w, m->data, m->len);
 	proto_frame_end(w, start, PROTO_MSG, req,
-	    m->sender != NULL ? PROTO_MSG_SYNC : 0, 0);
+	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
+	    (more ? PROTO_MSG_MORE : 0), 0);
+	conn_flush_soon(c->conn);
+}
+
+static void
+client_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
+{
+	struct client *c = p->ctx;
+	struct proto_writer *w = conn_out(c->conn);
+	size_t start;
+
+	if (conn_dead(c->conn))
+		return;
+	start = proto_frame_begin(w);
+	proto_put_u32(w, what);
+	proto_put_str(w, mb->name, mb->name_len);
+	proto_put_u64(w, mb->id);
+	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
 	conn_flush_soon(c->conn);
 }
 
@@ -474,6 +494,8 @@ client_send(struct client *c, const struct proto_header *h,
 	struct broker_send s;
 	struct proto_str name = proto_get_str(r);
 	struct proto_str data;
+	size_t start;
+	int ret;
 
 	s.timeout_ms = proto_get_i32(r);
 	data = proto_get_blob(r);
@@ -484,8 +506,70 @@ client_send(struct client *c, const struct proto_header *h,
 	s.data = data.ptr;
 	s.len = data.len;
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
-	client_answer(c, h->id, s.timeout_ms < -1 ? -EINVAL :
-	    broker_send(c->set->broker, &c->peer, h->id, &s));
+	s.credit_count = 0;
+	ret = s.timeout_ms < -1 ? -EINVAL :
+	    broker_send(c->set->broker, &c->peer, h->id, &s);
+	if (ret != 0 || s.credit_count == 0) {
+		client_answer(c, h->id, ret);
+		return 0;
+	}
+	start = client_reply_begin(c, 0);
+	proto_put_u64(conn_out(c->conn), s.mailbox_id);
+	proto_put_u32(conn_out(c->conn), s.credit_count);
+	proto_put_u64(conn_out(c->conn), s.credit_bytes);
+	client_reply_end(c, start, h->id);
+	return 0;
+}
+
+/* The largest batch a SENDV may carry. */
+#define CLIENT_SENDV_MAX	1024
+
+static int
+client_sendv(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	uint32_t n = proto_get_u32(r);
+	struct broker_send *s;
+	size_t done, start;
+	int err;
+
+	if (r->bad || n == 0 || n > CLIENT_SENDV_MAX || h->flags != 0)
+		return -1;
+	if ((s = calloc(n, sizeof(*s))) == NULL) {
+		client_reply(&c->peer, h->id, -ENOMEM);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct proto_str name = proto_get_str(r);
+		struct proto_str data = proto_get_blob(r);
+
+		s[i].name = name.ptr;
+		s[i].name_len = name.len;
+		s[i].data = data.ptr;
+		s[i].len = data.len;
+	}
+	if (!proto_reader_done(r)) {
+		free(s);
+		return -1;
+	}
+	done = broker_sendv(c->set->broker, &c->peer, s, n, &err);
+	free(s);
+	start = client_reply_begin(c, err);
+	proto_put_u32(conn_out(c->conn), (uint32_t)done);
+	client_reply_end(c, start, h->id);
+	return 0;
+}
+
+static int
+client_post(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	uint64_t mailbox_id = proto_get_u64(r);
+	struct proto_str data = proto_get_blob(r);
+
+	if (!proto_reader_done(r) || h->flags != 0)
+		return -1;
+	broker_post(c->set->broker, &c->peer, mailbox_id, data.ptr, data.len);
 	return 0;
 }
 
@@ -499,6 +583,8 @@ client_recv(struct client *c, const struct proto_header *h,
 
 	rq.timeout_ms = proto_get_i32(r);
 	rq.cap = proto_get_u64(r);
+	rq.max = proto_get_u32(r);
+	rq.budget = proto_get_u64(r);
 	if (!proto_reader_done(r))
 		return -1;
 	rq.name = name.len > 0 ? name.ptr : NULL;
@@ -515,13 +601,15 @@ static int
 client_ack(struct client *c, const struct proto_header *h,
     struct proto_reader *r)
 {
-	uint64_t msg_id = proto_get_u64(r);
-	int ret;
+	bool reply = (h->flags & PROTO_ACK_REPLY) != 0;
+	int ret = 0;
 
-	if (!proto_reader_done(r))
+	/* One or more ids; an answer only for exactly one. */
+	if (h->len == 0 || h->len % 8 != 0 || (reply && h->len != 8))
 		return -1;
-	ret = broker_ack(c->set->broker, &c->peer, msg_id);
-	if (h->flags & PROTO_ACK_REPLY)
+	while (r->left > 0)
+		ret = broker_ack(c->set->broker, &c->peer, proto_get_u64(r));
+	if (reply)
 		client_reply(&c->peer, h->id, ret);
 	return 0;
 }
@@ -556,6 +644,8 @@ static const client_handler client_handlers[] = {
 	[PROTO_CHMOD] = client_chmod,
 	[PROTO_CHOWN] = client_chown,
 	[PROTO_PURGE] = client_purge,
+	[PROTO_SENDV] = client_sendv,
+	[PROTO_POST] = client_post,
 };
 
 static int

@@ -23,6 +23,7 @@ mailbox_new(const char *name, size_t len, long capacity, size_t max_msg)
 	TAILQ_INIT(&mb->queue);
 	TAILQ_INIT(&mb->pending);
 	ptrvec_init(&mb->standby);
+	ptrvec_init(&mb->grants);
 	return mb;
 }
 
@@ -32,6 +33,7 @@ mailbox_free(struct mailbox *mb)
 	if (mb == NULL)
 		return;
 	ptrvec_deinit(&mb->standby);
+	ptrvec_deinit(&mb->grants);
 	free(mb);
 }
 
@@ -39,8 +41,8 @@ bool
 mailbox_has_room(const struct mailbox *mb)
 {
 	/* In-flight messages still hold their slot until acknowledged. */
-	return mb->capacity < 0 ||
-	    mb->nqueued + mb->ninflight < (size_t)mb->capacity;
+	return mb->capacity < 0 || mb->nqueued + mb->ninflight + mb->reserved <
+	    (size_t)mb->capacity;
 }
 
 struct msg *

@@ -33,6 +33,7 @@ struct mailbox {
 	size_t		 name_len;
 	long		 capacity;	/* -1 unbounded, 0 rendezvous */
 	size_t		 max_msg;
+	uint64_t	 id;		/* unique for the daemon's life */
 	struct peer	*owner;		/* non-NULL: a direct address */
 	uid_t		 uid;		/* owner, group and mode, as a file's */
 	gid_t		 gid;
@@ -45,6 +46,8 @@ struct mailbox {
 	size_t		 npending;
 	size_t		 ninflight;
 	size_t		 bytes;		/* payload bytes of all three */
+	unsigned	 reserved;	/* slots granted to senders ahead */
+	struct ptrvec	 grants;	/* struct grant *, see credit.h */
 
 	struct peer	*receiver;
 	struct ptrvec	 standby;	/* struct peer *, FIFO */

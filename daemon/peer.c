@@ -12,6 +12,7 @@ peer_init(struct peer *p)
 	memset(p, 0, sizeof(*p));
 	ptrvec_init(&p->bound);
 	ptrvec_init(&p->standing);
+	ptrvec_init(&p->grants);
 	TAILQ_INIT(&p->sends);
 	TAILQ_INIT(&p->recvs);
 	TAILQ_INIT(&p->inflight);
@@ -24,6 +25,7 @@ peer_deinit(struct peer *p)
 	p->groups = NULL;
 	ptrvec_deinit(&p->bound);
 	ptrvec_deinit(&p->standing);
+	ptrvec_deinit(&p->grants);
 }
 
 void

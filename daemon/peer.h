@@ -25,8 +25,15 @@ struct peer;
 struct peer_ops {
 	/* A parked call ends with err (0: a send succeeded). */
 	void	(*reply)(struct peer *p, uint32_t req, int err);
-	/* A receive ends with m, now in flight at p until acknowledged. */
-	void	(*deliver)(struct peer *p, uint32_t req, const struct msg *m);
+	/*
+	 * A receive gets m, now in flight at p until acknowledged; more:
+	 * further messages answer the same request.
+	 */
+	void	(*deliver)(struct peer *p, uint32_t req, const struct msg *m,
+		    bool more);
+	/* p lost its binding on mb, or mb is gone (PROTO_REVOKE_*). */
+	void	(*revoke)(struct peer *p, const struct mailbox *mb,
+		    unsigned what);
 };
 
 enum wait_kind {
@@ -68,6 +75,7 @@ struct peer {
 	struct mailbox	*direct;	/* "@ID" */
 	struct ptrvec	 bound;		/* struct mailbox *: receiver of */
 	struct ptrvec	 standing;	/* struct mailbox *: standby on */
+	struct ptrvec	 grants;	/* struct grant *, see credit.h */
 	struct wait_list sends;
 	struct wait_list recvs;
 	struct msg_list	 inflight;	/* delivered, not acknowledged */

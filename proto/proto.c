@@ -98,8 +98,8 @@ put_le64(uint8_t *p, uint64_t v)
 bool
 proto_type_known(uint16_t type)
 {
-	return (type >= PROTO_HELLO && type <= PROTO_PURGE) ||
-	    type == PROTO_REPLY || type == PROTO_MSG;
+	return (type >= PROTO_HELLO && type <= PROTO_POST) ||
+	    (type >= PROTO_REPLY && type <= PROTO_REVOKE);
 }
 
 enum proto_decode

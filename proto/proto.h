@@ -57,10 +57,16 @@ enum proto_type {
 	PROTO_BIND = 4,		/* str name, u32 how */
 	PROTO_UNBIND = 5,	/* str name; flags PROTO_UNBIND_EVICT */
 	PROTO_SEND = 6,		/* str name, i32 timeout_ms, blob payload;
-				 * flags PROTO_SEND_SYNC */
+				 * flags PROTO_SEND_SYNC.  The OK reply may
+				 * carry a credit grant (see PROTO_REPLY) */
 	PROTO_RECV = 7,		/* str name (empty: any), i32 timeout_ms,
-				 * u64 cap */
-	PROTO_ACK = 8,		/* u64 msg_id; flags PROTO_ACK_REPLY */
+				 * u64 cap, u32 max_count, u64 budget:
+				 * up to max_count messages (at least one)
+				 * whose payloads total at most budget
+				 * bytes, each at most cap */
+	PROTO_ACK = 8,		/* u64 msg_id, repeated: one or more;
+				 * flags PROTO_ACK_REPLY (with exactly one)
+				 * asks for an answer; else none comes */
 	PROTO_REBIND = 9,	/* str name, u64 client_id */
 	PROTO_LIST = 10,	/* empty */
 	PROTO_CLIENTS = 11,	/* empty */
@@ -68,16 +74,37 @@ enum proto_type {
 	PROTO_CHOWN = 13,	/* str name, u32 uid, u32 gid
 				 * (PROTO_ID_NONE: unchanged) */
 	PROTO_PURGE = 14,	/* str name */
+	PROTO_SENDV = 15,	/* i32 timeout_ms, u32 count, then count x
+				 * (str name, blob payload): enqueued in
+				 * order until the first that cannot be;
+				 * only the first may wait.  Reply: status
+				 * of the first failure (OK if none), u32
+				 * how many were enqueued */
+	PROTO_POST = 16,	/* u64 mailbox_id, blob payload: a send on
+				 * credit, never answered (see PROTOCOL.md,
+				 * "Credit") */
 
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:
 				 *   HELLO:  u32 version, u64 client_id
 				 *   LIST, CLIENTS: blob json
+				 *   SEND (OK): nothing, or a credit grant:
+				 *     u64 mailbox_id, u32 count, u64 bytes
+				 *   SENDV: u32 enqueued
 				 *   others: nothing */
 	PROTO_MSG = 65,		/* answer to RECV: u64 msg_id, str mailbox,
 				 * u64 sender_id, u32 pid, u32 uid,
-				 * blob payload; flags PROTO_MSG_SYNC */
+				 * blob payload; flags PROTO_MSG_SYNC,
+				 * PROTO_MSG_MORE */
+	PROTO_REVOKE = 66,	/* unsolicited (id 0): u32 what, str
+				 * mailbox, u64 mailbox_id: the binding
+				 * (PROTO_REVOKE_BINDING) or the mailbox
+				 * and any credit in it (PROTO_REVOKE_GONE)
+				 * is no more */
 };
+
+#define PROTO_REVOKE_BINDING	1
+#define PROTO_REVOKE_GONE	2
 
 /* "No uid" or "no gid" in CREATE and CHOWN. */
 #define PROTO_ID_NONE		0xffffffffu
@@ -92,6 +119,8 @@ enum proto_bind {
 #define PROTO_SEND_SYNC		0x1u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
+/* More MSG frames answering the same RECV follow this one. */
+#define PROTO_MSG_MORE		0x2u
 #define PROTO_ACK_REPLY		0x1u
 /* Remove whoever is the receiver (an operator's unbind), not the caller. */
 #define PROTO_UNBIND_EVICT	0x1u

@@ -36,6 +36,9 @@ struct rec {
 	bool		msg_sync;
 	char		data[64];
 	char		mailbox[256];
+	bool		more;
+	int		nrevoked;
+	unsigned	revoke_what;
 };
 
 static void
@@ -49,10 +52,11 @@ rec_reply(struct peer *p, uint32_t req, int err)
 }
 
 static void
-rec_deliver(struct peer *p, uint32_t req, const struct msg *m)
+rec_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 {
 	struct rec *r = p->ctx;
 
+	r->more = more;
 	r->ndelivered++;
 	r->deliver_req = req;
 	r->msg_id = m->id;
@@ -63,7 +67,16 @@ rec_deliver(struct peer *p, uint32_t req, const struct msg *m)
 	snprintf(r->mailbox, sizeof(r->mailbox), "%s", m->mbox->name);
 }
 
-static const struct peer_ops rec_ops = { rec_reply, rec_deliver };
+static void
+rec_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
+{
+	struct rec *r = p->ctx;
+
+	r->nrevoked++;
+	r->revoke_what = what;
+}
+
+static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke };
 
 static struct broker *
 new_broker(uint64_t max_memory)
@@ -103,7 +116,7 @@ do_send(struct broker *b, struct rec *r, uint32_t req, const char *name,
     const char *data, bool sync, int timeout)
 {
 	struct broker_send s = { name, strlen(name), data, strlen(data), sync,
-	    timeout };
+	    timeout, 0, 0, 0 };
 
 	return broker_send(b, &r->peer, req, &s);
 }
@@ -112,7 +125,8 @@ static int
 do_recv(struct broker *b, struct rec *r, uint32_t req, const char *name,
     int timeout)
 {
-	struct broker_recv rq = { name, name ? strlen(name) : 0, 64, timeout };
+	struct broker_recv rq = { name, name ? strlen(name) : 0, 64, timeout,
+	    1, 0 };
 
 	return broker_recv(b, &r->peer, req, &rq);
 }
@@ -242,7 +256,7 @@ START_TEST(too_small_buffer_leaves_message)
 	struct broker *b = new_broker(1 << 20);
 	struct rec s, r;
 	struct rec *all[] = { &s, &r };
-	struct broker_recv small = { "q", 1, 2, 0 };
+	struct broker_recv small = { "q", 1, 2, 0, 1, 0 };
 
 	add_peer(b, &s);
 	add_peer(b, &r);

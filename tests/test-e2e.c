@@ -234,7 +234,8 @@ join_ok(struct harness_child *ch)
  */
 
 static void
-raw_frame(int fd, uint16_t type, uint32_t id, const struct proto_writer *b)
+raw_frame_flags(int fd, uint16_t type, uint32_t id, uint32_t flags,
+    const struct proto_writer *b)
 {
 	struct proto_writer w;
 	size_t start;
@@ -245,11 +246,78 @@ raw_frame(int fd, uint16_t type, uint32_t id, const struct proto_writer *b)
 	p = proto_put_raw(&w, b->len);
 	if (p != NULL && b->len > 0)
 		memcpy(p, b->buf, b->len);
-	proto_frame_end(&w, start, type, id, 0, 0);
+	proto_frame_end(&w, start, type, id, flags, 0);
 	ck_assert(!proto_writer_failed(&w));
 	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
 	    strerror(errno));
 	proto_writer_free(&w);
+}
+
+static void
+raw_frame(int fd, uint16_t type, uint32_t id, const struct proto_writer *b)
+{
+	raw_frame_flags(fd, type, id, 0, b);
+}
+
+/* A raw BIND of name. */
+static void
+raw_bind(int fd, uint32_t id, const char *name, uint32_t how)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, strlen(name));
+	proto_put_u32(&b, how);
+	raw_frame(fd, PROTO_BIND, id, &b);
+	proto_writer_free(&b);
+}
+
+/* A raw RECV on name. */
+static void
+raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, strlen(name));
+	proto_put_i32(&b, timeout);
+	proto_put_u64(&b, 1024);
+	raw_frame(fd, PROTO_RECV, id, &b);
+	proto_writer_free(&b);
+}
+
+/*
+ * Reads the MSG answering request id; returns its msg_id and flags and
+ * checks its payload.
+ */
+static uint64_t
+raw_msg(int fd, uint32_t id, const char *want, uint32_t *flags)
+{
+	struct proto_reader rd;
+	struct proto_str payload;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid;
+	uint64_t msg_id;
+
+	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, flags, &body,
+	    &len), 1);
+	ck_assert_int_eq(type, PROTO_MSG);
+	ck_assert_uint_eq(rid, id);
+	proto_reader_init(&rd, body, len);
+	msg_id = proto_get_u64(&rd);
+	proto_get_str(&rd);		/* mailbox */
+	proto_get_u64(&rd);		/* sender_id */
+	proto_get_u32(&rd);		/* pid */
+	proto_get_u32(&rd);		/* uid */
+	payload = proto_get_blob(&rd);
+	ck_assert(proto_reader_done(&rd));
+	ck_assert_msg(payload.len == strlen(want) && memcmp(payload.ptr,
+	    want, payload.len) == 0, "MSG payload \"%.*s\", expected \"%s\"",
+	    (int)payload.len, payload.ptr, want);
+	free(body);
+	return msg_id;
 }
 
 /* Reads one frame that must be a REPLY to id; returns its status. */
@@ -954,6 +1022,10 @@ START_TEST(test_fifo)
 	r = harness_open(&h);
 	create(r, "f", 200, 0);
 	ASSERT_OK(mbx_bind(r, "f", MBX_BIND_EXCLUSIVE));
+	/*
+	 * A send that returned has queued its message, so the order of
+	 * completed sends is the mailbox's order, across senders too.
+	 */
 	for (int i = 0; i < 100; i++) {
 		snprintf(buf, sizeof(buf), "m%d", i);
 		put(i % 3 ? s1 : s2, "f", buf);
@@ -1162,6 +1234,7 @@ START_TEST(test_sync_withdrawn)
 	assert_elapsed(t0, 200);
 	ck_assert_int_eq(mbint(s, "sw", "queued"), 1);
 	put(s, "sw", "after");
+	ck_assert_int_eq(mbint(s, "sw", "queued"), 2);
 	expect(r, "sw", 0, "before", NULL);
 	expect(r, "sw", 0, "after", NULL);
 	ASSERT_ERR(try_recv(r, "sw", 0), EAGAIN);
@@ -1178,13 +1251,7 @@ END_TEST
 START_TEST(test_unacked_returns)
 {
 	struct harness h;
-	struct proto_writer b;
-	struct proto_reader rd;
-	struct proto_str payload;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t id, flags;
+	uint32_t flags;
 	mbx_t *c;
 	int fd;
 
@@ -1193,43 +1260,111 @@ START_TEST(test_unacked_returns)
 	create(c, "al", 4, 0);
 	put(c, "al", "m1");
 	put(c, "al", "m2");
+	ck_assert_int_eq(mbint(c, "al", "queued"), 2);
 
 	fd = harness_raw_connect(&h);
 	harness_raw_hello(fd);
-	proto_writer_init(&b);
-	proto_put_str(&b, "al", 2);
-	proto_put_u32(&b, PROTO_BIND_EXCLUSIVE);
-	raw_frame(fd, PROTO_BIND, 2, &b);
+	raw_bind(fd, 2, "al", PROTO_BIND_EXCLUSIVE);
 	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
-	proto_writer_free(&b);
-	proto_writer_init(&b);
-	proto_put_str(&b, "al", 2);
-	proto_put_i32(&b, 0);
-	proto_put_u64(&b, 1024);
-	raw_frame(fd, PROTO_RECV, 3, &b);
-	proto_writer_free(&b);
-	ck_assert_int_eq(harness_raw_read(fd, &type, &id, &flags, &body,
-	    &len), 1);
-	ck_assert_int_eq(type, PROTO_MSG);
-	ck_assert_uint_eq(id, 3);
-	proto_reader_init(&rd, body, len);
-	proto_get_u64(&rd);		/* msg_id */
-	proto_get_str(&rd);		/* mailbox */
-	proto_get_u64(&rd);		/* sender_id */
-	proto_get_u32(&rd);		/* pid */
-	proto_get_u32(&rd);		/* uid */
-	payload = proto_get_blob(&rd);
-	ck_assert(proto_reader_done(&rd));
-	ck_assert(payload.len == 2 && memcmp(payload.ptr, "m1", 2) == 0);
-	free(body);
+	raw_recv(fd, 3, "al", 0);
+	raw_msg(fd, 3, "m1", &flags);
+	ck_assert_uint_eq(flags & PROTO_MSG_SYNC, 0);
 	/* Delivered, not acknowledged: still held. */
 	ck_assert_int_eq(mbint(c, "al", "queued"), 2);
+	ck_assert_int_eq(mbint(c, "al", "received"), 0);
 	close(fd);
 	ck_assert(harness_wait_mailbox_int(c, "al", "receiver", 0));
 
 	ASSERT_OK(mbx_bind(c, "al", MBX_BIND_EXCLUSIVE));
 	expect(c, "al", 0, "m1", NULL);
 	expect(c, "al", 0, "m2", NULL);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * A sync send withdrawn while its message is in the receiver's hands: the
+ * receiver's acknowledgement is answered STALE, and the message is gone.
+ */
+START_TEST(test_sync_stale)
+{
+	struct harness h;
+	struct proto_writer b;
+	uint32_t flags;
+	uint64_t msg_id;
+	int64_t t0;
+	mbx_t *c;
+	int fd;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create(c, "st", 4, 0);
+	fd = harness_raw_connect(&h);
+	harness_raw_hello(fd);
+	raw_bind(fd, 2, "st", PROTO_BIND_EXCLUSIVE);
+	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
+	raw_recv(fd, 3, "st", -1);
+
+	/* Delivered at once or when the receive arrives: never acked. */
+	t0 = harness_now_ms();
+	ASSERT_ERR(mbx_send(c, "st", "stale", 5, MBX_SYNC, 200), ETIMEDOUT);
+	assert_elapsed(t0, 200);
+	msg_id = raw_msg(fd, 3, "stale", &flags);
+	ck_assert_msg(flags & PROTO_MSG_SYNC, "MSG of a sync send lacks "
+	    "PROTO_MSG_SYNC");
+	proto_writer_init(&b);
+	proto_put_u64(&b, msg_id);
+	raw_frame_flags(fd, PROTO_ACK, 4, PROTO_ACK_REPLY, &b);
+	proto_writer_free(&b);
+	ck_assert_uint_eq(raw_status(fd, 4), PROTO_STALE);
+
+	/* Withdrawn: nothing held, nothing received, nothing to receive. */
+	ck_assert_int_eq(mbint(c, "st", "queued"), 0);
+	ck_assert_int_eq(mbint(c, "st", "received"), 0);
+	raw_recv(fd, 5, "st", 0);
+	ck_assert_uint_eq(raw_status(fd, 5), PROTO_EAGAIN);
+	close(fd);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/* A waiting receive whose buffer is too small: EMSGSIZE, message stays. */
+static int
+child_small_recv(const struct harness *h, void *arg)
+{
+	mbx_t *c = mbx_open(h->sock);
+	char buf[64];
+	ssize_t n;
+
+	(void)arg;
+	CHILD_REQUIRE(c != NULL);
+	CHILD_REQUIRE(mbx_bind(c, "pe", MBX_BIND_EXCLUSIVE) == 0);
+	harness_report(mbx_id(c));
+	n = mbx_recv(c, "pe", buf, 4, NULL, -1);
+	CHILD_REQUIRE(n == -1 && errno == EMSGSIZE);
+	n = mbx_recv(c, "pe", buf, sizeof(buf), NULL, 0);
+	CHILD_REQUIRE(n == 8 && memcmp(buf, "too long", 8) == 0);
+	mbx_close(c);
+	return 0;
+}
+
+START_TEST(test_recv_parked_emsgsize)
+{
+	struct harness h;
+	struct harness_child ch;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create(c, "pe", 4, 0);
+	harness_child_start(&ch, &h, child_small_recv, NULL);
+	ck_assert_int_gt(harness_child_read(&ch), 0);
+	harness_wait_blocked(c, &ch);
+	ck_assert_msg(harness_child_running(&ch), "the receive did not wait");
+	put(c, "pe", "too long");
+	join_ok(&ch);
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -1463,6 +1598,7 @@ START_TEST(test_rebind)
 	put(admin, "rb", "m2");
 	put(admin, "rb", "m3");
 	put(admin, "rb", "m4");
+	ck_assert_int_eq(mbint(admin, "rb", "queued"), 4);
 	expect(c1, "rb", 0, "m1", NULL);
 
 	/* Not the first standby: rebind names whom it wants. */
@@ -1620,6 +1756,7 @@ START_TEST(test_recv_any)
 	put(s, "C", "not mine");
 	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++)
 		put(s, sends[i].to ? sends[i].to : self, sends[i].data);
+	ck_assert_int_eq(mbint(s, "C", "queued"), 1);
 	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
 		struct mbx_meta m;
 
@@ -1934,6 +2071,8 @@ e2e_suite(void)
 	tcase_add_test(tc, test_sync_send);
 	tcase_add_test(tc, test_sync_withdrawn);
 	tcase_add_test(tc, test_unacked_returns);
+	tcase_add_test(tc, test_sync_stale);
+	tcase_add_test(tc, test_recv_parked_emsgsize);
 	suite_add_tcase(s, tc);
 
 	tc = tcase("bind");

@@ -1,0 +1,102 @@
+/*
+ * inbox.c - held messages of a handle (see inbox.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "inbox.h"
+
+void
+inbox_init(struct inbox *in)
+{
+	in->head = NULL;
+	in->tail = &in->head;
+	in->count = 0;
+}
+
+void
+inbox_clear(struct inbox *in)
+{
+	struct held *h, *next;
+
+	for (h = in->head; h != NULL; h = next) {
+		next = h->next;
+		free(h);
+	}
+	inbox_init(in);
+}
+
+bool
+inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
+    size_t mailbox_len, long sender, pid_t pid, uid_t uid, const void *data,
+    size_t len)
+{
+	struct held *h;
+
+	if (mailbox_len > PROTO_NAME_MAX ||
+	    (h = malloc(sizeof(*h) + len)) == NULL)
+		return false;
+	h->next = NULL;
+	h->id = id;
+	memcpy(h->mailbox, mailbox, mailbox_len);
+	h->mailbox[mailbox_len] = '\0';
+	h->sender = sender;
+	h->pid = pid;
+	h->uid = uid;
+	h->len = len;
+	if (len > 0)
+		memcpy(h->data, data, len);
+	*in->tail = h;
+	in->tail = &h->next;
+	in->count++;
+	return true;
+}
+
+struct held *
+inbox_find(const struct inbox *in, const char *mailbox)
+{
+	struct held *h;
+
+	for (h = in->head; h != NULL; h = h->next)
+		if (mailbox == NULL || strcmp(h->mailbox, mailbox) == 0)
+			return h;
+	return NULL;
+}
+
+void
+inbox_take(struct inbox *in, struct held *h)
+{
+	struct held **pp;
+
+	for (pp = &in->head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp != h)
+			continue;
+		*pp = h->next;
+		if (in->tail == &h->next)
+			in->tail = pp;
+		in->count--;
+		h->next = NULL;
+		return;
+	}
+}
+
+void
+inbox_drop_mailbox(struct inbox *in, const char *mailbox, size_t len)
+{
+	struct held **pp = &in->head, *h;
+
+	while ((h = *pp) != NULL) {
+		if (strlen(h->mailbox) == len &&
+		    memcmp(h->mailbox, mailbox, len) == 0) {
+			*pp = h->next;
+			in->count--;
+			free(h);
+		} else {
+			pp = &h->next;
+		}
+	}
+	/* The tail is the last link left. */
+	in->tail = &in->head;
+	while (*in->tail != NULL)
+		in->tail = &(*in->tail)->next;
+}

@@ -1,0 +1,51 @@
+/*
+ * inbox.h - messages libmbx holds ahead of the caller's receives.
+ *
+ * A receive asks the daemon for a batch; the first message answers the
+ * call and the rest wait here, still in flight at the daemon (owned by it
+ * until acknowledged).  The inbox is a FIFO per handle; receives take the
+ * first message that matches their mailbox, so order within a mailbox is
+ * the daemon's.  No I/O here.
+ */
+#ifndef MBX_INBOX_H
+#define MBX_INBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct held {
+	struct held	*next;
+	uint64_t	 id;
+	char		 mailbox[PROTO_NAME_MAX + 1];
+	long		 sender;
+	pid_t		 pid;
+	uid_t		 uid;
+	size_t		 len;
+	unsigned char	 data[];
+};
+
+struct inbox {
+	struct held	*head;
+	struct held	**tail;
+	size_t		 count;
+};
+
+void	 inbox_init(struct inbox *in);
+void	 inbox_clear(struct inbox *in);
+/* Holds a copy of a message; false when out of memory. */
+bool	 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
+	    size_t mailbox_len, long sender, pid_t pid, uid_t uid,
+	    const void *data, size_t len);
+/* The first held message of mailbox (NULL: of any), or NULL. */
+struct held *inbox_find(const struct inbox *in, const char *mailbox);
+/* Unlinks h (found by inbox_find); the caller frees it with free(). */
+void	 inbox_take(struct inbox *in, struct held *h);
+/* Forgets every message of mailbox: the daemon took them back. */
+void	 inbox_drop_mailbox(struct inbox *in, const char *mailbox,
+	    size_t len);
+
+#endif

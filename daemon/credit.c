@@ -1,0 +1,138 @@
+/*
+ * credit.c - grants of room ahead of sends (see credit.h).
+ */
+#include <stdlib.h>
+
+#include "account.h"
+#include "broker.h"
+#include "credit.h"
+#include "mailbox.h"
+#include "peer.h"
+
+static struct grant *
+credit_find(const struct peer *p, const struct mailbox *mb)
+{
+	for (size_t i = 0; i < p->grants.len; i++) {
+		struct grant *g = p->grants.items[i];
+
+		if (g->mb == mb)
+			return g;
+	}
+	return NULL;
+}
+
+/* Moves count slots and bytes between the grant and the accounts. */
+static void
+credit_charge(struct broker *b, struct grant *g, long count, int64_t bytes)
+{
+	g->count = (unsigned)((long)g->count + count);
+	g->bytes = (uint64_t)((int64_t)g->bytes + bytes);
+	g->mb->reserved = (unsigned)((long)g->mb->reserved + count);
+	b->mem_used = (uint64_t)((int64_t)b->mem_used + bytes);
+	g->peer->acct->bytes = (uint64_t)((int64_t)g->peer->acct->bytes + bytes);
+}
+
+static void
+credit_end(struct broker *b, struct grant *g)
+{
+	credit_charge(b, g, -(long)g->count, -(int64_t)g->bytes);
+	ptrvec_remove(&g->peer->grants, g);
+	ptrvec_remove(&g->mb->grants, g);
+	free(g);
+}
+
+/*
+ * How much to grant: a window of messages of about this size, no more
+ * than a quarter of the free slots, and only while memory is plentiful
+ * (under half of every cap), so credit never decides who gets ENOBUFS.
+ */
+static void
+credit_target(const struct broker *b, const struct peer *p,
+    const struct mailbox *mb, size_t len, unsigned *count, uint64_t *bytes)
+{
+	uint64_t per = len < 64 ? 64 : len, free_slots = CREDIT_WINDOW * 4;
+
+	*count = 0;
+	*bytes = 0;
+	if (mb->capacity == 0 || len > CREDIT_MAX_BYTES / 4)
+		return;
+	if (mb->capacity > 0) {
+		uint64_t used = mb->nqueued + mb->ninflight + mb->reserved;
+
+		free_slots = (uint64_t)mb->capacity > used ?
+		    (uint64_t)mb->capacity - used : 0;
+	}
+	*count = free_slots / 4 < CREDIT_WINDOW ? (unsigned)(free_slots / 4) :
+	    CREDIT_WINDOW;
+	if ((uint64_t)*count * per > CREDIT_MAX_BYTES)
+		*count = (unsigned)(CREDIT_MAX_BYTES / per);
+	*bytes = (uint64_t)*count * per;
+	if (b->mem_used + *bytes > b->limits.max_memory / 2 ||
+	    (!broker_is_admin(b, p) &&
+	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2)) {
+		*count = 0;
+		*bytes = 0;
+	}
+}
+
+void
+credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
+    size_t len, unsigned *count, uint64_t *bytes)
+{
+	struct grant *g = credit_find(p, mb);
+	unsigned want_count;
+	uint64_t want_bytes;
+
+	credit_target(b, p, mb, len, &want_count, &want_bytes);
+	if (g == NULL && want_count > 0) {
+		g = calloc(1, sizeof(*g));
+		if (g != NULL && (ptrvec_push(&p->grants, g) < 0 ||
+		    ptrvec_push(&mb->grants, g) < 0)) {
+			ptrvec_remove(&p->grants, g);
+			free(g);
+			g = NULL;
+		}
+		if (g != NULL) {
+			g->peer = p;
+			g->mb = mb;
+		}
+	}
+	/* Top up only: a grant never shrinks under its holder. */
+	if (g != NULL && (want_count > g->count || want_bytes > g->bytes))
+		credit_charge(b, g, want_count > g->count ?
+		    (long)(want_count - g->count) : 0,
+		    want_bytes > g->bytes ? (int64_t)(want_bytes - g->bytes) : 0);
+	*count = g != NULL ? g->count : 0;
+	*bytes = g != NULL ? g->bytes : 0;
+}
+
+struct mailbox *
+credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
+    size_t len)
+{
+	for (size_t i = 0; i < p->grants.len; i++) {
+		struct grant *g = p->grants.items[i];
+
+		if (g->mb->id != mailbox_id)
+			continue;
+		if (g->count == 0 || g->bytes < len)
+			return NULL;
+		credit_charge(b, g, -1, -(int64_t)len);
+		return g->mb;
+	}
+	return NULL;
+}
+
+void
+credit_release_peer(struct broker *b, struct peer *p)
+{
+	while (p->grants.len > 0)
+		credit_end(b, p->grants.items[0]);
+}
+
+void
+credit_release_mailbox(struct broker *b, struct mailbox *mb)
+{
+	while (mb->grants.len > 0)
+		credit_end(b, mb->grants.items[0]);
+}

@@ -1,0 +1,52 @@
+/*
+ * credit.h - room in a mailbox granted ahead to one sender.
+ *
+ * A round trip per message costs far more than the message (MEASURED.md):
+ * so when a send succeeds with room to spare, the broker reserves a few
+ * more slots and bytes in that mailbox for that sender and tells it so.
+ * The sender then posts messages that fit the grant without waiting for
+ * an answer: the room is already theirs, so nothing can fail.
+ *
+ * Invariants: a grant's slots count in its mailbox's reserved slots and
+ * its bytes in the broker's and the sender's memory accounts, exactly as
+ * if queued, so the caps hold whatever senders do; a grant ends with its
+ * peer, its mailbox, or when used up.
+ */
+#ifndef MBX_CREDIT_H
+#define MBX_CREDIT_H
+
+#include <stdint.h>
+
+struct broker;
+struct mailbox;
+struct peer;
+
+struct grant {
+	struct peer	*peer;
+	struct mailbox	*mb;
+	unsigned	 count;
+	uint64_t	 bytes;
+};
+
+/* Most slots and bytes one grant holds. */
+#define CREDIT_WINDOW		64
+#define CREDIT_MAX_BYTES	(256u * 1024)
+
+/*
+ * After a send of len bytes by p to mb succeeded: tops p's grant in mb up
+ * when there is room to spare, and returns it through count and bytes
+ * (0 and 0: no credit).
+ */
+void	 credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
+	    size_t len, unsigned *count, uint64_t *bytes);
+/*
+ * Takes one slot and len bytes of p's grant in the mailbox with that id
+ * and returns the mailbox; NULL when p holds no such grant.
+ */
+struct mailbox *credit_take(struct broker *b, struct peer *p,
+	    uint64_t mailbox_id, size_t len);
+/* Ends every grant of p, or every grant in mb. */
+void	 credit_release_peer(struct broker *b, struct peer *p);
+void	 credit_release_mailbox(struct broker *b, struct mailbox *mb);
+
+#endif
