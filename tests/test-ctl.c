@@ -270,6 +270,7 @@ START_TEST(test_ctl_send_recv)
 	harness_ctl_free(&r);
 	/* One by default; options before the operand work too. */
 	ASSERT_OK(mbx_send(c, "jobs", "e", 1, 0, 0));
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 2);
 	CTL(&h, NULL, &r, "recv", "--timeout", "0", "jobs");
 	check_run(&r, "recv --timeout 0 jobs", 0, "d\n", NULL);
 	harness_ctl_free(&r);
@@ -587,6 +588,7 @@ START_TEST(test_ctl_recv_modes)
 	ASSERT_OK(mbx_create(c, "jobs", NULL));
 	ASSERT_OK(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_send(c, "jobs", "one", 3, 0, 0));
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 1);
 
 	/* Exclusive by default: busy. */
 	CTL(&h, NULL, &r, "recv", "jobs", "--timeout", "0");

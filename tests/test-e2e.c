@@ -272,7 +272,7 @@ raw_bind(int fd, uint32_t id, const char *name, uint32_t how)
 	proto_writer_free(&b);
 }
 
-/* A raw RECV on name. */
+/* A raw RECV on name, for one message of at most 1024 bytes. */
 static void
 raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
 {
@@ -281,7 +281,9 @@ raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
 	proto_writer_init(&b);
 	proto_put_str(&b, name, strlen(name));
 	proto_put_i32(&b, timeout);
-	proto_put_u64(&b, 1024);
+	proto_put_u64(&b, 1024);	/* cap */
+	proto_put_u32(&b, 1);		/* max_count */
+	proto_put_u64(&b, 1024);	/* budget */
 	raw_frame(fd, PROTO_RECV, id, &b);
 	proto_writer_free(&b);
 }
