@@ -6,6 +6,23 @@ SBINDIR	?= $(PREFIX)/sbin
 LIBDIR	?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/mbx
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# mbxd reads /etc/mbx/mbxd.json whatever the prefix; install-config puts
+# the default file in $(SYSCONFDIR)/mbx.
+SYSCONFDIR ?= /etc
+# The systemd directories: systemd's pkg-config file knows them, else the
+# Debian defaults.  Evaluated once, here.
+systemd_dir = $(or $(shell pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
+ifeq ($(origin SYSTEMDUNITDIR),undefined)
+SYSTEMDUNITDIR := $(call systemd_dir,systemdsystemunitdir,/lib/systemd/system)
+endif
+ifeq ($(origin SYSUSERSDIR),undefined)
+SYSUSERSDIR := $(call systemd_dir,sysusersdir,/usr/lib/sysusers.d)
+endif
+ifeq ($(origin TMPFILESDIR),undefined)
+TMPFILESDIR := $(call systemd_dir,tmpfilesdir,/usr/lib/tmpfiles.d)
+endif
 DESTDIR	?=
 
 CC	?= cc
@@ -38,7 +55,7 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
-LIB_SRC	   = client/mbx.c client/inbox.c client/credit.c
+LIB_SRC	   = client/mbx.c client/inbox.c client/credit.c client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c
@@ -94,6 +111,7 @@ deps:
 # plain run is the last line.
 check: deps
 	$(MAKE) check-asan
+	$(MAKE) check-system
 	$(MAKE) test
 
 test: all $(TESTS)
@@ -117,29 +135,109 @@ run: deps all
 	@echo "Stop with Ctrl-C."
 	$(MBXD) -s $(RUNDIR)/mbxd.sock -v
 
-install: all
+# What `make install` renders with the install-time directories: the
+# service unit (ExecStart) and mbx.pc.  Always rewritten, because the
+# directories may differ from one invocation to the next.
+MAN_PAGES = $(wildcard man/*.1 man/*.3 man/*.5 man/*.7 man/*.8)
+man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+
+.PHONY: units install-config check-system deb FORCE
+units: $(B)/systemd/mbxd.service $(B)/mbx.pc
+
+$(B)/systemd/mbxd.service: systemd/mbxd.service FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' systemd/mbxd.service > $@.tmp
+	mv $@.tmp $@
+
+# libdir and includedir are written relative to ${prefix} when they lie
+# under it, so that `pkg-config --define-prefix` can relocate a DESTDIR tree.
+$(B)/mbx.pc: FORCE
+	@mkdir -p $(dir $@)
+	{ echo 'prefix=$(PREFIX)'; \
+	  echo 'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))'; \
+	  echo 'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))'; \
+	  echo; \
+	  echo 'Name: mbx'; \
+	  echo 'Description: client library of the mbx mailbox broker'; \
+	  echo 'Version: $(VERSION)'; \
+	  echo 'Libs: -L$${libdir} -lmbx'; \
+	  echo 'Cflags: -I$${includedir}'; } > $@.tmp
+	mv $@.tmp $@
+
+install: all units
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
-	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR) \
+	    $(sort $(dir $(foreach p,$(MAN_PAGES),$(call man_dest,$(p)))))
 	install -m 755 $(MBXD) $(DESTDIR)$(SBINDIR)/mbxd
 	install -m 755 $(MBXCTL) $(DESTDIR)$(BINDIR)/mbxctl
 	install -m 755 $(LIBSO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libmbx.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmbx.so
 	install -m 644 $(LIBA) $(DESTDIR)$(LIBDIR)/
 	install -m 644 client/mbx.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 man/mbxctl.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 man/mbx.3 $(DESTDIR)$(MANDIR)/man3/
-	install -m 644 man/mbx.7 $(DESTDIR)$(MANDIR)/man7/
-	install -m 644 man/mbxd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(B)/mbx.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 $(B)/systemd/mbxd.service systemd/mbxd.socket \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 644 systemd/mbx.sysusers $(DESTDIR)$(SYSUSERSDIR)/mbx.conf
+	install -m 644 systemd/mbx.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mbx.conf
+	install -m 644 systemd/mbxd.json.example $(DESTDIR)$(DOCDIR)/
+	$(foreach p,$(MAN_PAGES),install -m 644 $(p) $(call man_dest,$(p)) &&) true
+
+# The default /etc/mbx/mbxd.json, only where there is none: once installed
+# it is the administrator's, so uninstall leaves it (the Debian package
+# ships it as a conffile instead).
+install-config:
+	install -d $(DESTDIR)$(SYSCONFDIR)/mbx
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mbx/mbxd.json ]; then \
+	    echo "$(DESTDIR)$(SYSCONFDIR)/mbx/mbxd.json exists: kept"; \
+	else \
+	    echo "install -m 644 systemd/mbxd.json $(DESTDIR)$(SYSCONFDIR)/mbx/mbxd.json"; \
+	    install -m 644 systemd/mbxd.json $(DESTDIR)$(SYSCONFDIR)/mbx/mbxd.json; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/mbxd $(DESTDIR)$(BINDIR)/mbxctl \
 	    $(DESTDIR)$(LIBDIR)/libmbx.so.$(SOVERSION) \
 	    $(DESTDIR)$(LIBDIR)/libmbx.so $(DESTDIR)$(LIBDIR)/libmbx.a \
-	    $(DESTDIR)$(INCLUDEDIR)/mbx.h $(DESTDIR)$(MANDIR)/man1/mbxctl.1 \
-	    $(DESTDIR)$(MANDIR)/man3/mbx.3 $(DESTDIR)$(MANDIR)/man7/mbx.7 \
-	    $(DESTDIR)$(MANDIR)/man8/mbxd.8
+	    $(DESTDIR)$(INCLUDEDIR)/mbx.h $(DESTDIR)$(PKGCONFIGDIR)/mbx.pc \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mbxd.service \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mbxd.socket \
+	    $(DESTDIR)$(SYSUSERSDIR)/mbx.conf $(DESTDIR)$(TMPFILESDIR)/mbx.conf \
+	    $(DESTDIR)$(DOCDIR)/mbxd.json.example \
+	    $(foreach p,$(MAN_PAGES),$(call man_dest,$(p)))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# System-level tests (tests/system.sh): units, socket activation, the
+# notify protocol, configuration, install and pkg-config, man pages, and
+# the Debian package when run as root.
+$(B)/tests/notify-listen: tests/notify-listen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(MBX_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(B)/tests/sysclient: tests/sysclient.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(MBX_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+check-system: all units $(B)/tests/notify-listen $(B)/tests/sysclient
+	+B=$(B) MAKE="$(MAKE)" MBXD=$(abspath $(MBXD)) \
+	    MBXCTL=$(abspath $(MBXCTL)) \
+	    NOTIFY_LISTEN=$(abspath $(B)/tests/notify-listen) \
+	    SYSCLIENT=$(abspath $(B)/tests/sysclient) sh tests/system.sh
+
+# Debian packages (debian/) built with debhelper in a copy of the tree,
+# so that nothing is written outside build/; the .debs land in $(DEBDIR).
+DEBDIR	?= build/deb
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+	    { echo "make deb: needs dpkg-dev and debhelper (make deps)"; exit 1; }
+	rm -rf $(DEBDIR)
+	mkdir -p $(DEBDIR)/src
+	tar -cf - --exclude=./build --exclude=./.git . | tar -xf - -C $(DEBDIR)/src
+	cd $(DEBDIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -b -us -uc -jauto
+	rm -rf $(DEBDIR)/src
+	@ls $(DEBDIR)/*.deb
 
 clean:
 	rm -rf build

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "inbox.h"
 
@@ -21,21 +22,35 @@ inbox_clear(struct inbox *in)
 
 	for (h = in->head; h != NULL; h = next) {
 		next = h->next;
-		free(h);
+		held_free(h);
 	}
 	inbox_init(in);
 }
 
+void
+held_free(struct held *h)
+{
+	if (h != NULL && h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
 bool
 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
-    size_t mailbox_len, long sender, pid_t pid, uid_t uid, const void *data,
-    size_t len)
+    size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
+    bool shared, const void *data, size_t len)
 {
+	size_t inline_len = fd >= 0 ? 0 : len;
 	struct held *h;
 
 	if (mailbox_len > PROTO_NAME_MAX ||
-	    (h = malloc(sizeof(*h) + len)) == NULL)
+	    (h = malloc(sizeof(*h) + inline_len)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return false;
+	}
+	h->fd = fd;
+	h->shared = shared;
 	h->next = NULL;
 	h->id = id;
 	memcpy(h->mailbox, mailbox, mailbox_len);
@@ -44,8 +59,8 @@ inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 	h->pid = pid;
 	h->uid = uid;
 	h->len = len;
-	if (len > 0)
-		memcpy(h->data, data, len);
+	if (inline_len > 0)
+		memcpy(h->data, data, inline_len);
 	*in->tail = h;
 	in->tail = &h->next;
 	in->count++;
@@ -90,7 +105,7 @@ inbox_drop_mailbox(struct inbox *in, const char *mailbox, size_t len)
 		    memcmp(h->mailbox, mailbox, len) == 0) {
 			*pp = h->next;
 			in->count--;
-			free(h);
+			held_free(h);
 		} else {
 			pp = &h->next;
 		}

@@ -24,8 +24,10 @@ struct held {
 	long		 sender;
 	pid_t		 pid;
 	uid_t		 uid;
+	int		 fd;		/* a zero-copy payload, or -1 */
+	bool		 shared;	/* that memfd is recycled */
 	size_t		 len;
-	unsigned char	 data[];
+	unsigned char	 data[];	/* the inline payload */
 };
 
 struct inbox {
@@ -36,10 +38,15 @@ struct inbox {
 
 void	 inbox_init(struct inbox *in);
 void	 inbox_clear(struct inbox *in);
-/* Holds a copy of a message; false when out of memory. */
+/*
+ * Holds a message: a copy of data, or (fd >= 0) the memfd holding len
+ * bytes, which the inbox takes.  False when out of memory.
+ */
 bool	 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
-	    size_t mailbox_len, long sender, pid_t pid, uid_t uid,
-	    const void *data, size_t len);
+	    size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
+	    bool shared, const void *data, size_t len);
+/* Frees a taken message (and closes its descriptor if it still has it). */
+void	 held_free(struct held *h);
 /* The first held message of mailbox (NULL: of any), or NULL. */
 struct held *inbox_find(const struct inbox *in, const char *mailbox);
 /* Unlinks h (found by inbox_find); the caller frees it with free(). */

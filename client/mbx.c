@@ -46,6 +46,7 @@
 #include "inbox.h"
 #include "mbx.h"
 #include "proto.h"
+#include "shm.h"
 
 /* The library is built with -fvisibility=hidden: only these are exported. */
 #define MBX_EXPORT	__attribute__((visibility("default")))
@@ -90,6 +91,10 @@ struct mbx {
 	unsigned	 prefetch;	/* messages asked for at once */
 	struct credits	 credits;
 	bool		 use_credit;
+
+	struct shm	 shm;		/* zero-copy buffers and mappings */
+	int		 in_fds[PROTO_MAX_FDS];	/* received, not yet claimed */
+	size_t		 nin_fds;
 };
 
 /* An answer frame; its body points into the read buffer until the next
@@ -97,6 +102,8 @@ struct mbx {
 struct answer {
 	struct proto_header	h;
 	struct proto_reader	r;
+	int			fd;	/* the descriptor it came with, or -1:
+					 * the reader of the answer owns it */
 };
 
 /* A decoded MSG body; the strings point into the answer. */
@@ -106,7 +113,10 @@ struct msg {
 	uint64_t		sender;
 	uint32_t		pid;
 	uint32_t		uid;
-	struct proto_str	payload;
+	struct proto_str	payload;	/* inline payload */
+	uint64_t		size;		/* its length, or the memfd's */
+	int			fd;		/* a zero-copy payload, or -1 */
+	bool			shared;
 };
 
 /*
@@ -161,10 +171,28 @@ iov_advance(struct msghdr *msg, size_t n)
  * a frame cut in two would desynchronise the stream for good.
  */
 static int
-conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
+conn_write_fd(struct mbx *c, struct iovec *iov, size_t iovcnt, int fd)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+	union {
+		struct cmsghdr	align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
 	ssize_t n;
+
+	/* The descriptor rides with the first byte of the frame. */
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = sizeof(cbuf.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	}
 
 	if (c->broken) {
 		errno = ECONNRESET;
@@ -177,6 +205,10 @@ conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
 		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
 		if (n >= 0) {
 			iov_advance(&msg, (size_t)n);
+			if (n > 0) {
+				msg.msg_control = NULL;
+				msg.msg_controllen = 0;
+			}
 			continue;
 		}
 		if (errno == EINTR)
@@ -189,16 +221,30 @@ conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
 	return 0;
 }
 
+static int
+conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt)
+{
+	return conn_write_fd(c, iov, iovcnt, -1);
+}
+
+static void
+conn_close_in_fds(struct mbx *c)
+{
+	for (size_t i = 0; i < c->nin_fds; i++)
+		(void)close(c->in_fds[i]);
+	c->nin_fds = 0;
+}
+
 /*
- * Closes every descriptor that came with msg and tells whether there was
- * any.  No frame of protocol version 1 carries descriptors to a client;
- * one that arrives anyway must not leak into the caller's process.
+ * Queues the descriptors that came with msg, for the frames that declare
+ * them (a zero-copy MSG).  More than any frame may claim is a protocol
+ * violation; none of them may leak into the caller's process.
  */
-static bool
-conn_close_fds(struct msghdr *msg)
+static int
+conn_take_fds(struct mbx *c, struct msghdr *msg)
 {
 	struct cmsghdr *cm;
-	bool any = false;
+	int ret = 0;
 	size_t n;
 	int fd;
 
@@ -209,11 +255,15 @@ conn_close_fds(struct msghdr *msg)
 		for (size_t i = 0; i < n; i++) {
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
 			    sizeof(fd));
-			(void)close(fd);
-			any = true;
+			if (c->nin_fds == PROTO_MAX_FDS) {
+				(void)close(fd);
+				ret = -1;
+			} else {
+				c->in_fds[c->nin_fds++] = fd;
+			}
 		}
 	}
-	return any;
+	return ret;
 }
 
 /* Reads once into the free part of the read buffer, waiting if need be. */
@@ -248,10 +298,11 @@ conn_fill(struct mbx *c)
 		if (conn_wait(c, POLLIN) == -1)
 			return -1;
 	}
-	/* MSG_CTRUNC: descriptors were lost in the kernel; treat it like
-	 * any unexpected descriptor. */
-	if (conn_close_fds(&msg) || (msg.msg_flags & MSG_CTRUNC))
+	/* MSG_CTRUNC: descriptors were lost in the kernel. */
+	if (conn_take_fds(c, &msg) == -1 || (msg.msg_flags & MSG_CTRUNC)) {
+		conn_close_in_fds(c);
 		return conn_break(c, EPROTO);
+	}
 	c->rlen += (size_t)n;
 	return 0;
 }
@@ -328,11 +379,22 @@ conn_read_frame(struct mbx *c, struct answer *a)
 		if (conn_fill(c) == -1)
 			return -1;
 	}
-	/* Only REPLY, MSG and REVOKE travel to a client, and none declares
-	 * descriptors in protocol version 1. */
+	/* Only REPLY, MSG and REVOKE travel to a client; only a zero-copy
+	 * MSG declares a descriptor, sent with its first byte. */
 	if ((a->h.type != PROTO_REPLY && a->h.type != PROTO_MSG &&
-	    a->h.type != PROTO_REVOKE) || a->h.nfds != 0)
+	    a->h.type != PROTO_REVOKE) ||
+	    a->h.nfds != ((a->h.type == PROTO_MSG &&
+	    (a->h.flags & PROTO_MSG_FD)) ? 1 : 0) ||
+	    a->h.nfds > c->nin_fds) {
+		conn_close_in_fds(c);
 		return conn_break(c, EPROTO);
+	}
+	a->fd = -1;
+	if (a->h.nfds == 1) {
+		a->fd = c->in_fds[0];
+		memmove(c->in_fds, c->in_fds + 1,
+		    --c->nin_fds * sizeof(c->in_fds[0]));
+	}
 	proto_reader_init(&a->r, c->rbuf + PROTO_HEADER_SIZE, a->h.len);
 	c->rdone = need;
 	return 0;
@@ -388,7 +450,8 @@ req_put_name(struct mbx *c, const char *name)
  * caller's buffer).  Returns the request id, or 0 with errno ENOMEM.
  */
 static uint32_t
-req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
+req_end_nfds(struct mbx *c, uint16_t type, uint32_t flags, size_t extra,
+    uint16_t nfds)
 {
 	struct proto_header h;
 
@@ -398,13 +461,19 @@ req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
 	}
 	h.len = (uint32_t)(c->out.len - c->req_off - PROTO_HEADER_SIZE + extra);
 	h.type = type;
-	h.nfds = 0;
+	h.nfds = nfds;
 	h.flags = flags;
 	h.id = c->next_id++;
 	if (c->next_id == 0)
 		c->next_id = 1;
 	proto_header_encode(c->out.buf + c->req_off, &h);
 	return h.id;
+}
+
+static uint32_t
+req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
+{
+	return req_end_nfds(c, type, flags, extra, 0);
 }
 
 /* Writes the request in c->out, then the extra bytes. */
@@ -770,6 +839,7 @@ mbx_open(const char *socket_path)
 	proto_writer_init(&c->out);
 	inbox_init(&c->inbox);
 	credits_init(&c->credits);
+	shm_init(&c->shm);
 	tune(c);
 	if (conn_connect(c, socket_path) == -1 || hello(c) == -1) {
 		err = errno;
@@ -793,6 +863,8 @@ mbx_close(mbx_t *c)
 	if (c->fd != -1)
 		(void)close(c->fd);
 	inbox_clear(&c->inbox);
+	shm_deinit(&c->shm);
+	conn_close_in_fds(c);
 	free(c->rbuf);
 	proto_writer_free(&c->out);
 	free(c);
@@ -1072,50 +1144,112 @@ acks_flush_keep_errno(struct mbx *c)
 	errno = err;
 }
 
-/* Decodes a MSG body; a message larger than promised breaks the handle
- * (and the daemon then puts it back). */
+/*
+ * Decodes a MSG body; a message larger than promised breaks the handle
+ * (and the daemon then puts it back).  m->fd takes a's descriptor.
+ */
 static int
-msg_decode(struct mbx *c, struct answer *a, size_t cap, struct msg *m)
+msg_decode(struct mbx *c, struct answer *a, uint64_t cap, struct msg *m)
 {
+	bool fd_msg = (a->h.flags & PROTO_MSG_FD) != 0;
+
+	m->fd = a->fd;
+	a->fd = -1;
+	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
 	m->id = proto_get_u64(&a->r);
 	m->mailbox = proto_get_str(&a->r);
 	m->sender = proto_get_u64(&a->r);
 	m->pid = proto_get_u32(&a->r);
 	m->uid = proto_get_u32(&a->r);
-	m->payload = proto_get_blob(&a->r);
+	m->payload.ptr = "";
+	m->payload.len = 0;
+	if (fd_msg)
+		m->size = proto_get_u64(&a->r);
+	else
+		m->payload = proto_get_blob(&a->r);
+	if (!fd_msg)
+		m->size = m->payload.len;
 	if (!proto_reader_done(&a->r) || m->mailbox.len > MBX_NAME_MAX ||
-	    m->payload.len > cap || m->sender > LONG_MAX)
+	    m->size > cap || m->size > SIZE_MAX || m->sender > LONG_MAX) {
+		if (m->fd >= 0)
+			(void)close(m->fd);
 		return conn_break(c, EPROTO);
+	}
 	return 0;
 }
 
-/* Where one received message goes: the caller's buffer and meta. */
+/*
+ * Where one received message goes: the caller's buffer (copied) or a
+ * message object (obj != NULL), and its meta.
+ */
 struct slot {
 	void		*buf;
 	size_t		 cap;
 	struct mbx_meta	*meta;
 	size_t		 len;
+	struct mbx_msg	**obj;
 };
 
-/* Hands a held message to the caller: ESTALE when withdrawn meanwhile. */
+static void
+slot_meta(struct slot *s, const char *mailbox, size_t mailbox_len,
+    long sender, pid_t pid, uid_t uid, size_t len)
+{
+	s->len = len;
+	if (s->meta == NULL)
+		return;
+	memcpy(s->meta->mailbox, mailbox, mailbox_len);
+	s->meta->mailbox[mailbox_len] = '\0';
+	s->meta->sender_id = sender;
+	s->meta->pid = pid;
+	s->meta->uid = uid;
+	s->meta->len = len;
+}
+
+/*
+ * Puts a payload into s: inline bytes, or the memfd fd (taken) of len
+ * bytes, mapped for a message object or copied out of its mapping.
+ */
+static int
+slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
+    bool shared, size_t len)
+{
+	struct mbx_msg *m;
+
+	if (s->obj == NULL && fd < 0) {
+		if (len > 0)
+			memcpy(s->buf, data, len);
+		return 0;
+	}
+	m = fd >= 0 ? shm_receive(&c->shm, fd, len, shared) :
+	    shm_receive_copy(data, len);
+	if (m == NULL)
+		return -1;
+	if (s->obj != NULL) {
+		*s->obj = m;
+		return 0;
+	}
+	memcpy(s->buf, m->data, len);
+	shm_free(m);
+	return 0;
+}
+
+/* Hands a held message to the caller. */
 static int
 take_held(struct mbx *c, struct held *h, struct slot *s)
 {
 	uint64_t id = h->id;
+	int fd = h->fd;
 
 	inbox_take(&c->inbox, h);
-	if (h->len > 0)
-		memcpy(s->buf, h->data, h->len);
-	s->len = h->len;
-	if (s->meta != NULL) {
-		snprintf(s->meta->mailbox, sizeof(s->meta->mailbox), "%s",
-		    h->mailbox);
-		s->meta->sender_id = h->sender;
-		s->meta->pid = h->pid;
-		s->meta->uid = h->uid;
-		s->meta->len = h->len;
+	h->fd = -1;
+	slot_meta(s, h->mailbox, strlen(h->mailbox), h->sender, h->pid,
+	    h->uid, h->len);
+	if (slot_fill(c, s, h->data, fd, h->shared, h->len) == -1) {
+		/* Unacknowledged, the daemon gives it out again later. */
+		held_free(h);
+		return conn_break(c, errno);
 	}
-	free(h);
+	held_free(h);
 	/* Held messages are never sync ones: the daemon sends those alone. */
 	return msg_ack(c, id, false);
 }
@@ -1131,19 +1265,12 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 	bool sync, more;
 	uint32_t id = a->h.id;
 
-	if (msg_decode(c, a, s->cap, &m) == -1)
+	if (msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap, &m) == -1)
 		return -1;
-	if (m.payload.len > 0)
-		memcpy(s->buf, m.payload.ptr, m.payload.len);
-	s->len = m.payload.len;
-	if (s->meta != NULL) {
-		memcpy(s->meta->mailbox, m.mailbox.ptr, m.mailbox.len);
-		s->meta->mailbox[m.mailbox.len] = '\0';
-		s->meta->sender_id = (long)m.sender;
-		s->meta->pid = (pid_t)m.pid;
-		s->meta->uid = (uid_t)m.uid;
-		s->meta->len = m.payload.len;
-	}
+	slot_meta(s, m.mailbox.ptr, m.mailbox.len, (long)m.sender,
+	    (pid_t)m.pid, (uid_t)m.uid, (size_t)m.size);
+	if (slot_fill(c, s, m.payload.ptr, m.fd, m.shared, (size_t)m.size) == -1)
+		return conn_break(c, errno);
 	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
 	while (more) {
@@ -1152,15 +1279,23 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 		if (answer_wait(c, id, a) == -1)
 			return -1;
 		if (a->h.type != PROTO_MSG ||
-		    msg_decode(c, a, PROTO_MAX_PAYLOAD, &h) == -1)
+		    msg_decode(c, a, UINT64_MAX, &h) == -1)
 			return conn_break(c, EPROTO);
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
-		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.payload.ptr,
-		    h.payload.len))
+		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
+		    h.payload.ptr, (size_t)h.size))
 			return conn_break(c, ENOMEM);
 	}
-	return msg_ack(c, m.id, sync);
+	if (msg_ack(c, m.id, sync) == -1) {
+		/* A withdrawn message is not the caller's after all. */
+		if (s->obj != NULL) {
+			shm_free(*s->obj);
+			*s->obj = NULL;
+		}
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -1177,7 +1312,7 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	req_begin(c);
 	req_put_name(c, name != NULL ? name : "");
 	proto_put_i32(&c->out, timeout_ms);
-	proto_put_u64(&c->out, s->cap);
+	proto_put_u64(&c->out, s->obj != NULL ? UINT64_MAX : s->cap);
 	proto_put_u32(&c->out, max);
 	proto_put_u64(&c->out, PREFETCH_BYTES);
 	if ((id = req_end(c, PROTO_RECV, 0, 0)) == 0)
@@ -1212,7 +1347,7 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 		if (c->inbox.count > 0 && conn_drain(c) == -1)
 			return -1;
 		if ((h = inbox_find(&c->inbox, name)) != NULL) {
-			if (h->len > s->cap)
+			if (s->obj == NULL && h->len > s->cap)
 				return fail(EMSGSIZE);
 			return take_held(c, h, s);
 		}
@@ -1227,16 +1362,11 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	}
 }
 
-MBX_EXPORT ssize_t
-mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
-    struct mbx_meta *meta, int timeout_ms)
+/* One receive into s, then its acknowledgement written out. */
+static int
+recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
-	struct slot s = { buf, cap, meta, 0 };
-
-	if (c == NULL || (name != NULL && !name_ok(name)) ||
-	    (buf == NULL && cap > 0) || timeout_ms < -1)
-		return fail(EINVAL);
-	if (recv_slot(c, name, &s, c->prefetch, timeout_ms) == -1) {
+	if (recv_slot(c, name, s, c->prefetch, timeout_ms) == -1) {
 		acks_flush_keep_errno(c);
 		return -1;
 	}
@@ -1245,9 +1375,41 @@ mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
 	 * the caller does next (an operator's rebind, say) the daemon then
 	 * knows this message was received.
 	 */
-	if (acks_flush(c) == -1)
+	if (acks_flush(c) == -1) {
+		if (s->obj != NULL) {
+			shm_free(*s->obj);
+			*s->obj = NULL;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+MBX_EXPORT ssize_t
+mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct slot s = { buf, cap, meta, 0, NULL };
+
+	if (c == NULL || (name != NULL && !name_ok(name)) ||
+	    (buf == NULL && cap > 0) || timeout_ms < -1)
+		return fail(EINVAL);
+	if (recv_one(c, name, &s, timeout_ms) == -1)
 		return -1;
 	return (ssize_t)s.len;
+}
+
+MBX_EXPORT int
+mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct slot s = { NULL, 0, meta, 0, m };
+
+	if (c == NULL || (name != NULL && !name_ok(name)) || m == NULL ||
+	    timeout_ms < -1)
+		return fail(EINVAL);
+	*m = NULL;
+	return recv_one(c, name, &s, timeout_ms);
 }
 
 MBX_EXPORT ssize_t
@@ -1263,7 +1425,7 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		if (v[i].buf == NULL && v[i].cap > 0)
 			return fail(EINVAL);
 	for (i = 0; i < n; i++) {
-		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0 };
+		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL };
 		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
 		    c->prefetch;
 
@@ -1283,6 +1445,113 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 	if (acks_flush(c) == -1)
 		return -1;
 	return (ssize_t)i;
+}
+
+/*
+ * Zero-copy messages.
+ */
+
+MBX_EXPORT mbx_msg_t *
+mbx_msg_alloc(mbx_t *c, size_t len)
+{
+	if (c == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return shm_alloc(&c->shm, len);
+}
+
+MBX_EXPORT void *
+mbx_msg_data(mbx_msg_t *m)
+{
+	return m != NULL ? m->data : NULL;
+}
+
+MBX_EXPORT size_t
+mbx_msg_len(const mbx_msg_t *m)
+{
+	return m != NULL ? m->len : 0;
+}
+
+MBX_EXPORT void
+mbx_msg_free(mbx_msg_t *m)
+{
+	int err = errno;
+
+	shm_free(m);
+	errno = err;
+}
+
+/* A SEND whose payload is the memfd of m. */
+static int
+send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
+    int timeout_ms)
+{
+	bool shared = (flags & MBX_SHARED) != 0;
+	struct iovec iov;
+	struct answer a;
+	uint32_t id, status;
+	int fd = shm_ready(&c->shm, m, shared);
+
+	if (fd < 0)
+		return -1;
+	req_begin(c);
+	req_put_name(c, name);
+	proto_put_i32(&c->out, timeout_ms);
+	proto_put_u64(&c->out, m->len);
+	id = req_end_nfds(c, PROTO_SEND, PROTO_SEND_FD |
+	    (shared ? PROTO_SEND_SHARED : 0) |
+	    ((flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0), 0, 1);
+	if (id == 0)
+		goto fail;
+	iov.iov_base = c->out.buf;
+	iov.iov_len = c->out.len;
+	if (conn_write_fd(c, &iov, 1, fd) == -1 ||
+	    answer_wait(c, id, &a) == -1 || reply_status(c, &a, &status) == -1)
+		goto fail;
+	if (status != PROTO_OK) {
+		(void)status_fail(c, status);
+		goto fail;
+	}
+	shm_sent(&c->shm, m);
+	return 0;
+fail:
+	{
+		int err = errno;
+
+		shm_unsent(m, shared);
+		errno = err;
+	}
+	return -1;
+}
+
+MBX_EXPORT int
+mbx_sendmsg(mbx_t *c, const char *name, mbx_msg_t *m, int flags,
+    int timeout_ms)
+{
+	if (c == NULL || !name_ok(name) || m == NULL || m->received ||
+	    (flags & ~(MBX_SYNC | MBX_SHARED)) != 0 || timeout_ms < -1)
+		return fail(EINVAL);
+	if (c->broken)
+		return fail(ECONNRESET);
+	return send_fd(c, name, m, flags, timeout_ms);
+}
+
+/* mbx_send() of a payload too large to travel inline: a sealed copy. */
+static int
+send_large(struct mbx *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct mbx_msg *m = shm_alloc(&c->shm, len);
+	int ret;
+
+	if (m == NULL)
+		return -1;
+	memcpy(m->data, data, len);
+	ret = send_fd(c, name, m, flags & MBX_SYNC, timeout_ms);
+	if (ret == -1)
+		mbx_msg_free(m);
+	return ret;
 }
 
 /*
@@ -1349,10 +1618,10 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 	if (c == NULL || !name_ok(name) || (data == NULL && len > 0) ||
 	    (flags & ~MBX_SYNC) != 0 || timeout_ms < -1)
 		return fail(EINVAL);
-	if (len > MBX_MAX_MSG_LIMIT)
-		return fail(EMSGSIZE);
 	if (c->broken)
 		return fail(ECONNRESET);
+	if (len > MBX_MAX_MSG_LIMIT)
+		return send_large(c, name, data, len, flags, timeout_ms);
 	/* A mailbox gone since the last call takes its credit with it. */
 	if (!(flags & MBX_SYNC) && c->use_credit &&
 	    (cr = credits_cover(&c->credits, name, len)) != NULL) {

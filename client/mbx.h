@@ -30,7 +30,11 @@ extern "C" {
 /* Defaults of a new mailbox. */
 #define MBX_DEFAULT_CAPACITY	1024L
 #define MBX_DEFAULT_MAX_MSG	(1024u * 1024)
-/* Largest max_msg a mailbox may have. */
+/*
+ * Largest message that travels inline through the socket.  Larger ones go
+ * as zero-copy messages (mbx_send() does that by itself) and need a
+ * mailbox, and a daemon (limits.max_msg in mbxd.json(5)), that take them.
+ */
 #define MBX_MAX_MSG_LIMIT	(16u * 1024 * 1024)
 
 /* mbx_bind() modes */
@@ -200,6 +204,50 @@ ssize_t	 mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n,
  */
 ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 	    int timeout_ms);
+
+/*
+ * Zero-copy messages: the payload lives in shared memory (a memfd whose
+ * descriptor travels over the socket), so neither the daemon nor the
+ * socket copies it.
+ *
+ * mbx_msg_alloc() returns a message buffer of len bytes (zero-filled)
+ * for the caller to fill in place through mbx_msg_data().  mbx_sendmsg()
+ * sends it as mbx_send() would and, on success, takes it: the caller must
+ * not touch it again.  On failure the message stays the caller's (send
+ * it again or free it).  By default the buffer is sealed before it goes
+ * (write, grow, shrink and seal are forbidden for good, checked by the
+ * daemon): the receiver may trust it never changes.  With MBX_SHARED the
+ * buffer is not sealed but recycled: once the receiver has freed it, the
+ * library reuses it for a later mbx_msg_alloc() of this handle, with no
+ * new shared memory and no new page faults.  The daemon accepts MBX_SHARED
+ * only into a mailbox that no other user can receive from (owned by the
+ * sender's uid with no group or other read bit, or the direct address of
+ * a connection of the same uid): the receiver must copy what it wants to
+ * keep, since the sender may write the buffer again once it is released.
+ *
+ * mbx_recvmsg() receives as mbx_recv() would, without a buffer size: *m
+ * gets a message whose data the caller reads in place (mapped read-only)
+ * until mbx_msg_free().  Any message, small or large, sealed or shared,
+ * may be received with either mbx_recv() or mbx_recvmsg(), and any size
+ * may be sent with mbx_send(): above MBX_ZEROCOPY_MIN bytes mbx_send()
+ * itself uses a sealed buffer.
+ *
+ * mbx_msg_free() releases a message (allocated or received); NULL is
+ * fine.  A received message must be freed before its handle is closed.
+ */
+typedef struct mbx_msg mbx_msg_t;
+
+#define MBX_SHARED		0x2	/* mbx_sendmsg(): recycle, do not seal */
+#define MBX_ZEROCOPY_MIN	(256u * 1024)
+
+mbx_msg_t *mbx_msg_alloc(mbx_t *c, size_t len);
+void	*mbx_msg_data(mbx_msg_t *m);
+size_t	 mbx_msg_len(const mbx_msg_t *m);
+int	 mbx_sendmsg(mbx_t *c, const char *name, mbx_msg_t *m, int flags,
+	    int timeout_ms);
+int	 mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
+	    struct mbx_meta *meta, int timeout_ms);
+void	 mbx_msg_free(mbx_msg_t *m);
 
 /*
  * Per-handle options.

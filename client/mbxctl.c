@@ -17,7 +17,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,6 +47,8 @@ enum {
 	OPT_COUNT,
 	OPT_REPLACE,
 	OPT_QUEUE,
+	OPT_MODE,
+	OPT_GROUP,
 };
 
 /* Verb options as bits, so that each verb says which ones it takes. */
@@ -55,6 +59,8 @@ enum {
 #define O_COUNT		0x10u
 #define O_REPLACE	0x20u
 #define O_QUEUE		0x40u
+#define O_MODE		0x80u
+#define O_GROUP		0x100u
 
 /* The parsed command line. */
 struct args {
@@ -68,6 +74,9 @@ struct args {
 	long		 count;		/* 0: until an error */
 	int		 how;		/* MBX_BIND_* */
 	long		 id;		/* rebind: the client */
+	unsigned	 mode;		/* create --mode, chmod */
+	uid_t		 uid;		/* chown; (uid_t)-1 keeps it */
+	gid_t		 gid;		/* create --group, chown; -1: none */
 	const char	*verb;
 	char		**ops;		/* the verb's operands */
 	int		 nops;
@@ -122,6 +131,9 @@ static const struct {
 	{ ENAMETOOLONG, "connect", "socket path too long" },
 	{ EPROTO, "connect", "the daemon speaks another protocol version" },
 	{ ECONNRESET, "connect", "the daemon closed the connection" },
+	{ ENOBUFS, "connect", "the daemon has too many connections" },
+	{ EDQUOT, "connect",
+	    "quota exceeded for this user: too many connections" },
 
 	{ EAGAIN, "send --sync", "no receiver is waiting" },
 	{ ETIMEDOUT, "send --sync",
@@ -135,11 +147,32 @@ static const struct {
 	{ EPERM, "recv", "not the bound receiver" },
 	{ EBUSY, "recv", "another receiver is bound" },
 	{ EINVAL, "recv", "invalid mailbox name, or a direct address" },
+	{ EDQUOT, "recv", "too many clients stand by on this mailbox" },
 
 	{ EINVAL, "create", "invalid name, capacity or maximum message size" },
+	{ EPERM, "create", "not a member of that group" },
+	{ EDQUOT, "create",
+	    "quota exceeded for this user: too many mailboxes" },
 	{ EINVAL, "destroy", "invalid mailbox name, or a direct address" },
+	{ EINVAL, "purge", "invalid mailbox name, or a direct address" },
+	{ EINVAL, "chmod", "invalid mailbox name, or a direct address" },
+	{ EINVAL, "chown", "invalid mailbox name, or a direct address" },
 	{ EPERM, "unbind", "no receiver is bound" },
 	{ EINVAL, "rebind", "invalid mailbox name or client ID" },
+
+	/* Owner calls: the owner of the mailbox or an administrator. */
+	{ EACCES, "chown", "permission denied: only an administrator may "
+	    "change the owner; the owner may set one of its own groups" },
+	{ EACCES, "destroy", "permission denied: not the owner or an "
+	    "administrator" },
+	{ EACCES, "purge", "permission denied: not the owner or an "
+	    "administrator" },
+	{ EACCES, "chmod", "permission denied: not the owner or an "
+	    "administrator" },
+	{ EACCES, "rebind", "permission denied: not the owner or an "
+	    "administrator" },
+	{ EACCES, "unbind", "permission denied: not the owner or an "
+	    "administrator" },
 
 	{ ENOENT, NULL, "no such mailbox" },
 	{ EEXIST, NULL, "mailbox already exists" },
@@ -156,7 +189,7 @@ static const struct {
 	{ EPROTO, NULL, "protocol error" },
 	{ ESRCH, NULL, "no such client" },
 	{ ENOMEM, NULL, "out of memory" },
-	{ EDQUOT, NULL, "quota exceeded" },
+	{ EDQUOT, NULL, "quota exceeded for this user" },
 	{ EMFILE, NULL, "too many open files or connections" },
 };
 
@@ -232,14 +265,22 @@ static const char usage_text[] =
 "that starts with '-'.\n"
 "\n"
 "Verbs:\n"
-"  list                  show every mailbox: NAME CAPACITY QUEUED RECEIVER\n"
-"                        STANDBY SENT RECEIVED\n"
+"  list                  show every mailbox: NAME OWNER MODE CAPACITY QUEUED\n"
+"                        RECEIVER STANDBY SENT RECEIVED\n"
 "  clients               show every connected client: ID PID UID COMM BOUND\n"
-"  create NAME [--capacity N|unbounded] [--max-msg BYTES]\n"
-"                        create a mailbox; capacity 0 is a rendezvous\n"
-"                        (default capacity 1024, default max-msg 1048576)\n"
+"  create NAME [--capacity N|unbounded] [--max-msg BYTES] [--mode OCTAL]\n"
+"         [--group NAME|GID]\n"
+"                        create a mailbox, owned by you; capacity 0 is a\n"
+"                        rendezvous (default capacity 1024, default max-msg\n"
+"                        1048576, default mode 0600, default group yours)\n"
 "  destroy NAME          destroy a mailbox and its queue; every sender and\n"
 "                        receiver waiting on it fails with EIDRM\n"
+"  purge NAME            drop every message queued in NAME\n"
+"  chmod NAME MODE       set the permission bits of NAME, in octal: write\n"
+"                        lets send, read lets bind and receive\n"
+"  chown NAME [USER][:GROUP]\n"
+"                        give NAME to USER and/or GROUP (names or numbers);\n"
+"                        \"USER:\" also sets USER's login group\n"
 "  send NAME [DATA] [--timeout MS] [--sync]\n"
 "                        send DATA as one message; without DATA, all of\n"
 "                        standard input is the message.  NAME may be a\n"
@@ -252,6 +293,8 @@ static const char usage_text[] =
 "                        be standing by on it (recv --queue)\n"
 "  unbind NAME           remove the current receiver of NAME, whoever it is;\n"
 "                        the first standby takes over\n"
+"  destroy, purge, chmod, chown, rebind and unbind are for the mailbox's\n"
+"  owner and administrators.\n"
 "\n"
 "Options:\n"
 "  -s, --socket PATH     the daemon's socket (default: $MBX_SOCKET, else\n"
@@ -263,6 +306,8 @@ static const char usage_text[] =
 "      --capacity N|unbounded\n"
 "                        create: the most messages the mailbox holds\n"
 "      --max-msg BYTES   create: the largest message it accepts\n"
+"      --mode OCTAL      create: permission bits, 1 to 0777 (default 0600)\n"
+"      --group NAME|GID  create: the mailbox's group, one you are in\n"
 "      --timeout MS      send, recv: -1 waits for ever (the default), 0 never\n"
 "                        waits, N waits at most N milliseconds (per message)\n"
 "      --sync            send: return only once a receiver has the message;\n"

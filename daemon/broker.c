@@ -66,8 +66,10 @@ broker_set_limits(struct broker *b, const struct broker_limits *l)
 	*n = *l;
 	if (n->max_memory == 0)
 		n->max_memory = BROKER_DEFAULT_MAX_MEMORY;
-	if (n->max_msg == 0 || n->max_msg > PROTO_MAX_PAYLOAD)
+	if (n->max_msg == 0)
 		n->max_msg = PROTO_MAX_PAYLOAD;
+	if (n->max_msg > BROKER_MAX_MSG_LIMIT)
+		n->max_msg = BROKER_MAX_MSG_LIMIT;
 	if (n->max_bytes_per_uid == 0)
 		n->max_bytes_per_uid = n->max_memory / 2;
 	if (n->max_connections == 0)
@@ -462,7 +464,7 @@ broker_peer_add(struct broker *b, struct peer *p, const struct peer_ops *ops,
 	p->ops = ops;
 	p->ctx = ctx;
 	len = snprintf(name, sizeof(name), "@%llu", (unsigned long long)p->id);
-	p->direct = mailbox_new(name, (size_t)len, -1, PROTO_MAX_PAYLOAD);
+	p->direct = mailbox_new(name, (size_t)len, -1, b->limits.max_msg);
 	if (p->direct == NULL || table_put(&b->mailboxes, p->direct->name,
 	    p->direct->name_len, p->direct) < 0) {
 		mailbox_free(p->direct);
@@ -870,6 +872,10 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		return -EMSGSIZE;
 	if (!broker_may(b, p, mb, S_IWOTH))
 		return -EACCES;
+	/* A recycled buffer stays writable: only for the sender's own uid. */
+	if (s->shared && (mb->uid != p->uid ||
+	    (mb->owner == NULL && (mb->mode & 044) != 0)))
+		return -EPERM;
 	if (b->mem_used > b->limits.max_memory ||
 	    s->len > b->limits.max_memory - b->mem_used)
 		return -ENOBUFS;
@@ -884,14 +890,19 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (s->timeout_ms == 0 &&
 	    (sync ? !broker_receiver_waits(mb, s->len) : !room))
 		return -EAGAIN;
-	m = msg_new(b->next_msg_id, s->data, s->len);
+	m = s->fd >= 0 ? msg_new_fd(b->next_msg_id, s->fd, s->len, s->shared) :
+	    msg_new(b->next_msg_id, s->data, s->len);
 	if (m == NULL)
 		return -ENOMEM;
+	s->fd = -1;
 	if (sync || !room) {
 		int err;
 
 		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms, &err);
 		if (w == NULL) {
+			/* Give the descriptor back: an error changed nothing. */
+			s->fd = m->fd;
+			m->fd = -1;
 			msg_free(m);
 			return err;
 		}
@@ -912,7 +923,9 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (w != NULL)
 		return BROKER_PARKED;
 	s->mailbox_id = mb->id;
-	credit_refill(b, p, mb, s->len, &s->credit_count, &s->credit_bytes);
+	if (m->fd < 0)
+		credit_refill(b, p, mb, s->len, &s->credit_count,
+		    &s->credit_bytes);
 	return 0;
 }
 

@@ -29,6 +29,8 @@
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
+/* Largest max_msg a configuration may allow (zero-copy messages). */
+#define BROKER_MAX_MSG_LIMIT		(4ull * 1024 * 1024 * 1024)
 
 /*
  * Limits.  A zero field takes its default (BROKER_DEFAULT_*).  The per-uid
@@ -86,6 +88,9 @@ struct broker_send {
 	size_t		 len;
 	bool		 sync;
 	int		 timeout_ms;	/* -1 for ever, 0 never wait */
+	int		 fd;		/* a memfd payload of len bytes, or -1;
+					 * taken (set to -1) when queued */
+	bool		 shared;	/* that memfd is recycled, not sealed */
 	/* out: the sender's credit in the mailbox after a success */
 	uint64_t	 mailbox_id;
 	unsigned	 credit_count;

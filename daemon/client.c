@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,8 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 };
 
-static int  client_frame(void *, const struct proto_header *, const uint8_t *);
+static int  client_frame(void *, const struct proto_header *, const uint8_t *,
+    int *);
 static void client_closed(void *);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
@@ -182,6 +185,13 @@ client_new(struct client_set *set, int fd)
 		goto fail;
 	}
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
+	{
+		char label[32];
+
+		snprintf(label, sizeof(label), "client %llu",
+		    (unsigned long long)c->peer.id);
+		conn_set_label(c->conn, label);
+	}
 	if (c->registered)
 		log_info("client %llu connected (pid %d, uid %u, %s)",
 		    (unsigned long long)c->peer.id, (int)c->peer.pid,
@@ -259,6 +269,7 @@ client_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 {
 	struct client *c = p->ctx;
 	struct proto_writer *w = conn_out(c->conn);
+	uint32_t flags = 0;
 	size_t start;
 
 	if (conn_dead(c->conn))
@@ -269,10 +280,25 @@ client_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 	proto_put_u64(w, m->sender_id);
 	proto_put_u32(w, m->pid);
 	proto_put_u32(w, m->uid);
-	proto_put_blob(w, m->data, m->len);
-	proto_frame_end(w, start, PROTO_MSG, req,
+	if (m->fd >= 0) {
+		/* The message keeps its descriptor until acknowledged. */
+		int fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+
+		proto_put_u64(w, m->len);
+		if (fd < 0 || conn_attach_fd(c->conn, start, fd) < 0) {
+			/* Unsendable: it stays in flight and comes back. */
+			if (fd >= 0)
+				close(fd);
+			conn_kill(c->conn, "cannot pass a descriptor");
+			return;
+		}
+		flags |= PROTO_MSG_FD | (m->shared ? PROTO_MSG_SHARED : 0);
+	} else {
+		proto_put_blob(w, m->data, m->len);
+	}
+	proto_frame_end(w, start, PROTO_MSG, req, flags |
 	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
-	    (more ? PROTO_MSG_MORE : 0), 0);
+	    (more ? PROTO_MSG_MORE : 0), m->fd >= 0 ? 1 : 0);
 	conn_flush_soon(c->conn);
 }
 
@@ -487,28 +513,69 @@ client_purge(struct client *c, const struct proto_header *h,
 	return 0;
 }
 
+/*
+ * Checks a memfd payload of size bytes: a sealed one must be immutable
+ * for good, a shared one at least fixed in size, so that a receiver's
+ * mapping can never fault.  0 or -EINVAL.
+ */
+static int
+client_check_memfd(int fd, uint64_t size, bool shared)
+{
+	const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
+	    F_SEAL_SEAL;
+	const int fixed = F_SEAL_GROW | F_SEAL_SHRINK;
+	int seals = fcntl(fd, F_GET_SEALS);
+	uint64_t need = size + (shared ? PROTO_SHARED_HEADER : 0);
+	struct stat st;
+
+	if (seals < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < need)
+		return -EINVAL;
+	if ((seals & (shared ? fixed : sealed)) != (shared ? fixed : sealed))
+		return -EINVAL;
+	return 0;
+}
+
 static int
 client_send(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    struct proto_reader *r, int *fds)
 {
 	struct broker_send s;
 	struct proto_str name = proto_get_str(r);
-	struct proto_str data;
+	struct proto_str data = { "", 0 };
+	bool has_fd = (h->flags & PROTO_SEND_FD) != 0;
+	uint64_t size = 0;
 	size_t start;
 	int ret;
 
 	s.timeout_ms = proto_get_i32(r);
-	data = proto_get_blob(r);
-	if (!proto_reader_done(r))
+	if (has_fd)
+		size = proto_get_u64(r);
+	else
+		data = proto_get_blob(r);
+	if (!proto_reader_done(r) || h->nfds != (has_fd ? 1 : 0) ||
+	    (h->flags & ~(PROTO_SEND_SYNC | PROTO_SEND_FD |
+	    PROTO_SEND_SHARED)) != 0 ||
+	    ((h->flags & PROTO_SEND_SHARED) && !has_fd) || size > SIZE_MAX)
 		return -1;
 	s.name = name.ptr;
 	s.name_len = name.len;
 	s.data = data.ptr;
-	s.len = data.len;
+	s.len = has_fd ? (size_t)size : data.len;
+	s.fd = has_fd ? fds[0] : -1;
+	s.shared = (h->flags & PROTO_SEND_SHARED) != 0;
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
+	if (has_fd && (ret = client_check_memfd(s.fd, size, s.shared)) < 0) {
+		close(s.fd);
+		client_answer(c, h->id, ret);
+		return 0;
+	}
 	s.credit_count = 0;
 	ret = s.timeout_ms < -1 ? -EINVAL :
 	    broker_send(c->set->broker, &c->peer, h->id, &s);
+	/* Not taken: the send failed and the descriptor goes. */
+	if (s.fd >= 0)
+		close(s.fd);
 	if (ret != 0 || s.credit_count == 0) {
 		client_answer(c, h->id, ret);
 		return 0;
@@ -629,13 +696,21 @@ client_list(struct client *c, const struct proto_header *h,
 typedef int (*client_handler)(struct client *, const struct proto_header *,
     struct proto_reader *);
 
+/* SEND is the one request that may carry a descriptor. */
+static int
+client_send_plain(struct client *c, const struct proto_header *h,
+    struct proto_reader *r)
+{
+	return client_send(c, h, r, NULL);
+}
+
 static const client_handler client_handlers[] = {
 	[PROTO_HELLO] = client_hello,
 	[PROTO_CREATE] = client_create,
 	[PROTO_DESTROY] = client_destroy,
 	[PROTO_BIND] = client_bind,
 	[PROTO_UNBIND] = client_unbind,
-	[PROTO_SEND] = client_send,
+	[PROTO_SEND] = client_send_plain,
 	[PROTO_RECV] = client_recv,
 	[PROTO_ACK] = client_ack,
 	[PROTO_REBIND] = client_rebind,
@@ -649,7 +724,8 @@ static const client_handler client_handlers[] = {
 };
 
 static int
-client_frame(void *ctx, const struct proto_header *h, const uint8_t *body)
+client_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
+    int *fds)
 {
 	struct client *c = ctx;
 	struct proto_reader r;
@@ -658,17 +734,29 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body)
 
 	if (h->type < sizeof(client_handlers) / sizeof(client_handlers[0]))
 		fn = client_handlers[h->type];
-	/* The handshake comes first and once; no v1 request carries fds. */
-	if (fn == NULL || h->nfds != 0 || h->id == 0 ||
-	    (h->type == PROTO_HELLO) == c->greeted) {
-		log_warn("client %llu: unexpected frame type %u: closing",
-		    (unsigned long long)c->peer.id, h->type);
+	/*
+	 * The handshake comes first and once, and is all a refused client
+	 * may say (to hear why); only SEND carries a descriptor.
+	 */
+	if (fn == NULL || h->id == 0 || (h->nfds != 0 && h->type != PROTO_SEND) ||
+	    (h->type == PROTO_HELLO) == c->greeted ||
+	    (c->refused != 0 && h->type != PROTO_HELLO)) {
+		for (unsigned i = 0; i < h->nfds; i++)
+			close(fds[i]);
+		log_warn("client %llu: unexpected frame type %u (%u "
+		    "descriptors): closing", (unsigned long long)c->peer.id,
+		    h->type, h->nfds);
 		return -1;
 	}
-	if (c->refused != 0 && h->type != PROTO_HELLO)
-		return -1;
 	proto_reader_init(&r, body, h->len);
-	ret = fn(c, h, &r);
+	if (h->type == PROTO_SEND) {
+		ret = client_send(c, h, &r, fds);
+		if (ret < 0)
+			for (unsigned i = 0; i < h->nfds; i++)
+				close(fds[i]);
+	} else {
+		ret = fn(c, h, &r);
+	}
 	if (ret < 0)
 		log_warn("client %llu: malformed frame type %u: closing",
 		    (unsigned long long)c->peer.id, h->type);

@@ -454,10 +454,10 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 	if ((v = json_object_get(limits, "max_msg")) != NULL) {
 		if (config_size(ctx, v, "max_msg", &l->max_msg) < 0)
 			return -1;
-		if (l->max_msg == 0 || l->max_msg > PROTO_MAX_PAYLOAD) {
+		if (l->max_msg == 0 || l->max_msg > BROKER_MAX_MSG_LIMIT) {
 			config_push(ctx, "max_msg", 0);
 			return config_error(ctx, "max_msg: must be between 1 "
-			    "and %u bytes", PROTO_MAX_PAYLOAD);
+			    "and %llu bytes", BROKER_MAX_MSG_LIMIT);
 		}
 	}
 	config_pop(ctx);

@@ -1,12 +1,17 @@
 /*
  * conn.c - socket transport: framed reads, queued writes, backpressure.
  *
- * Reads use recvmsg() so that passed descriptors are seen: protocol
- * version 1 has no frame type that carries one, so any descriptor that
- * arrives is closed at once and the connection dropped (a descriptor
- * left unread would leak into the daemon, as in CVE-2020-12049).  That is
- * also why this is plain struct event and not a bufferevent, which would
- * silently drop them.
+ * Reads use recvmsg() so that passed descriptors are seen.  They queue in
+ * arrival order and each frame takes the number its header declares;
+ * the frame's owner decides whether its type may carry any.  A descriptor
+ * no frame claims, a truncated control message, or more than the queue
+ * holds closes every descriptor received and drops the connection (a
+ * descriptor left unread would leak into the daemon, as in
+ * CVE-2020-12049).  That is also why this is plain struct event and not a
+ * bufferevent, which would silently drop them.
+ *
+ * Outgoing descriptors are bound to the offset of their frame in the
+ * output: the write that starts at that offset carries them.
  *
  * Backpressure: when a client's unwritten output passes CONN_OUT_HIGH,
  * the conn stops reading its requests until the output drains below
@@ -14,6 +19,7 @@
  * memory and never slows anyone else.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +31,8 @@
 #include "log.h"
 
 #define CONN_READ_SIZE	(64u * 1024)
+#define CONN_MAX_FDS	(2 * PROTO_MAX_FDS)
+#define CONN_MAX_OUT_FDS	64
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
 #define CONN_OUT_LOW	(1u * 1024 * 1024)
 
@@ -44,10 +52,19 @@ struct conn {
 	struct proto_writer out;
 	size_t		 out_off;	/* bytes of out already written */
 
+	int		 in_fds[CONN_MAX_FDS];	/* received, not yet claimed */
+	size_t		 nin_fds;
+	struct {
+		size_t	 off;		/* frame start in out */
+		int	 fd;
+	}		 out_fds[CONN_MAX_OUT_FDS];
+	size_t		 nout_fds;
+
 	bool		 write_soon;
 	bool		 reading_paused;
 	bool		 close_after_flush;
 	bool		 dead;
+	char		 label[32];	/* for the log: "client 7" */
 };
 
 static void conn_read_cb(evutil_socket_t, short, void *);
@@ -93,9 +110,32 @@ conn_free(struct conn *c)
 	if (c->reap != NULL)
 		event_free(c->reap);
 	close(c->fd);
+	for (size_t i = 0; i < c->nin_fds; i++)
+		close(c->in_fds[i]);
+	for (size_t i = 0; i < c->nout_fds; i++)
+		close(c->out_fds[i].fd);
 	free(c->in);
 	proto_writer_free(&c->out);
 	free(c);
+}
+
+void
+conn_set_label(struct conn *c, const char *label)
+{
+	snprintf(c->label, sizeof(c->label), "%s", label);
+}
+
+int
+conn_attach_fd(struct conn *c, size_t frame_start, int fd)
+{
+	if (c->nout_fds == CONN_MAX_OUT_FDS) {
+		close(fd);
+		return -EMFILE;
+	}
+	c->out_fds[c->nout_fds].off = frame_start;
+	c->out_fds[c->nout_fds].fd = fd;
+	c->nout_fds++;
+	return 0;
 }
 
 struct proto_writer *
@@ -115,8 +155,9 @@ conn_kill(struct conn *c, const char *why)
 {
 	if (c->dead)
 		return;
+	/* Only anomalies have a reason: a plain hang-up is not news. */
 	if (why != NULL)
-		log_info("connection closed: %s", why);
+		log_warn("%s: %s: closing", c->label, why);
 	c->dead = true;
 	event_del(c->rev);
 	event_del(c->wev);
@@ -167,13 +208,59 @@ conn_pause_reading(struct conn *c, bool pause)
 		conn_parse(c);
 }
 
+/*
+ * One write of output: up to the next frame that carries a descriptor,
+ * or, when that frame starts here, from it on with its descriptor.
+ */
+static ssize_t
+conn_send_once(struct conn *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct iovec iov;
+	struct msghdr mh;
+	size_t end = c->out.len;
+	bool with_fd = c->nout_fds > 0 && c->out_fds[0].off == c->out_off;
+	ssize_t n;
+
+	if (c->nout_fds > (with_fd ? 1u : 0u))
+		end = c->out_fds[with_fd ? 1 : 0].off;
+	iov.iov_base = c->out.buf + c->out_off;
+	iov.iov_len = end - c->out_off;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (with_fd) {
+		struct cmsghdr *cm;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &c->out_fds[0].fd, sizeof(int));
+	}
+	n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0 && with_fd) {
+		/* The kernel holds the file now; our copy goes. */
+		close(c->out_fds[0].fd);
+		c->nout_fds--;
+		memmove(&c->out_fds[0], &c->out_fds[1],
+		    c->nout_fds * sizeof(c->out_fds[0]));
+	}
+	return n;
+}
+
 /* Writes what the socket takes; -1 when the connection failed. */
 static int
 conn_write_some(struct conn *c)
 {
 	while (c->out_off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.buf + c->out_off,
-		    c->out.len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = conn_send_once(c);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -186,6 +273,16 @@ conn_write_some(struct conn *c)
 	c->out.len = 0;
 	c->out_off = 0;
 	return 0;
+}
+
+/* Drops written output, keeping the descriptors' offsets true. */
+static void
+conn_compact_out(struct conn *c)
+{
+	proto_writer_consume(&c->out, c->out_off);
+	for (size_t i = 0; i < c->nout_fds; i++)
+		c->out_fds[i].off -= c->out_off;
+	c->out_off = 0;
 }
 
 void
@@ -205,7 +302,8 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->dead)
 		return;
 	if (conn_write_some(c) < 0) {
-		conn_kill(c, strerror(errno));
+		conn_kill(c, errno == EPIPE || errno == ECONNRESET ? NULL :
+		    strerror(errno));
 		return;
 	}
 	left = c->out.len - c->out_off;
@@ -217,33 +315,49 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	} else {
 		/* Wait for room; drop what was written so the buffer stays small. */
-		proto_writer_consume(&c->out, c->out_off);
-		c->out_off = 0;
+		conn_compact_out(c);
 		event_add(c->wev, NULL);
 	}
 	if (left < CONN_OUT_LOW)
 		conn_pause_reading(c, false);
 }
 
-/* Any descriptor in the control data is closed; returns how many came. */
+static void
+conn_close_in_fds(struct conn *c)
+{
+	for (size_t i = 0; i < c->nin_fds; i++)
+		close(c->in_fds[i]);
+	c->nin_fds = 0;
+}
+
+/*
+ * Queues the descriptors of the control data; -1 (all closed) when more
+ * came than a frame may claim.
+ */
 static int
-conn_close_passed_fds(struct msghdr *mh)
+conn_take_passed_fds(struct conn *c, struct msghdr *mh)
 {
 	struct cmsghdr *cm;
-	int count = 0;
+	int overflow = 0;
 
 	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *fds = (int *)CMSG_DATA(cm);
 
 		for (size_t i = 0; i < n; i++) {
-			close(fds[i]);
-			count++;
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (c->nin_fds == CONN_MAX_FDS) {
+				close(fd);
+				overflow = -1;
+			} else {
+				c->in_fds[c->nin_fds++] = fd;
+			}
 		}
 	}
-	return count;
+	return overflow;
 }
 
 /* Makes room for at least want more bytes in the input buffer. */
@@ -269,6 +383,7 @@ conn_reserve(struct conn *c, size_t want)
 static void
 conn_parse(struct conn *c)
 {
+	int fds[PROTO_MAX_FDS];
 	size_t off = 0;
 
 	while (!c->dead && !c->reading_paused) {
@@ -283,8 +398,18 @@ conn_parse(struct conn *c)
 		if (d == PROTO_DECODE_MORE ||
 		    c->in_len - off < PROTO_HEADER_SIZE + (size_t)h.len)
 			break;
-		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE) < 0) {
-			conn_kill(c, "malformed request");
+		/* The descriptors were sent with the frame's first byte. */
+		if (h.nfds > c->nin_fds) {
+			conn_kill(c, "a frame without its descriptors");
+			return;
+		}
+		memcpy(fds, c->in_fds, h.nfds * sizeof(int));
+		c->nin_fds -= h.nfds;
+		memmove(c->in_fds, c->in_fds + h.nfds, c->nin_fds * sizeof(int));
+		/* The owner has logged why. */
+		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE,
+		    fds) < 0) {
+			conn_kill(c, NULL);
 			return;
 		}
 		off += PROTO_HEADER_SIZE + h.len;
@@ -294,6 +419,11 @@ conn_parse(struct conn *c)
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+	}
+	/* Descriptors that no frame (whole or begun) can claim. */
+	if (c->in_len == 0 && c->nin_fds > 0 && !c->reading_paused) {
+		conn_kill(c, "unexpected file descriptor");
+		return;
 	}
 	if (c->in_len == 0) {
 		/* Idle connections hold no input buffer. */
@@ -346,12 +476,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		conn_kill(c, n == 0 ? NULL : strerror(errno));
+		/* A client that died with requests unread resets the stream. */
+		conn_kill(c, n == 0 || errno == ECONNRESET ? NULL :
+		    strerror(errno));
 		return;
 	}
-	/* Descriptors are not part of protocol version 1; nor is truncation. */
-	if (conn_close_passed_fds(&mh) > 0 || (mh.msg_flags & MSG_CTRUNC)) {
-		conn_kill(c, "unexpected file descriptor");
+	if (conn_take_passed_fds(c, &mh) < 0 || (mh.msg_flags & MSG_CTRUNC)) {
+		conn_close_in_fds(c);
+		conn_kill(c, "too many or truncated file descriptors");
 		return;
 	}
 	c->in_len += (size_t)n;

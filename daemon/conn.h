@@ -23,10 +23,12 @@ struct conn;
 struct conn_ops {
 	/*
 	 * One complete frame; body holds h->len bytes and stays valid only
-	 * during the call.  Returns 0, or -1 to close the connection.
+	 * during the call; fds holds the h->nfds descriptors that came with
+	 * it, which the callee now owns (and closes, even on error).
+	 * Returns 0, or -1 to close the connection.
 	 */
 	int	(*frame)(void *ctx, const struct proto_header *h,
-		    const uint8_t *body);
+		    const uint8_t *body, int *fds);
 	/* The connection is dead; called once, from the event loop. */
 	void	(*closed)(void *ctx);
 };
@@ -38,13 +40,22 @@ void	 conn_free(struct conn *c);
 
 /* Output: append whole frames to the writer, then conn_flush_soon(). */
 struct proto_writer *conn_out(struct conn *c);
+/*
+ * Sends fd (which the conn now owns) with the frame that starts at offset
+ * frame_start of the output writer: the kernel attaches it to that frame's
+ * first byte.
+ */
+int	 conn_attach_fd(struct conn *c, size_t frame_start, int fd);
 /* Writes the output at the end of this loop turn (coalescing replies). */
 void	 conn_flush_soon(struct conn *c);
 /* Writes what the socket takes now, without waiting; for shutdown. */
 void	 conn_flush_now(struct conn *c);
 /* Closes once the queued output is written (a refused handshake). */
 void	 conn_close_after_flush(struct conn *c);
+/* Closes; why, when not NULL, is logged as an anomaly. */
 void	 conn_kill(struct conn *c, const char *why);
+/* Names the connection in log lines. */
+void	 conn_set_label(struct conn *c, const char *label);
 bool	 conn_dead(const struct conn *c);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msg.h"
 
@@ -15,14 +16,31 @@ msg_new(uint64_t id, const void *data, size_t len)
 		return NULL;
 	memset(m, 0, sizeof(*m));
 	m->id = id;
+	m->fd = -1;
 	m->len = len;
 	if (len > 0)
 		memcpy(m->data, data, len);
 	return m;
 }
 
+struct msg *
+msg_new_fd(uint64_t id, int fd, size_t len, bool shared)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->id = id;
+	m->fd = fd;
+	m->shared = shared;
+	m->len = len;
+	return m;
+}
+
 void
 msg_free(struct msg *m)
 {
+	if (m != NULL && m->fd >= 0)
+		close(m->fd);
 	free(m);
 }

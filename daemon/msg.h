@@ -9,6 +9,7 @@
 #ifndef MBX_MSG_H
 #define MBX_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -35,14 +36,19 @@ struct msg {
 	uint64_t	 sender_id;
 	uint32_t	 pid;
 	uint32_t	 uid;
-	size_t		 len;
-	unsigned char	 data[];
+	int		 fd;		/* a memfd payload (zero-copy), or -1 */
+	bool		 shared;	/* that memfd is recycled, not sealed */
+	size_t		 len;		/* payload bytes, inline or in fd */
+	unsigned char	 data[];	/* the inline payload */
 };
 
 TAILQ_HEAD(msg_list, msg);
 
 /* A message with a copy of data; NULL when out of memory. */
 struct msg *msg_new(uint64_t id, const void *data, size_t len);
+/* A message whose len bytes are in memfd fd, which it takes. */
+struct msg *msg_new_fd(uint64_t id, int fd, size_t len, bool shared);
+/* Frees m and closes its descriptor. */
 void	 msg_free(struct msg *m);
 
 #endif

@@ -217,6 +217,12 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("%s: shutting down", strsignal((int)sig));
 	notify_send("STOPPING=1");
+	/*
+	 * Freeing the signal events puts the default actions back: a second
+	 * signal during the teardown must not kill us half-way.
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	event_base_loopbreak(s->base);
 }
 

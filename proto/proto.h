@@ -37,7 +37,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -117,10 +117,23 @@ enum proto_bind {
 };
 
 #define PROTO_SEND_SYNC		0x1u
+/*
+ * The payload is in a memfd passed with the frame (nfds 1); the body ends
+ * with u64 size instead of the blob.  Without PROTO_SEND_SHARED the memfd
+ * must carry the write, grow, shrink and seal seals and the payload is
+ * its first size bytes; with it, grow and shrink seals at least, and the
+ * payload follows a PROTO_SHARED_HEADER-byte header (see PROTOCOL.md).
+ */
+#define PROTO_SEND_FD		0x2u
+#define PROTO_SEND_SHARED	0x4u
+#define PROTO_SHARED_HEADER	4096u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */
 #define PROTO_MSG_MORE		0x2u
+/* As PROTO_SEND_FD and PROTO_SEND_SHARED: u64 size, the memfd in nfds. */
+#define PROTO_MSG_FD		0x4u
+#define PROTO_MSG_SHARED	0x8u
 #define PROTO_ACK_REPLY		0x1u
 /* Remove whoever is the receiver (an operator's unbind), not the caller. */
 #define PROTO_UNBIND_EVICT	0x1u

@@ -115,8 +115,9 @@ static int
 do_send(struct broker *b, struct rec *r, uint32_t req, const char *name,
     const char *data, bool sync, int timeout)
 {
-	struct broker_send s = { name, strlen(name), data, strlen(data), sync,
-	    timeout, 0, 0, 0 };
+	struct broker_send s = { .name = name, .name_len = strlen(name),
+	    .data = data, .len = strlen(data), .sync = sync,
+	    .timeout_ms = timeout, .fd = -1 };
 
 	return broker_send(b, &r->peer, req, &s);
 }

@@ -1,0 +1,348 @@
+/*
+ * shm.c - memfd message buffers: the sender's pool, the receiver's
+ * mapping cache, and the message objects of the zero-copy calls (see
+ * shm.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+#define HDR	PROTO_SHARED_HEADER
+
+/* The state word at the start of every buffer's header page. */
+static _Atomic uint32_t *
+shm_state(void *map)
+{
+	return (_Atomic uint32_t *)map;
+}
+
+void
+shm_init(struct shm *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void
+shm_deinit(struct shm *s)
+{
+	for (size_t i = 0; i < s->npool; i++) {
+		munmap(s->pool[i]->map, HDR + s->pool[i]->cap);
+		close(s->pool[i]->fd);
+		free(s->pool[i]);
+	}
+	for (size_t i = 0; i < s->ncache; i++)
+		munmap(s->cache[i].map, s->cache[i].map_len);
+	shm_init(s);
+}
+
+/* Rounds a payload size up to its buffer class: fewer, reusable sizes. */
+static size_t
+shm_class(size_t len)
+{
+	size_t cap = 64 * 1024;
+
+	while (cap < len && cap < SIZE_MAX / 2)
+		cap *= 2;
+	return cap < len ? len : cap;
+}
+
+/* A fresh memfd of HDR + cap bytes, mapped read-write. */
+static int
+shm_create(size_t cap, int *fd, void **map)
+{
+	*fd = memfd_create("mbx", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0)
+		return -1;
+	/* Its size is fixed from now on, so no mapping can ever fault. */
+	if (ftruncate(*fd, (off_t)(HDR + cap)) < 0 ||
+	    fcntl(*fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0) {
+		close(*fd);
+		return -1;
+	}
+	*map = mmap(NULL, HDR + cap, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (*map == MAP_FAILED) {
+		close(*fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* A free pooled buffer with room for len, or a new one while room. */
+static struct shm_buf *
+shm_pool_get(struct shm *s, size_t len)
+{
+	size_t cap = shm_class(len);
+	struct shm_buf *b;
+
+	for (size_t i = 0; i < s->npool; i++) {
+		b = s->pool[i];
+		if (!b->lent && b->cap == cap && atomic_load_explicit(
+		    shm_state(b->map), memory_order_acquire) == SHM_FREE)
+			return b;
+	}
+	if (s->npool == SHM_POOL_MAX || (b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	if (shm_create(cap, &b->fd, &b->map) < 0) {
+		free(b);
+		return NULL;
+	}
+	b->cap = cap;
+	s->pool[s->npool++] = b;
+	return b;
+}
+
+struct mbx_msg *
+shm_alloc(struct shm *s, size_t len)
+{
+	struct mbx_msg *m = calloc(1, sizeof(*m));
+	struct shm_buf *b;
+
+	if (m == NULL)
+		return NULL;
+	m->len = len;
+	b = shm_pool_get(s, len);
+	if (b != NULL) {
+		b->lent = true;
+		m->pooled = b;
+		m->fd = b->fd;
+		m->map = b->map;
+		m->map_len = HDR + b->cap;
+		/* A recycled buffer holds its last payload: start clean. */
+		memset((unsigned char *)b->map + HDR, 0, len);
+	} else {
+		/* The pool is full of buffers still out: a one-off. */
+		m->map_len = HDR + len;
+		if (shm_create(len, &m->fd, &m->map) < 0) {
+			free(m);
+			return NULL;
+		}
+	}
+	m->data = (unsigned char *)m->map + HDR;
+	return m;
+}
+
+/*
+ * A pooled buffer about to be sealed leaves the pool for good.  One that
+ * went out shared before may still be mapped writable by a receiver,
+ * which a write seal refuses: its payload moves to a fresh buffer then,
+ * and the old one stays pooled.
+ */
+static int
+shm_take_out_of_pool(struct shm *s, struct mbx_msg *m)
+{
+	struct shm_buf *b = m->pooled;
+	void *map;
+	int fd;
+
+	m->pooled = NULL;
+	if (b->shared_once) {
+		if (shm_create(m->len, &fd, &map) < 0) {
+			m->pooled = b;
+			return -1;
+		}
+		memcpy((unsigned char *)map + HDR, m->data, m->len);
+		b->lent = false;
+		m->fd = fd;
+		m->map = map;
+		m->map_len = HDR + m->len;
+		m->data = (unsigned char *)map + HDR;
+		return 0;
+	}
+	for (size_t i = 0; i < s->npool; i++)
+		if (s->pool[i] == b)
+			s->pool[i] = s->pool[--s->npool];
+	free(b);
+	return 0;
+}
+
+int
+shm_ready(struct shm *s, struct mbx_msg *m, bool shared)
+{
+	if (m->received || m->fd < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (shared) {
+		if (m->sealed) {
+			errno = EINVAL;
+			return -1;
+		}
+		atomic_store_explicit(shm_state(m->map), SHM_BUSY,
+		    memory_order_release);
+		if (m->pooled != NULL)
+			m->pooled->shared_once = true;
+		return m->fd;
+	}
+	if (m->sealed)
+		return m->fd;
+	if (m->pooled != NULL && shm_take_out_of_pool(s, m) < 0)
+		return -1;
+	/*
+	 * A write seal needs every shared mapping that could write gone,
+	 * ours too, even read-only ones of this read-write descriptor: map
+	 * it again only once sealed.
+	 */
+	if (munmap(m->map, m->map_len) < 0)
+		return -1;
+	m->map = NULL;
+	if (fcntl(m->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return -1;
+	m->map = mmap(NULL, m->map_len, PROT_READ, MAP_SHARED, m->fd, 0);
+	if (m->map == MAP_FAILED) {
+		m->map = NULL;
+		return -1;
+	}
+	m->data = (unsigned char *)m->map + HDR;
+	m->sealed = true;
+	return m->fd;
+}
+
+void
+shm_sent(struct shm *s, struct mbx_msg *m)
+{
+	(void)s;
+	if (m->pooled != NULL) {
+		/* The pool keeps the buffer until the receiver frees it. */
+		m->pooled->lent = false;
+	} else {
+		munmap(m->map, m->map_len);
+		close(m->fd);
+	}
+	free(m);
+}
+
+void
+shm_unsent(struct mbx_msg *m, bool shared)
+{
+	if (shared)
+		atomic_store_explicit(shm_state(m->map), SHM_FREE,
+		    memory_order_release);
+}
+
+/* A cached mapping of the shared buffer fd, mapped once per buffer. */
+static struct shm_map *
+shm_cache_get(struct shm *s, int fd, size_t need)
+{
+	struct shm_map *e = NULL;
+	struct stat st;
+	void *map;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	if ((uint64_t)st.st_size < need) {
+		errno = EPROTO;
+		return NULL;
+	}
+	for (size_t i = 0; i < s->ncache; i++)
+		if (s->cache[i].dev == st.st_dev && s->cache[i].ino == st.st_ino &&
+		    s->cache[i].map_len == (size_t)st.st_size) {
+			s->cache[i].used = ++s->clock;
+			return &s->cache[i];
+		}
+	/* Room: a new slot, or the least recently used idle one. */
+	if (s->ncache < SHM_CACHE_MAX) {
+		e = &s->cache[s->ncache++];
+	} else {
+		for (size_t i = 0; i < s->ncache; i++)
+			if (s->cache[i].refs == 0 &&
+			    (e == NULL || s->cache[i].used < e->used))
+				e = &s->cache[i];
+		if (e == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		munmap(e->map, e->map_len);
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		*e = s->cache[--s->ncache];
+		return NULL;
+	}
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->map = map;
+	e->map_len = (size_t)st.st_size;
+	e->refs = 0;
+	e->used = ++s->clock;
+	return e;
+}
+
+struct mbx_msg *
+shm_receive(struct shm *s, int fd, size_t len, bool shared)
+{
+	struct mbx_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL) {
+		close(fd);
+		return NULL;
+	}
+	m->received = true;
+	m->len = len;
+	m->fd = -1;
+	if (shared) {
+		m->cached = shm_cache_get(s, fd, HDR + len);
+		close(fd);
+		if (m->cached == NULL) {
+			free(m);
+			return NULL;
+		}
+		m->cached->refs++;
+		m->data = (unsigned char *)m->cached->map + HDR;
+		return m;
+	}
+	m->map_len = HDR + len;
+	m->map = mmap(NULL, m->map_len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m->map == MAP_FAILED) {
+		free(m);
+		return NULL;
+	}
+	m->data = (unsigned char *)m->map + HDR;
+	return m;
+}
+
+struct mbx_msg *
+shm_receive_copy(const void *data, size_t len)
+{
+	struct mbx_msg *m = malloc(sizeof(*m) + len + 1);
+
+	if (m == NULL)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->received = true;
+	m->fd = -1;
+	m->len = len;
+	m->data = (unsigned char *)(m + 1);
+	if (len > 0)
+		memcpy(m->data, data, len);
+	return m;
+}
+
+void
+shm_free(struct mbx_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->cached != NULL) {
+		/* Done reading: the sender may write the buffer again. */
+		atomic_store_explicit(shm_state(m->cached->map), SHM_FREE,
+		    memory_order_release);
+		m->cached->refs--;
+	} else if (m->pooled != NULL) {
+		m->pooled->lent = false;
+	} else if (m->map != NULL && m->fd >= 0) {
+		munmap(m->map, m->map_len);
+		close(m->fd);
+	} else if (m->map != NULL) {
+		munmap(m->map, m->map_len);
+	}
+	free(m);
+}
