@@ -58,7 +58,7 @@ DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 LIB_SRC	   = client/mbx.c client/inbox.c client/credit.c client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
-	  tests/harness.c tests/test-e2e.c tests/test-ctl.c
+	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

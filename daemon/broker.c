@@ -923,7 +923,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (w != NULL)
 		return BROKER_PARKED;
 	s->mailbox_id = mb->id;
-	if (m->fd < 0)
+	if (m->fd < 0 && s->want_credit)
 		credit_refill(b, p, mb, s->len, &s->credit_count,
 		    &s->credit_bytes);
 	return 0;

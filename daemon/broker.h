@@ -91,6 +91,7 @@ struct broker_send {
 	int		 fd;		/* a memfd payload of len bytes, or -1;
 					 * taken (set to -1) when queued */
 	bool		 shared;	/* that memfd is recycled, not sealed */
+	bool		 want_credit;	/* the answer can carry a grant */
 	/* out: the sender's credit in the mailbox after a success */
 	uint64_t	 mailbox_id;
 	unsigned	 credit_count;

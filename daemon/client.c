@@ -565,6 +565,7 @@ client_send(struct client *c, const struct proto_header *h,
 	s.fd = has_fd ? fds[0] : -1;
 	s.shared = (h->flags & PROTO_SEND_SHARED) != 0;
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
+	s.want_credit = true;
 	if (has_fd && (ret = client_check_memfd(s.fd, size, s.shared)) < 0) {
 		close(s.fd);
 		client_answer(c, h->id, ret);
@@ -614,6 +615,7 @@ client_sendv(struct client *c, const struct proto_header *h,
 		s[i].name_len = name.len;
 		s[i].data = data.ptr;
 		s[i].len = data.len;
+		s[i].fd = -1;
 	}
 	if (!proto_reader_done(r)) {
 		free(s);

@@ -52,6 +52,7 @@ main(void)
 	srunner_add_suite(sr, broker_suite());
 	srunner_add_suite(sr, e2e_suite());
 	srunner_add_suite(sr, ctl_suite());
+	srunner_add_suite(sr, batch_suite());
 	/*
 	 * Fork mode always: a test that crashes or hangs must not take the
 	 * others with it, and the harness relies on the per-test process

@@ -10,5 +10,7 @@ Suite	*proto_suite(void);	/* tests/test-proto.c: the wire codec */
 Suite	*broker_suite(void);	/* tests/test-broker.c: the daemon's core */
 Suite	*e2e_suite(void);	/* tests/test-e2e.c: libmbx against mbxd */
 Suite	*ctl_suite(void);	/* tests/test-ctl.c: mbxctl against mbxd */
+Suite	*batch_suite(void);	/* tests/test-batch.c: batches, prefetch,
+				 * credit, zero-copy */
 
 #endif /* MBX_TESTS_SUITES_H */
