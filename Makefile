@@ -252,4 +252,4 @@ help:
 	@echo "make clean     remove build/"
 	@echo "Knobs: CC, CFLAGS, SANITIZE=address,undefined, B=builddir, PREFIX, DESTDIR"
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

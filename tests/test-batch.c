@@ -70,7 +70,7 @@ START_TEST(sendv_enqueues_a_prefix)
 	struct harness h;
 	struct mbx_smsg v[8];
 	struct mbx_rmsg in[10];
-	char text[8][8], bufs[10][16];
+	char text[8][16], bufs[10][16];
 	mbx_t *c;
 	ssize_t n;
 
@@ -166,7 +166,7 @@ END_TEST
 START_TEST(prefetched_messages_go_back_when_the_receiver_goes)
 {
 	struct harness h;
-	char text[8];
+	char text[16];
 	mbx_t *s, *r1, *r2;
 
 	harness_start(&h, NULL);
@@ -200,7 +200,7 @@ END_TEST
 START_TEST(prefetched_messages_are_revoked_with_the_binding)
 {
 	struct harness h;
-	char buf[16], text[8];
+	char buf[16], text[16];
 	mbx_t *s, *r1, *r2;
 
 	harness_start(&h, NULL);
