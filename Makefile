@@ -55,7 +55,8 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
-LIB_SRC	   = client/mbx.c client/inbox.c client/credit.c client/shm.c
+LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
+	     client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c
