@@ -70,7 +70,7 @@ LIBSO	= $(B)/libmbx.so.$(SOVERSION)
 LIBA	= $(B)/libmbx.a
 TESTS	= $(B)/mbx-tests
 
-.PHONY: all clean check check-asan check-valgrind test run deps help install uninstall
+.PHONY: all clean check check-asan check-valgrind test run deps deps-test help install uninstall
 all: $(MBXD) $(MBXCTL) $(LIBSO) $(LIBA)
 
 $(B)/%.o: %.c
@@ -104,13 +104,16 @@ $(B)/tests/%.o: tests/%.c
 $(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS)
 
-# Installs the Debian packages the build needs, when they are missing.
+# Installs the Debian packages the build (deps) or the tests (deps-test)
+# need, when they are missing.
 deps:
 	@sh .ci/deps
+deps-test:
+	@sh .ci/deps test
 
 # Every test, then the same suite under ASan+UBSan; Check's summary of the
 # plain run is the last line.
-check: deps
+check: deps-test
 	$(MAKE) check-asan
 	$(MAKE) check-system
 	$(MAKE) test

@@ -247,6 +247,20 @@ config_size(struct config_ctx *ctx, json_t *v, const char *key,
 	return 0;
 }
 
+/* A size that must not be 0 (0 would read as "the default" inside). */
+static int
+config_positive_size(struct config_ctx *ctx, json_t *v, const char *key,
+    uint64_t *out)
+{
+	if (config_size(ctx, v, key, out) < 0)
+		return -1;
+	if (*out == 0) {
+		config_push(ctx, key, 0);
+		return config_error(ctx, "%s: must be more than 0", key);
+	}
+	return 0;
+}
+
 /* Rejects any key of obj that is not in allowed (NULL-terminated). */
 static int
 config_known_keys(struct config_ctx *ctx, json_t *obj,
@@ -446,10 +460,11 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 	    config_count(ctx, v, "handshake_timeout_ms", &c->handshake_ms) < 0)
 		return -1;
 	if ((v = json_object_get(limits, "max_memory")) != NULL &&
-	    config_size(ctx, v, "max_memory", &l->max_memory) < 0)
+	    config_positive_size(ctx, v, "max_memory", &l->max_memory) < 0)
 		return -1;
 	if ((v = json_object_get(limits, "max_bytes_per_uid")) != NULL &&
-	    config_size(ctx, v, "max_bytes_per_uid", &l->max_bytes_per_uid) < 0)
+	    config_positive_size(ctx, v, "max_bytes_per_uid",
+	    &l->max_bytes_per_uid) < 0)
 		return -1;
 	if ((v = json_object_get(limits, "max_msg")) != NULL) {
 		if (config_size(ctx, v, "max_msg", &l->max_msg) < 0)

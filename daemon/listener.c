@@ -74,9 +74,12 @@ listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
 	if (err == 0 && !S_ISDIR(st.st_mode)) {
 		*why = "the socket's directory is not a directory (a symlink?)";
 		err = -ENOTDIR;
-	} else if (err == 0 && ((st.st_mode & S_IWOTH) ||
-	    (st.st_uid != 0 && st.st_uid != geteuid()))) {
-		*why = "other users may write to the socket's directory";
+	} else if (err == 0 && (st.st_mode & S_IWOTH)) {
+		*why = "the socket's directory is writable by every user";
+		err = -EPERM;
+	} else if (err == 0 && st.st_uid != 0 && st.st_uid != geteuid()) {
+		/* Its owner could replace the socket under us. */
+		*why = "the socket's directory belongs to another user";
 		err = -EPERM;
 	}
 	free(dir);

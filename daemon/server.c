@@ -193,9 +193,12 @@ server_reload(struct server *s)
 		    (int)sizeof(s->reload_error) - 1, err);
 		config_deinit(&c);
 	} else {
-		if (strcmp(c.socket_path, s->config.socket_path) != 0)
-			log_warn("socket %s: a new socket path takes effect at "
-			    "restart", c.socket_path);
+		if (strcmp(c.socket_path, s->config.socket_path) != 0 ||
+		    c.socket_mode != s->config.socket_mode ||
+		    c.socket_uid != s->config.socket_uid ||
+		    c.socket_gid != s->config.socket_gid)
+			log_warn("socket %s: a new socket path, mode or owner "
+			    "takes effect at restart", c.socket_path);
 		server_apply(s, &c, true);
 		config_deinit(&s->config);
 		s->config = c;
@@ -370,6 +373,9 @@ server_check_config(const struct server_options *opt)
 
 	if (ret < 0)
 		fprintf(stderr, "mbxd: %s\n", err);
+	else if (access(opt->config_path, F_OK) < 0)
+		printf("%s: no such file; the built-in defaults apply\n",
+		    opt->config_path);
 	else
 		printf("%s: configuration ok\n", opt->config_path);
 	config_deinit(&c);
