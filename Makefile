@@ -52,7 +52,8 @@ PROTO_SRC  = proto/proto.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
-	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/admin.c
+	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/broker-bind.c \
+	  daemon/broker-deliver.c daemon/admin.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
@@ -255,5 +256,43 @@ help:
 	@echo "make install   install under PREFIX=$(PREFIX) (DESTDIR honoured)"
 	@echo "make clean     remove build/"
 	@echo "Knobs: CC, CFLAGS, SANITIZE=address,undefined, B=builddir, PREFIX, DESTDIR"
+
+# Benchmark (tests/bench/, issue 5).
+# `make bench` builds mbxd, libmbx and mbx-bench with -O2 in a tree of their
+# own (whatever CFLAGS or SANITIZE the main build uses), runs the benchmark
+# once, prints the table and writes $(BENCH_DIR)/results.txt, results.json
+# and chart.png (when gnuplot can be had).  `make bench-smoke` runs a short
+# version against the main build so that the benchmark cannot rot; it only
+# has to succeed: no figure is ever asserted.
+BENCH_DIR ?= build/bench
+BENCH_OBJ  = $(BENCH_DIR)/obj
+BENCH_SRC  = tests/bench/mbx-bench.c tests/bench/run.c tests/bench/daemon.c \
+	     tests/bench/baseline.c tests/bench/mbxload.c tests/bench/report.c
+
+.PHONY: bench bench-deps bench-smoke
+
+$(B)/mbx-bench: $(call obj,$(BENCH_SRC)) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $^ -lrt
+
+# gnuplot draws the chart: installed when missing, never required.
+bench-deps:
+	@command -v gnuplot >/dev/null 2>&1 || { \
+	    echo "bench-deps: installing gnuplot-nox"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq gnuplot-nox; } >/dev/null 2>&1 || \
+	    echo "bench-deps: no gnuplot-nox: the chart is skipped"; }
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory B=$(BENCH_OBJ) CFLAGS="-O2 -g" SANITIZE= \
+	    $(BENCH_OBJ)/mbxd $(BENCH_OBJ)/libmbx.a $(BENCH_OBJ)/mbx-bench
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_OBJ)/mbx-bench --mbxd $(abspath $(BENCH_OBJ)/mbxd) --out $(BENCH_DIR)
+	@if command -v gnuplot >/dev/null 2>&1; then \
+	    gnuplot -e "dir='$(BENCH_DIR)'" tests/bench/plot.gp && \
+	    echo "chart: $(BENCH_DIR)/chart.png"; \
+	else echo "gnuplot is not installed: no chart"; fi
+
+bench-smoke: $(MBXD) $(B)/mbx-bench
+	timeout 120 $(B)/mbx-bench --quick --mbxd $(abspath $(MBXD))
 
 -include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

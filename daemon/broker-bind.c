@@ -1,0 +1,193 @@
+/*
+ * broker-bind.c - who receives from a mailbox: binding, standing by,
+ * giving the binding up, and an operator moving it (see broker.h).
+ *
+ * Invariants: a mailbox has at most one receiver, which is never among
+ * its standbys; a peer's bound and standing vectors mirror the mailboxes'
+ * receiver and standby fields.  A receiver that loses a binding loses its
+ * parked receives there (EPERM) and the messages it held in flight, which
+ * go back to the head of the queue in order.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "broker-int.h"
+#include "mailbox.h"
+#include "proto.h"
+
+/*
+ * Messages mb handed to its receiver p and that p has not acknowledged go
+ * back to the head of the queue, in their order (at-least-once delivery).
+ */
+static void
+broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb)
+{
+	struct msg *m, *prev;
+
+	for (m = TAILQ_LAST(&p->inflight, msg_list); m != NULL; m = prev) {
+		prev = TAILQ_PREV(m, msg_list, entry);
+		if (m->mbox != mb)
+			continue;
+		peer_inflight_remove(p, m);
+		mailbox_return(mb, m);
+		/* A sender that would not wait cannot wait for a redelivery. */
+		if (m->sender != NULL && m->sender->nonblock)
+			broker_withdraw(b, m, -EAGAIN);
+	}
+}
+
+/* Ends p's receives parked on mb (not those on "any") with err. */
+void
+broker_fail_recvs(struct broker *b, struct peer *p, struct mailbox *mb,
+    int err)
+{
+	struct wait *w, *next;
+
+	for (w = TAILQ_FIRST(&p->recvs); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->mbox == mb)
+			wait_end(b, w, err, err != 0);
+	}
+}
+
+/* The receiver of mb loses the binding (unbind, replace, rebind, gone). */
+void
+broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
+{
+	struct peer *p = mb->receiver;
+
+	if (p == NULL)
+		return;
+	mb->receiver = NULL;
+	ptrvec_remove(&p->bound, mb);
+	broker_fail_recvs(b, p, mb, err);
+	broker_return_inflight(b, p, mb);
+	/* Messages p's library holds ahead of its calls are no longer p's. */
+	if (err != 0)
+		p->ops->revoke(p, mb, PROTO_REVOKE_BINDING);
+}
+
+/* Makes p the receiver of mb; p is neither bound nor standing by there. */
+static int
+broker_set_receiver(struct broker *b, struct mailbox *mb, struct peer *p)
+{
+	int err = ptrvec_push(&p->bound, mb);
+
+	if (err < 0)
+		return err;
+	mb->receiver = p;
+	broker_pump(b, mb);
+	return 0;
+}
+
+/* With no receiver, the first standby takes the binding. */
+void
+broker_promote(struct broker *b, struct mailbox *mb)
+{
+	struct peer *p;
+
+	while (mb->receiver == NULL && (p = mailbox_standby_pop(mb)) != NULL) {
+		ptrvec_remove(&p->standing, mb);
+		if (broker_set_receiver(b, mb, p) < 0)
+			broker_fail_recvs(b, p, mb, -ENOMEM);
+	}
+}
+
+/* Removes p from the standbys of mb, failing its receives there. */
+void
+broker_drop_standby(struct broker *b, struct mailbox *mb, struct peer *p,
+    int err)
+{
+	mailbox_standby_remove(mb, p);
+	ptrvec_remove(&p->standing, mb);
+	broker_fail_recvs(b, p, mb, err);
+}
+
+int
+broker_bind(struct broker *b, struct peer *p, const char *name, size_t len,
+    int how)
+{
+	struct mailbox *mb;
+	int err = broker_lookup_named(b, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	if (how != PROTO_BIND_EXCLUSIVE && how != PROTO_BIND_REPLACE &&
+	    how != PROTO_BIND_QUEUE)
+		return -EINVAL;
+	if (!broker_may(b, p, mb, S_IROTH))
+		return -EACCES;
+	if (mb->receiver == p)
+		return 0;
+	if (mb->receiver != NULL && how == PROTO_BIND_EXCLUSIVE)
+		return -EBUSY;
+	if (mb->receiver != NULL && how == PROTO_BIND_QUEUE) {
+		if (mailbox_is_standby(mb, p))
+			return 0;
+		if (mb->standby.len >= b->limits.max_standby_per_mailbox)
+			return -EDQUOT;
+		if ((err = ptrvec_push(&p->standing, mb)) < 0)
+			return err;
+		if ((err = mailbox_standby_add(mb, p)) < 0) {
+			ptrvec_remove(&p->standing, mb);
+			return err;
+		}
+		return 0;
+	}
+	/* Reserve p's slot first so that failing changes nothing. */
+	if ((err = ptrvec_push(&p->bound, mb)) < 0)
+		return err;
+	ptrvec_remove(&p->bound, mb);
+	if (mailbox_is_standby(mb, p)) {
+		mailbox_standby_remove(mb, p);
+		ptrvec_remove(&p->standing, mb);
+	}
+	broker_drop_receiver(b, mb, -EPERM);
+	return broker_set_receiver(b, mb, p);
+}
+
+int
+broker_unbind(struct broker *b, struct peer *p, const char *name, size_t len,
+    bool evict)
+{
+	struct mailbox *mb;
+	int err = broker_lookup_named(b, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	if (evict || mb->receiver == p) {
+		if (mb->receiver == NULL)
+			return -EPERM;
+		if (mb->receiver != p && !broker_owns(b, p, mb))
+			return -EACCES;
+		broker_drop_receiver(b, mb, -EPERM);
+		broker_promote(b, mb);
+		return 0;
+	}
+	if (!mailbox_is_standby(mb, p))
+		return -EPERM;
+	broker_drop_standby(b, mb, p, -EPERM);
+	return 0;
+}
+
+int
+broker_rebind(struct broker *b, struct peer *caller, const char *name,
+    size_t len, uint64_t target)
+{
+	struct mailbox *mb;
+	struct peer *p;
+	int err = broker_lookup_owned(b, caller, name, len, &mb);
+
+	if (err < 0)
+		return err;
+	p = broker_peer_find(b, target);
+	if (p == NULL || !mailbox_is_standby(mb, p))
+		return -ESRCH;
+	if ((err = ptrvec_push(&p->bound, mb)) < 0)
+		return err;
+	ptrvec_remove(&p->bound, mb);
+	mailbox_standby_remove(mb, p);
+	ptrvec_remove(&p->standing, mb);
+	broker_drop_receiver(b, mb, -EPERM);
+	return broker_set_receiver(b, mb, p);
+}

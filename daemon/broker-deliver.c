@@ -1,0 +1,459 @@
+/*
+ * broker-deliver.c - messages through the broker: sends, receives,
+ * acknowledgements, and every way a parked call ends (see broker.h).
+ *
+ * Every message moves through one path: accepted into pending or the
+ * queue, handed to a receiver (in flight), then acknowledged and freed,
+ * returned to the head of its queue, or withdrawn.  After anything that
+ * may free room or add a message, broker_pump() moves waiting senders in
+ * and hands messages to parked receivers, so there is one place where
+ * calls wake up.
+ *
+ * A send "succeeds" (its sender is answered 0 and the mailbox counts it
+ * sent) when the message is queued, or for a synchronous or rendezvous
+ * send, when the receiver acknowledges it.  Until then it can be
+ * withdrawn, so a failed send never leaves a message behind.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "broker-int.h"
+#include "credit.h"
+#include "log.h"
+#include "mailbox.h"
+#include "proto.h"
+
+static void broker_charge(struct broker *, struct peer *, struct msg *);
+
+/* A parked call; NULL with *err set when p may park no more. */
+static struct wait *
+wait_new(struct broker *b, struct peer *p, enum wait_kind kind, uint32_t req,
+    int timeout_ms, int *err)
+{
+	struct wait *w;
+
+	*err = -EDQUOT;
+	if (p->nwaits >= b->limits.max_pending_per_connection)
+		return NULL;
+	*err = -ENOMEM;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->kind = kind;
+	w->peer = p;
+	w->req = req;
+	deadline_node_init(&w->deadline);
+	if (timeout_ms > 0 && deadline_heap_add(&b->deadlines, &w->deadline,
+	    broker_now(b) + (uint64_t)timeout_ms) < 0) {
+		free(w);
+		return NULL;
+	}
+	if (kind == WAIT_SEND)
+		TAILQ_INSERT_TAIL(&p->sends, w, entry);
+	else
+		TAILQ_INSERT_TAIL(&p->recvs, w, entry);
+	p->nwaits++;
+	return w;
+}
+
+/* Unparks w; answers its caller with err unless err is 0 and quiet. */
+void
+wait_end(struct broker *b, struct wait *w, int err, bool answer)
+{
+	struct peer *p = w->peer;
+
+	deadline_heap_remove(&b->deadlines, &w->deadline);
+	p->nwaits--;
+	if (w->kind == WAIT_SEND) {
+		TAILQ_REMOVE(&p->sends, w, entry);
+		if (w->msg != NULL)
+			w->msg->sender = NULL;
+	} else {
+		TAILQ_REMOVE(&p->recvs, w, entry);
+	}
+	if (answer)
+		p->ops->reply(p, w->req, err);
+	free(w);
+}
+
+/* A send succeeded: count it and answer its sender if it waits. */
+static void
+broker_send_done(struct broker *b, struct msg *m)
+{
+	m->mbox->sent++;
+	if (m->sender != NULL)
+		wait_end(b, m->sender, 0, true);
+}
+
+/*
+ * Takes m out of the broker and frees it; its sender, if it still waits,
+ * gets err (0: nobody is answered).
+ */
+void
+broker_withdraw(struct broker *b, struct msg *m, int err)
+{
+	if (m->state == MSG_INFLIGHT)
+		peer_inflight_remove(m->holder, m);
+	if (m->mbox != NULL)
+		mailbox_drop(m->mbox, m);
+	if (m->sender != NULL)
+		wait_end(b, m->sender, err, err != 0);
+	broker_msg_free(b, m);
+}
+
+/* The peer that receives from mb: its owner for a direct address. */
+struct peer *
+mailbox_receiver(const struct mailbox *mb)
+{
+	return mb->owner != NULL ? mb->owner : mb->receiver;
+}
+
+/* The first receive parked by p that a message of mb may answer. */
+static struct wait *
+broker_find_recv(struct peer *p, const struct mailbox *mb)
+{
+	struct wait *w;
+
+	TAILQ_FOREACH(w, &p->recvs, entry)
+		if (w->mbox == mb || w->mbox == NULL)
+			return w;
+	return NULL;
+}
+
+/*
+ * Hands m to p (answering req, with more to follow or not): m is in
+ * flight until acknowledged.
+ */
+static void
+broker_take(struct broker *b, struct peer *p, struct msg *m)
+{
+	/* An asynchronous sender parked on a full queue is done once taken. */
+	if (m->state == MSG_PENDING && m->sender != NULL && !m->sender->sync)
+		broker_send_done(b, m);
+	mailbox_take(m->mbox, m);
+	peer_inflight_add(p, m);
+}
+
+static void
+broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
+    bool more)
+{
+	broker_take(b, p, m);
+	p->ops->deliver(p, req, m, more);
+}
+
+/*
+ * Wakes whatever the state of mb allows: waiting senders move into free
+ * room, parked receives of the receiver take messages.
+ */
+void
+broker_pump(struct broker *b, struct mailbox *mb)
+{
+	struct peer *rcv;
+	struct wait *w;
+	struct msg *m;
+
+	while (mailbox_has_room(mb) && (m = TAILQ_FIRST(&mb->pending)) != NULL) {
+		mailbox_accept_pending(mb);
+		if (m->sender != NULL && !m->sender->sync)
+			broker_send_done(b, m);
+	}
+	rcv = mailbox_receiver(mb);
+	if (rcv == NULL)
+		return;
+	while ((m = mailbox_head(mb)) != NULL &&
+	    (w = broker_find_recv(rcv, mb)) != NULL) {
+		uint32_t req = w->req;
+
+		if (m->len > w->cap) {
+			wait_end(b, w, -EMSGSIZE, true);
+			continue;
+		}
+		wait_end(b, w, 0, false);
+		broker_deliver(b, rcv, req, m, false);
+	}
+}
+
+/* True when a receive is parked on mb and would take a message now. */
+static bool
+broker_receiver_waits(struct mailbox *mb, size_t len)
+{
+	struct peer *rcv = mailbox_receiver(mb);
+	struct wait *w;
+
+	if (rcv == NULL || mailbox_head(mb) != NULL)
+		return false;
+	w = broker_find_recv(rcv, mb);
+	return w != NULL && w->cap >= len;
+}
+
+int
+broker_send(struct broker *b, struct peer *p, uint32_t req,
+    struct broker_send *s)
+{
+	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
+	bool sync = s->sync, room;
+	struct msg *m;
+	struct wait *w = NULL;
+
+	if (mb == NULL)
+		return proto_name_valid(s->name, s->name_len) ||
+		    proto_direct_id(s->name, s->name_len) ? -ENOENT : -EINVAL;
+	if (s->len > mb->max_msg || s->len > b->limits.max_msg)
+		return -EMSGSIZE;
+	if (!broker_may(b, p, mb, S_IWOTH))
+		return -EACCES;
+	/* A recycled buffer stays writable: only for the sender's own uid. */
+	if (s->shared && (mb->uid != p->uid ||
+	    (mb->owner == NULL && (mb->mode & 044) != 0)))
+		return -EPERM;
+	if (b->mem_used > b->limits.max_memory ||
+	    s->len > b->limits.max_memory - b->mem_used)
+		return -ENOBUFS;
+	/* One uid's share of the memory: the rest stays for the others. */
+	if (!broker_is_admin(b, p) &&
+	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
+	    s->len > b->limits.max_bytes_per_uid - p->acct->bytes))
+		return -ENOBUFS;
+	if (mb->capacity == 0)
+		sync = true;
+	room = mailbox_has_room(mb) && TAILQ_EMPTY(&mb->pending);
+	if (s->timeout_ms == 0 &&
+	    (sync ? !broker_receiver_waits(mb, s->len) : !room))
+		return -EAGAIN;
+	m = s->fd >= 0 ? msg_new_fd(b->next_msg_id, s->fd, s->len, s->shared) :
+	    msg_new(b->next_msg_id, s->data, s->len);
+	if (m == NULL)
+		return -ENOMEM;
+	s->fd = -1;
+	if (sync || !room) {
+		int err;
+
+		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms, &err);
+		if (w == NULL) {
+			/* Give the descriptor back: an error changed nothing. */
+			s->fd = m->fd;
+			m->fd = -1;
+			msg_free(m);
+			return err;
+		}
+		w->msg = m;
+		w->sync = sync;
+		w->nonblock = s->timeout_ms == 0;
+		m->sender = w;
+	}
+	b->next_msg_id++;
+	broker_charge(b, p, m);
+	if (room)
+		mailbox_add_queued(mb, m);
+	else
+		mailbox_add_pending(mb, m);
+	if (w == NULL)
+		mb->sent++;
+	broker_pump(b, mb);
+	if (w != NULL)
+		return BROKER_PARKED;
+	s->mailbox_id = mb->id;
+	if (m->fd < 0 && s->want_credit)
+		credit_refill(b, p, mb, s->len, &s->credit_count,
+		    &s->credit_bytes);
+	return 0;
+}
+
+/* Charges m (len bytes from p) to the memory accounts. */
+static void
+broker_charge(struct broker *b, struct peer *p, struct msg *m)
+{
+	b->mem_used += m->len;
+	m->acct = p->acct;
+	account_hold(m->acct);
+	m->acct->bytes += m->len;
+	m->sender_id = p->id;
+	m->pid = (uint32_t)p->pid;
+	m->uid = (uint32_t)p->uid;
+}
+
+size_t
+broker_sendv(struct broker *b, struct peer *p, struct broker_send *s,
+    size_t n, int *err)
+{
+	size_t i;
+
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		struct mailbox *mb = broker_lookup(b, s[i].name, s[i].name_len);
+
+		/* Only what completes now: nothing in a batch waits. */
+		if (s[i].sync || (mb != NULL && mb->capacity == 0)) {
+			*err = -EAGAIN;
+			break;
+		}
+		s[i].timeout_ms = 0;
+		if ((*err = broker_send(b, p, 0, &s[i])) != 0)
+			break;
+	}
+	return i;
+}
+
+void
+broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
+    const void *data, size_t len)
+{
+	struct mailbox *mb = credit_take(b, p, mailbox_id, len);
+	struct msg *m;
+
+	if (mb == NULL)
+		return;
+	/* The grant's room is the message's: this cannot fail but for memory. */
+	if ((m = msg_new(b->next_msg_id, data, len)) == NULL) {
+		log_err("client %llu: out of memory: a posted message is lost",
+		    (unsigned long long)p->id);
+		return;
+	}
+	b->next_msg_id++;
+	broker_charge(b, p, m);
+	mailbox_add_queued(mb, m);
+	mb->sent++;
+	broker_pump(b, mb);
+}
+
+/*
+ * The mailbox whose head p receives next: the oldest head among the
+ * mailboxes p is bound to and its direct address.
+ */
+static struct mailbox *
+broker_oldest(const struct peer *p)
+{
+	struct mailbox *best = p->direct;
+	struct msg *bm = mailbox_head(p->direct);
+
+	for (size_t i = 0; i < p->bound.len; i++) {
+		struct mailbox *mb = p->bound.items[i];
+		struct msg *m = mailbox_head(mb);
+
+		if (m != NULL && (bm == NULL || m->id < bm->id)) {
+			best = mb;
+			bm = m;
+		}
+	}
+	return best;
+}
+
+/* Which mailbox r names, and whether p may receive from it now. */
+static int
+broker_recv_source(struct broker *b, struct peer *p,
+    const struct broker_recv *r, struct mailbox **out)
+{
+	struct mailbox *mb;
+
+	if (r->name == NULL) {
+		*out = broker_oldest(p);
+		return 0;
+	}
+	mb = broker_lookup(b, r->name, r->name_len);
+	if (mb == NULL)
+		return proto_name_valid(r->name, r->name_len) ||
+		    proto_direct_id(r->name, r->name_len) ? -ENOENT : -EINVAL;
+	*out = mb;
+	if (mailbox_receiver(mb) == p)
+		return 0;
+	/* A standby's blocking or timed receive waits for the binding. */
+	if (mb->owner == NULL && r->timeout_ms != 0 &&
+	    mailbox_is_standby(mb, p))
+		return BROKER_PARKED;
+	return -EPERM;
+}
+
+/*
+ * Hands p the head of mb and, up to r's count and budget, the messages
+ * that follow it (from the same mailbox, or the next oldest for a
+ * receive from any): one request, many messages, one write.
+ */
+static void
+broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
+    const struct broker_recv *r, struct mailbox *mb)
+{
+	struct msg *batch[BROKER_RECV_MAX];
+	unsigned max = r->max < 1 ? 1 : r->max > BROKER_RECV_MAX ?
+	    BROKER_RECV_MAX : r->max;
+	uint64_t total = 0;
+	size_t n = 0;
+	struct msg *m;
+
+	while (n < max && (m = mailbox_head(mb)) != NULL && m->len <= r->cap &&
+	    (n == 0 || m->len <= r->budget - total)) {
+		/* A sync sender waits for this very receive: send it alone. */
+		if (n > 0 && m->sender != NULL && m->sender->sync)
+			break;
+		total += m->len;
+		broker_take(b, p, m);
+		batch[n++] = m;
+		if (m->sender != NULL && m->sender->sync)
+			break;
+		if (r->name == NULL)
+			mb = broker_oldest(p);
+		if (total > r->budget)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		p->ops->deliver(p, req, batch[i], i + 1 < n);
+}
+
+int
+broker_recv(struct broker *b, struct peer *p, uint32_t req,
+    const struct broker_recv *r)
+{
+	struct mailbox *mb;
+	struct msg *m = NULL;
+	struct wait *w;
+	int err = broker_recv_source(b, p, r, &mb);
+
+	if (err < 0)
+		return err;
+	if (err == 0 && (m = mailbox_head(mb)) != NULL) {
+		if (m->len > r->cap)
+			return -EMSGSIZE;
+		broker_recv_batch(b, p, req, r, mb);
+		return 0;
+	}
+	if (r->timeout_ms == 0)
+		return -EAGAIN;
+	w = wait_new(b, p, WAIT_RECV, req, r->timeout_ms, &err);
+	if (w == NULL)
+		return err;
+	w->mbox = r->name != NULL ? mb : NULL;
+	w->cap = r->cap;
+	return BROKER_PARKED;
+}
+
+int
+broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
+{
+	struct msg *m = peer_inflight_find(p, msg_id);
+	struct mailbox *mb;
+
+	if (m == NULL)
+		return -ESTALE;
+	mb = m->mbox;
+	mb->received++;
+	if (m->sender != NULL)
+		broker_send_done(b, m);
+	broker_withdraw(b, m, 0);
+	broker_pump(b, mb);
+	return 0;
+}
+
+void
+broker_timeout(struct broker *b, struct wait *w)
+{
+	struct mailbox *mb;
+
+	if (w->kind == WAIT_RECV) {
+		wait_end(b, w, -ETIMEDOUT, true);
+		return;
+	}
+	/* A withdrawn message may have held a queue slot: wake the next. */
+	mb = w->msg->mbox;
+	broker_withdraw(b, w->msg, -ETIMEDOUT);
+	broker_pump(b, mb);
+}
