@@ -76,7 +76,8 @@ struct args {
 	long		 id;		/* rebind: the client */
 	unsigned	 mode;		/* create --mode, chmod */
 	uid_t		 uid;		/* chown; (uid_t)-1 keeps it */
-	gid_t		 gid;		/* create --group, chown; -1: none */
+	gid_t		 gid;		/* create --group, chown; (gid_t)-1:
+					 * the default, or keep it */
 	const char	*verb;
 	char		**ops;		/* the verb's operands */
 	int		 nops;
@@ -275,7 +276,8 @@ static const char usage_text[] =
 "                        1048576, default mode 0600, default group yours)\n"
 "  destroy NAME          destroy a mailbox and its queue; every sender and\n"
 "                        receiver waiting on it fails with EIDRM\n"
-"  purge NAME            drop every message queued in NAME\n"
+"  purge NAME            drop every message queued in NAME; those handed to\n"
+"                        the receiver and not yet acknowledged stay\n"
 "  chmod NAME MODE       set the permission bits of NAME, in octal: write\n"
 "                        lets send, read lets bind and receive\n"
 "  chown NAME [USER][:GROUP]\n"
@@ -406,30 +408,69 @@ cell_put(FILE *f, const json_t *v)
 	}
 }
 
-/* A table column: its title and the JSON key it shows. */
+/*
+ * A table column: its title, the JSON key it shows and, for a value that
+ * reads better translated, a function that returns the text to show, or
+ * NULL to show the value as it is.
+ */
 struct column {
 	const char	*title;
 	const char	*key;
+	const char	*(*text)(const json_t *);
 };
 
-/* The widest table (list) has 7 columns. */
-#define TABLE_MAX_COLS	8
+/* The widest table (list) has 9 columns. */
+#define TABLE_MAX_COLS	10
 
-/* The text of one cell: key of row, "?" when missing. */
-static char *
-cell_text(const json_t *row, const char *key)
+/* Capacity -1 means no count limit. */
+static const char *
+text_capacity(const json_t *v)
 {
-	const json_t *v = json_object_get(row, key);
+	return json_is_integer(v) && json_integer_value(v) == MBX_UNBOUNDED ?
+	    "unbounded" : NULL;
+}
+
+/*
+ * A uid as its user name, when the user database has one.  Mailboxes of
+ * one owner are common, so the last answer is kept: a list of thousands
+ * does not ask the database thousands of times.
+ */
+static const char *
+text_user(const json_t *v)
+{
+	static json_int_t last = -1;
+	static char name[64];
+	static bool named;
+	const struct passwd *pw;
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) >= (json_int_t)(uid_t)-1)
+		return NULL;
+	if (json_integer_value(v) != last) {
+		last = json_integer_value(v);
+		pw = getpwuid((uid_t)last);
+		/* A name that does not fit is shown as the number. */
+		named = pw != NULL && strlen(pw->pw_name) < sizeof(name);
+		if (named)
+			strcpy(name, pw->pw_name);
+	}
+	return named ? name : NULL;
+}
+
+/* The text of one cell: col's key of row, "?" when missing. */
+static char *
+cell_text(const json_t *row, const struct column *col)
+{
+	const json_t *v = json_object_get(row, col->key);
+	const char *t;
 	char *s = NULL;
 	size_t len;
 	FILE *f;
 
-	/* Capacity -1 means no count limit. */
-	if (strcmp(key, "capacity") == 0 && json_is_integer(v) &&
-	    json_integer_value(v) == MBX_UNBOUNDED)
-		return strdup("unbounded");
 	if (v == NULL)
 		return strdup("?");
+	if (col->text != NULL && (t = col->text(v)) != NULL)
+		return strdup(t);
 	f = open_memstream(&s, &len);
 	if (f == NULL)
 		return NULL;
@@ -451,7 +492,7 @@ table_cells(const json_t *rows, const struct column *cols, size_t ncols,
 
 	json_array_foreach(rows, r, row) {
 		for (size_t k = 0; k < ncols; k++) {
-			cells[r * ncols + k] = cell_text(row, cols[k].key);
+			cells[r * ncols + k] = cell_text(row, &cols[k]);
 			if (cells[r * ncols + k] == NULL)
 				return -1;
 		}
@@ -543,10 +584,12 @@ static int
 run_list(mbx_t *c, const struct args *a)
 {
 	static const struct column cols[] = {
-		{ "NAME", "name" }, { "CAPACITY", "capacity" },
-		{ "QUEUED", "queued" }, { "RECEIVER", "receiver" },
-		{ "STANDBY", "standby" }, { "SENT", "sent" },
-		{ "RECEIVED", "received" },
+		{ "NAME", "name", NULL }, { "OWNER", "owner", text_user },
+		{ "MODE", "mode", NULL },
+		{ "CAPACITY", "capacity", text_capacity },
+		{ "QUEUED", "queued", NULL }, { "RECEIVER", "receiver", NULL },
+		{ "STANDBY", "standby", NULL }, { "SENT", "sent", NULL },
+		{ "RECEIVED", "received", NULL },
 	};
 
 	return show(c, a, mbx_list, cols, sizeof(cols) / sizeof(cols[0]));
@@ -556,8 +599,9 @@ static int
 run_clients(mbx_t *c, const struct args *a)
 {
 	static const struct column cols[] = {
-		{ "ID", "id" }, { "PID", "pid" }, { "UID", "uid" },
-		{ "COMM", "comm" }, { "BOUND", "bound" },
+		{ "ID", "id", NULL }, { "PID", "pid", NULL },
+		{ "UID", "uid", NULL }, { "COMM", "comm", NULL },
+		{ "BOUND", "bound", NULL },
 	};
 
 	return show(c, a, mbx_clients, cols, sizeof(cols) / sizeof(cols[0]));
@@ -573,6 +617,10 @@ run_create(mbx_t *c, const struct args *a)
 		attr.capacity = a->capacity;
 	if (a->seen & O_MAX_MSG)
 		attr.max_msg = a->max_msg;
+	if (a->seen & O_MODE)
+		attr.mode = a->mode;
+	if (a->seen & O_GROUP)
+		attr.gid = a->gid;
 	if (mbx_create(c, a->ops[0], &attr) == -1)
 		return fail(a, errno);
 	return 0;
@@ -582,6 +630,30 @@ static int
 run_destroy(mbx_t *c, const struct args *a)
 {
 	if (mbx_destroy(c, a->ops[0]) == -1)
+		return fail(a, errno);
+	return 0;
+}
+
+static int
+run_purge(mbx_t *c, const struct args *a)
+{
+	if (mbx_purge(c, a->ops[0]) == -1)
+		return fail(a, errno);
+	return 0;
+}
+
+static int
+run_chmod(mbx_t *c, const struct args *a)
+{
+	if (mbx_chmod(c, a->ops[0], a->mode) == -1)
+		return fail(a, errno);
+	return 0;
+}
+
+static int
+run_chown(mbx_t *c, const struct args *a)
+{
+	if (mbx_chown(c, a->ops[0], a->uid, a->gid) == -1)
 		return fail(a, errno);
 	return 0;
 }
@@ -725,10 +797,13 @@ run_unbind(mbx_t *c, const struct args *a)
 static const struct verb verbs[] = {
 	{ "list", 0, 0, 0, "list", run_list },
 	{ "clients", 0, 0, 0, "clients", run_clients },
-	{ "create", 1, 1, O_CAPACITY | O_MAX_MSG,
-	    "create NAME [--capacity N|unbounded] [--max-msg BYTES]",
-	    run_create },
+	{ "create", 1, 1, O_CAPACITY | O_MAX_MSG | O_MODE | O_GROUP,
+	    "create NAME [--capacity N|unbounded] [--max-msg BYTES] "
+	    "[--mode OCTAL] [--group NAME|GID]", run_create },
 	{ "destroy", 1, 1, 0, "destroy NAME", run_destroy },
+	{ "purge", 1, 1, 0, "purge NAME", run_purge },
+	{ "chmod", 2, 2, 0, "chmod NAME MODE", run_chmod },
+	{ "chown", 2, 2, 0, "chown NAME [USER][:GROUP]", run_chown },
 	{ "send", 1, 2, O_TIMEOUT | O_SYNC,
 	    "send NAME [DATA] [--timeout MS] [--sync]", run_send },
 	{ "recv", 1, 1, O_COUNT | O_TIMEOUT | O_REPLACE | O_QUEUE,
@@ -783,6 +858,115 @@ parse_size(const char *s, size_t *out)
 	return true;
 }
 
+/*
+ * Parses permission bits in octal, 0 to 0777 ("640", "0640").  Only
+ * octal digits: strtoul would also take a sign, blanks and "0x".
+ */
+static bool
+parse_mode(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '7')
+			return false;
+		v = v * 8 + (unsigned)(*s - '0');
+		if (v > 0777)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* Parses a decimal uid or gid; (uid_t)-1 is not one, it means "keep". */
+static bool
+parse_id(const char *s, unsigned long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v >= (uid_t)-1 || v >= (gid_t)-1)
+		return false;
+	*out = (unsigned long)v;
+	return true;
+}
+
+/* A user, as chown(1) reads it: a name, else a number. */
+static bool
+parse_user(const char *s, uid_t *uid, gid_t *login_gid)
+{
+	const struct passwd *pw = *s != '\0' ? getpwnam(s) : NULL;
+	unsigned long v;
+
+	if (pw != NULL) {
+		*uid = pw->pw_uid;
+	} else {
+		if (!parse_id(s, &v))
+			return false;
+		*uid = (uid_t)v;
+		/* Any number will do; only a known one has a login group. */
+		pw = getpwuid(*uid);
+	}
+	*login_gid = pw != NULL ? pw->pw_gid : (gid_t)-1;
+	return true;
+}
+
+/* A group: a name, else a number. */
+static bool
+parse_group(const char *s, gid_t *gid)
+{
+	const struct group *gr = *s != '\0' ? getgrnam(s) : NULL;
+	unsigned long v;
+
+	if (gr != NULL) {
+		*gid = gr->gr_gid;
+		return true;
+	}
+	if (!parse_id(s, &v))
+		return false;
+	*gid = (gid_t)v;
+	return true;
+}
+
+/*
+ * Parses chown's USER, USER:GROUP, :GROUP or USER: (USER and USER's
+ * login group) into a->uid and a->gid; a message for bad usage, or NULL.
+ */
+static const char *
+parse_owner(struct args *a, const char *spec)
+{
+	const char *colon = strchr(spec, ':');
+	size_t ulen = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+	char user[256];
+	gid_t login = (gid_t)-1;
+
+	if (ulen == 0 && (colon == NULL || colon[1] == '\0'))
+		return "names no user and no group";
+	if (ulen >= sizeof(user))
+		return "no such user";
+	memcpy(user, spec, ulen);
+	user[ulen] = '\0';
+	if (ulen > 0 && !parse_user(user, &a->uid, &login))
+		return "no such user";
+	if (colon == NULL)
+		return NULL;
+	if (colon[1] != '\0') {
+		if (!parse_group(colon + 1, &a->gid))
+			return "no such group";
+	} else {
+		if (login == (gid_t)-1)
+			return "the user has no login group";
+		a->gid = login;
+	}
+	return NULL;
+}
+
 /* The long name of a verb option, for messages. */
 static const char *
 opt_name(unsigned bit)
@@ -794,6 +978,8 @@ opt_name(unsigned bit)
 	case O_SYNC:		return "--sync";
 	case O_COUNT:		return "--count";
 	case O_REPLACE:		return "--replace";
+	case O_MODE:		return "--mode";
+	case O_GROUP:		return "--group";
 	default:		return "--queue";
 	}
 }
@@ -832,6 +1018,12 @@ opt_apply(struct args *a, int opt, const char *arg)
 		a->seen |= O_REPLACE;
 		a->how = MBX_BIND_REPLACE;
 		return true;
+	case OPT_MODE:
+		a->seen |= O_MODE;
+		return parse_mode(arg, &a->mode);
+	case OPT_GROUP:
+		a->seen |= O_GROUP;
+		return parse_group(arg, &a->gid);
 	default:
 		a->seen |= O_QUEUE;
 		a->how = MBX_BIND_QUEUE;
@@ -851,6 +1043,8 @@ static const struct option longopts[] = {
 	{ "count", required_argument, NULL, OPT_COUNT },
 	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "queue", no_argument, NULL, OPT_QUEUE },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "group", required_argument, NULL, OPT_GROUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -912,6 +1106,28 @@ args_parse(struct args *a, int argc, char **argv)
 	return -1;
 }
 
+/* Parses the operands that are not mailbox names; -1 or the exit status. */
+static int
+args_operands(struct args *a, const struct verb *v)
+{
+	const char *why;
+
+	if (v->run == run_rebind &&
+	    !parse_long(a->ops[1], 1, LONG_MAX, &a->id))
+		return usage_fail(v, "rebind: '%s' is not a client ID",
+		    a->ops[1]);
+	if (v->run == run_chmod && !parse_mode(a->ops[1], &a->mode))
+		return usage_fail(v, "chmod: '%s' is not a mode (octal, 0 to "
+		    "0777)", a->ops[1]);
+	if (v->run == run_chown && (why = parse_owner(a, a->ops[1])) != NULL)
+		return usage_fail(v, "chown: '%s': %s", a->ops[1], why);
+	/* The library reads mode 0 as "the default". */
+	if (v->run == run_create && (a->seen & O_MODE) && a->mode == 0)
+		return usage_fail(v, "create: --mode 0 would give the default "
+		    "mode, 0600; create, then chmod NAME 0");
+	return -1;
+}
+
 /* Checks operands and options against the verb; -1 or the exit status. */
 static int
 args_check(struct args *a, const struct verb **vp)
@@ -936,12 +1152,8 @@ args_check(struct args *a, const struct verb **vp)
 	if ((a->seen & O_REPLACE) && (a->seen & O_QUEUE))
 		return usage_fail(v,
 		    "--replace and --queue exclude each other");
-	if (strcmp(v->name, "rebind") == 0 &&
-	    !parse_long(a->ops[1], 1, LONG_MAX, &a->id))
-		return usage_fail(v, "rebind: '%s' is not a client ID",
-		    a->ops[1]);
 	*vp = v;
-	return -1;
+	return args_operands(a, v);
 }
 
 /*
@@ -1028,7 +1240,7 @@ int
 main(int argc, char **argv)
 {
 	struct args a = { .timeout = -1, .count = 1,
-	    .how = MBX_BIND_EXCLUSIVE };
+	    .how = MBX_BIND_EXCLUSIVE, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	const struct verb *v = NULL;
 	char **ops;
 	int rc;

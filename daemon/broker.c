@@ -4,17 +4,7 @@
  * destroyed, deadlines and shutdown.  Sending, receiving and every way a
  * parked call ends live in broker-deliver.c; bindings in broker-bind.c.
  *
- * Every message moves through one path: accepted into pending or the
- * queue, handed to a receiver (in flight), then acknowledged and freed,
- * returned to the head of its queue, or withdrawn.  After anything that
- * may free room or add a message, broker_pump() moves waiting senders in
- * and hands messages to parked receivers, so there is one place where
- * calls wake up.
- *
- * A send "succeeds" (its sender is answered 0 and the mailbox counts it
- * sent) when the message is queued, or for a synchronous or rendezvous
- * send, when the receiver acknowledges it.  Until then it can be
- * withdrawn, so a failed send never leaves a message behind.
+ * The broker is pure state: see broker.h for its conventions.
  */
 #include <errno.h>
 #include <stdio.h>

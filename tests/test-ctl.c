@@ -6,13 +6,17 @@
  *
  * mbxctl runs through harness_ctl() (its stdout, stderr and status
  * captured, bounded in time); libmbx handles in the test process play the
- * receivers and standbys that mbxctl acts on.
+ * receivers and standbys that mbxctl acts on.  Refusals that need another
+ * uid run mbxctl from a helper that dropped to nobody (root only).
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -112,8 +116,8 @@ expect(mbx_t *c, const char *name, const char *want, size_t len)
 
 START_TEST(test_ctl_create_list)
 {
-	static const char *const keys[] = { "name", "capacity", "queued",
-	    "receiver", "standby", "sent", "received" };
+	static const char *const keys[] = { "name", "owner", "group", "mode",
+	    "capacity", "queued", "receiver", "standby", "sent", "received" };
 	struct harness h;
 	struct harness_ctl r;
 	json_t *all, *o;
@@ -344,6 +348,19 @@ START_TEST(test_ctl_usage)
 		{ "recv", "jobs", "--count", "abc", NULL },
 		{ "send", "jobs", "x", "--timeout", NULL },
 		{ "list", "--no-such-option", NULL },
+		{ "create", "x", "--mode", "0800", NULL },
+		{ "create", "x", "--mode", "1000", NULL },
+		{ "create", "x", "--mode", "u+rw", NULL },
+		{ "create", "x", "--mode", "0", NULL },
+		{ "create", "x", "--group", "no-such-group.mbx", NULL },
+		{ "list", "--mode", "0600", NULL },
+		{ "chmod", "x", NULL },
+		{ "chmod", "x", "0800", NULL },
+		{ "chown", "x", NULL },
+		{ "chown", "x", ":", NULL },
+		{ "chown", "x", "no-such-user.mbx", NULL },
+		{ "chown", "x", ":no-such-group.mbx", NULL },
+		{ "purge", NULL },
 	};
 	struct harness h;
 	struct harness_ctl r;
@@ -648,6 +665,455 @@ START_TEST(test_ctl_socket_env)
 }
 END_TEST
 
+/* What mbxctl list shows as the owner uid: its user name, else the number. */
+static void
+user_text(uid_t uid, char *buf, size_t len)
+{
+	const struct passwd *pw = getpwuid(uid);
+
+	if (pw != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+/*
+ * Splits the line of an mbxctl table whose first field is first (the
+ * header when it is "NAME") into fields; returns how many, 0 when there
+ * is no such line.
+ */
+static size_t
+table_row(const char *out, const char *first, char fields[][64], size_t max)
+{
+	const char *line = out;
+
+	for (int lines = 0; *line != '\0' && lines < 1000; lines++) {
+		const char *end = strchrnul(line, '\n'), *p = line;
+		size_t n = 0;
+
+		while (n < max) {
+			size_t len;
+
+			while (p < end && *p == ' ')
+				p++;
+			if (p == end)
+				break;
+			len = strcspn(p, " \n");
+			ck_assert_uint_lt(len, 64);
+			memcpy(fields[n], p, len);
+			fields[n++][len] = '\0';
+			p += len;
+		}
+		if (n > 0 && strcmp(fields[0], first) == 0)
+			return n;
+		line = *end != '\0' ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* Asserts the "mode" mailbox name has in the daemon's list. */
+static void
+assert_mode(mbx_t *c, const char *name, const char *mode)
+{
+	json_t *o = harness_mailbox(c, name);
+	const char *m;
+
+	ck_assert_msg(o != NULL, "no mailbox %s", name);
+	m = json_string_value(json_object_get(o, "mode"));
+	ck_assert_msg(m != NULL && strcmp(m, mode) == 0,
+	    "%s: mode %s, expected %s", name, m != NULL ? m : "(none)", mode);
+	json_decref(o);
+}
+
+/* create --mode, the OWNER and MODE columns, --json's keys, chmod. */
+START_TEST(test_ctl_modes)
+{
+	static const char *const titles[] = { "NAME", "OWNER", "MODE",
+	    "CAPACITY", "QUEUED", "RECEIVER", "STANDBY", "SENT", "RECEIVED" };
+	struct harness h;
+	struct harness_ctl r;
+	char f[12][64], owner[64], direct[32];
+	json_t *all, *o;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	CTL(&h, NULL, &r, "create", "jobs", "--mode", "0640");
+	check_run(&r, "create jobs --mode 0640", 0, "", NULL);
+	harness_ctl_free(&r);
+	CTL(&h, NULL, &r, "create", "--mode", "660", "team");
+	check_run(&r, "create --mode 660 team", 0, "", NULL);
+	harness_ctl_free(&r);
+	CTL(&h, NULL, &r, "create", "plain");
+	check_run(&r, "create plain", 0, "", NULL);
+	harness_ctl_free(&r);
+
+	/* The table: the owner's user name and the mode in octal. */
+	user_text(getuid(), owner, sizeof(owner));
+	CTL(&h, NULL, &r, "list");
+	check_run(&r, "list", 0, NULL, NULL);
+	ck_assert_uint_eq(table_row(r.out, "NAME", f, 12), 9);
+	for (size_t k = 0; k < sizeof(titles) / sizeof(titles[0]); k++)
+		ck_assert_str_eq(f[k], titles[k]);
+	ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 9);
+	ck_assert_str_eq(f[1], owner);
+	ck_assert_str_eq(f[2], "0640");
+	ck_assert_str_eq(f[3], "1024");
+	ck_assert_uint_eq(table_row(r.out, "team", f, 12), 9);
+	ck_assert_str_eq(f[2], "0660");
+	ck_assert_uint_eq(table_row(r.out, "plain", f, 12), 9);
+	ck_assert_str_eq(f[2], "0600");
+	harness_ctl_free(&r);
+
+	/* --json: the daemon's keys, the mode as a string. */
+	CTL(&h, NULL, &r, "--json", "list");
+	check_run(&r, "--json list", 0, NULL, NULL);
+	all = parse(&r, "--json list");
+	o = find(all, "name", "jobs", 0);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "mode")),
+	    "0640");
+	ck_assert_int_eq(ival(o, "owner"), getuid());
+	ck_assert_int_eq(ival(o, "group"), getgid());
+	o = find(all, "name", "plain", 0);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "mode")),
+	    "0600");
+	json_decref(all);
+	harness_ctl_free(&r);
+
+	/* chmod: octal with or without the leading 0; 0 locks it. */
+	c = harness_open(&h);
+	CTL(&h, NULL, &r, "chmod", "jobs", "0604");
+	check_run(&r, "chmod jobs 0604", 0, "", NULL);
+	harness_ctl_free(&r);
+	assert_mode(c, "jobs", "0604");
+	CTL(&h, NULL, &r, "chmod", "jobs", "600");
+	check_run(&r, "chmod jobs 600", 0, "", NULL);
+	harness_ctl_free(&r);
+	assert_mode(c, "jobs", "0600");
+	CTL(&h, NULL, &r, "chmod", "jobs", "0");
+	check_run(&r, "chmod jobs 0", 0, "", NULL);
+	harness_ctl_free(&r);
+	assert_mode(c, "jobs", "0000");
+
+	/* A bad mode is bad usage and changes nothing. */
+	CTL(&h, NULL, &r, "chmod", "jobs", "0800");
+	check_run(&r, "chmod jobs 0800", 2, "", "usage", NULL);
+	harness_ctl_free(&r);
+	CTL(&h, NULL, &r, "chmod", "jobs", "01777");
+	check_run(&r, "chmod jobs 01777", 2, "", "usage", NULL);
+	harness_ctl_free(&r);
+	assert_mode(c, "jobs", "0000");
+	CTL(&h, NULL, &r, "chmod", "nosuch", "0600");
+	check_run(&r, "chmod nosuch", 1, "", "chmod nosuch", "no such",
+	    "ENOENT", NULL);
+	harness_ctl_free(&r);
+	snprintf(direct, sizeof(direct), "@%ld", mbx_id(c));
+	CTL(&h, NULL, &r, "chmod", direct, "0666");
+	check_run(&r, "chmod @ID", 1, "", "direct address", "EINVAL", NULL);
+	harness_ctl_free(&r);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/* chown: a group by number, and (as root) owners by number and name. */
+START_TEST(test_ctl_chown)
+{
+	struct harness h;
+	struct harness_ctl r;
+	char spec[64], want[64], f[12][64];
+	/* Root may set any group; anyone else, one of its own. */
+	gid_t g = getuid() == 0 ? 4242 : getgid();
+	const struct passwd *pw;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	ASSERT_OK(mbx_create(c, "jobs", NULL));
+	snprintf(spec, sizeof(spec), ":%u", (unsigned)g);
+	CTL(&h, NULL, &r, "chown", "jobs", spec);
+	check_run(&r, "chown jobs :GID", 0, "", NULL);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "group"), g);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "owner"), getuid());
+
+	if (getuid() == 0) {
+		/* Only an administrator gives a mailbox away. */
+		CTL(&h, NULL, &r, "chown", "jobs", "54321:4243");
+		check_run(&r, "chown jobs 54321:4243", 0, "", NULL);
+		harness_ctl_free(&r);
+		ck_assert_int_eq(harness_mailbox_int(c, "jobs", "owner"),
+		    54321);
+		ck_assert_int_eq(harness_mailbox_int(c, "jobs", "group"),
+		    4243);
+		user_text(54321, want, sizeof(want));
+		CTL(&h, NULL, &r, "list");
+		check_run(&r, "list", 0, NULL, NULL);
+		ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 9);
+		ck_assert_str_eq(f[1], want);
+		harness_ctl_free(&r);
+		/* A name, and "USER:" for the user's login group. */
+		pw = getpwuid(0);
+		if (pw != NULL) {
+			gid_t login = pw->pw_gid;
+
+			snprintf(spec, sizeof(spec), "%s:", pw->pw_name);
+			CTL(&h, NULL, &r, "chown", "jobs", spec);
+			check_run(&r, "chown jobs root:", 0, "", NULL);
+			harness_ctl_free(&r);
+			ck_assert_int_eq(harness_mailbox_int(c, "jobs",
+			    "owner"), 0);
+			ck_assert_int_eq(harness_mailbox_int(c, "jobs",
+			    "group"), login);
+		}
+	}
+	CTL(&h, NULL, &r, "chown", "nosuch", spec);
+	check_run(&r, "chown nosuch", 1, "", "chown nosuch", "ENOENT", NULL);
+	harness_ctl_free(&r);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+static int
+child_send_blocked(const struct harness *h, void *arg)
+{
+	mbx_t *c = mbx_open(h->sock);
+
+	(void)arg;
+	CHILD_REQUIRE(c != NULL);
+	harness_report(mbx_id(c));
+	CHILD_REQUIRE(mbx_send(c, "jobs", "late", 4, 0, -1) == 0);
+	mbx_close(c);
+	return 0;
+}
+
+/* purge empties the queue; a sender waiting for room gets the room. */
+START_TEST(test_ctl_purge)
+{
+	struct harness h;
+	struct harness_ctl r;
+	struct harness_child ch;
+	struct mbx_attr attr;
+	char buf[16];
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	mbx_attr_init(&attr);
+	attr.capacity = 2;
+	ASSERT_OK(mbx_create(c, "jobs", &attr));
+	ASSERT_OK(mbx_send(c, "jobs", "a", 1, 0, 0));
+	ASSERT_OK(mbx_send(c, "jobs", "b", 1, 0, 0));
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 2);
+	CTL(&h, NULL, &r, "purge", "jobs");
+	check_run(&r, "purge jobs", 0, "", NULL);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "bytes"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "sent"), 2);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "received"), 0);
+
+	ASSERT_OK(mbx_send(c, "jobs", "c", 1, 0, 0));
+	ASSERT_OK(mbx_send(c, "jobs", "d", 1, 0, 0));
+	harness_child_start(&ch, &h, child_send_blocked, NULL);
+	ck_assert_int_gt(harness_child_read(&ch), 0);
+	harness_wait_blocked(c, &ch);
+	CTL(&h, NULL, &r, "purge", "jobs");
+	check_run(&r, "purge jobs (full, a sender waiting)", 0, "", NULL);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 1);
+	ASSERT_OK(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE));
+	expect(c, "jobs", "late", 4);
+	ASSERT_ERR(mbx_recv(c, "jobs", buf, sizeof(buf), NULL, 0), EAGAIN);
+
+	CTL(&h, NULL, &r, "purge", "nosuch");
+	check_run(&r, "purge nosuch", 1, "", "purge nosuch", "ENOENT", NULL);
+	harness_ctl_free(&r);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/* Starts a daemon with the configuration text conf. */
+static void
+start_with_config(struct harness *h, const char *conf)
+{
+	char path[HARNESS_PATH_MAX + 16];
+	const char *args[] = { "-c", path, NULL };
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mbxd.json", h->dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(conf, f);
+	ck_assert_int_eq(fclose(f), 0);
+	harness_launch(h, args);
+}
+
+/* The daemon's global limits, in mbxctl's words: ENOBUFS twice. */
+START_TEST(test_ctl_limits)
+{
+	static const char conf[] =
+	    "{\"limits\": {\"max_memory\": \"4K\", \"max_connections\": 2}}\n";
+	struct harness h;
+	struct harness_ctl r;
+	static char big[5000];
+	mbx_t *c1, *c2;
+	long id2;
+
+	harness_init(&h);
+	start_with_config(&h, conf);
+	CTL(&h, NULL, &r, "create", "jobs");
+	check_run(&r, "create jobs", 0, "", NULL);
+	harness_ctl_free(&r);
+	memset(big, 'x', sizeof(big) - 1);
+	CTL(&h, big, &r, "send", "jobs");
+	check_run(&r, "send jobs (above max_memory)", 1, "", "send jobs",
+	    "the daemon's memory limit is reached", "ENOBUFS", NULL);
+	harness_ctl_free(&r);
+
+	c1 = harness_open(&h);
+	c2 = harness_open(&h);
+	id2 = mbx_id(c2);
+	CTL(&h, NULL, &r, "list");
+	check_run(&r, "list (max_connections reached)", 1, "",
+	    "the daemon has too many connections", "ENOBUFS", NULL);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_mailbox_int(c1, "jobs", "queued"), 0);
+	mbx_close(c2);
+	ck_assert(harness_wait_client_gone(c1, id2));
+	CTL(&h, NULL, &r, "list");
+	check_run(&r, "list (room again)", 0, NULL, NULL);
+	harness_ctl_free(&r);
+	mbx_close(c1);
+	harness_stop(&h);
+}
+END_TEST
+
+/* One mbxctl run a helper makes as another user, and what it must give. */
+struct ctl_case {
+	const char	*args[6];
+	int		 status;
+	const char	*err[3];	/* in stderr, NULL-terminated */
+};
+
+static const struct ctl_case refused_cases[] = {
+	{ { "send", "jobs", "x", NULL }, 1,
+	    { "send jobs: permission denied", "EACCES", NULL } },
+	{ { "recv", "jobs", "--timeout", "0", NULL }, 1,
+	    { "recv jobs: permission denied", "EACCES", NULL } },
+	{ { "purge", "jobs", NULL }, 1,
+	    { "permission denied", "EACCES", NULL } },
+	{ { "chmod", "jobs", "0666", NULL }, 1,
+	    { "permission denied", "EACCES", NULL } },
+	{ { "chown", "jobs", ":65534", NULL }, 1,
+	    { "permission denied", "EACCES", NULL } },
+	{ { "destroy", "jobs", NULL }, 1,
+	    { "permission denied", "EACCES", NULL } },
+	{ { "create", "mine", "--group", "0", NULL }, 1,
+	    { "create mine: not a member of that group", "EPERM", NULL } },
+	{ { "create", "mine", NULL }, 0, { NULL } },
+	{ { "create", "more", NULL }, 1,
+	    { "create more: quota exceeded for this user", "EDQUOT", NULL } },
+	{ { "send", "mine", "hi", NULL }, 0, { NULL } },
+	{ { "chmod", "mine", "0620", NULL }, 0, { NULL } },
+};
+
+/* The unprivileged helper's exit status when it cannot run mbxctl. */
+#define CHILD_SKIP	77
+
+static int
+child_ctl_nobody(const struct harness *h, void *arg)
+{
+	const char *mbxctl = getenv("MBXCTL");
+	struct harness_ctl r;
+
+	(void)arg;
+	CHILD_REQUIRE(setgroups(0, NULL) == 0);
+	CHILD_REQUIRE(setgid(65534) == 0);
+	CHILD_REQUIRE(setuid(65534) == 0);
+	if (mbxctl == NULL || access(mbxctl, X_OK) != 0)
+		return CHILD_SKIP;
+	for (size_t i = 0; i < sizeof(refused_cases) /
+	    sizeof(refused_cases[0]); i++) {
+		const struct ctl_case *k = &refused_cases[i];
+		bool ok;
+
+		CHILD_REQUIRE(harness_ctlv(h, NULL, 0, &r, k->args) == 0);
+		ok = r.status == k->status;
+		for (size_t e = 0; ok && k->err[e] != NULL; e++)
+			ok = strcasestr(r.err, k->err[e]) != NULL;
+		if (!ok)
+			fprintf(stderr, "as nobody, mbxctl %s %s: exit %d, "
+			    "stderr \"%s\"; expected exit %d and \"%s\"\n",
+			    k->args[0], k->args[1], r.status, r.err,
+			    k->status, k->err[0] != NULL ? k->err[0] : "");
+		harness_ctl_free(&r);
+		CHILD_REQUIRE(ok);
+	}
+	return 0;
+}
+
+/*
+ * Refusals in mbxctl's words, from a uid that is not the owner and not an
+ * administrator: EACCES, EPERM for a foreign group, EDQUOT for the
+ * per-uid mailbox quota.  Root only: the helper must change its uid.
+ */
+START_TEST(test_ctl_refused)
+{
+	static const char conf[] =
+	    "{\"limits\": {\"max_mailboxes_per_uid\": 1}}\n";
+	struct harness h;
+	struct harness_child ch;
+	char base[HARNESS_DIR_MAX], *slash;
+	json_t *o;
+	mbx_t *c;
+	int rc;
+
+	if (getuid() != 0) {
+		fprintf(stderr, "test_ctl_refused: skipped, needs root\n");
+		return;
+	}
+	harness_init(&h);
+	/* nobody must reach the socket: search, not list, permission. */
+	snprintf(base, sizeof(base), "%s", h.dir);
+	slash = strrchr(base, '/');
+	ck_assert_ptr_nonnull(slash);
+	*slash = '\0';
+	ck_assert_int_eq(chmod(base, 0711), 0);
+	ck_assert_int_eq(chmod(h.dir, 0711), 0);
+	start_with_config(&h, conf);
+	c = harness_open(&h);
+	ASSERT_OK(mbx_create(c, "jobs", NULL));
+
+	harness_child_start(&ch, &h, child_ctl_nobody, NULL);
+	rc = harness_child_join(&ch);
+	if (rc == CHILD_SKIP)
+		fprintf(stderr, "test_ctl_refused: skipped, nobody cannot "
+		    "run $MBXCTL\n");
+	else
+		ck_assert_int_eq(rc, 0);
+
+	/* None of the refusals changed anything. */
+	assert_mode(c, "jobs", "0600");
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "owner"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "queued"), 0);
+	if (rc == 0) {
+		assert_mode(c, "mine", "0620");
+		ck_assert_int_eq(harness_mailbox_int(c, "mine", "owner"),
+		    65534);
+		ck_assert_int_eq(harness_mailbox_int(c, "mine", "queued"), 1);
+		o = harness_mailbox(c, "more");
+		ck_assert_ptr_null(o);
+	}
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 ctl_suite(void)
 {
@@ -667,6 +1133,11 @@ ctl_suite(void)
 	tcase_add_test(tc, test_ctl_sync);
 	tcase_add_test(tc, test_ctl_recv_modes);
 	tcase_add_test(tc, test_ctl_socket_env);
+	tcase_add_test(tc, test_ctl_modes);
+	tcase_add_test(tc, test_ctl_chown);
+	tcase_add_test(tc, test_ctl_purge);
+	tcase_add_test(tc, test_ctl_limits);
+	tcase_add_test(tc, test_ctl_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
