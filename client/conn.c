@@ -396,8 +396,9 @@ revoke_apply(struct mbx *c, struct answer *a)
 
 	if (!proto_reader_done(&a->r) || a->h.id != 0)
 		return conn_break(c, EPROTO);
-	inbox_drop_mailbox(&c->inbox, name.ptr, name.len);
-	if (what == PROTO_REVOKE_GONE)
+	if (what != PROTO_REVOKE_CREDIT)
+		inbox_drop_mailbox(&c->inbox, name.ptr, name.len);
+	if (what != PROTO_REVOKE_BINDING)
 		credits_drop(&c->credits, mailbox_id);
 	return 0;
 }

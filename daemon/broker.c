@@ -100,7 +100,12 @@ broker_may(const struct broker *b, const struct peer *p,
 {
 	if (mb->owner != NULL)
 		return bit == S_IWOTH || mb->owner == p;
-	if (broker_is_admin(b, p))
+	/*
+	 * Root reads and writes anything, as with files; an admin group
+	 * manages mailboxes (destroy, chmod, rebind...) but reads and writes
+	 * only what the bits allow it.
+	 */
+	if (p->uid == 0)
 		return true;
 	if (p->uid == mb->uid)
 		return (mb->mode & (bit << 6)) != 0;
@@ -440,6 +445,23 @@ broker_purge(struct broker *b, struct peer *p, const char *name, size_t len)
 	return 0;
 }
 
+/*
+ * After a permission change: a sender holding credit in mb that may no
+ * longer write there is told to stop using it.  Messages it posted before
+ * it could know are still taken (the grant's room is theirs): they were
+ * sent while the sender had the right, as far as it could tell.
+ */
+static void
+broker_check_grants(struct broker *b, struct mailbox *mb)
+{
+	for (size_t i = 0; i < mb->grants.len; i++) {
+		struct grant *g = mb->grants.items[i];
+
+		if (!broker_may(b, g->peer, mb, S_IWOTH))
+			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
+	}
+}
+
 int
 broker_chmod(struct broker *b, struct peer *p, const char *name, size_t len,
     uint32_t mode)
@@ -452,6 +474,7 @@ broker_chmod(struct broker *b, struct peer *p, const char *name, size_t len,
 	if ((mode & ~(uint32_t)0777) != 0)
 		return -EINVAL;
 	mb->mode = mode;
+	broker_check_grants(b, mb);
 	return 0;
 }
 
@@ -490,6 +513,7 @@ broker_chown(struct broker *b, struct peer *p, const char *name, size_t len,
 		return -EACCES;
 	broker_set_owner(b, mb, uid != (uid_t)-1 ? uid : mb->uid,
 	    gid != (gid_t)-1 ? gid : mb->gid);
+	broker_check_grants(b, mb);
 	return 0;
 }
 

@@ -65,6 +65,7 @@ client_set_init(struct client_set *set, struct event_base *base,
 	set->after_batch = after_batch;
 	set->ctx = ctx;
 	set->handshake_ms = CLIENT_DEFAULT_HANDSHAKE_MS;
+	set->nrefused = 0;
 }
 
 /* The command name of pid, for operators; "?" when it cannot be read. */
@@ -138,8 +139,10 @@ client_free(struct client *c)
 		event_free(c->handshake);
 	if (c->registered)
 		broker_peer_remove(c->set->broker, &c->peer);
-	else
+	else {
 		peer_deinit(&c->peer);
+		c->set->nrefused--;
+	}
 	conn_free(c->conn);
 	TAILQ_REMOVE(&c->set->list, c, entry);
 	free(c);
@@ -152,6 +155,26 @@ client_closed(void *ctx)
 
 	log_info("client %llu disconnected", (unsigned long long)c->peer.id);
 	client_free(c);
+}
+
+/* Names the connection for the log and says who came. */
+static void
+client_announce(struct client *c)
+{
+	char label[32];
+
+	snprintf(label, sizeof(label), "client %llu",
+	    (unsigned long long)c->peer.id);
+	conn_set_label(c->conn, label);
+	if (c->registered)
+		log_info("client %llu connected (pid %d, uid %u, %s)",
+		    (unsigned long long)c->peer.id, (int)c->peer.pid,
+		    c->peer.uid, c->peer.comm);
+	else
+		log_warn("pid %d (uid %u, %s) refused: %s", (int)c->peer.pid,
+		    c->peer.uid, c->peer.comm, c->refused == -EDQUOT ?
+		    "over its uid's connection quota" :
+		    "over the daemon's connection cap");
 }
 
 int
@@ -170,10 +193,16 @@ client_new(struct client_set *set, int fd)
 	peer_init(&c->peer);
 	if ((err = client_credentials(&c->peer, fd)) < 0)
 		goto fail;
-	/* Over a quota: the HELLO will be answered with why, then closed. */
+	/*
+	 * Over a quota: the HELLO will be answered with why, then closed.
+	 * Those waiting to be told are capped, or they would be a way round
+	 * the very quota that refused them.
+	 */
 	err = broker_peer_add(set->broker, &c->peer, &client_peer_ops, c);
-	if (err == -ENOMEM)
+	if (err == -ENOMEM || (err < 0 && set->nrefused >= CLIENT_MAX_REFUSED))
 		goto fail;
+	if (err < 0)
+		set->nrefused++;
 	c->registered = err == 0;
 	c->refused = err;
 	c->conn = conn_new(set->base, fd, PROTO_MAX_BODY, &client_conn_ops, c);
@@ -185,20 +214,7 @@ client_new(struct client_set *set, int fd)
 		goto fail;
 	}
 	TAILQ_INSERT_TAIL(&set->list, c, entry);
-	{
-		char label[32];
-
-		snprintf(label, sizeof(label), "client %llu",
-		    (unsigned long long)c->peer.id);
-		conn_set_label(c->conn, label);
-	}
-	if (c->registered)
-		log_info("client %llu connected (pid %d, uid %u, %s)",
-		    (unsigned long long)c->peer.id, (int)c->peer.pid,
-		    c->peer.uid, c->peer.comm);
-	else
-		log_warn("pid %d (uid %u, %s) refused: %s", (int)c->peer.pid,
-		    c->peer.uid, c->peer.comm, strerror(-err));
+	client_announce(c);
 	return 0;
 fail:
 	if (fd >= 0)
@@ -209,6 +225,8 @@ fail:
 		broker_peer_remove(set->broker, &c->peer);
 	else
 		peer_deinit(&c->peer);
+	if (c->refused != 0)
+		set->nrefused--;
 	conn_free(c->conn);
 	free(c);
 	return err;

@@ -23,7 +23,12 @@ struct client_set {
 	void		*ctx;
 	/* A connection that has not said HELLO by then is closed. */
 	unsigned	 handshake_ms;
+	/* Connections refused over a quota, open until told why. */
+	unsigned	 nrefused;
 };
+
+/* More refused connections than this are closed without a word. */
+#define CLIENT_MAX_REFUSED	64
 
 #define CLIENT_DEFAULT_HANDSHAKE_MS	5000
 

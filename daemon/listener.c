@@ -77,7 +77,8 @@ listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
 	} else if (err == 0 && (st.st_mode & S_IWOTH)) {
 		*why = "the socket's directory is writable by every user";
 		err = -EPERM;
-	} else if (err == 0 && st.st_uid != 0 && st.st_uid != geteuid()) {
+	} else if (err == 0 && st.st_uid != 0 && st.st_uid != geteuid() &&
+	    st.st_uid != uid) {
 		/* Its owner could replace the socket under us. */
 		*why = "the socket's directory belongs to another user";
 		err = -EPERM;

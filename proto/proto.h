@@ -105,6 +105,8 @@ enum proto_type {
 
 #define PROTO_REVOKE_BINDING	1
 #define PROTO_REVOKE_GONE	2
+/* The sender may no longer write there: its credit is void. */
+#define PROTO_REVOKE_CREDIT	3
 
 /* "No uid" or "no gid" in CREATE and CHOWN. */
 #define PROTO_ID_NONE		0xffffffffu

@@ -645,7 +645,38 @@ START_TEST(admin_groups)
 	ck_assert(broker_is_admin(b, &ops.peer));
 	ck_assert(!broker_is_admin(b, &owner.peer));
 	ck_assert_int_eq(user_create(b, &owner, "m", 0600, (gid_t)-1), 0);
+	/* An admin group manages mailboxes but reads only what it may. */
+	ck_assert_int_eq(do_bind(b, &ops, "m", PROTO_BIND_EXCLUSIVE), -EACCES);
+	ck_assert_int_eq(do_send(b, &ops, 1, "m", "x", false, 0), -EACCES);
+	ck_assert_int_eq(broker_chmod(b, &ops.peer, "m", 1, 0640), 0);
 	ck_assert_int_eq(broker_destroy(b, &ops.peer, "m", 1), 0);
+	finish(b, all, 2);
+}
+END_TEST
+
+START_TEST(credit_is_revoked_with_the_write_bit)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec sender, root;
+	struct rec *all[] = { &sender, &root };
+	struct broker_send s = { .name = "m", .name_len = 1, .data = "x",
+	    .len = 1, .fd = -1, .want_credit = true };
+
+	add_user(b, &sender, 1000, 100);
+	add_user(b, &root, 0, 0);
+	ck_assert_int_eq(user_create(b, &root, "m", 0666, (gid_t)-1), 0);
+	ck_assert_int_eq(broker_send(b, &sender.peer, 1, &s), 0);
+	ck_assert_uint_gt(s.credit_count, 0);
+	ck_assert_uint_gt(mbox(b, "m")->reserved, 0);
+	/* Still allowed: nothing said. */
+	ck_assert_int_eq(broker_chmod(b, &root.peer, "m", 1, 0662), 0);
+	ck_assert_int_eq(sender.nrevoked, 0);
+	ck_assert_int_eq(broker_chmod(b, &root.peer, "m", 1, 0660), 0);
+	ck_assert_int_eq(sender.nrevoked, 1);
+	ck_assert_uint_eq(sender.revoke_what, PROTO_REVOKE_CREDIT);
+	/* A post already on its way is still taken: its room was reserved. */
+	broker_post(b, &sender.peer, s.mailbox_id, "y", 1);
+	ck_assert_uint_eq(mbox(b, "m")->nqueued, 2);
 	finish(b, all, 2);
 }
 END_TEST
@@ -787,6 +818,7 @@ broker_suite(void)
 	tcase_add_test(tc, shutdown_answers_everyone);
 	tcase_add_test(tc, permissions_like_files);
 	tcase_add_test(tc, admin_groups);
+	tcase_add_test(tc, credit_is_revoked_with_the_write_bit);
 	tcase_add_test(tc, quotas_are_per_uid);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
