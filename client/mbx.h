@@ -5,7 +5,9 @@
  * binds, sends to and receives from named mailboxes.  Every call returns 0
  * (or a length) on success and -1 with errno set on failure; a call that
  * fails did nothing: a failed send enqueued nothing, a failed receive
- * consumed nothing.  The library never prints, exits or aborts, and never
+ * consumed nothing.  The exception is ECONNRESET: the daemon went away
+ * during the call, and with it every message it held.  Every call may
+ * also fail with ENOMEM.  The library never prints, exits or aborts, and never
  * returns EINTR: a signal interrupts nothing, because the daemon enforces
  * every deadline and always answers.
  *
@@ -68,7 +70,9 @@ struct mbx_meta {
  * Connects to mbxd at socket_path; NULL means $MBX_SOCKET, else
  * MBX_DEFAULT_SOCKET.  Blocks until the daemon has answered the version
  * handshake.  Returns NULL with errno: ENOENT/ECONNREFUSED no daemon,
- * EPROTO version mismatch, ENAMETOOLONG path too long, ENOMEM.
+ * EACCES the socket is not ours to use, EPROTO version mismatch, EDQUOT
+ * this uid has too many connections, ENOBUFS the daemon has too many,
+ * ENAMETOOLONG path too long, ECONNRESET, ENOMEM.
  */
 mbx_t	*mbx_open(const char *socket_path);
 
@@ -76,10 +80,12 @@ mbx_t	*mbx_open(const char *socket_path);
 void	 mbx_close(mbx_t *c);
 
 /*
- * The connection's descriptor, for poll()/epoll in the caller's loop.  The
- * daemon sends nothing between calls, so between calls it becomes
- * readable only when the daemon has closed the connection (the next call
- * then fails with ECONNRESET).  Do not read from or write to it.
+ * The connection's descriptor, for poll()/epoll in the caller's loop.
+ * Between calls the daemon sends only notices (this handle lost a
+ * binding, a mailbox it used is gone), which the next call reads, or
+ * closes the connection (the next call fails with ECONNRESET).  Messages
+ * arrive as answers to receives: a caller driven by poll() receives with
+ * timeout 0 until EAGAIN.  Do not read from or write to it.
  */
 int	 mbx_fd(const mbx_t *c);
 
@@ -87,7 +93,8 @@ int	 mbx_fd(const mbx_t *c);
 long	 mbx_id(const mbx_t *c);
 
 /* Fills a with the defaults: capacity MBX_DEFAULT_CAPACITY, max_msg
- * MBX_DEFAULT_MAX_MSG, mode 0600, the creator's group. */
+ * MBX_DEFAULT_MAX_MSG, mode 0 (the daemon's default, 0600), gid -1 (the
+ * creator's group). */
 void	 mbx_attr_init(struct mbx_attr *a);
 
 /*
@@ -111,7 +118,8 @@ int	 mbx_destroy(mbx_t *c, const char *name);
  * with EBUSY if another connection is bound; MBX_BIND_REPLACE takes the
  * binding now; MBX_BIND_QUEUE stands by and takes the binding in FIFO
  * order when the receiver unbinds, disconnects or is moved.  Binding again
- * when already the receiver succeeds.  ENOENT, EINVAL.
+ * when already the receiver succeeds.  ENOENT, EINVAL, EACCES (no read
+ * permission), EDQUOT (the mailbox has too many standbys).
  */
 int	 mbx_bind(mbx_t *c, const char *name, int how);
 
@@ -128,8 +136,10 @@ int	 mbx_unbind(mbx_t *c, const char *name);
  * returns only once the bound receiver has received the message; if the
  * deadline passes first the message is withdrawn.  A rendezvous mailbox
  * (capacity 0) always behaves as MBX_SYNC.  Errors: ENOENT, EINVAL,
- * EMSGSIZE (len above the mailbox's max_msg), ENOBUFS (the daemon's memory
- * cap), EAGAIN, ETIMEDOUT, EIDRM (destroyed while waiting), ECONNRESET.
+ * EACCES (no write permission), EMSGSIZE (len above the mailbox's
+ * max_msg), ENOBUFS (the daemon's memory cap, or this uid's share of it),
+ * EDQUOT (this handle has too many calls waiting), EAGAIN, ETIMEDOUT,
+ * EIDRM (destroyed while waiting), ECONNRESET.
  */
 int	 mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 	    int flags, int timeout_ms);
@@ -141,7 +151,8 @@ int	 mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
  * NULL) tells where the message came from.  timeout_ms as for mbx_send().
  * Errors: EPERM (not the bound receiver; a standby's blocking or timed
  * receive waits until it is bound), EMSGSIZE (cap too small: the message
- * stays queued), ENOENT, EAGAIN, ETIMEDOUT, EIDRM, ECONNRESET.
+ * stays queued), ENOENT, EINVAL, EAGAIN, ETIMEDOUT, EIDRM, EDQUOT (this
+ * handle has too many calls waiting), ECONNRESET.
  */
 ssize_t	 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
 	    struct mbx_meta *meta, int timeout_ms);
