@@ -590,6 +590,7 @@ struct slot {
 	struct mbx_meta	*meta;
 	size_t		 len;
 	struct mbx_msg	**obj;
+	struct mbx_msg	*release;	/* copied out: free after the ACK */
 };
 
 static void
@@ -631,7 +632,12 @@ slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
 		return 0;
 	}
 	memcpy(s->buf, m->data, len);
-	shm_free(m);
+	/*
+	 * A shared buffer goes back to its sender only once the daemon knows
+	 * the message was received: were it given out again after a crash,
+	 * the sender might have written the buffer anew meanwhile.
+	 */
+	s->release = m;
 	return 0;
 }
 
@@ -768,30 +774,32 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 static int
 recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
+	int ret = 0;
+
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms) == -1) {
 		acks_flush_keep_errno(c);
-		return -1;
-	}
-	/*
-	 * The acknowledgement is written before the call returns: whatever
-	 * the caller does next (an operator's rebind, say) the daemon then
-	 * knows this message was received.
-	 */
-	if (acks_flush(c) == -1) {
+		ret = -1;
+	} else if (acks_flush(c) == -1) {
+		/*
+		 * The acknowledgement is written before the call returns:
+		 * whatever the caller does next (an operator's rebind, say)
+		 * the daemon then knows this message was received.
+		 */
 		if (s->obj != NULL) {
 			shm_free(*s->obj);
 			*s->obj = NULL;
 		}
-		return -1;
+		ret = -1;
 	}
-	return 0;
+	mbx_msg_free(s->release);
+	return ret;
 }
 
 MBX_EXPORT ssize_t
 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { buf, cap, meta, 0, NULL };
+	struct slot s = { buf, cap, meta, 0, NULL, NULL };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) ||
 	    (buf == NULL && cap > 0) || timeout_ms < -1)
@@ -805,7 +813,7 @@ MBX_EXPORT int
 mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { NULL, 0, meta, 0, m };
+	struct slot s = { NULL, 0, meta, 0, m, NULL };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) || m == NULL ||
 	    timeout_ms < -1)
@@ -827,7 +835,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		if (v[i].buf == NULL && v[i].cap > 0)
 			return fail(EINVAL);
 	for (i = 0; i < n; i++) {
-		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL };
+		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL,
+		    NULL };
 		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
 		    c->prefetch;
 
@@ -842,6 +851,14 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 			break;
 		}
 		v[i].len = s.len;
+		/* A shared buffer copied out goes back after its ACK. */
+		if (s.release != NULL) {
+			if (acks_flush(c) == -1) {
+				mbx_msg_free(s.release);
+				return -1;
+			}
+			mbx_msg_free(s.release);
+		}
 	}
 	/* One ACK frame for the batch, written before the call returns. */
 	if (acks_flush(c) == -1)
@@ -992,8 +1009,8 @@ send_call(struct mbx *c, const char *name, const void *data, size_t len,
 	/* The blob's length; its bytes follow straight from data, so a
 	 * large payload is not copied into the request first. */
 	proto_put_u32(&c->out, (uint32_t)len);
-	id = req_end(c, PROTO_SEND, (flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0,
-	    len);
+	id = req_end(c, PROTO_SEND, (flags & MBX_SYNC) ? PROTO_SEND_SYNC :
+	    c->use_credit ? PROTO_SEND_CREDIT : 0, len);
 	if (id == 0 || call(c, id, data, len, &a) == -1 ||
 	    reply_status(c, &a, &status) == -1)
 		return -1;

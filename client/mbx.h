@@ -235,13 +235,17 @@ ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
  * sender's uid with no group or other read bit, or the direct address of
  * a connection of the same uid): the receiver must copy what it wants to
  * keep, since the sender may write the buffer again once it is released.
+ * Each zero-copy message holds a descriptor in the daemon: a uid may have
+ * limits.max_fds_per_uid of them queued (EMFILE past that).
  *
  * mbx_recvmsg() receives as mbx_recv() would, without a buffer size: *m
  * gets a message whose data the caller reads in place (mapped read-only)
  * until mbx_msg_free().  Any message, small or large, sealed or shared,
  * may be received with either mbx_recv() or mbx_recvmsg(), and any size
- * may be sent with mbx_send(): above MBX_ZEROCOPY_MIN bytes mbx_send()
- * itself uses a sealed buffer.
+ * may be sent with mbx_send(): above MBX_MAX_MSG_LIMIT bytes mbx_send()
+ * itself uses a sealed buffer.  Should a shared message still reach a
+ * receiver of another uid (the mailbox's mode changed after the send),
+ * the daemon hands that receiver a sealed copy instead.
  *
  * mbx_msg_free() releases a message (allocated or received); NULL is
  * fine.  A received message must be freed before its handle is closed.
@@ -249,7 +253,6 @@ ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 typedef struct mbx_msg mbx_msg_t;
 
 #define MBX_SHARED		0x2	/* mbx_sendmsg(): recycle, do not seal */
-#define MBX_ZEROCOPY_MIN	(256u * 1024)
 
 mbx_msg_t *mbx_msg_alloc(mbx_t *c, size_t len);
 void	*mbx_msg_data(mbx_msg_t *m);

@@ -21,6 +21,7 @@ struct account {
 	unsigned	connections;
 	unsigned	mailboxes;
 	uint64_t	bytes;
+	unsigned	fds;		/* zero-copy messages held */
 };
 
 /* The accounts of a broker: few uids, so a short vector. */

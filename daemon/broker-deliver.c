@@ -124,6 +124,20 @@ broker_find_recv(struct peer *p, const struct mailbox *mb)
  * Hands m to p (answering req, with more to follow or not): m is in
  * flight until acknowledged.
  */
+/*
+ * A recycled buffer stays writable by its sender: only a receiver of the
+ * sender's uid (or root) may map it.  Anyone else gets a sealed copy,
+ * made once (a mailbox's mode may have changed since the send, or an
+ * administrator bound it).
+ */
+static int
+broker_fit_reader(const struct peer *p, struct msg *m)
+{
+	if (m->fd < 0 || !m->shared || p->uid == m->uid || p->uid == 0)
+		return 0;
+	return msg_make_private(m);
+}
+
 static void
 broker_take(struct broker *b, struct peer *p, struct msg *m)
 {
@@ -152,6 +166,7 @@ broker_pump(struct broker *b, struct mailbox *mb)
 	struct peer *rcv;
 	struct wait *w;
 	struct msg *m;
+	int err;
 
 	while (mailbox_has_room(mb) && (m = TAILQ_FIRST(&mb->pending)) != NULL) {
 		mailbox_accept_pending(mb);
@@ -169,8 +184,10 @@ broker_pump(struct broker *b, struct mailbox *mb)
 			wait_end(b, w, -EMSGSIZE, true);
 			continue;
 		}
-		wait_end(b, w, 0, false);
-		broker_deliver(b, rcv, req, m, false);
+		err = broker_fit_reader(rcv, m);
+		wait_end(b, w, err, err != 0);
+		if (err == 0)
+			broker_deliver(b, rcv, req, m, false);
 	}
 }
 
@@ -215,6 +232,10 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
 	    s->len > b->limits.max_bytes_per_uid - p->acct->bytes))
 		return -ENOBUFS;
+	/* Each zero-copy message holds one of the daemon's descriptors. */
+	if (s->fd >= 0 && !broker_is_admin(b, p) &&
+	    p->acct->fds >= b->limits.max_fds_per_uid)
+		return -EMFILE;
 	if (mb->capacity == 0)
 		sync = true;
 	room = mailbox_has_room(mb) && TAILQ_EMPTY(&mb->pending);
@@ -268,6 +289,8 @@ broker_charge(struct broker *b, struct peer *p, struct msg *m)
 	m->acct = p->acct;
 	account_hold(m->acct);
 	m->acct->bytes += m->len;
+	if (m->fd >= 0)
+		m->acct->fds++;
 	m->sender_id = p->id;
 	m->pid = (uint32_t)p->pid;
 	m->uid = (uint32_t)p->uid;
@@ -295,26 +318,29 @@ broker_sendv(struct broker *b, struct peer *p, struct broker_send *s,
 	return i;
 }
 
-void
+int
 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
     const void *data, size_t len)
 {
-	struct mailbox *mb = credit_take(b, p, mailbox_id, len);
+	struct mailbox *mb = credit_find_mailbox(p, mailbox_id);
 	struct msg *m;
 
-	if (mb == NULL)
-		return;
+	if (mb != NULL && (len > mb->max_msg || len > b->limits.max_msg))
+		return -EMSGSIZE;
+	if ((mb = credit_take(b, p, mailbox_id, len)) == NULL)
+		return 0;
 	/* The grant's room is the message's: this cannot fail but for memory. */
 	if ((m = msg_new(b->next_msg_id, data, len)) == NULL) {
 		log_err("client %llu: out of memory: a posted message is lost",
 		    (unsigned long long)p->id);
-		return;
+		return 0;
 	}
 	b->next_msg_id++;
 	broker_charge(b, p, m);
 	mailbox_add_queued(mb, m);
 	mb->sent++;
 	broker_pump(b, mb);
+	return 0;
 }
 
 /*
@@ -377,11 +403,16 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 	unsigned max = r->max < 1 ? 1 : r->max > BROKER_RECV_MAX ?
 	    BROKER_RECV_MAX : r->max;
 	uint64_t total = 0;
-	size_t n = 0;
+	size_t n = 0, nfds = 0;
 	struct msg *m;
 
 	while (n < max && (m = mailbox_head(mb)) != NULL && m->len <= r->cap &&
 	    (n == 0 || m->len <= r->budget - total)) {
+		/* Each descriptor is held by the connection until written. */
+		if (m->fd >= 0 && nfds++ == BROKER_RECV_MAX_FDS)
+			break;
+		if (broker_fit_reader(p, m) < 0)
+			break;
 		/* A sync sender waits for this very receive: send it alone. */
 		if (n > 0 && m->sender != NULL && m->sender->sync)
 			break;
@@ -413,6 +444,9 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	if (err == 0 && (m = mailbox_head(mb)) != NULL) {
 		if (m->len > r->cap)
 			return -EMSGSIZE;
+		/* The batch always starts with this one: it must be sendable. */
+		if ((err = broker_fit_reader(p, m)) < 0)
+			return err;
 		broker_recv_batch(b, p, req, r, mb);
 		return 0;
 	}

@@ -75,6 +75,8 @@ broker_set_limits(struct broker *b, const struct broker_limits *l)
 		n->max_pending_per_connection = BROKER_DEFAULT_MAX_PENDING;
 	if (n->max_standby_per_mailbox == 0)
 		n->max_standby_per_mailbox = BROKER_DEFAULT_MAX_STANDBY;
+	if (n->max_fds_per_uid == 0)
+		n->max_fds_per_uid = BROKER_DEFAULT_MAX_FDS_PER_UID;
 	if (n->nadmin_gids > sizeof(n->admin_gids) / sizeof(n->admin_gids[0]))
 		n->nadmin_gids = sizeof(n->admin_gids) / sizeof(n->admin_gids[0]);
 }
@@ -137,6 +139,8 @@ broker_msg_free(struct broker *b, struct msg *m)
 	b->mem_used -= m->len;
 	if (m->acct != NULL) {
 		m->acct->bytes -= m->len;
+		if (m->fd >= 0)
+			m->acct->fds--;
 		account_put(&b->accounts, m->acct);
 	}
 	msg_free(m);

@@ -26,6 +26,8 @@
 #define BROKER_PARKED	1
 /* Most messages one receive is answered with. */
 #define BROKER_RECV_MAX	256
+/* Most zero-copy messages (descriptors) one receive is answered with. */
+#define BROKER_RECV_MAX_FDS	16
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
@@ -45,6 +47,7 @@ struct broker_limits {
 	unsigned	max_mailboxes_per_uid;
 	unsigned	max_pending_per_connection;
 	unsigned	max_standby_per_mailbox;
+	unsigned	max_fds_per_uid;	/* zero-copy messages held */
 	gid_t		admin_gids[16];	/* besides uid 0 */
 	size_t		nadmin_gids;
 };
@@ -54,6 +57,7 @@ struct broker_limits {
 #define BROKER_DEFAULT_MAX_MAILBOXES_PER_UID	4096
 #define BROKER_DEFAULT_MAX_PENDING		256
 #define BROKER_DEFAULT_MAX_STANDBY		64
+#define BROKER_DEFAULT_MAX_FDS_PER_UID		256
 
 /* Owner, group and mode of a new mailbox. */
 struct broker_attr {
@@ -175,9 +179,11 @@ size_t	 broker_sendv(struct broker *b, struct peer *p,
 	    struct broker_send *s, size_t n, int *err);
 /*
  * A send on credit (see credit.h): never answered.  A post with no grant
- * behind it (its mailbox was destroyed meanwhile) is dropped.
+ * behind it (its mailbox was destroyed meanwhile) is dropped.  Returns
+ * -EMSGSIZE for a post larger than its mailbox takes, which no honest
+ * client sends (the caller closes the connection), else 0.
  */
-void	 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
+int	 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	    const void *data, size_t len);
 /*
  * 0 when p's deliver op was called with one or more messages, else as

@@ -543,7 +543,7 @@ client_check_memfd(int fd, uint64_t size, bool shared)
 	    F_SEAL_SEAL;
 	const int fixed = F_SEAL_GROW | F_SEAL_SHRINK;
 	int seals = fcntl(fd, F_GET_SEALS);
-	uint64_t need = size + (shared ? PROTO_SHARED_HEADER : 0);
+	uint64_t need = size + PROTO_SHARED_HEADER;
 	struct stat st;
 
 	if (seals < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -573,7 +573,7 @@ client_send(struct client *c, const struct proto_header *h,
 		data = proto_get_blob(r);
 	if (!proto_reader_done(r) || h->nfds != (has_fd ? 1 : 0) ||
 	    (h->flags & ~(PROTO_SEND_SYNC | PROTO_SEND_FD |
-	    PROTO_SEND_SHARED)) != 0 ||
+	    PROTO_SEND_SHARED | PROTO_SEND_CREDIT)) != 0 ||
 	    ((h->flags & PROTO_SEND_SHARED) && !has_fd) || size > SIZE_MAX)
 		return -1;
 	s.name = name.ptr;
@@ -583,7 +583,8 @@ client_send(struct client *c, const struct proto_header *h,
 	s.fd = has_fd ? fds[0] : -1;
 	s.shared = (h->flags & PROTO_SEND_SHARED) != 0;
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
-	s.want_credit = true;
+	/* Room held for a sender that will not use it is room lost. */
+	s.want_credit = (h->flags & PROTO_SEND_CREDIT) != 0;
 	if (has_fd && (ret = client_check_memfd(s.fd, size, s.shared)) < 0) {
 		close(s.fd);
 		client_answer(c, h->id, ret);
@@ -622,7 +623,9 @@ client_sendv(struct client *c, const struct proto_header *h,
 	if (r->bad || n == 0 || n > CLIENT_SENDV_MAX || h->flags != 0)
 		return -1;
 	if ((s = calloc(n, sizeof(*s))) == NULL) {
-		client_reply(&c->peer, h->id, -ENOMEM);
+		start = client_reply_begin(c, -ENOMEM);
+		proto_put_u32(conn_out(c->conn), 0);
+		client_reply_end(c, start, h->id);
 		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -656,8 +659,9 @@ client_post(struct client *c, const struct proto_header *h,
 
 	if (!proto_reader_done(r) || h->flags != 0)
 		return -1;
-	broker_post(c->set->broker, &c->peer, mailbox_id, data.ptr, data.len);
-	return 0;
+	/* A post past its mailbox's max_msg no library sends: malformed. */
+	return broker_post(c->set->broker, &c->peer, mailbox_id, data.ptr,
+	    data.len) < 0 ? -1 : 0;
 }
 
 static int

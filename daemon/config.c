@@ -428,7 +428,8 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 	static const char *const keys[] = { "max_memory", "max_msg",
 	    "max_bytes_per_uid", "max_connections", "max_connections_per_uid",
 	    "max_mailboxes_per_uid", "max_pending_per_connection",
-	    "max_standby_per_mailbox", "handshake_timeout_ms", NULL };
+	    "max_standby_per_mailbox", "max_fds_per_uid", "handshake_timeout_ms",
+	    NULL };
 	static const struct {
 		const char *key;
 		size_t off;
@@ -443,6 +444,8 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 		    offsetof(struct broker_limits, max_pending_per_connection) },
 		{ "max_standby_per_mailbox",
 		    offsetof(struct broker_limits, max_standby_per_mailbox) },
+		{ "max_fds_per_uid",
+		    offsetof(struct broker_limits, max_fds_per_uid) },
 	};
 	struct broker_limits *l = &c->limits;
 	json_t *v;

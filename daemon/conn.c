@@ -32,7 +32,8 @@
 
 #define CONN_READ_SIZE	(64u * 1024)
 #define CONN_MAX_FDS	(2 * PROTO_MAX_FDS)
-#define CONN_MAX_OUT_FDS	64
+/* Descriptors waiting to be written: a reader stalled longer is dropped. */
+#define CONN_MAX_OUT_FDS	256
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
 #define CONN_OUT_LOW	(1u * 1024 * 1024)
 
@@ -54,11 +55,12 @@ struct conn {
 
 	int		 in_fds[CONN_MAX_FDS];	/* received, not yet claimed */
 	size_t		 nin_fds;
-	struct {
+	struct conn_fd {
 		size_t	 off;		/* frame start in out */
 		int	 fd;
-	}		 out_fds[CONN_MAX_OUT_FDS];
+	}		*out_fds;	/* grown on demand: idle conns hold none */
 	size_t		 nout_fds;
+	size_t		 out_fds_cap;
 
 	bool		 write_soon;
 	bool		 reading_paused;
@@ -114,6 +116,7 @@ conn_free(struct conn *c)
 		close(c->in_fds[i]);
 	for (size_t i = 0; i < c->nout_fds; i++)
 		close(c->out_fds[i].fd);
+	free(c->out_fds);
 	free(c->in);
 	proto_writer_free(&c->out);
 	free(c);
@@ -128,9 +131,17 @@ conn_set_label(struct conn *c, const char *label)
 int
 conn_attach_fd(struct conn *c, size_t frame_start, int fd)
 {
-	if (c->nout_fds == CONN_MAX_OUT_FDS) {
-		close(fd);
-		return -EMFILE;
+	if (c->nout_fds == c->out_fds_cap) {
+		size_t cap = c->out_fds_cap ? c->out_fds_cap * 2 : 8;
+		struct conn_fd *fds;
+
+		if (cap > CONN_MAX_OUT_FDS ||
+		    (fds = realloc(c->out_fds, cap * sizeof(*fds))) == NULL) {
+			close(fd);
+			return -EMFILE;
+		}
+		c->out_fds = fds;
+		c->out_fds_cap = cap;
 	}
 	c->out_fds[c->nout_fds].off = frame_start;
 	c->out_fds[c->nout_fds].fd = fd;

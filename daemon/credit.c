@@ -106,21 +106,41 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	*bytes = g != NULL ? g->bytes : 0;
 }
 
-struct mailbox *
-credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
-    size_t len)
+static struct grant *
+credit_find_id(const struct peer *p, uint64_t mailbox_id)
 {
 	for (size_t i = 0; i < p->grants.len; i++) {
 		struct grant *g = p->grants.items[i];
 
-		if (g->mb->id != mailbox_id)
-			continue;
-		if (g->count == 0 || g->bytes < len)
-			return NULL;
-		credit_charge(b, g, -1, -(int64_t)len);
-		return g->mb;
+		if (g->mb->id == mailbox_id)
+			return g;
 	}
 	return NULL;
+}
+
+struct mailbox *
+credit_find_mailbox(const struct peer *p, uint64_t mailbox_id)
+{
+	struct grant *g = credit_find_id(p, mailbox_id);
+
+	return g != NULL ? g->mb : NULL;
+}
+
+struct mailbox *
+credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
+    size_t len)
+{
+	struct grant *g = credit_find_id(p, mailbox_id);
+	struct mailbox *mb;
+
+	if (g == NULL || g->count == 0 || g->bytes < len)
+		return NULL;
+	credit_charge(b, g, -1, -(int64_t)len);
+	mb = g->mb;
+	/* Used up: the bytes left over go back to everyone. */
+	if (g->count == 0)
+		credit_end(b, g);
+	return mb;
 }
 
 void

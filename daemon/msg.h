@@ -48,6 +48,13 @@ TAILQ_HEAD(msg_list, msg);
 struct msg *msg_new(uint64_t id, const void *data, size_t len);
 /* A message whose len bytes are in memfd fd, which it takes. */
 struct msg *msg_new_fd(uint64_t id, int fd, size_t len, bool shared);
+/*
+ * Turns a shared (recycled, writable) memfd payload into a sealed copy of
+ * its own, for a receiver of another uid, and hands the sender's buffer
+ * back (its header's state word to free).  0 or -errno; m is unchanged on
+ * failure.
+ */
+int	 msg_make_private(struct msg *m);
 /* Frees m and closes its descriptor. */
 void	 msg_free(struct msg *m);
 

@@ -61,9 +61,9 @@ enum proto_type {
 				 * carry a credit grant (see PROTO_REPLY) */
 	PROTO_RECV = 7,		/* str name (empty: any), i32 timeout_ms,
 				 * u64 cap, u32 max_count, u64 budget:
-				 * up to max_count messages (at least one)
-				 * whose payloads total at most budget
-				 * bytes, each at most cap */
+				 * the first message (at most cap bytes),
+				 * then up to max_count - 1 more while
+				 * their payloads total at most budget */
 	PROTO_ACK = 8,		/* u64 msg_id, repeated: one or more;
 				 * flags PROTO_ACK_REPLY (with exactly one)
 				 * asks for an answer; else none comes */
@@ -74,12 +74,11 @@ enum proto_type {
 	PROTO_CHOWN = 13,	/* str name, u32 uid, u32 gid
 				 * (PROTO_ID_NONE: unchanged) */
 	PROTO_PURGE = 14,	/* str name */
-	PROTO_SENDV = 15,	/* i32 timeout_ms, u32 count, then count x
-				 * (str name, blob payload): enqueued in
-				 * order until the first that cannot be;
-				 * only the first may wait.  Reply: status
-				 * of the first failure (OK if none), u32
-				 * how many were enqueued */
+	PROTO_SENDV = 15,	/* u32 count, then count x (str name, blob
+				 * payload): enqueued in order, never
+				 * waiting, until the first that cannot
+				 * be.  Reply: status of that failure (OK
+				 * if none), u32 how many were enqueued */
 	PROTO_POST = 16,	/* u64 mailbox_id, blob payload: a send on
 				 * credit, never answered (see PROTOCOL.md,
 				 * "Credit") */
@@ -121,14 +120,17 @@ enum proto_bind {
 #define PROTO_SEND_SYNC		0x1u
 /*
  * The payload is in a memfd passed with the frame (nfds 1); the body ends
- * with u64 size instead of the blob.  Without PROTO_SEND_SHARED the memfd
- * must carry the write, grow, shrink and seal seals and the payload is
- * its first size bytes; with it, grow and shrink seals at least, and the
- * payload follows a PROTO_SHARED_HEADER-byte header (see PROTOCOL.md).
+ * with u64 size instead of the blob.  The memfd holds a
+ * PROTO_SHARED_HEADER-byte header page, then the size bytes of payload
+ * (see PROTOCOL.md, "Zero-copy messages").  Without PROTO_SEND_SHARED it
+ * must carry the write, grow, shrink and seal seals; with it, grow and
+ * shrink at least.
  */
 #define PROTO_SEND_FD		0x2u
 #define PROTO_SEND_SHARED	0x4u
 #define PROTO_SHARED_HEADER	4096u
+/* The sender uses credit: the OK answer may carry a grant. */
+#define PROTO_SEND_CREDIT	0x8u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */

@@ -4,6 +4,9 @@
  * were told, plus the hash table and the deadline heap under it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,6 +684,66 @@ START_TEST(credit_is_revoked_with_the_write_bit)
 }
 END_TEST
 
+/* A memfd laid out as libmbx does: header page, then len bytes. */
+static int
+test_memfd(size_t len, bool sealed)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)(PROTO_SHARED_HEADER + len)), 0);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK |
+	    (sealed ? F_SEAL_WRITE | F_SEAL_SEAL : 0)), 0);
+	return fd;
+}
+
+START_TEST(zero_copy_quota_and_private_copies)
+{
+	struct broker_limits l = { .max_memory = 1 << 20, .max_fds_per_uid = 1 };
+	struct broker *b = new_broker(1 << 20);
+	struct rec owner, other;
+	struct rec *all[] = { &owner, &other };
+	struct broker_send s = { .name = "z", .name_len = 1, .len = 10,
+	    .shared = true };
+	int fd;
+
+	broker_set_limits(b, &l);
+	add_user(b, &owner, 1000, 100);
+	add_user(b, &other, 1001, 200);
+	ck_assert_int_eq(user_create(b, &owner, "z", 0600, (gid_t)-1), 0);
+	/* A shared buffer into a mailbox others could read: refused. */
+	ck_assert_int_eq(broker_chmod(b, &owner.peer, "z", 1, 0644), 0);
+	s.fd = fd = test_memfd(10, false);
+	ck_assert_int_eq(broker_send(b, &owner.peer, 1, &s), -EPERM);
+	ck_assert_int_eq(s.fd, fd);
+	ck_assert_int_eq(broker_chmod(b, &owner.peer, "z", 1, 0600), 0);
+	ck_assert_int_eq(broker_send(b, &owner.peer, 2, &s), 0);
+	ck_assert_int_eq(s.fd, -1);
+	/* One descriptor per uid here: the next is EMFILE, nothing queued. */
+	s.fd = fd = test_memfd(10, false);
+	ck_assert_int_eq(broker_send(b, &owner.peer, 3, &s), -EMFILE);
+	close(fd);
+	ck_assert_uint_eq(mbox(b, "z")->nqueued, 1);
+	/* The mode changed after the send: another uid gets a sealed copy. */
+	ck_assert_int_eq(broker_chmod(b, &owner.peer, "z", 1, 0644), 0);
+	ck_assert_int_eq(do_bind(b, &other, "z", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(do_recv(b, &other, 4, "z", 0), 0);
+	{
+		struct msg *m = TAILQ_FIRST(&other.peer.inflight);
+
+		ck_assert(!m->shared);
+		ck_assert_int_eq(fcntl(m->fd, F_GET_SEALS) & F_SEAL_WRITE,
+		    F_SEAL_WRITE);
+	}
+	ck_assert_int_eq(broker_ack(b, &other.peer, other.msg_id), 0);
+	/* The descriptor went with the message: the quota is free again. */
+	s.fd = test_memfd(10, false);
+	ck_assert_int_eq(broker_chmod(b, &owner.peer, "z", 1, 0600), 0);
+	ck_assert_int_eq(broker_send(b, &owner.peer, 5, &s), 0);
+	finish(b, all, 2);
+}
+END_TEST
+
 START_TEST(quotas_are_per_uid)
 {
 	struct broker_limits l = { .max_memory = 100, .max_bytes_per_uid = 10,
@@ -819,6 +882,7 @@ broker_suite(void)
 	tcase_add_test(tc, permissions_like_files);
 	tcase_add_test(tc, admin_groups);
 	tcase_add_test(tc, credit_is_revoked_with_the_write_bit);
+	tcase_add_test(tc, zero_copy_quota_and_private_copies);
 	tcase_add_test(tc, quotas_are_per_uid);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
