@@ -29,14 +29,14 @@ credits_cover(struct credits *cr, const char *name, size_t len)
 {
 	struct credit *c = credits_find(cr, name);
 
-	if (c == NULL || c->count == 0 || c->bytes < len)
+	if (c == NULL || c->count == 0 || c->bytes < len || len > c->max_msg)
 		return NULL;
 	return c;
 }
 
 void
 credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
-    unsigned count, uint64_t bytes)
+    unsigned count, uint64_t bytes, uint64_t max_msg)
 {
 	struct credit *c = credits_find(cr, name);
 
@@ -55,6 +55,7 @@ credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
 	c->mailbox_id = mailbox_id;
 	c->count = count;
 	c->bytes = bytes;
+	c->max_msg = max_msg;
 }
 
 void

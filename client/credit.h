@@ -22,6 +22,7 @@ struct credit {
 	uint64_t	mailbox_id;
 	unsigned	count;
 	uint64_t	bytes;
+	uint64_t	max_msg;	/* the mailbox's largest message */
 };
 
 struct credits {
@@ -35,7 +36,7 @@ struct credit *credits_cover(struct credits *cr, const char *name,
 	    size_t len);
 /* Records the daemon's grant in name (count 0: none). */
 void	credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
-	    unsigned count, uint64_t bytes);
+	    unsigned count, uint64_t bytes, uint64_t max_msg);
 /* The mailbox with that id is gone: its grant with it. */
 void	credits_drop(struct credits *cr, uint64_t mailbox_id);
 

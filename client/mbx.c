@@ -213,8 +213,9 @@ tune(struct mbx *c)
 	const char *p = secure_getenv("MBX_PREFETCH");
 	const char *cr = secure_getenv("MBX_CREDIT");
 
-	(void)mbx_setopt(c, MBX_OPT_PREFETCH,
-	    p != NULL ? strtol(p, NULL, 10) : PREFETCH_COUNT);
+	c->prefetch = PREFETCH_COUNT;
+	if (p != NULL)
+		(void)mbx_setopt(c, MBX_OPT_PREFETCH, strtol(p, NULL, 10));
 	(void)mbx_setopt(c, MBX_OPT_CREDIT,
 	    cr != NULL && strcmp(cr, "1") == 0);
 }
@@ -1001,7 +1002,7 @@ send_call(struct mbx *c, const char *name, const void *data, size_t len,
 {
 	struct answer a;
 	uint32_t id, status, count;
-	uint64_t mailbox_id, bytes;
+	uint64_t mailbox_id, bytes, max_msg;
 
 	req_begin(c);
 	req_put_name(c, name);
@@ -1021,10 +1022,12 @@ send_call(struct mbx *c, const char *name, const void *data, size_t len,
 	mailbox_id = proto_get_u64(&a.r);
 	count = proto_get_u32(&a.r);
 	bytes = proto_get_u64(&a.r);
+	max_msg = proto_get_u64(&a.r);
 	if (!proto_reader_done(&a.r))
 		return conn_break(c, EPROTO);
 	if (c->use_credit)
-		credits_set(&c->credits, name, mailbox_id, count, bytes);
+		credits_set(&c->credits, name, mailbox_id, count, bytes,
+		    max_msg);
 	return 0;
 }
 
@@ -1052,9 +1055,26 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 	return send_call(c, name, data, len, flags, timeout_ms);
 }
 
-/* The SENDV round trip for v[0..n): how many the daemon enqueued. */
+/* How many of v[0..n) one SENDV frame can carry (at least one). */
+static size_t
+sendv_fit(const struct mbx_smsg *v, size_t n)
+{
+	size_t body = 4, i;
+
+	for (i = 0; i < n; i++) {
+		body += 2 + strlen(v[i].name) + 4 + v[i].len;
+		if (body > PROTO_MAX_BODY)
+			break;
+	}
+	return i > 0 ? i : 1;
+}
+
+/*
+ * The SENDV round trip for a prefix of v[0..n) (*tried messages, as many
+ * as one frame carries): how many the daemon enqueued.
+ */
 static ssize_t
-sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n)
+sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n, size_t *tried)
 {
 	struct iovec iov[1 + 2 * 64];
 	struct answer a;
@@ -1063,6 +1083,8 @@ sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n)
 
 	if (n > 64)
 		n = 64;
+	n = sendv_fit(v, n);
+	*tried = n;
 	req_begin(c);
 	proto_put_u32(&c->out, (uint32_t)n);
 	/* Names and lengths into c->out; payloads straight from the caller. */
@@ -1107,7 +1129,7 @@ MBX_EXPORT ssize_t
 mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 {
 	size_t i = 0;
-	ssize_t done;
+	ssize_t done = 0;
 
 	if (c == NULL || v == NULL || n == 0 || timeout_ms < -1)
 		return fail(EINVAL);
@@ -1129,9 +1151,17 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 	}
 	if (i == n || (i > 0 && c->broken))
 		return (ssize_t)i;
-	done = sendv_call(c, v + i, n - i);
-	if (done > 0)
-		return (ssize_t)i + done;
+	/* Frame after frame while every message of the last one went. */
+	while (i < n) {
+		size_t tried;
+
+		done = sendv_call(c, v + i, n - i, &tried);
+		if (done <= 0)
+			break;
+		i += (size_t)done;
+		if ((size_t)done < tried)
+			return (ssize_t)i;
+	}
 	if (i > 0)
 		return (ssize_t)i;
 	/* Nothing could go without waiting: wait for the first alone. */

@@ -275,6 +275,21 @@ shm_cache_get(struct shm *s, int fd, size_t need)
 	return e;
 }
 
+/* A memfd must hold what it claims, or touching its mapping faults. */
+static int
+shm_check_size(int fd, size_t need)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if ((uint64_t)st.st_size < need) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
 struct mbx_msg *
 shm_receive(struct shm *s, int fd, size_t len, bool shared)
 {
@@ -287,19 +302,25 @@ shm_receive(struct shm *s, int fd, size_t len, bool shared)
 	m->received = true;
 	m->len = len;
 	m->fd = -1;
-	if (shared) {
-		m->cached = shm_cache_get(s, fd, HDR + len);
+	if (shared && (m->cached = shm_cache_get(s, fd, HDR + len)) != NULL) {
 		close(fd);
-		if (m->cached == NULL) {
-			free(m);
-			return NULL;
-		}
 		m->cached->refs++;
 		m->data = (unsigned char *)m->cached->map + HDR;
 		return m;
 	}
+	/*
+	 * Sealed, or shared with every cached mapping in use: a mapping of
+	 * its own.  A shared one is mapped writable, for its state word.
+	 */
+	if (shm_check_size(fd, HDR + len) < 0) {
+		close(fd);
+		free(m);
+		return NULL;
+	}
+	m->shared_uncached = shared;
 	m->map_len = HDR + len;
-	m->map = mmap(NULL, m->map_len, PROT_READ, MAP_SHARED, fd, 0);
+	m->map = mmap(NULL, m->map_len, shared ? PROT_READ | PROT_WRITE :
+	    PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (m->map == MAP_FAILED) {
 		free(m);
@@ -342,6 +363,9 @@ shm_free(struct mbx_msg *m)
 		munmap(m->map, m->map_len);
 		close(m->fd);
 	} else if (m->map != NULL) {
+		if (m->shared_uncached)
+			atomic_store_explicit(shm_state(m->map), SHM_FREE,
+			    memory_order_release);
 		munmap(m->map, m->map_len);
 	}
 	free(m);

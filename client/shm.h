@@ -39,6 +39,7 @@ struct mbx_msg {
 	struct shm_map	*cached;	/* receiver side: a cached mapping */
 	bool		 sealed;	/* already sealed (a failed send) */
 	bool		 received;
+	bool		 shared_uncached; /* received shared, own mapping */
 };
 
 /* A sender's recycled buffer. */

@@ -22,6 +22,7 @@ struct account {
 	unsigned	mailboxes;
 	uint64_t	bytes;
 	unsigned	fds;		/* zero-copy messages held */
+	unsigned	msgs;		/* messages held */
 };
 
 /* The accounts of a broker: few uids, so a short vector. */

@@ -232,6 +232,10 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
 	    s->len > b->limits.max_bytes_per_uid - p->acct->bytes))
 		return -ENOBUFS;
+	/* Even empty messages cost the daemon memory: count them too. */
+	if (!broker_is_admin(b, p) &&
+	    p->acct->msgs >= b->limits.max_msgs_per_uid)
+		return -ENOBUFS;
 	/* Each zero-copy message holds one of the daemon's descriptors. */
 	if (s->fd >= 0 && !broker_is_admin(b, p) &&
 	    p->acct->fds >= b->limits.max_fds_per_uid)
@@ -275,9 +279,14 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (w != NULL)
 		return BROKER_PARKED;
 	s->mailbox_id = mb->id;
+	s->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
+	    b->limits.max_msg;
+	/* A sender that no longer asks for credit gives back what it had. */
 	if (m->fd < 0 && s->want_credit)
 		credit_refill(b, p, mb, s->len, &s->credit_count,
 		    &s->credit_bytes);
+	else if (m->fd < 0 && req != 0)
+		credit_release(b, p, mb);
 	return 0;
 }
 
@@ -291,6 +300,7 @@ broker_charge(struct broker *b, struct peer *p, struct msg *m)
 	m->acct->bytes += m->len;
 	if (m->fd >= 0)
 		m->acct->fds++;
+	m->acct->msgs++;
 	m->sender_id = p->id;
 	m->pid = (uint32_t)p->pid;
 	m->uid = (uint32_t)p->uid;

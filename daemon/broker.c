@@ -77,6 +77,8 @@ broker_set_limits(struct broker *b, const struct broker_limits *l)
 		n->max_standby_per_mailbox = BROKER_DEFAULT_MAX_STANDBY;
 	if (n->max_fds_per_uid == 0)
 		n->max_fds_per_uid = BROKER_DEFAULT_MAX_FDS_PER_UID;
+	if (n->max_msgs_per_uid == 0)
+		n->max_msgs_per_uid = BROKER_DEFAULT_MAX_MSGS_PER_UID;
 	if (n->nadmin_gids > sizeof(n->admin_gids) / sizeof(n->admin_gids[0]))
 		n->nadmin_gids = sizeof(n->admin_gids) / sizeof(n->admin_gids[0]);
 }
@@ -141,6 +143,7 @@ broker_msg_free(struct broker *b, struct msg *m)
 		m->acct->bytes -= m->len;
 		if (m->fd >= 0)
 			m->acct->fds--;
+		m->acct->msgs--;
 		account_put(&b->accounts, m->acct);
 	}
 	msg_free(m);

@@ -48,6 +48,7 @@ struct broker_limits {
 	unsigned	max_pending_per_connection;
 	unsigned	max_standby_per_mailbox;
 	unsigned	max_fds_per_uid;	/* zero-copy messages held */
+	unsigned	max_msgs_per_uid;	/* messages held, any size */
 	gid_t		admin_gids[16];	/* besides uid 0 */
 	size_t		nadmin_gids;
 };
@@ -58,6 +59,7 @@ struct broker_limits {
 #define BROKER_DEFAULT_MAX_PENDING		256
 #define BROKER_DEFAULT_MAX_STANDBY		64
 #define BROKER_DEFAULT_MAX_FDS_PER_UID		256
+#define BROKER_DEFAULT_MAX_MSGS_PER_UID		262144
 
 /* Owner, group and mode of a new mailbox. */
 struct broker_attr {
@@ -100,6 +102,7 @@ struct broker_send {
 	uint64_t	 mailbox_id;
 	unsigned	 credit_count;
 	uint64_t	 credit_bytes;
+	uint64_t	 max_msg;	/* the mailbox's, for its posts */
 };
 
 struct broker_recv {

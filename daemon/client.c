@@ -604,6 +604,7 @@ client_send(struct client *c, const struct proto_header *h,
 	proto_put_u64(conn_out(c->conn), s.mailbox_id);
 	proto_put_u32(conn_out(c->conn), s.credit_count);
 	proto_put_u64(conn_out(c->conn), s.credit_bytes);
+	proto_put_u64(conn_out(c->conn), s.max_msg);
 	client_reply_end(c, start, h->id);
 	return 0;
 }

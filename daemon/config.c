@@ -428,8 +428,8 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 	static const char *const keys[] = { "max_memory", "max_msg",
 	    "max_bytes_per_uid", "max_connections", "max_connections_per_uid",
 	    "max_mailboxes_per_uid", "max_pending_per_connection",
-	    "max_standby_per_mailbox", "max_fds_per_uid", "handshake_timeout_ms",
-	    NULL };
+	    "max_standby_per_mailbox", "max_fds_per_uid", "max_msgs_per_uid",
+	    "handshake_timeout_ms", NULL };
 	static const struct {
 		const char *key;
 		size_t off;
@@ -446,6 +446,8 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 		    offsetof(struct broker_limits, max_standby_per_mailbox) },
 		{ "max_fds_per_uid",
 		    offsetof(struct broker_limits, max_fds_per_uid) },
+		{ "max_msgs_per_uid",
+		    offsetof(struct broker_limits, max_msgs_per_uid) },
 	};
 	struct broker_limits *l = &c->limits;
 	json_t *v;
@@ -530,9 +532,17 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
 	if ((v = json_object_get(obj, "group")) != NULL &&
 	    config_group(ctx, v, "group", &mb->gid) < 0)
 		return -1;
-	if ((v = json_object_get(obj, "mode")) != NULL &&
-	    config_mode(ctx, v, &mb->mode) < 0)
-		return -1;
+	if ((v = json_object_get(obj, "mode")) != NULL) {
+		if (config_mode(ctx, v, &mb->mode) < 0)
+			return -1;
+		/* Inside the broker 0 means "the default": not what was said. */
+		if (mb->mode == 0) {
+			config_push(ctx, "mode", 0);
+			return config_error(ctx, "mode: \"0\" is not allowed "
+			    "for a mailbox (root alone could use it); give "
+			    "the bits, such as \"0600\"");
+		}
+	}
 	return 0;
 }
 

@@ -144,6 +144,15 @@ credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
 }
 
 void
+credit_release(struct broker *b, struct peer *p, struct mailbox *mb)
+{
+	struct grant *g = credit_find(p, mb);
+
+	if (g != NULL)
+		credit_end(b, g);
+}
+
+void
 credit_release_peer(struct broker *b, struct peer *p)
 {
 	while (p->grants.len > 0)

@@ -47,6 +47,8 @@ struct mailbox *credit_take(struct broker *b, struct peer *p,
 	    uint64_t mailbox_id, size_t len);
 /* The mailbox of p's grant with that id, or NULL. */
 struct mailbox *credit_find_mailbox(const struct peer *p, uint64_t mailbox_id);
+/* Ends p's grant in mb, if any: p sends there without credit now. */
+void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
 /* Ends every grant of p, or every grant in mb. */
 void	 credit_release_peer(struct broker *b, struct peer *p);
 void	 credit_release_mailbox(struct broker *b, struct mailbox *mb);

@@ -88,7 +88,9 @@ enum proto_type {
 				 *   HELLO:  u32 version, u64 client_id
 				 *   LIST, CLIENTS: blob json
 				 *   SEND (OK): nothing, or a credit grant:
-				 *     u64 mailbox_id, u32 count, u64 bytes
+				 *     u64 mailbox_id, u32 count, u64 bytes,
+				 *     u64 max_msg (the mailbox's: a post
+				 *     must not exceed it)
 				 *   SENDV: u32 enqueued
 				 *   others: nothing */
 	PROTO_MSG = 65,		/* answer to RECV: u64 msg_id, str mailbox,

@@ -290,6 +290,35 @@ START_TEST(credit_keeps_order_and_capacity)
 }
 END_TEST
 
+START_TEST(credit_respects_max_msg_and_sendv_splits_frames)
+{
+	static char big[10u << 20];
+	struct harness h;
+	struct mbx_smsg v[3];
+	char buf[2048];
+	mbx_t *s;
+
+	harness_start(&h, NULL);
+	s = harness_open(&h);
+	ASSERT_OK(mbx_setopt(s, MBX_OPT_CREDIT, 1));
+	mk(s, "small", 100, 100, 0600);
+	ASSERT_OK(mbx_send(s, "small", "x", 1, 0, 0));
+	/* Credit covers the bytes, but the mailbox takes at most 100. */
+	memset(buf, 'b', sizeof(buf));
+	ASSERT_ERR(mbx_send(s, "small", buf, 1000, 0, 0), EMSGSIZE);
+	ASSERT_OK(mbx_send(s, "small", "y", 1, 0, 0));
+	ck_assert_int_eq(harness_mailbox_int(s, "small", "queued"), 2);
+	/* 30 MiB in one batch: more than one frame carries, all enqueued. */
+	mk(s, "large", 10, 16u << 20, 0600);
+	for (int i = 0; i < 3; i++)
+		v[i] = (struct mbx_smsg){ "large", big, sizeof(big) };
+	ck_assert_int_eq(mbx_sendv(s, v, 3, 0), 3);
+	ck_assert_int_eq(harness_mailbox_int(s, "large", "queued"), 3);
+	mbx_close(s);
+	harness_stop(&h);
+}
+END_TEST
+
 START_TEST(credit_ends_with_its_mailbox)
 {
 	struct harness h;
@@ -540,6 +569,7 @@ batch_suite(void)
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, credit_keeps_order_and_capacity);
 	tcase_add_test(tc, credit_ends_with_its_mailbox);
+	tcase_add_test(tc, credit_respects_max_msg_and_sendv_splits_frames);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("zerocopy");
 	tcase_set_timeout(tc, harness_tcase_timeout());

@@ -680,6 +680,11 @@ START_TEST(credit_is_revoked_with_the_write_bit)
 	/* A post already on its way is still taken: its room was reserved. */
 	broker_post(b, &sender.peer, s.mailbox_id, "y", 1);
 	ck_assert_uint_eq(mbox(b, "m")->nqueued, 2);
+	/* A send that no longer asks for credit gives the rest back. */
+	ck_assert_int_eq(broker_chmod(b, &root.peer, "m", 1, 0662), 0);
+	s.want_credit = false;
+	ck_assert_int_eq(broker_send(b, &sender.peer, 2, &s), 0);
+	ck_assert_uint_eq(mbox(b, "m")->reserved, 0);
 	finish(b, all, 2);
 }
 END_TEST
@@ -799,6 +804,12 @@ START_TEST(quotas_are_per_uid)
 	/* Standbys per mailbox. */
 	ck_assert_int_eq(do_bind(b, &a2, "m2", PROTO_BIND_QUEUE), 0);
 	ck_assert_int_eq(do_bind(b, &o1, "m2", PROTO_BIND_QUEUE), -EDQUOT);
+	/* Messages per uid, whatever their size: empty ones count too. */
+	l.max_msgs_per_uid = 3;
+	broker_set_limits(b, &l);
+	ck_assert_int_eq(do_send(b, &o1, 9, "m3", "", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &o1, 10, "m3", "", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &o1, 11, "m3", "", false, 0), -ENOBUFS);
 	finish(b, all, 4);
 }
 END_TEST
