@@ -332,10 +332,11 @@ int
 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
     const void *data, size_t len)
 {
-	struct mailbox *mb = credit_find_mailbox(p, mailbox_id);
+	uint64_t max_post = credit_max_post(p, mailbox_id);
+	struct mailbox *mb;
 	struct msg *m;
 
-	if (mb != NULL && (len > mb->max_msg || len > b->limits.max_msg))
+	if (max_post != 0 && len > max_post)
 		return -EMSGSIZE;
 	if ((mb = credit_take(b, p, mailbox_id, len)) == NULL)
 		return 0;

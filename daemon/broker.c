@@ -119,6 +119,7 @@ broker_may(const struct broker *b, const struct peer *p,
 }
 
 static void broker_set_owner(struct broker *, struct mailbox *, uid_t, gid_t);
+static void broker_check_grants(struct broker *, struct mailbox *);
 static void broker_mailbox_free(struct broker *, struct mailbox *);
 
 /* Owner-only operations: destroy, purge, chmod, rebind, evict. */
@@ -404,6 +405,7 @@ broker_declare(struct broker *b, const char *name, size_t len,
 	mb->max_msg = (size_t)max_msg;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
 	broker_set_owner(b, mb, a->uid, a->gid);
+	broker_check_grants(b, mb);
 	/* More room may let waiting senders in. */
 	broker_pump(b, mb);
 	return BROKER_CHANGED;

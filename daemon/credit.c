@@ -102,6 +102,10 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 		credit_charge(b, g, want_count > g->count ?
 		    (long)(want_count - g->count) : 0,
 		    want_bytes > g->bytes ? (int64_t)(want_bytes - g->bytes) : 0);
+	/* Posts are judged by what the peer was told, even if it shrinks. */
+	if (g != NULL)
+		g->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
+		    b->limits.max_msg;
 	*count = g != NULL ? g->count : 0;
 	*bytes = g != NULL ? g->bytes : 0;
 }
@@ -118,12 +122,12 @@ credit_find_id(const struct peer *p, uint64_t mailbox_id)
 	return NULL;
 }
 
-struct mailbox *
-credit_find_mailbox(const struct peer *p, uint64_t mailbox_id)
+uint64_t
+credit_max_post(const struct peer *p, uint64_t mailbox_id)
 {
 	struct grant *g = credit_find_id(p, mailbox_id);
 
-	return g != NULL ? g->mb : NULL;
+	return g != NULL ? g->max_msg : 0;
 }
 
 struct mailbox *

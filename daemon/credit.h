@@ -26,6 +26,7 @@ struct grant {
 	struct mailbox	*mb;
 	unsigned	 count;
 	uint64_t	 bytes;
+	uint64_t	 max_msg;	/* the largest post, as told to the peer */
 };
 
 /* Most slots and bytes one grant holds. */
@@ -45,8 +46,11 @@ void	 credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
  */
 struct mailbox *credit_take(struct broker *b, struct peer *p,
 	    uint64_t mailbox_id, size_t len);
-/* The mailbox of p's grant with that id, or NULL. */
-struct mailbox *credit_find_mailbox(const struct peer *p, uint64_t mailbox_id);
+/*
+ * The largest post p's grant in the mailbox with that id allows (the
+ * max_msg it was told), or 0 when p holds no such grant.
+ */
+uint64_t credit_max_post(const struct peer *p, uint64_t mailbox_id);
 /* Ends p's grant in mb, if any: p sends there without credit now. */
 void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
 /* Ends every grant of p, or every grant in mb. */

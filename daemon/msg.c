@@ -58,6 +58,8 @@ msg_make_private(struct msg *m)
 	while (left > 0) {
 		ssize_t n = copy_file_range(m->fd, &in, fd, &out, left, 0);
 
+		if (n == 0)
+			errno = EIO;
 		if (n <= 0)
 			goto fail;
 		left -= (size_t)n;

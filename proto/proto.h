@@ -37,7 +37,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		2
+#define PROTO_VERSION		3
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -56,14 +56,18 @@ enum proto_type {
 	PROTO_DESTROY = 3,	/* str name */
 	PROTO_BIND = 4,		/* str name, u32 how */
 	PROTO_UNBIND = 5,	/* str name; flags PROTO_UNBIND_EVICT */
-	PROTO_SEND = 6,		/* str name, i32 timeout_ms, blob payload;
-				 * flags PROTO_SEND_SYNC.  The OK reply may
-				 * carry a credit grant (see PROTO_REPLY) */
+	PROTO_SEND = 6,		/* str name, i32 timeout_ms, blob payload
+				 * (u64 size with PROTO_SEND_FD); flags
+				 * PROTO_SEND_SYNC, _FD, _SHARED, _CREDIT.
+				 * With _CREDIT the OK reply may carry a
+				 * credit grant (see PROTO_REPLY) */
 	PROTO_RECV = 7,		/* str name (empty: any), i32 timeout_ms,
 				 * u64 cap, u32 max_count, u64 budget:
-				 * the first message (at most cap bytes),
-				 * then up to max_count - 1 more while
-				 * their payloads total at most budget */
+				 * the first message, then up to
+				 * max_count - 1 more while the payloads
+				 * (the first included) total at most
+				 * budget; each at most cap bytes, at most
+				 * BROKER_RECV_MAX_FDS memfds */
 	PROTO_ACK = 8,		/* u64 msg_id, repeated: one or more;
 				 * flags PROTO_ACK_REPLY (with exactly one)
 				 * asks for an answer; else none comes */
@@ -95,18 +99,23 @@ enum proto_type {
 				 *   others: nothing */
 	PROTO_MSG = 65,		/* answer to RECV: u64 msg_id, str mailbox,
 				 * u64 sender_id, u32 pid, u32 uid,
-				 * blob payload; flags PROTO_MSG_SYNC,
-				 * PROTO_MSG_MORE */
+				 * blob payload (u64 size with
+				 * PROTO_MSG_FD); flags PROTO_MSG_SYNC,
+				 * _MORE, _FD, _SHARED */
 	PROTO_REVOKE = 66,	/* unsolicited (id 0): u32 what, str
 				 * mailbox, u64 mailbox_id: the binding
-				 * (PROTO_REVOKE_BINDING) or the mailbox
-				 * and any credit in it (PROTO_REVOKE_GONE)
-				 * is no more */
+				 * (PROTO_REVOKE_BINDING), the mailbox and
+				 * any credit in it (PROTO_REVOKE_GONE), or
+				 * the right to post there
+				 * (PROTO_REVOKE_CREDIT) is no more */
 };
 
 #define PROTO_REVOKE_BINDING	1
 #define PROTO_REVOKE_GONE	2
-/* The sender may no longer write there: its credit is void. */
+/*
+ * The sender may no longer write there: it must stop posting on its
+ * grant (posts already written still land).
+ */
 #define PROTO_REVOKE_CREDIT	3
 
 /* "No uid" or "no gid" in CREATE and CHOWN. */
@@ -161,7 +170,8 @@ enum proto_status {
 	PROTO_EACCES = 9,
 	PROTO_ENOBUFS = 10,
 	PROTO_EIDRM = 11,
-	PROTO_EPROTO = 12,	/* version mismatch or bad request */
+	PROTO_EPROTO = 12,	/* version mismatch, or an error with no
+				 * status of its own */
 	PROTO_ESHUTDOWN = 13,	/* the daemon is stopping */
 	PROTO_ESRCH = 14,	/* the named client does not stand by */
 	PROTO_ENOMEM = 15,
