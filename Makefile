@@ -250,10 +250,20 @@ clean:
 help:
 	@echo "make           build mbxd, mbxctl and libmbx into $(B)/"
 	@echo "make run       install build deps, build, run mbxd in the foreground"
-	@echo "make check     install build deps, build, run every test (plain and ASan+UBSan)"
+	@echo "make check     install build and test deps, build, run every test"
+	@echo "               (ASan+UBSan, check-system, then plain)"
 	@echo "make test      run the test suite once, without installing anything"
+	@echo "make check-system  the system tests (units, activation, install, deb as root)"
 	@echo "make check-valgrind  the test suite with the daemon under valgrind"
+	@echo "make fuzz      the libFuzzer targets (clang), each for FUZZ_SECONDS"
+	@echo "make fuzz-live mutated frames into a live ASan mbxd for FUZZ_LIVE_SECONDS"
+	@echo "make soak      senders, receivers killed and rebound, for SOAK_SECONDS"
+	@echo "make bench     the benchmark (tests/bench/): table, $(BENCH_DIR)/chart.png"
+	@echo "make bench-smoke  a short benchmark run against the main build"
 	@echo "make install   install under PREFIX=$(PREFIX) (DESTDIR honoured)"
+	@echo "make install-config  install $(SYSCONFDIR)/mbx/mbxd.json unless it exists"
+	@echo "make uninstall remove what make install put in place"
+	@echo "make deb       build Debian packages into $(DEBDIR)/"
 	@echo "make clean     remove build/"
 	@echo "Knobs: CC, CFLAGS, SANITIZE=address,undefined, B=builddir, PREFIX, DESTDIR"
 
@@ -294,5 +304,65 @@ bench: bench-deps
 
 bench-smoke: $(MBXD) $(B)/mbx-bench
 	timeout 120 $(B)/mbx-bench --quick --mbxd $(abspath $(MBXD))
+
+# Security and reliability (tests/fuzz/, tests/soak.c, issue 4).
+# `make fuzz` builds the libFuzzer targets with clang and ASan+UBSan into
+# $(FUZZ_B)/ and runs each for FUZZ_SECONDS from the seed corpus
+# (tests/fuzz/corpus/TARGET; new inputs go to $(FUZZ_B)/corpus/TARGET, a
+# crash to $(FUZZ_B)/crash-*).  `make fuzz-live` drives an ASan+UBSan mbxd
+# over its socket with mutated frames for FUZZ_LIVE_SECONDS.  `make soak`
+# runs senders, killed and rebound receivers for SOAK_SECONDS against
+# $(MBXD).  `make fuzz-corpus` rewrites the seed corpus.
+FUZZ_SECONDS	?= 60
+FUZZ_LIVE_SECONDS ?= 30
+SOAK_SECONDS	?= 60
+FUZZ_B		 = build/fuzz
+FUZZ_TARGETS	 = fuzz-decoder fuzz-requests
+FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
+FUZZ_LIVE_B	 = build/asan
+
+.PHONY: fuzz fuzz-build fuzz-corpus fuzz-live soak
+fuzz: deps
+	$(MAKE) B=$(FUZZ_B) CC=clang SANITIZE=address,undefined \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_B)/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_B)/$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	        -artifact_prefix=$(FUZZ_B)/ $(FUZZ_B)/corpus/$$t \
+	        tests/fuzz/corpus/$$t; \
+	done
+
+fuzz-build: $(B)/fuzz-decoder $(B)/fuzz-requests $(B)/gen-corpus
+
+$(B)/fuzz-decoder: $(call obj,tests/fuzz/fuzz-decoder.c $(PROTO_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
+
+$(B)/fuzz-requests: $(call obj,tests/fuzz/fuzz-requests.c $(DAEMON_LIB_SRC) \
+	    daemon/conn.c daemon/client.c $(PROTO_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS)
+
+$(B)/gen-corpus: $(call obj,tests/fuzz/gen-corpus.c $(PROTO_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^
+
+fuzz-corpus: $(B)/gen-corpus
+	rm -rf tests/fuzz/corpus
+	$(B)/gen-corpus tests/fuzz/corpus
+
+fuzz-live: deps
+	$(MAKE) B=$(FUZZ_LIVE_B) SANITIZE=address,undefined CFLAGS="-O1 -g" \
+	    all $(FUZZ_LIVE_B)/tests/fuzz-live
+	$(FUZZ_LIVE_B)/tests/fuzz-live --mbxd $(abspath $(FUZZ_LIVE_B)/mbxd) \
+	    --seconds $(FUZZ_LIVE_SECONDS)
+
+$(B)/tests/fuzz-live: $(call obj,tests/fuzz/fuzz-live.c tests/mbxd-proc.c \
+	    $(PROTO_SRC)) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
+
+soak: all $(B)/tests/mbx-soak
+	$(B)/tests/mbx-soak --mbxd $(abspath $(MBXD)) --seconds $(SOAK_SECONDS)
+
+$(B)/tests/mbx-soak: $(call obj,tests/soak.c tests/mbxd-proc.c) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
 
 -include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

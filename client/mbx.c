@@ -745,7 +745,7 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
  */
 static int
 recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
-    int timeout_ms)
+    int timeout_ms, bool drained)
 {
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	int left = timeout_ms;
@@ -753,8 +753,9 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 
 	for (;;) {
 		/* A binding lost since the last call takes its messages. */
-		if (c->inbox.count > 0 && conn_drain(c) == -1)
+		if (!drained && c->inbox.count > 0 && conn_drain(c) == -1)
 			return -1;
+		drained = false;
 		if ((h = inbox_find(&c->inbox, name)) != NULL) {
 			if (s->obj == NULL && h->len > s->cap)
 				return fail(EMSGSIZE);
@@ -777,7 +778,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
 	int ret = 0;
 
-	if (recv_slot(c, name, s, c->prefetch, timeout_ms) == -1) {
+	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
 		acks_flush_keep_errno(c);
 		ret = -1;
 	} else if (acks_flush(c) == -1) {
@@ -844,7 +845,9 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		/* Only the first message may wait; then only held ones. */
 		if (i > 0 && inbox_find(&c->inbox, name) == NULL)
 			break;
-		if (recv_slot(c, name, &s, max, i == 0 ? timeout_ms : 0) == -1) {
+		/* One look for notices per call: the batch is one receive. */
+		if (recv_slot(c, name, &s, max, i == 0 ? timeout_ms : 0,
+		    i > 0) == -1) {
 			if (i == 0) {
 				acks_flush_keep_errno(c);
 				return -1;
