@@ -65,8 +65,10 @@ rec_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 	r->msg_id = m->id;
 	r->msg_sync = m->sender != NULL;
 	memset(r->data, 0, sizeof(r->data));
-	memcpy(r->data, m->data, m->len < sizeof(r->data) - 1 ? m->len :
-	    sizeof(r->data) - 1);
+	/* A zero-copy payload is in its memfd, not inline. */
+	if (m->fd < 0)
+		memcpy(r->data, m->data, m->len < sizeof(r->data) - 1 ?
+		    m->len : sizeof(r->data) - 1);
 	snprintf(r->mailbox, sizeof(r->mailbox), "%s", m->mbox->name);
 }
 
