@@ -33,7 +33,7 @@ SANITIZE ?=
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wpointer-arith \
 	  -Wcast-qual -Wundef -Wvla -Wno-unused-parameter
-CFLAGS	?= -O2 -g
+CFLAGS	?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 MBX_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Iproto -Iclient
 ifneq ($(SANITIZE),)
 MBX_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -322,7 +322,7 @@ FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
 FUZZ_LIVE_B	 = build/asan
 
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-live soak
-fuzz: deps
+fuzz: deps-test
 	$(MAKE) B=$(FUZZ_B) CC=clang SANITIZE=address,undefined \
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -349,7 +349,7 @@ fuzz-corpus: $(B)/gen-corpus
 	rm -rf tests/fuzz/corpus
 	$(B)/gen-corpus tests/fuzz/corpus
 
-fuzz-live: deps
+fuzz-live: deps-test
 	$(MAKE) B=$(FUZZ_LIVE_B) SANITIZE=address,undefined CFLAGS="-O1 -g" \
 	    all $(FUZZ_LIVE_B)/tests/fuzz-live
 	$(FUZZ_LIVE_B)/tests/fuzz-live --mbxd $(abspath $(FUZZ_LIVE_B)/mbxd) \

@@ -67,8 +67,13 @@ msg_make_private(struct msg *m)
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
 	    F_SEAL_SEAL) < 0)
 		goto fail;
-	/* The sender may reuse its buffer: nobody will read it now. */
-	(void)pwrite(m->fd, &state_free, sizeof(state_free), 0);
+	/*
+	 * The sender may reuse its buffer: nobody will read it now.  Should
+	 * the write fail, the buffer only stays busy and the sender's pool
+	 * makes another.
+	 */
+	if (pwrite(m->fd, &state_free, sizeof(state_free), 0) < 0)
+		errno = 0;
 	close(m->fd);
 	m->fd = fd;
 	m->shared = false;
