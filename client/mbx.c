@@ -1136,12 +1136,16 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 
 	if (c == NULL || v == NULL || n == 0 || timeout_ms < -1)
 		return fail(EINVAL);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n; k++)
 		if (!name_ok(v[k].name) || (v[k].data == NULL && v[k].len > 0))
 			return fail(EINVAL);
+	/* Too large to travel inline: alone, as mbx_send() sends it. */
+	if (v[0].len > MBX_MAX_MSG_LIMIT)
+		return mbx_send(c, v[0].name, v[0].data, v[0].len, 0,
+		    timeout_ms) == -1 ? -1 : 1;
+	for (size_t k = 1; k < n; k++)
 		if (v[k].len > MBX_MAX_MSG_LIMIT)
-			return fail(EMSGSIZE);
-	}
+			n = k;
 	/* Whatever credit covers goes without a round trip. */
 	if (c->use_credit && conn_drain(c) == -1)
 		return -1;

@@ -200,8 +200,9 @@ struct mbx_rmsg {		/* one slot of mbx_recvv() */
  * once, the rest not at all.  It stops at the first message that cannot
  * be enqueued without waiting; it waits (as timeout_ms says) only when
  * not even the first could go, and then for that one alone.  A rendezvous
- * mailbox takes one message per call.  Errors (nothing was enqueued): as
- * mbx_send(), for v[0].
+ * mailbox takes one message per call, and so does a message longer than
+ * MBX_MAX_MSG_LIMIT (sent as mbx_send() would, zero-copy).  Errors
+ * (nothing was enqueued): as mbx_send(), for v[0].
  */
 ssize_t	 mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n,
 	    int timeout_ms);

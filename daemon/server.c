@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,14 @@ server_setup(struct server *s)
 
 	signal(SIGPIPE, SIG_IGN);
 	server_raise_fd_limit();
+	/*
+	 * Payloads up to 16 MiB are malloc'd and freed at the message rate:
+	 * without these, glibc hands large ones back with munmap or a heap
+	 * trim each time and the next message faults fresh pages in (about
+	 * 100 us per 64 KiB message on a VM, measured by make bench).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if ((s->base = event_base_new()) == NULL ||
 	    (s->broker = broker_new(NULL)) == NULL ||
 	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL)
