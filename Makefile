@@ -60,7 +60,8 @@ LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
 	     client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
-	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c
+	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
+	  tests/test-security.c tests/mbxd-proc.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

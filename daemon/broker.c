@@ -369,7 +369,9 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	}
 	if (p != NULL && mb->acct->mailboxes >=
 	    b->limits.max_mailboxes_per_uid && !broker_is_admin(b, p)) {
-		broker_mailbox_free(b, mb);
+		/* Not counted yet: nothing to give back but the reference. */
+		account_put(&b->accounts, mb->acct);
+		mailbox_free(mb);
 		return -EDQUOT;
 	}
 	mb->acct->mailboxes++;
@@ -538,6 +540,28 @@ broker_expire(struct broker *b, uint64_t now)
 
 		broker_timeout(b, w);
 	}
+}
+
+int
+broker_charge_input(struct broker *b, struct peer *p, int64_t delta)
+{
+	uint64_t d = (uint64_t)(delta < 0 ? -delta : delta);
+
+	if (delta < 0) {
+		b->mem_used -= d;
+		p->acct->bytes -= d;
+		return 0;
+	}
+	if (b->mem_used > b->limits.max_memory ||
+	    d > b->limits.max_memory - b->mem_used)
+		return -ENOBUFS;
+	if (!broker_is_admin(b, p) &&
+	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
+	    d > b->limits.max_bytes_per_uid - p->acct->bytes))
+		return -ENOBUFS;
+	b->mem_used += d;
+	p->acct->bytes += d;
+	return 0;
 }
 
 uint64_t

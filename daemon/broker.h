@@ -201,6 +201,11 @@ int	 broker_ack(struct broker *b, struct peer *p, uint64_t msg_id);
 void	 broker_expire(struct broker *b, uint64_t now);
 /* The earliest deadline, or DEADLINE_NONE. */
 uint64_t broker_next_deadline(const struct broker *b);
+/*
+ * Charges (delta > 0) or releases the memory of request bytes p has
+ * announced and not yet sent, as if queued: 0, or -ENOBUFS over a cap.
+ */
+int	 broker_charge_input(struct broker *b, struct peer *p, int64_t delta);
 /* Ends every parked call with -ESHUTDOWN. */
 void	 broker_shutdown(struct broker *b);
 

@@ -40,6 +40,7 @@ struct client {
 static int  client_frame(void *, const struct proto_header *, const uint8_t *,
     int *);
 static void client_closed(void *);
+static int  client_charge(void *, int64_t);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
@@ -47,6 +48,7 @@ static void client_revoke(struct peer *, const struct mailbox *, unsigned);
 static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
 	.closed = client_closed,
+	.charge = client_charge,
 };
 
 static const struct peer_ops client_peer_ops = {
@@ -132,11 +134,25 @@ client_handshake_cb(evutil_socket_t fd, short what, void *arg)
 	conn_kill(c->conn, NULL);
 }
 
+static int
+client_charge(void *ctx, int64_t delta)
+{
+	struct client *c = ctx;
+
+	/* A refused client has no account: it may announce nothing big. */
+	if (!c->registered)
+		return delta > 0 ? -1 : 0;
+	return broker_charge_input(c->set->broker, &c->peer, delta) < 0 ?
+	    -1 : 0;
+}
+
 static void
 client_free(struct client *c)
 {
 	if (c->handshake != NULL)
 		event_free(c->handshake);
+	if (c->conn != NULL)
+		conn_uncharge(c->conn);
 	if (c->registered)
 		broker_peer_remove(c->set->broker, &c->peer);
 	else {

@@ -66,6 +66,7 @@ struct conn {
 	bool		 reading_paused;
 	bool		 close_after_flush;
 	bool		 dead;
+	size_t		 charged;	/* announced frame bytes charged */
 	char		 label[32];	/* for the log: "client 7" */
 };
 
@@ -73,6 +74,7 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_parse(struct conn *);
+static void conn_read_rest(struct conn *);
 
 struct conn *
 conn_new(struct event_base *base, int fd, uint32_t max_body,
@@ -313,8 +315,11 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->dead)
 		return;
 	if (conn_write_some(c) < 0) {
-		conn_kill(c, errno == EPIPE || errno == ECONNRESET ? NULL :
-		    strerror(errno));
+		int err = errno;
+
+		conn_read_rest(c);
+		conn_kill(c, err == EPIPE || err == ECONNRESET ? NULL :
+		    strerror(err));
 		return;
 	}
 	left = c->out.len - c->out_off;
@@ -444,26 +449,45 @@ conn_parse(struct conn *c)
 	}
 }
 
-/* A partial frame longer than the buffer: grow once to its full size. */
+/*
+ * A frame larger than one read is announced before it arrives: its size
+ * is charged to the owner's memory accounts then, so that many half-sent
+ * frames cannot hold more than the caps allow.  The buffer itself only
+ * grows as the bytes come.
+ */
 static void
-conn_reserve_frame(struct conn *c)
+conn_charge_frame(struct conn *c)
 {
 	struct proto_header h;
-	size_t total;
+	size_t want = 0;
 
-	if (c->dead || c->in_len < PROTO_HEADER_SIZE ||
-	    proto_header_decode(c->in, c->in_len, c->max_body, &h) !=
-	    PROTO_DECODE_OK)
+	if (c->dead)
 		return;
-	total = PROTO_HEADER_SIZE + (size_t)h.len;
-	if (total > c->in_len && conn_reserve(c, total - c->in_len) < 0)
-		conn_kill(c, "out of memory for input");
+	if (c->in_len >= PROTO_HEADER_SIZE &&
+	    proto_header_decode(c->in, c->in_len, c->max_body, &h) ==
+	    PROTO_DECODE_OK && PROTO_HEADER_SIZE + (size_t)h.len > CONN_READ_SIZE)
+		want = PROTO_HEADER_SIZE + (size_t)h.len;
+	if (want == c->charged)
+		return;
+	if (c->ops->charge(c->ctx, (int64_t)want - (int64_t)c->charged) < 0) {
+		conn_kill(c, "a frame larger than its sender's memory share");
+		return;
+	}
+	c->charged = want;
 }
 
-static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
+void
+conn_uncharge(struct conn *c)
 {
-	struct conn *c = arg;
+	if (c->charged > 0)
+		(void)c->ops->charge(c->ctx, -(int64_t)c->charged);
+	c->charged = 0;
+}
+
+/* One read and what it completes: 1 read, 0 nothing there, -1 dead. */
+static int
+conn_read_once(struct conn *c)
+{
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
@@ -474,7 +498,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (conn_reserve(c, CONN_READ_SIZE / 4) < 0) {
 		conn_kill(c, "out of memory for input");
-		return;
+		return -1;
 	}
 	iov.iov_base = c->in + c->in_len;
 	iov.iov_len = c->in_cap - c->in_len;
@@ -485,19 +509,38 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	mh.msg_controllen = sizeof(cbuf.buf);
 	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
+		return 0;
 	if (n <= 0) {
 		/* A client that died with requests unread resets the stream. */
 		conn_kill(c, n == 0 || errno == ECONNRESET ? NULL :
 		    strerror(errno));
-		return;
+		return -1;
 	}
 	if (conn_take_passed_fds(c, &mh) < 0 || (mh.msg_flags & MSG_CTRUNC)) {
 		conn_close_in_fds(c);
 		conn_kill(c, "too many or truncated file descriptors");
-		return;
+		return -1;
 	}
 	c->in_len += (size_t)n;
 	conn_parse(c);
-	conn_reserve_frame(c);
+	conn_charge_frame(c);
+	return c->dead ? -1 : 1;
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)conn_read_once(arg);
+}
+
+/*
+ * The peer is gone (a write failed) but what it sent before going may
+ * still wait in the socket, an acknowledgement say: read it all first.
+ */
+static void
+conn_read_rest(struct conn *c)
+{
+	for (int i = 0; i < 1024 && !c->dead && !c->reading_paused; i++)
+		if (conn_read_once(c) <= 0)
+			break;
 }

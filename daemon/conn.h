@@ -31,6 +31,12 @@ struct conn_ops {
 		    const uint8_t *body, int *fds);
 	/* The connection is dead; called once, from the event loop. */
 	void	(*closed)(void *ctx);
+	/*
+	 * Charges (delta > 0) or releases (delta < 0) the memory of a large
+	 * frame announced and not yet complete.  0, or -1 to refuse (the
+	 * connection is closed).
+	 */
+	int	(*charge)(void *ctx, int64_t delta);
 };
 
 /* Takes ownership of fd (closed by conn_free, or on failure). */
@@ -54,6 +60,8 @@ void	 conn_flush_now(struct conn *c);
 void	 conn_close_after_flush(struct conn *c);
 /* Closes; why, when not NULL, is logged as an anomaly. */
 void	 conn_kill(struct conn *c, const char *why);
+/* Releases what the connection has charged (before its owner goes). */
+void	 conn_uncharge(struct conn *c);
 /* Names the connection in log lines. */
 void	 conn_set_label(struct conn *c, const char *label);
 bool	 conn_dead(const struct conn *c);

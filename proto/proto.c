@@ -291,7 +291,7 @@ proto_put_raw(struct proto_writer *w, size_t n)
 
 	if (w->failed)
 		return NULL;
-	if (n > w->cap - w->len) {
+	if (w->buf == NULL || n > w->cap - w->len) {
 		size_t cap = w->cap ? w->cap : 256;
 
 		while (cap - w->len < n) {

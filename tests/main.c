@@ -17,6 +17,7 @@
 
 #include <check.h>
 
+#include "suites-security.h"
 #include "suites.h"
 
 static int
@@ -53,6 +54,7 @@ main(void)
 	srunner_add_suite(sr, e2e_suite());
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, batch_suite());
+	srunner_add_suite(sr, security_suite());
 	/*
 	 * Fork mode always: a test that crashes or hangs must not take the
 	 * others with it, and the harness relies on the per-test process

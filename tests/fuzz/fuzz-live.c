@@ -1,0 +1,791 @@
+/*
+ * fuzz-live.c - drives a live mbxd (built with ASan+UBSan) over its
+ * socket with randomly mutated valid frames, and checks after every batch
+ * that it is alive and still answers a fresh client.
+ *
+ *	fuzz-live --mbxd PATH [--seconds T] [--batches N] [--seed S]
+ *	    [--wrapper CMD]
+ *
+ * A batch opens a handful of raw connections at once (as root, under
+ * several uids: the permission and quota paths are reached too), each
+ * with a HELLO (now and then a broken one), then a stream of requests of
+ * every type with plausible fields (names of existing mailboxes, direct
+ * addresses of live clients, timeouts, payloads, memfds).  A third of the
+ * connections are hostile and mutate a quarter of their frames (bits
+ * flipped, lengths changed, bytes cut, inserted or repeated, types and
+ * descriptor counts changed); the others only now and then, so that
+ * their requests build real state: queues, bindings, parked calls.
+ * Connections read what comes back, acknowledge some messages, and end
+ * in every way a client can: a clean close, a close with answers unread,
+ * a close half-way through a frame.
+ *
+ * After each batch a new client must connect and list (mbx_open +
+ * mbx_list, under a watchdog) and the daemon must be alive; at the end it
+ * must hold the descriptors it held at the start (with as many clients),
+ * exit 0 on SIGTERM, and its log must hold no sanitizer report.  Any
+ * failure exits 1 with the seed to reproduce it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "mbx.h"
+#include "../mbxd-proc.h"
+#include "proto.h"
+
+#define CONNS_PER_BATCH	8
+#define FRAMES_MAX	24
+#define WATCHDOG_S	20
+
+static const char config[] =
+    "{\n"
+    "  \"admin_groups\": [ 65529 ],\n"
+    "  \"limits\": {\n"
+    "    \"max_memory\": \"16M\", \"max_bytes_per_uid\": \"4M\",\n"
+    "    \"max_msg\": \"1M\", \"max_connections\": 256,\n"
+    "    \"max_connections_per_uid\": 64, \"max_mailboxes_per_uid\": 16,\n"
+    "    \"max_pending_per_connection\": 16,\n"
+    "    \"max_standby_per_mailbox\": 4, \"handshake_timeout_ms\": 1000\n"
+    "  }\n"
+    "}\n";
+
+static struct mbxd_proc daemon_;
+static uint64_t rng;
+static unsigned long long seed;
+static long nframes, nconns, nmutated, nsends_ok, nmsgs;
+
+static uint64_t
+rnd(void)
+{
+	/* xorshift64*: small, fast, reproducible from the seed. */
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ULL;
+}
+
+static unsigned
+below(unsigned n)
+{
+	return n == 0 ? 0 : (unsigned)(rnd() % n);
+}
+
+static bool
+chance(unsigned percent)
+{
+	return below(100) < percent;
+}
+
+/* Ends the run: what went wrong, why (may be ""), and how to replay. */
+static void __attribute__((noreturn))
+fail(const char *what, const char *why)
+{
+	fprintf(stderr, "fuzz-live: %s%s%s (seed %llu; mbxd log %s)\n", what,
+	    *why != '\0' ? ": " : "", why, seed, daemon_.log);
+	mbxd_proc_log_reports(&daemon_);
+	exit(1);
+}
+
+static void
+on_watchdog(int sig)
+{
+	static const char msg[] = "fuzz-live: the daemon did not answer a "
+	    "fresh client within the watchdog\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * Identities (root only): the effective ids a connection is made with.
+ */
+struct ident {
+	uid_t	uid;
+	gid_t	gid;
+	gid_t	group;
+};
+
+static const struct ident idents[] = {
+	{ 0, 0, (gid_t)-1 },
+	{ 65534, 65534, 65530 },
+	{ 65533, 65533, 65530 },
+	{ 65531, 65531, 65529 },	/* in the admin group */
+};
+
+static void
+become(const struct ident *id)
+{
+	gid_t g[1] = { id->group };
+	gid_t root = 0;
+
+	if (geteuid() != 0 && getuid() != 0)
+		return;
+	if (id->uid == 0) {
+		if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(1, &root) < 0)
+			fail("cannot become root again", strerror(errno));
+		return;
+	}
+	if (setgroups(id->group != (gid_t)-1 ? 1 : 0, g) < 0 ||
+	    setegid(id->gid) < 0 || seteuid(id->uid) < 0)
+		fail("cannot switch identity", strerror(errno));
+}
+
+/*
+ * The requests: plausible fields, then perhaps mutated.
+ */
+
+static long live_ids[64];
+static size_t nlive;
+
+/* A name: usually a mailbox that exists, sometimes anything. */
+static void
+put_name(struct proto_writer *w)
+{
+	static const char *const names[] = { "m0", "m1", "m2", "m3", "m4",
+	    "rv", "big", "", "bad name", "@0", "@01", "@" };
+	char buf[300];
+	unsigned k = below(100);
+
+	if (k < 60) {
+		snprintf(buf, sizeof(buf), "m%u", below(5));
+	} else if (k < 75 && nlive > 0) {
+		snprintf(buf, sizeof(buf), "@%ld", live_ids[below((unsigned)
+		    nlive)]);
+	} else if (k < 78) {
+		memset(buf, 'n', 256);	/* one byte too long */
+		buf[256] = '\0';
+	} else {
+		snprintf(buf, sizeof(buf), "%s",
+		    names[below(sizeof(names) / sizeof(names[0]))]);
+	}
+	proto_put_str(w, buf, strlen(buf));
+}
+
+static int32_t
+timeout(void)
+{
+	unsigned k = below(100);
+
+	return k < 50 ? 0 : k < 85 ? (int32_t)below(60) : k < 95 ? -1 :
+	    (int32_t)(-2 - (int)below(5));
+}
+
+static void
+put_payload(struct proto_writer *w)
+{
+	size_t len = chance(3) ? 70000 + below(1 << 20) : below(2048);
+	uint8_t *p;
+
+	proto_put_u32(w, (uint32_t)len);
+	if ((p = proto_put_raw(w, len)) != NULL)
+		memset(p, 'a' + (int)below(26), len);
+}
+
+/* Builds one request body; returns its type and sets flags and nfds. */
+static uint16_t
+build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
+    uint64_t last_msg)
+{
+	/* Weighted: mostly traffic, now and then the state changes. */
+	static const uint16_t types[] = { PROTO_SEND, PROTO_SEND, PROTO_SEND,
+	    PROTO_SEND, PROTO_SEND, PROTO_SEND, PROTO_RECV, PROTO_RECV,
+	    PROTO_RECV, PROTO_RECV, PROTO_ACK, PROTO_ACK, PROTO_BIND,
+	    PROTO_BIND, PROTO_SENDV, PROTO_SENDV, PROTO_CREATE, PROTO_UNBIND,
+	    PROTO_REBIND, PROTO_LIST, PROTO_CLIENTS, PROTO_CHMOD, PROTO_CHOWN,
+	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY };
+	uint16_t type = types[below(sizeof(types) / sizeof(types[0]))];
+
+	*flags = 0;
+	*nfds = 0;
+	switch (type) {
+	case PROTO_CREATE:
+		put_name(b);
+		proto_put_i64(b, (int64_t)below(6) - 1);
+		proto_put_u64(b, chance(90) ? 65536 : rnd());
+		proto_put_u32(b, chance(80) ? 0666 : below(01000));
+		proto_put_u32(b, chance(80) ? PROTO_ID_NONE : 65530);
+		break;
+	case PROTO_DESTROY:
+	case PROTO_PURGE:
+		put_name(b);
+		break;
+	case PROTO_UNBIND:
+		put_name(b);
+		*flags = chance(50) ? PROTO_UNBIND_EVICT : 0;
+		break;
+	case PROTO_BIND:
+		put_name(b);
+		proto_put_u32(b, below(4));
+		break;
+	case PROTO_SEND:
+		put_name(b);
+		proto_put_i32(b, timeout());
+		*flags = chance(20) ? PROTO_SEND_SYNC : 0;
+		if (chance(10)) {
+			*flags |= PROTO_SEND_FD |
+			    (chance(20) ? PROTO_SEND_SHARED : 0);
+			*nfds = 1;
+			proto_put_u64(b, below(8192));
+		} else {
+			put_payload(b);
+		}
+		break;
+	case PROTO_RECV:
+		put_name(b);
+		proto_put_i32(b, timeout());
+		proto_put_u64(b, chance(90) ? 1 << 20 : below(64));
+		proto_put_u32(b, below(70));
+		proto_put_u64(b, chance(90) ? 1 << 20 : rnd());
+		break;
+	case PROTO_ACK:
+		for (unsigned i = 0, n = 1 + below(3); i < n; i++)
+			proto_put_u64(b, chance(70) ? last_msg : below(64));
+		*flags = chance(20) ? PROTO_ACK_REPLY : 0;
+		break;
+	case PROTO_REBIND:
+		put_name(b);
+		proto_put_u64(b, nlive > 0 && chance(80) ?
+		    (uint64_t)live_ids[below((unsigned)nlive)] : rnd());
+		break;
+	case PROTO_LIST:
+	case PROTO_CLIENTS:
+		break;
+	case PROTO_CHMOD:
+		put_name(b);
+		proto_put_u32(b, chance(90) ? 0666 : below(010000));
+		break;
+	case PROTO_CHOWN:
+		put_name(b);
+		proto_put_u32(b, chance(50) ? PROTO_ID_NONE : 65534);
+		proto_put_u32(b, chance(50) ? PROTO_ID_NONE : 65530);
+		break;
+	case PROTO_SENDV: {
+		unsigned n = below(6);
+
+		proto_put_i32(b, timeout());
+		proto_put_u32(b, n);
+		for (unsigned i = 0; i < n; i++) {
+			put_name(b);
+			put_payload(b);
+		}
+		break;
+	}
+	default:	/* PROTO_POST */
+		proto_put_u64(b, below(16));
+		put_payload(b);
+		break;
+	}
+	return type;
+}
+
+/* Damages a whole frame (header and body) in one of several ways. */
+static void
+mutate(struct proto_writer *f)
+{
+	unsigned n = 1 + below(4);
+
+	nmutated++;
+	for (unsigned k = 0; k < n && f->len > 0; k++) {
+		size_t at = below((unsigned)f->len);
+		unsigned how = below(8);
+
+		switch (how) {
+		case 0:		/* flip bits */
+			f->buf[at] ^= (uint8_t)(1u << below(8));
+			break;
+		case 1:		/* a new length in the header */
+			if (f->len >= 4) {
+				uint32_t v = chance(50) ? (uint32_t)rnd() :
+				    (uint32_t)(f->len - PROTO_HEADER_SIZE) +
+				    below(8) - 4;
+
+				memcpy(f->buf, &v, 4);
+			}
+			break;
+		case 2:		/* another type */
+			if (f->len >= 6) {
+				f->buf[4] = (uint8_t)below(80);
+				f->buf[5] = (uint8_t)(chance(90) ? 0 : rnd());
+			}
+			break;
+		case 3:		/* descriptors announced */
+			if (f->len >= 8)
+				f->buf[6] = (uint8_t)below(6);
+			break;
+		case 4:		/* cut */
+			f->len = at;
+			break;
+		case 5:		/* random bytes inserted */
+		case 6: {	/* a run of one byte */
+			size_t add = 1 + below(64);
+			size_t old = f->len;
+			uint8_t c = (uint8_t)rnd();
+
+			if (proto_put_raw(f, add) == NULL)
+				break;
+			memmove(f->buf + at + add, f->buf + at, old - at);
+			for (size_t i = 0; i < add; i++)
+				f->buf[at + i] = how == 5 ? (uint8_t)rnd() : c;
+			break;
+		}
+		default:	/* an inner length field */
+			if (f->len > PROTO_HEADER_SIZE + 2)
+				f->buf[PROTO_HEADER_SIZE + below(
+				    (unsigned)(f->len - PROTO_HEADER_SIZE))] =
+				    0xff;
+			break;
+		}
+	}
+}
+
+static int
+make_fd(void)
+{
+	static const uint8_t data[64];
+	int fd = memfd_create("fuzz-live", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	unsigned seals = chance(80) ? F_SEAL_WRITE | F_SEAL_GROW |
+	    F_SEAL_SHRINK | F_SEAL_SEAL : F_SEAL_GROW | F_SEAL_SHRINK;
+	size_t len = chance(50) ? sizeof(data) : 4096 + sizeof(data);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)len) < 0 ||
+	    (chance(90) && fcntl(fd, F_ADD_SEALS, seals) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Connections
+ */
+
+struct conn {
+	int		 fd;
+	uint32_t	 next_id;
+	uint64_t	 last_msg;	/* msg_id of the last MSG seen */
+	uint16_t	 sent_type[64];	/* request type by id % 64 */
+	bool		 hostile;	/* mutates a quarter of it */
+	uint8_t		 in[1 << 16];
+	size_t		 in_len;
+	bool		 dead;
+};
+
+static struct conn conns[CONNS_PER_BATCH];
+
+static int
+connect_raw(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+
+	if (fd < 0)
+		fail("socket", strerror(errno));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", daemon_.sock);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
+	    errno != EAGAIN && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Writes what the socket takes now; the rest is dropped (a cut frame). */
+static void
+conn_write(struct conn *c, const uint8_t *p, size_t len, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+
+	for (int i = 0; i < 64 && len > 0 && !c->dead; i++) {
+		struct iovec iov = { (void *)(uintptr_t)p, len };
+		struct msghdr mh = { 0 };
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		ssize_t n;
+
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (fd >= 0) {
+			struct cmsghdr *cm;
+
+			memset(&cbuf, 0, sizeof(cbuf));
+			mh.msg_control = cbuf.buf;
+			mh.msg_controllen = sizeof(cbuf.buf);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			fd = -1;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			c->dead = true;
+			return;
+		}
+		/* Full: the daemon may have stopped reading us; read. */
+		poll(&pfd, 1, 5);
+	}
+}
+
+/* Reads what is there; notes the last MSG id; closes passed fds. */
+static void
+conn_read(struct conn *c)
+{
+	for (int k = 0; k < 64 && !c->dead; k++) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+		} cbuf;
+		struct iovec iov = { c->in + c->in_len,
+		    sizeof(c->in) - c->in_len };
+		struct msghdr mh = { 0 };
+		struct cmsghdr *cm;
+		ssize_t n;
+
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			c->dead = true;
+			return;
+		}
+		if (n < 0)
+			return;
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_type == SCM_RIGHTS)
+				for (size_t j = 0; j < (cm->cmsg_len -
+				    CMSG_LEN(0)) / sizeof(int); j++) {
+					int fd;
+
+					memcpy(&fd, CMSG_DATA(cm) + j *
+					    sizeof(int), sizeof(fd));
+					close(fd);
+				}
+		c->in_len += (size_t)n;
+		/* Frames the daemon sent: the header must be sane. */
+		for (;;) {
+			struct proto_header h;
+			enum proto_decode d = proto_header_decode(c->in,
+			    c->in_len, PROTO_MAX_BODY, &h);
+
+			if (d == PROTO_DECODE_MALFORMED)
+				fail("the daemon sent a malformed frame", "");
+			if (d == PROTO_DECODE_MORE)
+				break;
+			if (h.len > sizeof(c->in) - PROTO_HEADER_SIZE) {
+				/* A big message: skip the rest of it. */
+				c->in_len = 0;
+				break;
+			}
+			if (c->in_len < PROTO_HEADER_SIZE + h.len)
+				break;
+			if (h.type == PROTO_MSG && h.len >= 8) {
+				memcpy(&c->last_msg, c->in + PROTO_HEADER_SIZE,
+				    8);
+				nmsgs++;
+			}
+			if (h.type == PROTO_REPLY && h.len >= 4 &&
+			    c->in[PROTO_HEADER_SIZE] == PROTO_OK &&
+			    c->sent_type[h.id % 64] == PROTO_SEND)
+				nsends_ok++;
+			memmove(c->in, c->in + PROTO_HEADER_SIZE + h.len,
+			    c->in_len - PROTO_HEADER_SIZE - h.len);
+			c->in_len -= PROTO_HEADER_SIZE + h.len;
+		}
+		if (c->in_len == sizeof(c->in))
+			c->in_len = 0;
+	}
+}
+
+static void
+conn_open(struct conn *c)
+{
+	struct proto_writer w;
+	size_t start;
+
+	memset(c, 0, sizeof(*c));
+	if (geteuid() == 0 || getuid() == 0)
+		become(&idents[below(sizeof(idents) / sizeof(idents[0]))]);
+	c->fd = connect_raw();
+	become(&idents[0]);
+	c->hostile = chance(30);
+	if (c->fd < 0) {
+		c->dead = true;
+		return;
+	}
+	nconns++;
+	c->next_id = 1;
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	proto_put_u32(&w, chance(97) ? PROTO_VERSION : (uint32_t)rnd());
+	proto_frame_end(&w, start, PROTO_HELLO, c->next_id++, 0, 0);
+	if (chance(5))
+		mutate(&w);
+	if (!chance(2))		/* and sometimes nothing at all */
+		conn_write(c, w.buf, w.len, -1);
+	proto_writer_free(&w);
+}
+
+static void
+conn_request(struct conn *c)
+{
+	struct proto_writer b, f;
+	uint32_t flags;
+	uint16_t nfds, type;
+	size_t start;
+	int fd = -1;
+
+	proto_writer_init(&b);
+	proto_writer_init(&f);
+	type = build(&b, &flags, &nfds, c->last_msg);
+	start = proto_frame_begin(&f);
+	if (b.len > 0)
+		memcpy(proto_put_raw(&f, b.len), b.buf, b.len);
+	c->sent_type[c->next_id % 64] = type;
+	proto_frame_end(&f, start, type, c->next_id++, flags, nfds);
+	if (chance(c->hostile ? 25 : 1))
+		mutate(&f);
+	if (nfds > 0 || chance(2))
+		fd = make_fd();
+	if (!proto_writer_failed(&f))
+		conn_write(c, f.buf, f.len, fd);
+	if (fd >= 0)
+		close(fd);
+	nframes++;
+	proto_writer_free(&f);
+	proto_writer_free(&b);
+}
+
+static void
+batch(void)
+{
+	for (int i = 0; i < CONNS_PER_BATCH; i++)
+		conn_open(&conns[i]);
+	for (int round = 0; round < FRAMES_MAX; round++) {
+		for (int i = 0; i < CONNS_PER_BATCH; i++) {
+			struct conn *c = &conns[i];
+
+			if (c->dead || chance(30))
+				continue;
+			conn_request(c);
+			conn_read(c);
+		}
+	}
+	/* The ends: clean, abrupt, or after reading what came. */
+	for (int i = 0; i < CONNS_PER_BATCH; i++) {
+		struct conn *c = &conns[i];
+
+		if (c->fd < 0)
+			continue;
+		if (!c->dead && chance(50)) {
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+			poll(&pfd, 1, (int)below(5));
+			conn_read(c);
+		}
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/*
+ * A fresh client must get in and list.  With keep, it stays open and its
+ * direct address joins those the frames use.
+ */
+static mbx_t *
+health(bool keep)
+{
+	char *json = NULL;
+	mbx_t *c;
+
+	alarm(WATCHDOG_S);
+	c = mbx_open(daemon_.sock);
+	if (c == NULL)
+		fail("a fresh client could not connect", strerror(errno));
+	if (mbx_list(c, &json) != 0)
+		fail("a fresh client could not list", strerror(errno));
+	free(json);
+	alarm(0);
+	if (!mbxd_proc_alive(&daemon_))
+		fail("the daemon died", "");
+	if (keep) {
+		if (nlive == sizeof(live_ids) / sizeof(live_ids[0]))
+			nlive = 0;
+		live_ids[nlive++] = mbx_id(c);
+		return c;
+	}
+	mbx_close(c);
+	return NULL;
+}
+
+/* The mailboxes the frames name, with a few modes and capacities. */
+static void
+setup(mbx_t *c)
+{
+	static const struct { const char *name; long cap; unsigned mode; }
+	    boxes[] = { { "m0", 16, 0666 }, { "m1", 0, 0666 },
+	    { "m2", MBX_UNBOUNDED, 0622 }, { "m3", 4, 0600 },
+	    { "m4", 64, 0644 } };
+
+	for (size_t i = 0; i < sizeof(boxes) / sizeof(boxes[0]); i++) {
+		struct mbx_attr a;
+
+		mbx_attr_init(&a);
+		a.capacity = boxes[i].cap;
+		a.mode = boxes[i].mode;
+		if (mbx_create(c, boxes[i].name, &a) != 0 && errno != EEXIST)
+			fail("setup: create", strerror(errno));
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mbxd", required_argument, NULL, 'm' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "batches", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "wrapper", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *mbxd = NULL, *wrapper = NULL;
+	long seconds = 30, batches = -1, done = 0;
+	int64_t t0, deadline;
+	mbx_t *keep[4] = { NULL };
+	int ch, st, fds0, fds1;
+
+	seed = (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			mbxd = optarg;
+			break;
+		case 't':
+			seconds = strtol(optarg, NULL, 10);
+			break;
+		case 'n':
+			batches = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'w':
+			wrapper = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: fuzz-live --mbxd PATH "
+			    "[--seconds "
+			    "T] [--batches N] [--seed S] [--wrapper CMD]\n");
+			return 2;
+		}
+	}
+	if (mbxd == NULL) {
+		fprintf(stderr, "fuzz-live: --mbxd PATH is required\n");
+		return 2;
+	}
+	rng = seed * 2 + 1;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, on_watchdog);
+	if (mbxd_proc_start(&daemon_, mbxd, wrapper, config, 20000) < 0)
+		return 1;
+	/* Other users must reach the socket (not list, not write). */
+	if (geteuid() == 0 && chmod(daemon_.dir, 0711) < 0)
+		fail("chmod", strerror(errno));
+	fprintf(stderr, "fuzz-live: mbxd pid %d, seed %llu, %ld s\n",
+	    (int)daemon_.pid, seed, seconds);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		keep[i] = health(true);
+	setup(keep[0]);
+	/* The baseline, with these clients; at the end there is only one
+	 * (keep[0]) and one descriptor per client less. */
+	fds0 = proc_fd_count(daemon_.pid) - (int)(sizeof(keep) /
+	    sizeof(keep[0])) + 1;
+
+	t0 = proc_now_ms();
+	deadline = t0 + seconds * 1000;
+	for (; batches < 0 ? proc_now_ms() < deadline : done < batches;
+	    done++) {
+		batch();
+		health(false);
+		if (done % 64 == 63 && mbxd_proc_log_reports(&daemon_) > 0)
+			fail("a sanitizer report in the daemon's log", "");
+	}
+
+	/* Everyone but keep[0] gone: back to the descriptors of the start. */
+	for (size_t i = 1; i < sizeof(keep) / sizeof(keep[0]); i++)
+		mbx_close(keep[i]);
+	{
+		mbx_t *c = keep[0];
+		int64_t until = proc_now_ms() + 10000;
+
+		for (int i = 0; i < 10000; i++) {
+			json_t *all;
+			char *json = NULL;
+			size_t n;
+
+			if (mbx_clients(c, &json) != 0)
+				fail("clients", strerror(errno));
+			all = json_loads(json, 0, NULL);
+			n = json_array_size(all);
+			json_decref(all);
+			free(json);
+			if (n == 1 || proc_now_ms() > until)
+				break;
+			poll(NULL, 0, 10);
+		}
+		fds1 = proc_fd_count(daemon_.pid);
+		mbx_close(c);
+	}
+	if (fds1 != fds0)
+		fprintf(stderr, "fuzz-live: mbxd holds %d descriptors with one "
+		    "client, %d at the start\n", fds1, fds0);
+	st = mbxd_proc_stop(&daemon_, SIGTERM, 20000);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail("the daemon did not exit cleanly on SIGTERM", "");
+	if (mbxd_proc_log_reports(&daemon_) > 0)
+		fail("a sanitizer report in the daemon's log", "");
+	fprintf(stderr, "fuzz-live: %ld batches, %ld connections, %ld frames "
+	    "(%ld mutated; %ld sends answered OK, %ld messages delivered) in "
+	    "%lld s: mbxd answered after every batch and exited cleanly\n",
+	    done, nconns, nframes, nmutated, nsends_ok, nmsgs,
+	    (long long)(proc_now_ms() - t0) / 1000);
+	if (fds1 != fds0) {
+		fprintf(stderr, "fuzz-live: descriptors leaked (seed %llu)\n",
+		    seed);
+		return 1;
+	}
+	mbxd_proc_cleanup(&daemon_);
+	return 0;
+}

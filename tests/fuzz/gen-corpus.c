@@ -1,0 +1,520 @@
+/*
+ * gen-corpus.c - writes the seed corpus of the fuzzers: valid frames of
+ * every type for fuzz-decoder, and valid sessions (see fuzz-requests.c for
+ * their format) that walk the request handlers for fuzz-requests.
+ *
+ *	gen-corpus DIR		writes a file per seed under
+ *				DIR/fuzz-decoder and DIR/fuzz-requests
+ *
+ * The checked-in corpus (tests/fuzz/corpus/) is this program's output;
+ * `make fuzz-corpus` rewrites it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto.h"
+
+/* Client ids in a fuzz-requests session: connections 0, 1, 2. */
+#define ID0	1
+#define ID1	2
+#define ID2	3
+
+static const char *outdir;
+static struct proto_writer file;	/* the file being built */
+static uint32_t next_req = 2;
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "gen-corpus: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void
+write_file(const char *sub, const char *name)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", outdir, sub);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		die(path);
+	snprintf(path, sizeof(path), "%s/%s/%s", outdir, sub, name);
+	if ((f = fopen(path, "wb")) == NULL)
+		die(path);
+	if (file.len > 0 && fwrite(file.buf, 1, file.len, f) != file.len)
+		die(path);
+	if (fclose(f) != 0)
+		die(path);
+	proto_writer_free(&file);
+}
+
+/*
+ * Frames: a body is built in `body`, then framed into `frame`.
+ */
+static struct proto_writer body, frame;
+
+static void
+frame_end(uint16_t type, uint32_t id, uint32_t flags, uint16_t nfds)
+{
+	size_t start;
+
+	proto_writer_free(&frame);
+	start = proto_frame_begin(&frame);
+	if (body.len > 0)
+		memcpy(proto_put_raw(&frame, body.len), body.buf, body.len);
+	proto_frame_end(&frame, start, type, id, flags, nfds);
+	proto_writer_free(&body);
+	if (proto_writer_failed(&frame))
+		die("out of memory");
+}
+
+static void
+name(const char *s)
+{
+	proto_put_str(&body, s, strlen(s));
+}
+
+/* A decoder seed: the frame alone. */
+static void
+decoder_seed(const char *fname)
+{
+	memcpy(proto_put_raw(&file, frame.len), frame.buf, frame.len);
+	write_file("fuzz-decoder", fname);
+}
+
+/*
+ * Sessions: chunks of (op, len, bytes).
+ */
+
+static void
+chunk(int conn, unsigned fd_kind, const struct proto_writer *bytes)
+{
+	uint8_t *p = proto_put_raw(&file, 3);
+	size_t len = bytes != NULL ? bytes->len : 0;
+
+	p[0] = (uint8_t)(conn | fd_kind << 2);
+	p[1] = (uint8_t)len;
+	p[2] = (uint8_t)(len >> 8);
+	if (len > 0)
+		memcpy(proto_put_raw(&file, len), bytes->buf, len);
+}
+
+/* Sends the frame just built on conn. */
+static void
+on(int conn)
+{
+	chunk(conn, 0, &frame);
+}
+
+static void
+clock_advance(unsigned ms)
+{
+	uint8_t *p = proto_put_raw(&file, 3);
+
+	p[0] = 3;
+	p[1] = (uint8_t)ms;
+	p[2] = (uint8_t)(ms >> 8);
+}
+
+static void
+session_begin(uint8_t flags)
+{
+	proto_writer_free(&file);
+	*proto_put_raw(&file, 1) = flags;
+	next_req = 2;
+}
+
+/* The requests, framed into `frame` with a fresh id. */
+
+static uint32_t
+req(uint16_t type, uint32_t flags, uint16_t nfds)
+{
+	uint32_t id = next_req++;
+
+	frame_end(type, id, flags, nfds);
+	return id;
+}
+
+static void
+create(const char *n, int64_t capacity, uint32_t mode)
+{
+	name(n);
+	proto_put_i64(&body, capacity);
+	proto_put_u64(&body, 1024 * 1024);
+	proto_put_u32(&body, mode);
+	proto_put_u32(&body, PROTO_ID_NONE);
+	req(PROTO_CREATE, 0, 0);
+}
+
+static void
+named(uint16_t type, const char *n, uint32_t flags)
+{
+	name(n);
+	req(type, flags, 0);
+}
+
+static void
+bind_(const char *n, uint32_t how)
+{
+	name(n);
+	proto_put_u32(&body, how);
+	req(PROTO_BIND, 0, 0);
+}
+
+static void
+send_msg(const char *n, int32_t timeout, const char *data, uint32_t flags)
+{
+	name(n);
+	proto_put_i32(&body, timeout);
+	proto_put_blob(&body, data, strlen(data));
+	req(PROTO_SEND, flags, 0);
+}
+
+static void
+send_fd(const char *n, uint64_t size)
+{
+	name(n);
+	proto_put_i32(&body, 0);
+	proto_put_u64(&body, size);
+	req(PROTO_SEND, PROTO_SEND_FD, 1);
+}
+
+static void
+recv_msg(const char *n, int32_t timeout, uint32_t max)
+{
+	name(n);
+	proto_put_i32(&body, timeout);
+	proto_put_u64(&body, 65536);
+	proto_put_u32(&body, max);
+	proto_put_u64(&body, 65536);
+	req(PROTO_RECV, 0, 0);
+}
+
+static void
+ack(uint64_t msg_id, uint32_t flags)
+{
+	proto_put_u64(&body, msg_id);
+	req(PROTO_ACK, flags, 0);
+}
+
+static void
+rebind(const char *n, uint64_t target)
+{
+	name(n);
+	proto_put_u64(&body, target);
+	req(PROTO_REBIND, 0, 0);
+}
+
+static void
+chmod_(const char *n, uint32_t mode)
+{
+	name(n);
+	proto_put_u32(&body, mode);
+	req(PROTO_CHMOD, 0, 0);
+}
+
+static void
+chown_(const char *n, uint32_t uid, uint32_t gid)
+{
+	name(n);
+	proto_put_u32(&body, uid);
+	proto_put_u32(&body, gid);
+	req(PROTO_CHOWN, 0, 0);
+}
+
+static void
+sendv(const char *n, int count)
+{
+	proto_put_i32(&body, 0);
+	proto_put_u32(&body, (uint32_t)count);
+	for (int i = 0; i < count; i++) {
+		name(n);
+		proto_put_blob(&body, "batched", 7);
+	}
+	req(PROTO_SENDV, 0, 0);
+}
+
+static void
+post(uint64_t mailbox_id, const char *data)
+{
+	proto_put_u64(&body, mailbox_id);
+	proto_put_blob(&body, data, strlen(data));
+	req(PROTO_POST, 0, 0);
+}
+
+static void
+empty(uint16_t type)
+{
+	req(type, 0, 0);
+}
+
+/* Every frame type once, valid, for the decoder. */
+static void
+decoder_corpus(void)
+{
+	static const char *const names[] = { "hello", "create", "destroy",
+	    "bind", "unbind", "send", "send-fd", "recv", "ack", "rebind",
+	    "list", "clients", "chmod", "chown", "purge", "sendv", "post" };
+	size_t i = 0;
+
+	proto_put_u32(&body, PROTO_VERSION);
+	frame_end(PROTO_HELLO, 1, 0, 0);
+	decoder_seed(names[i++]);
+	create("jobs", 16, 0640);
+	decoder_seed(names[i++]);
+	named(PROTO_DESTROY, "jobs", 0);
+	decoder_seed(names[i++]);
+	bind_("jobs", PROTO_BIND_QUEUE);
+	decoder_seed(names[i++]);
+	named(PROTO_UNBIND, "jobs", PROTO_UNBIND_EVICT);
+	decoder_seed(names[i++]);
+	send_msg("@12", -1, "hello", PROTO_SEND_SYNC);
+	decoder_seed(names[i++]);
+	send_fd("jobs", 300000);
+	decoder_seed(names[i++]);
+	recv_msg("", 250, 64);
+	decoder_seed(names[i++]);
+	proto_put_u64(&body, 7);
+	ack(8, 0);
+	decoder_seed(names[i++]);
+	rebind("jobs", 5);
+	decoder_seed(names[i++]);
+	empty(PROTO_LIST);
+	decoder_seed(names[i++]);
+	empty(PROTO_CLIENTS);
+	decoder_seed(names[i++]);
+	chmod_("jobs", 0666);
+	decoder_seed(names[i++]);
+	chown_("jobs", 1000, PROTO_ID_NONE);
+	decoder_seed(names[i++]);
+	named(PROTO_PURGE, "jobs", 0);
+	decoder_seed(names[i++]);
+	sendv("jobs", 3);
+	decoder_seed(names[i++]);
+	post(4, "posted");
+	decoder_seed(names[i++]);
+
+	/* The daemon's frames. */
+	proto_put_u32(&body, PROTO_OK);
+	proto_put_u32(&body, PROTO_VERSION);
+	proto_put_u64(&body, 42);
+	frame_end(PROTO_REPLY, 1, 0, 0);
+	decoder_seed("reply-hello");
+	proto_put_u32(&body, PROTO_OK);
+	proto_put_blob(&body, "[{\"name\":\"jobs\"}]", 17);
+	frame_end(PROTO_REPLY, 9, 0, 0);
+	decoder_seed("reply-list");
+	proto_put_u32(&body, PROTO_OK);
+	proto_put_u64(&body, 4);
+	proto_put_u32(&body, 16);
+	proto_put_u64(&body, 4096);
+	frame_end(PROTO_REPLY, 3, 0, 0);
+	decoder_seed("reply-credit");
+	proto_put_u32(&body, PROTO_EDQUOT);
+	frame_end(PROTO_REPLY, 3, 0, 0);
+	decoder_seed("reply-edquot");
+	proto_put_u64(&body, 77);
+	name("jobs");
+	proto_put_u64(&body, 3);
+	proto_put_u32(&body, 1234);
+	proto_put_u32(&body, 1000);
+	proto_put_blob(&body, "payload", 7);
+	frame_end(PROTO_MSG, 5, PROTO_MSG_SYNC | PROTO_MSG_MORE, 0);
+	decoder_seed("msg");
+	proto_put_u32(&body, PROTO_REVOKE_BINDING);
+	name("jobs");
+	proto_put_u64(&body, 4);
+	frame_end(PROTO_REVOKE, 0, 0, 0);
+	decoder_seed("revoke");
+}
+
+/* Sessions that walk the request handlers, for fuzz-requests. */
+static void
+requests_corpus(void)
+{
+	char direct[16];
+
+	/* Create, bind, send, receive, acknowledge, look. */
+	session_begin(0);
+	create("m", 4, 0666);
+	on(0);
+	bind_("m", PROTO_BIND_EXCLUSIVE);
+	on(1);
+	send_msg("m", 0, "hello", 0);
+	on(0);
+	recv_msg("m", 0, 8);
+	on(1);
+	ack(1, 0);
+	on(1);
+	empty(PROTO_LIST);
+	on(0);
+	empty(PROTO_CLIENTS);
+	on(2);
+	write_file("fuzz-requests", "basic");
+
+	/* A rendezvous: a parked receive, a sync send, its ACK. */
+	session_begin(0);
+	create("r", 0, 0666);
+	on(0);
+	bind_("r", PROTO_BIND_EXCLUSIVE);
+	on(1);
+	recv_msg("r", -1, 1);
+	on(1);
+	send_msg("r", 100, "meet", PROTO_SEND_SYNC);
+	on(0);
+	ack(1, PROTO_ACK_REPLY);
+	on(1);
+	send_msg("r", 50, "late", PROTO_SEND_SYNC);
+	on(0);
+	clock_advance(200);
+	write_file("fuzz-requests", "rendezvous");
+
+	/* A full queue, a parked send, its deadline. */
+	session_begin(0);
+	create("q", 1, 0600);
+	on(0);
+	send_msg("q", 0, "one", 0);
+	on(0);
+	send_msg("q", 50, "two", 0);
+	on(0);
+	send_msg("q", -1, "three", 0);
+	on(0);
+	clock_advance(100);
+	named(PROTO_DESTROY, "q", 0);
+	on(0);
+	write_file("fuzz-requests", "timeouts");
+
+	/* Standby, rebind, evict, unbind, destroy with waiters. */
+	session_begin(1);
+	create("s", 8, 0666);
+	on(0);
+	bind_("s", PROTO_BIND_EXCLUSIVE);
+	on(1);
+	bind_("s", PROTO_BIND_QUEUE);
+	on(2);
+	recv_msg("s", -1, 4);
+	on(2);
+	send_msg("s", 0, "a", 0);
+	on(0);
+	recv_msg("s", 0, 4);
+	on(1);
+	rebind("s", ID2);
+	on(0);
+	named(PROTO_UNBIND, "s", PROTO_UNBIND_EVICT);
+	on(0);
+	bind_("s", PROTO_BIND_REPLACE);
+	on(1);
+	recv_msg("s", -1, 1);
+	on(1);
+	named(PROTO_DESTROY, "s", 0);
+	on(0);
+	write_file("fuzz-requests", "bindings");
+
+	/* Permissions: refused, then allowed after chmod and chown. */
+	session_begin(1);
+	create("p", 8, 0600);
+	on(1);
+	send_msg("p", 0, "no", 0);
+	on(2);
+	chmod_("p", 0622);
+	on(2);
+	chmod_("p", 0622);
+	on(1);
+	send_msg("p", 0, "yes", 0);
+	on(2);
+	chown_("p", 1001, 1000);
+	on(0);
+	named(PROTO_PURGE, "p", 0);
+	on(2);
+	named(PROTO_DESTROY, "p", 0);
+	on(1);
+	write_file("fuzz-requests", "permissions");
+
+	/* Batches and credit: SENDV, a SEND that brings credit, a POST. */
+	session_begin(0);
+	create("v", 100, 0600);
+	on(0);
+	sendv("v", 3);
+	on(0);
+	send_msg("v", 0, "credit please", 0);
+	on(0);
+	post(4, "posted");
+	on(0);
+	bind_("v", PROTO_BIND_EXCLUSIVE);
+	on(0);
+	recv_msg("v", 0, 64);
+	on(0);
+	proto_put_u64(&body, 1);
+	proto_put_u64(&body, 2);
+	proto_put_u64(&body, 3);
+	ack(4, 0);
+	on(0);
+	write_file("fuzz-requests", "batches");
+
+	/* Zero copy: a sealed memfd, refused kinds, delivery. */
+	session_begin(0);
+	create("z", 8, 0600);
+	on(0);
+	bind_("z", PROTO_BIND_EXCLUSIVE);
+	on(0);
+	send_fd("z", 64);
+	chunk(0, 1, &frame);
+	send_fd("z", 64);
+	chunk(0, 2, &frame);
+	send_fd("z", 64);
+	chunk(0, 3, &frame);
+	recv_msg("z", 0, 4);
+	on(0);
+	ack(1, 0);
+	on(0);
+	write_file("fuzz-requests", "zerocopy");
+
+	/* Direct addresses and receive-any. */
+	session_begin(0);
+	recv_msg("", -1, 4);
+	on(1);
+	snprintf(direct, sizeof(direct), "@%d", ID1);
+	send_msg(direct, 0, "to you", 0);
+	on(0);
+	recv_msg(direct, 0, 1);
+	on(2);
+	send_msg("@99", 0, "nobody", 0);
+	on(0);
+	write_file("fuzz-requests", "direct");
+
+	/* Protocol violations on one connection, the others going on. */
+	session_begin(0);
+	{
+		struct proto_writer g;
+
+		proto_writer_init(&g);
+		memset(proto_put_raw(&g, 32), 0xff, 32);
+		chunk(2, 0, &g);
+		proto_writer_free(&g);
+	}
+	empty(PROTO_LIST);
+	on(1);
+	proto_put_u32(&body, PROTO_VERSION);
+	frame_end(PROTO_HELLO, 7, 0, 0);
+	on(0);
+	write_file("fuzz-requests", "violations");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen-corpus DIR\n");
+		return 2;
+	}
+	outdir = argv[1];
+	if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
+		die(outdir);
+	decoder_corpus();
+	requests_corpus();
+	return 0;
+}
