@@ -133,7 +133,7 @@ check-valgrind: all $(TESTS)
 
 RUNDIR ?= $(CURDIR)/build/run
 run: deps all
-	@mkdir -p $(RUNDIR)
+	@mkdir -p $(RUNDIR) && chmod 0755 $(RUNDIR)
 	@echo "mbxd: listening on $(RUNDIR)/mbxd.sock; in another shell:"
 	@echo "    export MBX_SOCKET=$(RUNDIR)/mbxd.sock"
 	@echo "    $(abspath $(MBXCTL)) create jobs && $(abspath $(MBXCTL)) send jobs hello"
