@@ -46,6 +46,10 @@ CHECK_CFLAGS	= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
 SOVERSION = 1
+
+# Recursive makes (check runs several) print no "Entering directory" noise,
+# so that the last line of make check is Check's summary.
+MAKEFLAGS += --no-print-directory
 VERSION	= 0.1.0
 
 PROTO_SRC  = proto/proto.c
