@@ -67,26 +67,12 @@ int
 conn_write_fd(struct mbx *c, struct iovec *iov, size_t iovcnt, int fd)
 {
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-	union {
-		struct cmsghdr	align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
+	union proto_fd_control cbuf;
 	ssize_t n;
 
 	/* The descriptor rides with the first byte of the frame. */
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = sizeof(cbuf.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
-	}
-
+	if (fd >= 0)
+		proto_attach_fd(&msg, &cbuf, fd);
 	if (c->broken) {
 		errno = ECONNRESET;
 		return -1;

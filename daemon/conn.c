@@ -228,10 +228,7 @@ conn_pause_reading(struct conn *c, bool pause)
 static ssize_t
 conn_send_once(struct conn *c)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
+	union proto_fd_control cbuf;
 	struct iovec iov;
 	struct msghdr mh;
 	size_t end = c->out.len;
@@ -245,18 +242,8 @@ conn_send_once(struct conn *c)
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (with_fd) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &c->out_fds[0].fd, sizeof(int));
-	}
+	if (with_fd)
+		proto_attach_fd(&mh, &cbuf, c->out_fds[0].fd);
 	n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n > 0 && with_fd) {
 		/* The kernel holds the file now; our copy goes. */

@@ -378,6 +378,21 @@ proto_put_blob(struct proto_writer *w, const void *data, size_t len)
 	}
 }
 
+void
+proto_attach_fd(struct msghdr *mh, union proto_fd_control *buf, int fd)
+{
+	struct cmsghdr *cm;
+
+	memset(buf, 0, sizeof(*buf));
+	mh->msg_control = buf->buf;
+	mh->msg_controllen = sizeof(buf->buf);
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 size_t
 proto_frame_begin(struct proto_writer *w)
 {

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /*
  * Bump PROTO_VERSION whenever the layout of an existing frame type changes,
@@ -265,6 +266,18 @@ void	proto_put_i32(struct proto_writer *w, int32_t v);
 void	proto_put_i64(struct proto_writer *w, int64_t v);
 void	proto_put_str(struct proto_writer *w, const char *s, size_t len);
 void	proto_put_blob(struct proto_writer *w, const void *p, size_t len);
+
+/*
+ * Control data carrying one descriptor, for the sendmsg() of the frame
+ * that declares it (nfds 1): the descriptor travels with that frame's
+ * first byte.  buf must outlive the sendmsg().
+ */
+union proto_fd_control {
+	struct cmsghdr	align;
+	char		buf[CMSG_SPACE(sizeof(int))];
+};
+
+void	proto_attach_fd(struct msghdr *mh, union proto_fd_control *buf, int fd);
 
 /*
  * Frame building: proto_frame_begin() reserves a header and returns its
