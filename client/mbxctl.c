@@ -749,26 +749,20 @@ static int
 run_recv(mbx_t *c, const struct args *a)
 {
 	struct mbx_meta meta;
-	char *buf;
-	ssize_t n;
+	mbx_msg_t *m;
 	int rc = 0;
 
 	if (mbx_bind(c, a->ops[0], a->how) == -1)
 		return fail(a, errno);
-	/* Room for the largest message any mailbox may accept; the pages
-	 * are only touched as far as messages reach. */
-	buf = malloc(MBX_MAX_MSG_LIMIT);
-	if (buf == NULL)
-		return fail(a, errno);
+	/* Message objects: any size, zero-copy ones read in place. */
 	for (long i = 0; rc == 0 && (a->count == 0 || i < a->count); i++) {
-		n = mbx_recv(c, a->ops[0], buf, MBX_MAX_MSG_LIMIT, &meta,
-		    a->timeout);
-		if (n == -1)
+		if (mbx_recvmsg(c, a->ops[0], &m, &meta, a->timeout) == -1) {
 			rc = fail(a, errno);
-		else
-			rc = print_msg(a, buf, (size_t)n, &meta);
+			break;
+		}
+		rc = print_msg(a, mbx_msg_data(m), mbx_msg_len(m), &meta);
+		mbx_msg_free(m);
 	}
-	free(buf);
 	return rc;
 }
 
@@ -1157,9 +1151,16 @@ args_check(struct args *a, const struct verb **vp)
 }
 
 /*
+ * The largest message any daemon may take (limits.max_msg at most, in
+ * mbxd.json(5)); above MBX_MAX_MSG_LIMIT mbx_send() goes zero-copy.
+ */
+#define STDIN_LIMIT	((size_t)4 << 30)
+
+/*
  * send without DATA: all of standard input is the message.  Reading stops
- * one byte past the largest message, which mbx_send() then refuses with
- * EMSGSIZE, instead of swallowing an endless stream.
+ * one byte past the largest message, which the daemon then refuses with
+ * EMSGSIZE, instead of swallowing an endless stream; a message is never
+ * sent cut short.
  */
 static int
 read_stdin(struct args *a)
@@ -1170,8 +1171,8 @@ read_stdin(struct args *a)
 	for (;;) {
 		if (a->len == cap) {
 			cap = cap ? cap * 2 : 64 * 1024;
-			if (cap > MBX_MAX_MSG_LIMIT + 1)
-				cap = MBX_MAX_MSG_LIMIT + 1;
+			if (cap > STDIN_LIMIT + 1)
+				cap = STDIN_LIMIT + 1;
 			p = realloc(a->data, cap);
 			if (p == NULL)
 				return failf(a, ENOMEM, "%s",
@@ -1180,7 +1181,7 @@ read_stdin(struct args *a)
 		}
 		n = fread(a->data + a->len, 1, cap - a->len, stdin);
 		a->len += n;
-		if (a->len > MBX_MAX_MSG_LIMIT || feof(stdin))
+		if (a->len > STDIN_LIMIT || feof(stdin))
 			return 0;
 		if (ferror(stdin))
 			return failf(a, errno, "cannot read standard input: %s",
