@@ -387,6 +387,7 @@ struct conn {
 	bool		 hostile;	/* mutates a quarter of it */
 	uint8_t		 in[1 << 16];
 	size_t		 in_len;
+	size_t		 skip;		/* rest of a frame too big to hold */
 	bool		 dead;
 };
 
@@ -492,6 +493,15 @@ conn_read(struct conn *c)
 					    sizeof(int), sizeof(fd));
 					close(fd);
 				}
+		/* The rest of a big frame passes unread, over several reads. */
+		if (c->skip > 0) {
+			size_t drop = c->skip < (size_t)n ? c->skip : (size_t)n;
+
+			memmove(c->in + c->in_len, c->in + c->in_len + drop,
+			    (size_t)n - drop);
+			n -= (ssize_t)drop;
+			c->skip -= drop;
+		}
 		c->in_len += (size_t)n;
 		/* Frames the daemon sent: the header must be sane. */
 		for (;;) {
@@ -504,7 +514,9 @@ conn_read(struct conn *c)
 			if (d == PROTO_DECODE_MORE)
 				break;
 			if (h.len > sizeof(c->in) - PROTO_HEADER_SIZE) {
-				/* A big message: skip the rest of it. */
+				/* A big message: skip all of it, not just what
+				 * has come, or its middle reads as a header. */
+				c->skip = PROTO_HEADER_SIZE + h.len - c->in_len;
 				c->in_len = 0;
 				break;
 			}
