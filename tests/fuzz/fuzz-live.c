@@ -20,8 +20,10 @@
  * a close half-way through a frame.
  *
  * After each batch a new client must connect and list (mbx_open +
- * mbx_list, under a watchdog) and the daemon must be alive; at the end it
- * must hold the descriptors it held at the start (with as many clients),
+ * mbx_list, under a watchdog) and the daemon must be alive; at the end,
+ * once every mailbox is destroyed (queued zero-copy messages hold their
+ * memfds, rightly), it must hold the descriptors it held at the start
+ * (with as many clients),
  * exit 0 on SIGTERM, and its log must hold no sanitizer report.  Any
  * failure exits 1 with the seed to reproduce it.
  */
@@ -661,6 +663,50 @@ health(bool keep)
 	return NULL;
 }
 
+/*
+ * Destroys every mailbox, so that the descriptors of queued zero-copy
+ * messages go with them; keep[0] runs as root or as the only uid.
+ */
+static void
+destroy_all(mbx_t *c)
+{
+	json_t *all;
+	char *json = NULL;
+	size_t i;
+
+	if (mbx_list(c, &json) != 0)
+		fail("list", strerror(errno));
+	if ((all = json_loads(json, 0, NULL)) == NULL)
+		fail("list", "not JSON");
+	for (i = 0; i < json_array_size(all); i++) {
+		const char *name = json_string_value(json_object_get(
+		    json_array_get(all, i), "name"));
+
+		if (name == NULL || mbx_destroy(c, name) != 0)
+			fail("destroy", name == NULL ? "no name" :
+			    strerror(errno));
+	}
+	json_decref(all);
+	free(json);
+}
+
+/* What a leak is made of, for the report. */
+static void
+print_fds(pid_t pid)
+{
+	char path[64], target[256];
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		if ((n = readlink(path, target, sizeof(target) - 1)) < 0)
+			continue;
+		target[n] = '\0';
+		fprintf(stderr, "fuzz-live:   fd %d -> %s\n", fd, target);
+	}
+}
+
 /* The mailboxes the frames name, with a few modes and capacities. */
 static void
 setup(mbx_t *c)
@@ -777,7 +823,10 @@ main(int argc, char **argv)
 				break;
 			poll(NULL, 0, 10);
 		}
+		destroy_all(c);
 		fds1 = proc_fd_count(daemon_.pid);
+		if (fds1 != fds0)
+			print_fds(daemon_.pid);
 		mbx_close(c);
 	}
 	if (fds1 != fds0)
