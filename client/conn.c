@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "order.h"
 
 /*
  * Transport: bytes and frames, no protocol knowledge.
@@ -77,6 +78,7 @@ conn_write_fd(struct mbx *c, struct iovec *iov, size_t iovcnt, int fd)
 		errno = ECONNRESET;
 		return -1;
 	}
+	order_before_write(c->fd);
 	iov_advance(&msg, 0);
 	while (msg.msg_iovlen > 0) {
 		/* MSG_NOSIGNAL: a vanished daemon is ECONNRESET, not
@@ -97,6 +99,7 @@ conn_write_fd(struct mbx *c, struct iovec *iov, size_t iovcnt, int fd)
 		if (conn_wait(c, POLLOUT) == -1)
 			return -1;
 	}
+	order_written(c->fd);
 	return 0;
 }
 
@@ -404,6 +407,7 @@ answer_wait(struct mbx *c, uint32_t id, struct answer *a)
 		/* One request at a time: another id means we lost track. */
 		if (a->h.id != id)
 			return conn_break(c, EPROTO);
+		order_answered(c->fd);
 		return 0;
 	}
 }

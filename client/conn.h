@@ -57,6 +57,7 @@ struct mbx {
 	unsigned	 prefetch;	/* messages asked for at once */
 	struct credits	 credits;
 	bool		 use_credit;
+	size_t		 zerocopy_above;	/* mbx_send() bytes inline */
 
 	struct shm	 shm;		/* zero-copy buffers and mappings */
 	int		 in_fds[PROTO_MAX_FDS];	/* received, not yet claimed */

@@ -46,6 +46,7 @@
 #include "credit.h"
 #include "inbox.h"
 #include "mbx.h"
+#include "order.h"
 #include "proto.h"
 #include "shm.h"
 
@@ -205,17 +206,22 @@ hello(struct mbx *c)
 /*
  * Defaults, which the environment may change for programs that do not
  * call mbx_setopt(): MBX_PREFETCH=N asks for N messages per receive (1:
- * one at a time), MBX_CREDIT=1 lets sends go on credit.
+ * one at a time), MBX_CREDIT=1 lets sends go on credit, MBX_ZEROCOPY=N
+ * sends payloads above N bytes zero-copy.
  */
 static void
 tune(struct mbx *c)
 {
 	const char *p = secure_getenv("MBX_PREFETCH");
 	const char *cr = secure_getenv("MBX_CREDIT");
+	const char *zc = secure_getenv("MBX_ZEROCOPY");
 
 	c->prefetch = PREFETCH_COUNT;
+	c->zerocopy_above = MBX_MAX_MSG_LIMIT;
 	if (p != NULL)
 		(void)mbx_setopt(c, MBX_OPT_PREFETCH, strtol(p, NULL, 10));
+	if (zc != NULL)
+		(void)mbx_setopt(c, MBX_OPT_ZEROCOPY, strtol(zc, NULL, 10));
 	(void)mbx_setopt(c, MBX_OPT_CREDIT,
 	    cr != NULL && strcmp(cr, "1") == 0);
 }
@@ -237,6 +243,11 @@ mbx_setopt(mbx_t *c, int opt, long value)
 		c->use_credit = value == 1;
 		if (!c->use_credit)
 			credits_init(&c->credits);
+		return 0;
+	case MBX_OPT_ZEROCOPY:
+		if (value < 0 || value > (long)MBX_MAX_MSG_LIMIT)
+			return fail(EINVAL);
+		c->zerocopy_above = (size_t)value;
 		return 0;
 	default:
 		return fail(EINVAL);
@@ -280,8 +291,10 @@ mbx_close(mbx_t *c)
 	/* Taken messages are confirmed; held ones go back to the daemon. */
 	if (c->fd != -1 && !c->broken)
 		(void)acks_flush(c);
-	if (c->fd != -1)
+	if (c->fd != -1) {
+		order_forget(c->fd);
 		(void)close(c->fd);
+	}
 	inbox_clear(&c->inbox);
 	shm_deinit(&c->shm);
 	conn_close_in_fds(c);
@@ -1045,7 +1058,7 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 		return fail(EINVAL);
 	if (c->broken)
 		return fail(ECONNRESET);
-	if (len > MBX_MAX_MSG_LIMIT)
+	if (len > c->zerocopy_above)
 		return send_large(c, name, data, len, flags, timeout_ms);
 	/* A mailbox gone since the last call takes its credit with it. */
 	if (!(flags & MBX_SYNC) && c->use_credit &&
@@ -1139,12 +1152,12 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 	for (size_t k = 0; k < n; k++)
 		if (!name_ok(v[k].name) || (v[k].data == NULL && v[k].len > 0))
 			return fail(EINVAL);
-	/* Too large to travel inline: alone, as mbx_send() sends it. */
-	if (v[0].len > MBX_MAX_MSG_LIMIT)
+	/* Zero-copy ones go alone, as mbx_send() sends them. */
+	if (v[0].len > c->zerocopy_above)
 		return mbx_send(c, v[0].name, v[0].data, v[0].len, 0,
 		    timeout_ms) == -1 ? -1 : 1;
 	for (size_t k = 1; k < n; k++)
-		if (v[k].len > MBX_MAX_MSG_LIMIT)
+		if (v[k].len > c->zerocopy_above)
 			n = k;
 	/* Whatever credit covers goes without a round trip. */
 	if (c->use_credit && conn_drain(c) == -1)

@@ -201,7 +201,7 @@ struct mbx_rmsg {		/* one slot of mbx_recvv() */
  * be enqueued without waiting; it waits (as timeout_ms says) only when
  * not even the first could go, and then for that one alone.  A rendezvous
  * mailbox takes one message per call, and so does a message longer than
- * MBX_MAX_MSG_LIMIT (sent as mbx_send() would, zero-copy).  Errors
+ * the handle's MBX_OPT_ZEROCOPY (sent as mbx_send() would).  Errors
  * (nothing was enqueued): as mbx_send(), for v[0].
  */
 ssize_t	 mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n,
@@ -243,7 +243,7 @@ ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
  * gets a message whose data the caller reads in place (mapped read-only)
  * until mbx_msg_free().  Any message, small or large, sealed or shared,
  * may be received with either mbx_recv() or mbx_recvmsg(), and any size
- * may be sent with mbx_send(): above MBX_MAX_MSG_LIMIT bytes mbx_send()
+ * may be sent with mbx_send(): above MBX_OPT_ZEROCOPY bytes mbx_send()
  * itself uses a sealed buffer.  Should a shared message still reach a
  * receiver of another uid (the mailbox's mode changed after the send),
  * the daemon hands that receiver a sealed copy instead.
@@ -282,17 +282,29 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * fail at the daemon, so an error still means nothing happened; what
  * changes is that the call returns before the daemon has read the
  * message, so between messages of different connections the queue's
- * order is the order in which the daemon reads them, not the order in
- * which the calls returned.  Order from one handle is always kept.  A
+ * order is the order in which the daemon reads them.  Within one
+ * process the library keeps the order of the calls across handles too:
+ * before it writes on one handle, it waits (at most 500 ms) until the
+ * daemon has read what another handle posted last, so a message posted
+ * on one handle is queued before anything the process does next on
+ * another.  Between processes, order follows the daemon's reads.  A
  * message posted to a mailbox destroyed meanwhile is lost with it, as if
  * it had been queued just before the destroy.
  *
+ * MBX_OPT_ZEROCOPY (default MBX_MAX_MSG_LIMIT, 0 to MBX_MAX_MSG_LIMIT):
+ * mbx_send() and mbx_sendv() send a payload longer than this many bytes
+ * zero-copy, in a sealed buffer, as mbx_sendmsg() without MBX_SHARED
+ * would.  A sealed buffer is new shared memory each time, so below a few
+ * MiB copying through the socket is faster (see README, Performance);
+ * lower it to keep large payloads out of the daemon's memory.
+ *
  * Returns 0, or -1 with EINVAL (unknown option or value).  The
- * environment variables MBX_PREFETCH=N and MBX_CREDIT=1 set the defaults
- * of new handles.
+ * environment variables MBX_PREFETCH=N, MBX_CREDIT=1 and MBX_ZEROCOPY=N
+ * set the defaults of new handles.
  */
 #define MBX_OPT_PREFETCH	1
 #define MBX_OPT_CREDIT		2
+#define MBX_OPT_ZEROCOPY	3
 
 int	 mbx_setopt(mbx_t *c, int opt, long value);
 

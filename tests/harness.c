@@ -1038,9 +1038,45 @@ harness_raw_write(int fd, const void *buf, size_t len)
 	return len == 0;
 }
 
-/* Reads exactly len bytes by deadline: 1, 0 on EOF/reset, -1 time-out. */
+/* One read that keeps a passed descriptor in *passed (or closes it). */
+static ssize_t
+read_fd(int fd, uint8_t *buf, size_t len, int *passed)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} cbuf;
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+	struct cmsghdr *cm;
+	ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+	for (cm = CMSG_FIRSTHDR(&mh); r > 0 && cm != NULL;
+	    cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; cm->cmsg_type == SCM_RIGHTS && i < n; i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int),
+			    sizeof(got));
+			if (passed != NULL && *passed < 0)
+				*passed = got;
+			else
+				close(got);
+		}
+	}
+	return r;
+}
+
+/*
+ * Reads exactly len bytes by deadline: 1, 0 on EOF/reset, -1 time-out.
+ * A descriptor passed with them goes to *passed (closed when passed is
+ * NULL or already holds one).
+ */
 static int
-read_full(int fd, uint8_t *buf, size_t len, int64_t deadline)
+read_full(int fd, uint8_t *buf, size_t len, int64_t deadline, int *passed)
 {
 	size_t got = 0;
 
@@ -1053,7 +1089,7 @@ read_full(int fd, uint8_t *buf, size_t len, int64_t deadline)
 			return -1;
 		if (poll(&pfd, 1, (int)left) <= 0)
 			continue;
-		r = read(fd, buf + got, len - got);
+		r = read_fd(fd, buf + got, len - got, passed);
 		if (r == 0 || (r < 0 && errno == ECONNRESET))
 			return 0;
 		if (r < 0 && errno != EINTR && errno != EAGAIN)
@@ -1068,6 +1104,13 @@ int
 harness_raw_read(int fd, uint16_t *type, uint32_t *id, uint32_t *flags,
     uint8_t **body, size_t *len)
 {
+	return harness_raw_read_fd(fd, type, id, flags, body, len, NULL);
+}
+
+int
+harness_raw_read_fd(int fd, uint16_t *type, uint32_t *id, uint32_t *flags,
+    uint8_t **body, size_t *len, int *passed)
+{
 	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
 	uint8_t hdr[PROTO_HEADER_SIZE];
 	struct proto_header h;
@@ -1075,7 +1118,9 @@ harness_raw_read(int fd, uint16_t *type, uint32_t *id, uint32_t *flags,
 
 	*body = NULL;
 	*len = 0;
-	if ((r = read_full(fd, hdr, sizeof(hdr), deadline)) != 1)
+	if (passed != NULL)
+		*passed = -1;
+	if ((r = read_full(fd, hdr, sizeof(hdr), deadline, passed)) != 1)
 		return r;
 	if (proto_header_decode(hdr, sizeof(hdr), PROTO_MAX_BODY, &h) !=
 	    PROTO_DECODE_OK) {
@@ -1086,7 +1131,8 @@ harness_raw_read(int fd, uint16_t *type, uint32_t *id, uint32_t *flags,
 	*body = malloc(h.len ? h.len : 1);
 	if (*body == NULL)
 		return -1;
-	if (h.len > 0 && (r = read_full(fd, *body, h.len, deadline)) != 1) {
+	if (h.len > 0 && (r = read_full(fd, *body, h.len, deadline,
+	    passed)) != 1) {
 		free(*body);
 		*body = NULL;
 		return r;

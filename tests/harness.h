@@ -208,12 +208,16 @@ const char *harness_errname(int err);
  * A raw protocol connection (for malformed input and two-phase receive):
  * harness_raw_connect() connects without the handshake; harness_raw_hello()
  * does the handshake and returns the client id.  harness_raw_read()
- * returns 1 and a malloc'd body, 0 on EOF or reset, -1 on a time-out.
+ * returns 1 and a malloc'd body, 0 on EOF or reset, -1 on a time-out;
+ * harness_raw_read_fd() also gives the descriptor that came with the
+ * frame (a zero-copy MSG's memfd), or -1.
  */
 int	 harness_raw_connect(const struct harness *h);
 bool	 harness_raw_write(int fd, const void *buf, size_t len);
 int	 harness_raw_read(int fd, uint16_t *type, uint32_t *id,
 	    uint32_t *flags, uint8_t **body, size_t *len);
+int	 harness_raw_read_fd(int fd, uint16_t *type, uint32_t *id,
+	    uint32_t *flags, uint8_t **body, size_t *len, int *passed);
 long	 harness_raw_hello(int fd);
 
 /*

@@ -18,6 +18,7 @@
 #include <check.h>
 
 #include "harness.h"
+#include "mbxd-proc.h"
 #include "mbx.h"
 #include "proto.h"
 #include "suites.h"
@@ -319,6 +320,86 @@ START_TEST(credit_respects_max_msg_and_sendv_splits_frames)
 }
 END_TEST
 
+/*
+ * Posts on two handles of one process, alternating: the daemon may read
+ * its connections in any order, the library still makes the queue's
+ * order the order of the calls, and a third handle sees them all.
+ */
+START_TEST(credit_keeps_order_across_handles)
+{
+	enum { N = 300 };
+	struct harness h;
+	struct mbx_meta meta;
+	mbx_t *s[2], *r;
+	char buf[32];
+
+	harness_start(&h, NULL);
+	r = harness_open(&h);
+	mk(r, "o", 2 * N, 0, 0666);
+	for (int k = 0; k < 2; k++) {
+		s[k] = harness_open(&h);
+		ASSERT_OK(mbx_setopt(s[k], MBX_OPT_CREDIT, 1));
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(buf, sizeof(buf), "m%d", i);
+		ASSERT_OK(mbx_send(s[i % 3 != 0], "o", buf, strlen(buf), 0, 0));
+	}
+	ck_assert_int_eq(harness_mailbox_int(r, "o", "queued"), N);
+	ASSERT_OK(mbx_bind(r, "o", MBX_BIND_EXCLUSIVE));
+	for (int i = 0; i < N; i++) {
+		ssize_t n = mbx_recv(r, "o", buf, sizeof(buf) - 1, &meta, 0);
+		char expect[32];
+
+		ck_assert_msg(n >= 0, "recv: %s", strerror(errno));
+		buf[n] = '\0';
+		snprintf(expect, sizeof(expect), "m%d", i);
+		ck_assert_str_eq(buf, expect);
+		ck_assert_int_eq(meta.sender_id, mbx_id(s[i % 3 != 0]));
+	}
+	mbx_close(s[0]);
+	mbx_close(s[1]);
+	mbx_close(r);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * MBX_OPT_ZEROCOPY moves mbx_send() payloads above it into memfds: each
+ * one queued holds a descriptor in the daemon, copied ones hold none.
+ */
+START_TEST(zero_copy_threshold)
+{
+	struct harness h;
+	char buf[64];
+	mbx_t *c;
+	int fds;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	ASSERT_ERR(mbx_setopt(c, MBX_OPT_ZEROCOPY, -1), EINVAL);
+	ASSERT_ERR(mbx_setopt(c, MBX_OPT_ZEROCOPY,
+	    (long)MBX_MAX_MSG_LIMIT + 1), EINVAL);
+	mk(c, "z", 8, 0, 0600);
+	fds = proc_fd_count(h.pid);
+	ASSERT_OK(mbx_send(c, "z", "inline", 6, 0, 0));
+	ASSERT_OK(mbx_setopt(c, MBX_OPT_ZEROCOPY, 5));
+	ASSERT_OK(mbx_send(c, "z", "small", 5, 0, 0));
+	ck_assert_int_eq(proc_fd_count(h.pid), fds);
+	ASSERT_OK(mbx_send(c, "z", "memfd1", 6, 0, 0));
+	ASSERT_OK(mbx_send(c, "z", "memfd2", 6, 0, 0));
+	ck_assert_int_eq(proc_fd_count(h.pid), fds + 2);
+	ASSERT_OK(mbx_bind(c, "z", MBX_BIND_EXCLUSIVE));
+	want(c, "z", "inline");
+	want(c, "z", "small");
+	want(c, "z", "memfd1");
+	want(c, "z", "memfd2");
+	ck_assert_int_eq(mbx_recv(c, "z", buf, sizeof(buf), NULL, 0), -1);
+	ck_assert_int_eq(proc_fd_count(h.pid), fds);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 START_TEST(credit_ends_with_its_mailbox)
 {
 	struct harness h;
@@ -569,6 +650,7 @@ batch_suite(void)
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, credit_keeps_order_and_capacity);
 	tcase_add_test(tc, credit_ends_with_its_mailbox);
+	tcase_add_test(tc, credit_keeps_order_across_handles);
 	tcase_add_test(tc, credit_respects_max_msg_and_sendv_splits_frames);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("zerocopy");
@@ -577,6 +659,7 @@ batch_suite(void)
 	tcase_add_test(tc, zero_copy_meets_the_copying_calls);
 	tcase_add_test(tc, shared_buffers_stay_within_one_user);
 	tcase_add_test(tc, daemon_checks_the_seals);
+	tcase_add_test(tc, zero_copy_threshold);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -290,21 +290,23 @@ raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
 
 /*
  * Reads the MSG answering request id; returns its msg_id and flags and
- * checks its payload.
+ * checks its payload, inline or in a memfd (a sender with MBX_ZEROCOPY).
  */
 static uint64_t
 raw_msg(int fd, uint32_t id, const char *want, uint32_t *flags)
 {
 	struct proto_reader rd;
 	struct proto_str payload;
+	char shared[64];
 	uint8_t *body;
 	size_t len;
 	uint16_t type;
 	uint32_t rid;
 	uint64_t msg_id;
+	int memfd;
 
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, flags, &body,
-	    &len), 1);
+	ck_assert_int_eq(harness_raw_read_fd(fd, &type, &rid, flags, &body,
+	    &len, &memfd), 1);
 	ck_assert_int_eq(type, PROTO_MSG);
 	ck_assert_uint_eq(rid, id);
 	proto_reader_init(&rd, body, len);
@@ -313,7 +315,17 @@ raw_msg(int fd, uint32_t id, const char *want, uint32_t *flags)
 	proto_get_u64(&rd);		/* sender_id */
 	proto_get_u32(&rd);		/* pid */
 	proto_get_u32(&rd);		/* uid */
-	payload = proto_get_blob(&rd);
+	if (*flags & PROTO_MSG_FD) {
+		payload.len = proto_get_u64(&rd);
+		ck_assert(memfd >= 0 && payload.len < sizeof(shared));
+		ck_assert(pread(memfd, shared, payload.len,
+		    PROTO_SHARED_HEADER) == (ssize_t)payload.len);
+		payload.ptr = shared;
+		close(memfd);
+	} else {
+		ck_assert_int_eq(memfd, -1);
+		payload = proto_get_blob(&rd);
+	}
 	ck_assert(proto_reader_done(&rd));
 	ck_assert_msg(payload.len == strlen(want) && memcmp(payload.ptr,
 	    want, payload.len) == 0, "MSG payload \"%.*s\", expected \"%s\"",
