@@ -408,6 +408,7 @@ answer_wait(struct mbx *c, uint32_t id, struct answer *a)
 		if (a->h.id != id)
 			return conn_break(c, EPROTO);
 		order_answered(c->fd);
+		c->own_answers++;
 		return 0;
 	}
 }
@@ -419,6 +420,7 @@ answer_wait(struct mbx *c, uint32_t id, struct answer *a)
 int
 conn_drain(struct mbx *c)
 {
+	unsigned seen = order_answers();
 	struct answer a;
 	ssize_t n;
 
@@ -446,11 +448,25 @@ conn_drain(struct mbx *c)
 		}
 		if (n == 0)
 			return conn_break(c, ECONNRESET);
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->notices_seen = seen;
+			c->own_answers = 0;
 			return 0;
+		}
 		if (errno != EINTR)
 			return conn_break(c, ECONNRESET);
 	}
+}
+
+/*
+ * Whether a notice may wait unread: some other handle of the process read
+ * an answer since this one last read all it was sent.  A handle alone
+ * (the common case) never pays a system call to look.
+ */
+int
+conn_notices_due(const struct mbx *c)
+{
+	return order_answers() - c->notices_seen != c->own_answers;
 }
 
 /* Sends the request built in c->out (plus extra) and waits for its
@@ -459,9 +475,18 @@ int
 call(struct mbx *c, uint32_t id, const void *extra, size_t extralen,
     struct answer *a)
 {
-	if (req_send(c, extra, extralen) == -1)
+	unsigned seen = order_answers(), own = c->own_answers;
+
+	if (req_send(c, extra, extralen) == -1 ||
+	    answer_wait(c, id, a) == -1)
 		return -1;
-	return answer_wait(c, id, a);
+	/*
+	 * Whatever the process had seen before the request, the daemon had
+	 * done before answering it: its notices came before the answer.
+	 */
+	c->notices_seen = seen;
+	c->own_answers -= own;
+	return 0;
 }
 
 /* Reads the status that starts a REPLY; -1 (handle broken) when a is

@@ -59,6 +59,12 @@ struct mbx {
 	bool		 use_credit;
 	size_t		 zerocopy_above;	/* mbx_send() bytes inline */
 
+	/* Notices (see order.h): order_answers() when this handle last had
+	 * read all the daemon sent it, and how many answers it read itself
+	 * since. */
+	unsigned	 notices_seen;
+	unsigned	 own_answers;
+
 	struct shm	 shm;		/* zero-copy buffers and mappings */
 	int		 in_fds[PROTO_MAX_FDS];	/* received, not yet claimed */
 	size_t		 nin_fds;
@@ -80,6 +86,7 @@ int	 conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt);
 void	 conn_close_in_fds(struct mbx *c);
 int	 conn_read_frame(struct mbx *c, struct answer *a);
 int	 conn_drain(struct mbx *c);
+int	 conn_notices_due(const struct mbx *c);
 
 /* Requests and their answers. */
 void	 req_begin(struct mbx *c);

@@ -267,6 +267,7 @@ mbx_open(const char *socket_path)
 		return NULL;
 	c->fd = -1;
 	c->next_id = 1;
+	order_opened();
 	proto_writer_init(&c->out);
 	inbox_init(&c->inbox);
 	credits_init(&c->credits);
@@ -295,6 +296,7 @@ mbx_close(mbx_t *c)
 		order_forget(c->fd);
 		(void)close(c->fd);
 	}
+	order_closed();
 	inbox_clear(&c->inbox);
 	shm_deinit(&c->shm);
 	conn_close_in_fds(c);
@@ -785,7 +787,24 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	}
 }
 
-/* One receive into s, then its acknowledgement written out. */
+/*
+ * After a receive: its acknowledgement goes out now, or with the
+ * handle's next request.  Waiting saves a write per message and is safe
+ * when nothing the process does can reach the daemon first: it has this
+ * handle alone, whose next request carries the acknowledgements ahead of
+ * it.  Otherwise (another handle could rebind the mailbox first, say),
+ * with prefetch off, or when a shared buffer waits for the daemon to know,
+ * they are written before the call returns.
+ */
+static int
+acks_after_recv(struct mbx *c, bool releasing)
+{
+	if (c->prefetch > 1 && !releasing && order_handles() == 1)
+		return 0;
+	return acks_flush(c);
+}
+
+/* One receive into s, then its acknowledgement settled. */
 static int
 recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
@@ -794,11 +813,12 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
 		acks_flush_keep_errno(c);
 		ret = -1;
-	} else if (acks_flush(c) == -1) {
+	} else if (acks_after_recv(c, s->release != NULL) == -1) {
 		/*
-		 * The acknowledgement is written before the call returns:
-		 * whatever the caller does next (an operator's rebind, say)
-		 * the daemon then knows this message was received.
+		 * Unless the handle is alone, the acknowledgement is written
+		 * before the call returns: whatever the caller does next (a
+		 * rebind on another handle, say) the daemon then knows this
+		 * message was received.
 		 */
 		if (s->obj != NULL) {
 			shm_free(*s->obj);
@@ -877,8 +897,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 			mbx_msg_free(s.release);
 		}
 	}
-	/* One ACK frame for the batch, written before the call returns. */
-	if (acks_flush(c) == -1)
+	/* One ACK frame for the batch, now or with the next request. */
+	if (acks_after_recv(c, false) == -1)
 		return -1;
 	return (ssize_t)i;
 }
@@ -1060,10 +1080,11 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 		return fail(ECONNRESET);
 	if (len > c->zerocopy_above)
 		return send_large(c, name, data, len, flags, timeout_ms);
-	/* A mailbox gone since the last call takes its credit with it. */
+	/* A mailbox gone (as far as this process can know) takes its
+	 * credit with it. */
 	if (!(flags & MBX_SYNC) && c->use_credit &&
 	    (cr = credits_cover(&c->credits, name, len)) != NULL) {
-		if (conn_drain(c) == -1)
+		if (conn_notices_due(c) && conn_drain(c) == -1)
 			return -1;
 		if ((cr = credits_cover(&c->credits, name, len)) != NULL)
 			return send_post(c, cr, data, len);
@@ -1160,7 +1181,7 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 		if (v[k].len > c->zerocopy_above)
 			n = k;
 	/* Whatever credit covers goes without a round trip. */
-	if (c->use_credit && conn_drain(c) == -1)
+	if (c->use_credit && conn_notices_due(c) && conn_drain(c) == -1)
 		return -1;
 	for (; i < n && c->use_credit; i++) {
 		struct credit *cr = credits_cover(&c->credits, v[i].name,

@@ -17,6 +17,32 @@
 #include "order.h"
 
 static _Atomic int unread_fd = -1;
+static _Atomic unsigned answers;
+static _Atomic int handles;
+
+unsigned
+order_answers(void)
+{
+	return atomic_load_explicit(&answers, memory_order_acquire);
+}
+
+void
+order_opened(void)
+{
+	atomic_fetch_add(&handles, 1);
+}
+
+void
+order_closed(void)
+{
+	atomic_fetch_sub(&handles, 1);
+}
+
+int
+order_handles(void)
+{
+	return atomic_load_explicit(&handles, memory_order_relaxed);
+}
 
 static long long
 elapsed_us(const struct timespec *t0)
@@ -69,6 +95,7 @@ order_answered(int fd)
 {
 	int mine = fd;
 
+	atomic_fetch_add_explicit(&answers, 1, memory_order_release);
 	(void)atomic_compare_exchange_strong(&unread_fd, &mine, -1);
 }
 

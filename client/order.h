@@ -19,6 +19,23 @@
  * stopped reading one connection must not stop the others for good. */
 #define ORDER_WAIT_MAX_MS	500
 
+/*
+ * Notices: the daemon tells a handle that its credit or its held
+ * messages are gone (REVOKE) before it answers whoever caused that.  A
+ * handle must look for notices before it relies on credit or held
+ * messages only when the process may have seen such a cause: when some
+ * handle read an answer since this handle last read everything the
+ * daemon had sent it.  order_answers() counts the answers read in the
+ * process; see conn_notices_due().
+ */
+unsigned order_answers(void);
+
+/* Handles open in the process: with one alone, nothing can overtake its
+ * pending acknowledgements. */
+void	order_opened(void);
+void	order_closed(void);
+int	order_handles(void);
+
 /* Before writing on fd: waits for another handle's unanswered bytes. */
 void	order_before_write(int fd);
 /* fd has bytes out that no answer has covered yet. */
