@@ -10,29 +10,70 @@
 void
 inbox_init(struct inbox *in)
 {
-	in->head = NULL;
+	memset(in, 0, sizeof(*in));
 	in->tail = &in->head;
-	in->count = 0;
+}
+
+static void
+free_list(struct held *h)
+{
+	struct held *next;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h);
+	}
 }
 
 void
 inbox_clear(struct inbox *in)
 {
-	struct held *h, *next;
-
-	for (h = in->head; h != NULL; h = next) {
-		next = h->next;
-		held_free(h);
-	}
+	free_list(in->head);
+	free_list(in->spare);
 	inbox_init(in);
 }
 
 void
-held_free(struct held *h)
+inbox_release(struct inbox *in, struct held *h)
 {
-	if (h != NULL && h->fd >= 0)
+	if (h == NULL)
+		return;
+	if (h->fd >= 0)
 		close(h->fd);
-	free(h);
+	h->fd = -1;
+	if (in->nspare == INBOX_SPARE_MAX ||
+	    h->cap > INBOX_SPARE_BYTES - in->spare_bytes) {
+		free(h);
+		return;
+	}
+	h->next = in->spare;
+	in->spare = h;
+	in->nspare++;
+	in->spare_bytes += h->cap;
+}
+
+/* A block with room for len bytes: a spare one that fits, or new. */
+static struct held *
+held_alloc(struct inbox *in, size_t len)
+{
+	struct held **pp, *h;
+
+	for (pp = &in->spare; (h = *pp) != NULL; pp = &h->next) {
+		if (h->cap < len)
+			continue;
+		*pp = h->next;
+		in->nspare--;
+		in->spare_bytes -= h->cap;
+		return h;
+	}
+	/* Small ones share one size, so that any spare fits them. */
+	if (len < 256)
+		len = 256;
+	if ((h = malloc(sizeof(*h) + len)) != NULL)
+		h->cap = len;
+	return h;
 }
 
 bool
@@ -44,7 +85,7 @@ inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 	struct held *h;
 
 	if (mailbox_len > PROTO_NAME_MAX ||
-	    (h = malloc(sizeof(*h) + inline_len)) == NULL) {
+	    (h = held_alloc(in, inline_len)) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		return false;
@@ -105,7 +146,7 @@ inbox_drop_mailbox(struct inbox *in, const char *mailbox, size_t len)
 		    memcmp(h->mailbox, mailbox, len) == 0) {
 			*pp = h->next;
 			in->count--;
-			held_free(h);
+			inbox_release(in, h);
 		} else {
 			pp = &h->next;
 		}

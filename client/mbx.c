@@ -607,6 +607,7 @@ struct slot {
 	size_t		 len;
 	struct mbx_msg	**obj;
 	struct mbx_msg	*release;	/* copied out: free after the ACK */
+	bool		 shared;	/* a shared buffer: ACK at once */
 };
 
 static void
@@ -643,6 +644,7 @@ slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
 	    shm_receive_copy(data, len);
 	if (m == NULL)
 		return -1;
+	s->shared = fd >= 0 && shared;
 	if (s->obj != NULL) {
 		*s->obj = m;
 		return 0;
@@ -670,10 +672,10 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 	    h->uid, h->len);
 	if (slot_fill(c, s, h->data, fd, h->shared, h->len) == -1) {
 		/* Unacknowledged, the daemon gives it out again later. */
-		held_free(h);
+		inbox_release(&c->inbox, h);
 		return conn_break(c, errno);
 	}
-	held_free(h);
+	inbox_release(&c->inbox, h);
 	/* Held messages are never sync ones: the daemon sends those alone. */
 	return msg_ack(c, id, false);
 }
@@ -813,7 +815,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
 		acks_flush_keep_errno(c);
 		ret = -1;
-	} else if (acks_after_recv(c, s->release != NULL) == -1) {
+	} else if (acks_after_recv(c, s->release != NULL || s->shared) == -1) {
 		/*
 		 * Unless the handle is alone, the acknowledgement is written
 		 * before the call returns: whatever the caller does next (a
@@ -834,7 +836,7 @@ MBX_EXPORT ssize_t
 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { buf, cap, meta, 0, NULL, NULL };
+	struct slot s = { buf, cap, meta, 0, NULL, NULL, false };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) ||
 	    (buf == NULL && cap > 0) || timeout_ms < -1)
@@ -848,7 +850,7 @@ MBX_EXPORT int
 mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { NULL, 0, meta, 0, m, NULL };
+	struct slot s = { NULL, 0, meta, 0, m, NULL, false };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) || m == NULL ||
 	    timeout_ms < -1)
@@ -871,7 +873,7 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 			return fail(EINVAL);
 	for (i = 0; i < n; i++) {
 		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL,
-		    NULL };
+		    NULL, false };
 		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
 		    c->prefetch;
 
