@@ -222,8 +222,10 @@ ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
  * descriptor travels over the socket), so neither the daemon nor the
  * socket copies it.
  *
- * mbx_msg_alloc() returns a message buffer of len bytes (zero-filled)
- * for the caller to fill in place through mbx_msg_data().  mbx_sendmsg()
+ * mbx_msg_alloc() returns a message buffer of len bytes for the caller
+ * to fill in place through mbx_msg_data().  Like malloc(), it is not
+ * cleared: a new buffer holds zeros, a recycled one (MBX_SHARED) what an
+ * earlier message of this handle left there.  mbx_sendmsg()
  * sends it as mbx_send() would and, on success, takes it: the caller must
  * not touch it again.  On failure the message stays the caller's (send
  * it again or free it).  By default the buffer is sealed before it goes
