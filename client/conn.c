@@ -156,7 +156,8 @@ conn_fill(struct mbx *c)
 		struct cmsghdr	align;
 		char buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
 	} cbuf;
-	struct iovec iov = { c->rbuf + c->rlen, c->rcap - c->rlen };
+	struct iovec iov = { c->rbuf + c->rpos + c->rlen,
+	    c->rcap - c->rpos - c->rlen };
 	struct msghdr msg;
 	ssize_t n;
 
@@ -189,7 +190,18 @@ conn_fill(struct mbx *c)
 	return 0;
 }
 
-/* Makes the read buffer hold at least need bytes. */
+/* The unconsumed bytes (no buffer yet: NULL, with rlen 0). */
+static const uint8_t *
+conn_unread(const struct mbx *c)
+{
+	return c->rbuf != NULL ? c->rbuf + c->rpos : NULL;
+}
+
+/*
+ * Makes the read buffer hold at least need bytes from the start of the
+ * unconsumed ones, moving those to the front only when the room after
+ * them is short: consuming a frame is then just an offset.
+ */
 static int
 conn_reserve(struct mbx *c, size_t need)
 {
@@ -197,6 +209,12 @@ conn_reserve(struct mbx *c, size_t need)
 
 	if (need < RBUF_MIN)
 		need = RBUF_MIN;
+	if (c->rpos + need <= c->rcap)
+		return 0;
+	if (c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+		c->rpos = 0;
+	}
 	if (c->rcap >= need)
 		return 0;
 	p = realloc(c->rbuf, need);
@@ -216,10 +234,11 @@ conn_drop(struct mbx *c)
 	if (c->rdone == 0)
 		return;
 	c->rlen -= c->rdone;
-	if (c->rlen > 0)
-		memmove(c->rbuf, c->rbuf + c->rdone, c->rlen);
+	c->rpos = c->rlen > 0 ? c->rpos + c->rdone : 0;
 	c->rdone = 0;
 	if (c->rcap > RBUF_KEEP && c->rlen <= RBUF_MIN) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+		c->rpos = 0;
 		p = realloc(c->rbuf, RBUF_MIN);
 		if (p != NULL) {
 			c->rbuf = p;
@@ -244,8 +263,8 @@ conn_read_frame(struct mbx *c, struct answer *a)
 	}
 	conn_drop(c);
 	for (;;) {
-		d = proto_header_decode(c->rbuf, c->rlen, PROTO_MAX_BODY,
-		    &a->h);
+		d = proto_header_decode(conn_unread(c), c->rlen,
+		    PROTO_MAX_BODY, &a->h);
 		if (d == PROTO_DECODE_MALFORMED)
 			return conn_break(c, EPROTO);
 		need = PROTO_HEADER_SIZE;
@@ -277,7 +296,8 @@ conn_read_frame(struct mbx *c, struct answer *a)
 		memmove(c->in_fds, c->in_fds + 1,
 		    --c->nin_fds * sizeof(c->in_fds[0]));
 	}
-	proto_reader_init(&a->r, c->rbuf + PROTO_HEADER_SIZE, a->h.len);
+	proto_reader_init(&a->r, c->rbuf + c->rpos + PROTO_HEADER_SIZE,
+	    a->h.len);
 	c->rdone = need;
 	return 0;
 }
@@ -428,7 +448,8 @@ conn_drain(struct mbx *c)
 		struct proto_header h;
 
 		conn_drop(c);
-		if (proto_header_decode(c->rbuf, c->rlen, PROTO_MAX_BODY, &h) ==
+		if (proto_header_decode(conn_unread(c), c->rlen,
+		    PROTO_MAX_BODY, &h) ==
 		    PROTO_DECODE_OK && c->rlen >= PROTO_HEADER_SIZE + h.len) {
 			if (conn_read_frame(c, &a) == -1)
 				return -1;
@@ -440,7 +461,8 @@ conn_drain(struct mbx *c)
 		}
 		if (conn_reserve(c, c->rlen + 256) == -1)
 			return conn_break(c, ENOMEM);
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
+		n = recv(c->fd, c->rbuf + c->rpos + c->rlen,
+		    c->rcap - c->rpos - c->rlen,
 		    MSG_DONTWAIT);
 		if (n > 0) {
 			c->rlen += (size_t)n;

@@ -41,9 +41,11 @@ struct mbx {
 	uint32_t	 next_id;	/* next request id; never 0 */
 	bool		 broken;	/* see "Invariants" in mbx.c */
 
-	/* Bytes received and not yet consumed; the first rdone of them are
-	 * the answer handed out last, dropped at the next read. */
+	/* Bytes received and not yet consumed, rlen of them from rbuf +
+	 * rpos; the first rdone of them are the answer handed out last,
+	 * dropped at the next read. */
 	uint8_t		*rbuf;
+	size_t		 rpos;
 	size_t		 rlen;
 	size_t		 rcap;
 	size_t		 rdone;
