@@ -1033,6 +1033,47 @@ send_post(struct mbx *c, struct credit *cr, const void *data, size_t len)
 	return 0;
 }
 
+/* Bytes of posts gathered for one write. */
+#define POST_BATCH_BYTES	(256u * 1024)
+
+/*
+ * Posts the prefix of v[0..n) that credit covers, copied into one write
+ * of at most about POST_BATCH_BYTES: how many (0 when credit does not
+ * cover v[0]), or -1 when the write failed (the handle is broken).
+ */
+static ssize_t
+post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && (i == 0 || c->out.len < POST_BATCH_BYTES); i++) {
+		struct credit *cr = credits_cover(&c->credits, v[i].name,
+		    v[i].len);
+		uint8_t *p;
+
+		if (cr == NULL)
+			break;
+		if (i == 0) {
+			req_begin(c);
+		} else {
+			c->req_off = c->out.len;
+			(void)proto_frame_begin(&c->out);
+		}
+		proto_put_u64(&c->out, cr->mailbox_id);
+		proto_put_u32(&c->out, (uint32_t)v[i].len);
+		if ((p = proto_put_raw(&c->out, v[i].len)) != NULL &&
+		    v[i].len > 0)
+			memcpy(p, v[i].data, v[i].len);
+		if (req_end(c, PROTO_POST, 0, 0) == 0)
+			return conn_break(c, ENOMEM);
+		cr->count--;
+		cr->bytes -= v[i].len;
+	}
+	if (i > 0 && req_send(c, NULL, 0) == -1)
+		return -1;
+	return (ssize_t)i;
+}
+
 /* A SEND round trip; a success may bring credit for the next ones. */
 static int
 send_call(struct mbx *c, const char *name, const void *data, size_t len,
@@ -1185,12 +1226,12 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 	/* Whatever credit covers goes without a round trip. */
 	if (c->use_credit && conn_notices_due(c) && conn_drain(c) == -1)
 		return -1;
-	for (; i < n && c->use_credit; i++) {
-		struct credit *cr = credits_cover(&c->credits, v[i].name,
-		    v[i].len);
+	while (i < n && c->use_credit) {
+		ssize_t posted = post_batch(c, v + i, n - i);
 
-		if (cr == NULL || send_post(c, cr, v[i].data, v[i].len) == -1)
+		if (posted <= 0)
 			break;
+		i += (size_t)posted;
 	}
 	if (i == n || (i > 0 && c->broken))
 		return (ssize_t)i;
