@@ -267,7 +267,6 @@ mbx_open(const char *socket_path)
 		return NULL;
 	c->fd = -1;
 	c->next_id = 1;
-	order_opened();
 	proto_writer_init(&c->out);
 	inbox_init(&c->inbox);
 	credits_init(&c->credits);
@@ -296,7 +295,6 @@ mbx_close(mbx_t *c)
 		order_forget(c->fd);
 		(void)close(c->fd);
 	}
-	order_closed();
 	inbox_clear(&c->inbox);
 	shm_deinit(&c->shm);
 	conn_close_in_fds(c);
@@ -607,7 +605,6 @@ struct slot {
 	size_t		 len;
 	struct mbx_msg	**obj;
 	struct mbx_msg	*release;	/* copied out: free after the ACK */
-	bool		 shared;	/* a shared buffer: ACK at once */
 };
 
 static void
@@ -644,7 +641,6 @@ slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
 	    shm_receive_copy(data, len);
 	if (m == NULL)
 		return -1;
-	s->shared = fd >= 0 && shared;
 	if (s->obj != NULL) {
 		*s->obj = m;
 		return 0;
@@ -789,24 +785,7 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	}
 }
 
-/*
- * After a receive: its acknowledgement goes out now, or with the
- * handle's next request.  Waiting saves a write per message and is safe
- * when nothing the process does can reach the daemon first: it has this
- * handle alone, whose next request carries the acknowledgements ahead of
- * it.  Otherwise (another handle could rebind the mailbox first, say),
- * with prefetch off, or when a shared buffer waits for the daemon to know,
- * they are written before the call returns.
- */
-static int
-acks_after_recv(struct mbx *c, bool releasing)
-{
-	if (c->prefetch > 1 && !releasing && order_handles() == 1)
-		return 0;
-	return acks_flush(c);
-}
-
-/* One receive into s, then its acknowledgement settled. */
+/* One receive into s, then its acknowledgement written out. */
 static int
 recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
@@ -815,12 +794,12 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
 		acks_flush_keep_errno(c);
 		ret = -1;
-	} else if (acks_after_recv(c, s->release != NULL || s->shared) == -1) {
+	} else if (acks_flush(c) == -1) {
 		/*
-		 * Unless the handle is alone, the acknowledgement is written
-		 * before the call returns: whatever the caller does next (a
-		 * rebind on another handle, say) the daemon then knows this
-		 * message was received.
+		 * The acknowledgement is written before the call returns:
+		 * whatever the caller does next (an operator's rebind, say)
+		 * the daemon then knows this message was received, and a
+		 * shared buffer may go back to its sender.
 		 */
 		if (s->obj != NULL) {
 			shm_free(*s->obj);
@@ -836,7 +815,7 @@ MBX_EXPORT ssize_t
 mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { buf, cap, meta, 0, NULL, NULL, false };
+	struct slot s = { buf, cap, meta, 0, NULL, NULL };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) ||
 	    (buf == NULL && cap > 0) || timeout_ms < -1)
@@ -850,7 +829,7 @@ MBX_EXPORT int
 mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
     struct mbx_meta *meta, int timeout_ms)
 {
-	struct slot s = { NULL, 0, meta, 0, m, NULL, false };
+	struct slot s = { NULL, 0, meta, 0, m, NULL };
 
 	if (c == NULL || (name != NULL && !name_ok(name)) || m == NULL ||
 	    timeout_ms < -1)
@@ -873,7 +852,7 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 			return fail(EINVAL);
 	for (i = 0; i < n; i++) {
 		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL,
-		    NULL, false };
+		    NULL };
 		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
 		    c->prefetch;
 
@@ -899,8 +878,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 			mbx_msg_free(s.release);
 		}
 	}
-	/* One ACK frame for the batch, now or with the next request. */
-	if (acks_after_recv(c, false) == -1)
+	/* One ACK frame for the batch, written before the call returns. */
+	if (acks_flush(c) == -1)
 		return -1;
 	return (ssize_t)i;
 }

@@ -274,13 +274,9 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * wait in the library, still owned by the daemon (in flight, returned to
  * the head of their mailbox if this handle loses its binding or closes),
  * and answer the next receives without a round trip.  Each receive still
- * confirms what it returned: before returning when other handles are
- * open in the process (or with prefetch 1), else with the handle's next
- * request, at 64 pending, or at close; until then a message the caller
- * received is still in flight and comes back after a death or a rebind
- * (at-least-once).  Messages held this way do not make mbx_fd()
- * readable: a caller driven by poll() receives with timeout 0 until
- * EAGAIN.
+ * writes its acknowledgement before it returns.  Messages held this way
+ * do not make mbx_fd() readable: a caller driven by poll() receives with
+ * timeout 0 until EAGAIN.
  *
  * MBX_OPT_CREDIT (default 0): 1 lets mbx_send() and mbx_sendv() post a
  * message without waiting for the daemon's answer when the daemon has

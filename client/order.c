@@ -18,7 +18,6 @@
 
 static _Atomic int unread_fd = -1;
 static _Atomic unsigned answers;
-static _Atomic int handles;
 
 unsigned
 order_answers(void)
@@ -26,23 +25,6 @@ order_answers(void)
 	return atomic_load_explicit(&answers, memory_order_acquire);
 }
 
-void
-order_opened(void)
-{
-	atomic_fetch_add(&handles, 1);
-}
-
-void
-order_closed(void)
-{
-	atomic_fetch_sub(&handles, 1);
-}
-
-int
-order_handles(void)
-{
-	return atomic_load_explicit(&handles, memory_order_relaxed);
-}
 
 static long long
 elapsed_us(const struct timespec *t0)

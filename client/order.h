@@ -30,12 +30,6 @@
  */
 unsigned order_answers(void);
 
-/* Handles open in the process: with one alone, nothing can overtake its
- * pending acknowledgements. */
-void	order_opened(void);
-void	order_closed(void);
-int	order_handles(void);
-
 /* Before writing on fd: waits for another handle's unanswered bytes. */
 void	order_before_write(int fd);
 /* fd has bytes out that no answer has covered yet. */

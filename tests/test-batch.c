@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,66 +226,6 @@ START_TEST(prefetched_messages_are_revoked_with_the_binding)
 	mbx_close(s);
 	mbx_close(r1);
 	mbx_close(r2);
-	harness_stop(&h);
-}
-END_TEST
-
-/*
- * A process with one handle confirms in batches: with its next request,
- * at 64, or on close.  Run in a helper forked while the test holds no
- * handle, so that the helper's handle is its process's only one.
- */
-enum { TAKE_THEN_CLOSE, TAKE_THEN_REQUEST_THEN_DIE, TAKE_THEN_DIE };
-
-static int
-child_take_three(const struct harness *h, void *arg)
-{
-	int how = *(const int *)arg;
-	mbx_t *c = mbx_open(h->sock);
-	char buf[16];
-
-	CHILD_REQUIRE(c != NULL);
-	CHILD_REQUIRE(mbx_bind(c, "d", MBX_BIND_EXCLUSIVE) == 0);
-	for (int i = 0; i < 3; i++)
-		CHILD_REQUIRE(mbx_recv(c, "d", buf, sizeof(buf), NULL, 1000) ==
-		    2);
-	if (how == TAKE_THEN_CLOSE) {
-		mbx_close(c);
-		return 0;
-	}
-	if (how == TAKE_THEN_REQUEST_THEN_DIE)
-		CHILD_REQUIRE(mbx_create(c, "other", NULL) == 0);
-	raise(SIGKILL);
-	return 1;
-}
-
-START_TEST(a_lone_handle_confirms_in_batches)
-{
-	static const char *first[] = { "m3", "m3", "m0" };
-	int how = _i;
-	struct harness h;
-	struct harness_child ch;
-	char text[16];
-	mbx_t *c;
-
-	harness_start(&h, NULL);
-	c = harness_open(&h);
-	mk(c, "d", 100, 0, 0666);
-	for (int i = 0; i < 5; i++) {
-		snprintf(text, sizeof(text), "m%d", i);
-		ASSERT_OK(mbx_send(c, "d", text, strlen(text), 0, 0));
-	}
-	mbx_close(c);
-	harness_child_start(&ch, &h, child_take_three, &how);
-	ck_assert_int_eq(harness_child_join(&ch),
-	    how == TAKE_THEN_CLOSE ? 0 : 128 + SIGKILL);
-	c = harness_open(&h);
-	ck_assert(harness_wait_mailbox_int(c, "d", "receiver", 0));
-	ASSERT_OK(mbx_bind(c, "d", MBX_BIND_EXCLUSIVE));
-	/* Confirmed ones are gone; a death before confirming gives all
-	 * back (at-least-once), in order. */
-	want(c, "d", first[how]);
-	mbx_close(c);
 	harness_stop(&h);
 }
 END_TEST
@@ -706,7 +645,6 @@ batch_suite(void)
 	tcase_add_test(tc, prefetched_messages_go_back_when_the_receiver_goes);
 	tcase_add_test(tc, prefetched_messages_are_revoked_with_the_binding);
 	tcase_add_test(tc, prefetch_can_be_turned_off);
-	tcase_add_loop_test(tc, a_lone_handle_confirms_in_batches, 0, 3);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("credit");
 	tcase_set_timeout(tc, harness_tcase_timeout());
