@@ -481,16 +481,9 @@ conn_read_once(struct conn *c)
 	} cbuf;
 	struct iovec iov;
 	struct msghdr mh;
-	size_t want = CONN_READ_SIZE / 4;
 	ssize_t n;
 
-	/*
-	 * A large frame announced and charged gets room for the rest of it
-	 * at once: growing by doubling would copy it on every realloc.
-	 */
-	if (c->charged > c->in_len && c->charged - c->in_len > want)
-		want = c->charged - c->in_len;
-	if (conn_reserve(c, want) < 0) {
+	if (conn_reserve(c, CONN_READ_SIZE / 4) < 0) {
 		conn_kill(c, "out of memory for input");
 		return -1;
 	}
