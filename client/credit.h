@@ -10,6 +10,7 @@
 #ifndef MBX_CREDIT_H
 #define MBX_CREDIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct credit {
 	unsigned	count;
 	uint64_t	bytes;
 	uint64_t	max_msg;	/* the mailbox's largest message */
+	bool		zerocopy;	/* memfd posts too */
 };
 
 struct credits {
@@ -36,7 +38,7 @@ struct credit *credits_cover(struct credits *cr, const char *name,
 	    size_t len);
 /* Records the daemon's grant in name (count 0: none). */
 void	credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
-	    unsigned count, uint64_t bytes, uint64_t max_msg);
+	    unsigned count, uint64_t bytes, uint64_t max_msg, bool zerocopy);
 /* The mailbox with that id is gone: its grant with it. */
 void	credits_drop(struct credits *cr, uint64_t mailbox_id);
 

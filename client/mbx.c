@@ -888,6 +888,72 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
  * Zero-copy messages.
  */
 
+/*
+ * The rest of an OK answering a SEND: the grant the handle now holds in
+ * name, if any (none: what it knew of one there is forgotten).
+ */
+static int
+grant_read(struct mbx *c, const char *name, struct answer *a)
+{
+	uint64_t mailbox_id = 0, bytes = 0, max_msg = 0;
+	uint32_t count = 0;
+
+	if (a->r.left > 0) {
+		mailbox_id = proto_get_u64(&a->r);
+		count = proto_get_u32(&a->r);
+		bytes = proto_get_u64(&a->r);
+		max_msg = proto_get_u64(&a->r);
+		if (!proto_reader_done(&a->r) || count == 0)
+			return conn_break(c, EPROTO);
+	}
+	if (c->use_credit)
+		credits_set(&c->credits, name, mailbox_id, count, bytes,
+		    max_msg, (a->h.flags & PROTO_REPLY_ZEROCOPY) != 0);
+	return 0;
+}
+
+/*
+ * Posts a prepared memfd on credit: one write, no answer (see
+ * send_post()).  The descriptor fd is the message's; the kernel dups it.
+ */
+static int
+post_fd(struct mbx *c, struct credit *cr, struct mbx_msg *m, int fd,
+    bool shared)
+{
+	struct iovec iov;
+
+	req_begin(c);
+	proto_put_u64(&c->out, cr->mailbox_id);
+	proto_put_u64(&c->out, m->len);
+	if (req_end_nfds(c, PROTO_POST, PROTO_POST_FD |
+	    (shared ? PROTO_POST_SHARED : 0), 0, 1) == 0)
+		return -1;
+	iov.iov_base = c->out.buf;
+	iov.iov_len = c->out.len;
+	if (conn_write_fd(c, &iov, 1, fd) == -1)
+		return -1;
+	cr->count--;
+	cr->bytes -= m->len;
+	return 0;
+}
+
+/* A grant that covers a memfd post of len bytes to name, or NULL. */
+static struct credit *
+grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
+{
+	struct credit *cr;
+
+	if ((flags & MBX_SYNC) || !c->use_credit ||
+	    (cr = credits_cover(&c->credits, name, len)) == NULL ||
+	    !cr->zerocopy)
+		return NULL;
+	/* As for an inline post: a mailbox gone takes its grant along. */
+	if (conn_notices_due(c) && conn_drain(c) == -1)
+		return NULL;
+	cr = credits_cover(&c->credits, name, len);
+	return cr != NULL && cr->zerocopy ? cr : NULL;
+}
+
 MBX_EXPORT mbx_msg_t *
 mbx_msg_alloc(mbx_t *c, size_t len)
 {
@@ -925,20 +991,30 @@ send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
     int timeout_ms)
 {
 	bool shared = (flags & MBX_SHARED) != 0;
+	struct credit *cr = grant_for_fd(c, name, m->len, flags);
 	struct iovec iov;
 	struct answer a;
 	uint32_t id, status;
-	int fd = shm_ready(&c->shm, m, shared);
+	int fd;
 
-	if (fd < 0)
+	if (c->broken)
+		return fail(ECONNRESET);
+	if ((fd = shm_ready(&c->shm, m, shared)) < 0)
 		return -1;
+	if (cr != NULL) {
+		if (post_fd(c, cr, m, fd, shared) == -1)
+			goto fail;
+		shm_sent(&c->shm, m);
+		return 0;
+	}
 	req_begin(c);
 	req_put_name(c, name);
 	proto_put_i32(&c->out, timeout_ms);
 	proto_put_u64(&c->out, m->len);
 	id = req_end_nfds(c, PROTO_SEND, PROTO_SEND_FD |
 	    (shared ? PROTO_SEND_SHARED : 0) |
-	    ((flags & MBX_SYNC) ? PROTO_SEND_SYNC : 0), 0, 1);
+	    ((flags & MBX_SYNC) ? PROTO_SEND_SYNC :
+	    c->use_credit ? PROTO_SEND_CREDIT : 0), 0, 1);
 	if (id == 0)
 		goto fail;
 	iov.iov_base = c->out.buf;
@@ -950,6 +1026,8 @@ send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
 		(void)status_fail(c, status);
 		goto fail;
 	}
+	if (grant_read(c, name, &a) == -1)
+		goto fail;
 	shm_sent(&c->shm, m);
 	return 0;
 fail:
@@ -1018,7 +1096,8 @@ send_post(struct mbx *c, struct credit *cr, const void *data, size_t len)
 /*
  * Posts the prefix of v[0..n) that credit covers, copied into one write
  * of at most about POST_BATCH_BYTES: how many (0 when credit does not
- * cover v[0]), or -1 when the write failed (the handle is broken).
+ * cover v[0]), or -1 when the handle broke (out of memory for the frames,
+ * which carry the pending acknowledgements too, or a failed write).
  */
 static ssize_t
 post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
@@ -1059,8 +1138,7 @@ send_call(struct mbx *c, const char *name, const void *data, size_t len,
     int flags, int timeout_ms)
 {
 	struct answer a;
-	uint32_t id, status, count;
-	uint64_t mailbox_id, bytes, max_msg;
+	uint32_t id, status;
 
 	req_begin(c);
 	req_put_name(c, name);
@@ -1075,18 +1153,7 @@ send_call(struct mbx *c, const char *name, const void *data, size_t len,
 		return -1;
 	if (status != PROTO_OK)
 		return status_fail(c, status);
-	if (a.r.left == 0)
-		return 0;
-	mailbox_id = proto_get_u64(&a.r);
-	count = proto_get_u32(&a.r);
-	bytes = proto_get_u64(&a.r);
-	max_msg = proto_get_u64(&a.r);
-	if (!proto_reader_done(&a.r))
-		return conn_break(c, EPROTO);
-	if (c->use_credit)
-		credits_set(&c->credits, name, mailbox_id, count, bytes,
-		    max_msg);
-	return 0;
+	return grant_read(c, name, &a);
 }
 
 MBX_EXPORT int
@@ -1208,7 +1275,10 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 	while (i < n && c->use_credit) {
 		ssize_t posted = post_batch(c, v + i, n - i);
 
-		if (posted <= 0)
+		/* A write cut short: which posts went is unknown. */
+		if (posted < 0)
+			return -1;
+		if (posted == 0)
 			break;
 		i += (size_t)posted;
 	}

@@ -225,7 +225,8 @@ ssize_t	 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
  * mbx_msg_alloc() returns a message buffer of len bytes for the caller
  * to fill in place through mbx_msg_data().  Like malloc(), it is not
  * cleared: a new buffer holds zeros, a recycled one (MBX_SHARED) what an
- * earlier message of this handle left there.  mbx_sendmsg()
+ * earlier shared message of this handle left there (its receivers, of
+ * the same user, may have written it too).  Fill all len bytes.  mbx_sendmsg()
  * sends it as mbx_send() would and, on success, takes it: the caller must
  * not touch it again.  On failure the message stays the caller's (send
  * it again or free it).  By default the buffer is sealed before it goes
@@ -284,14 +285,15 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * fail at the daemon, so an error still means nothing happened; what
  * changes is that the call returns before the daemon has read the
  * message, so between messages of different connections the queue's
- * order is the order in which the daemon reads them.  Within one
- * process the library keeps the order of the calls across handles too:
- * before it writes on one handle, it waits (at most 500 ms) until the
- * daemon has read what another handle posted last, so a message posted
- * on one handle is queued before anything the process does next on
- * another.  Between processes, order follows the daemon's reads.  A
+ * order is the order in which the daemon reads them.  The library keeps
+ * the order of one thread's calls across handles too: before it writes
+ * on one handle, it waits (at most 500 ms) until the daemon has read what
+ * another handle posted last, so a message posted on one handle is
+ * queued before anything the thread does next on another (see mbx(3) for
+ * the limits).  Between processes, order follows the daemon's reads.  A
  * message posted to a mailbox destroyed meanwhile is lost with it, as if
- * it had been queued just before the destroy.
+ * it had been queued just before the destroy.  A zero-copy send earns
+ * credit for zero-copy messages too.
  *
  * MBX_OPT_ZEROCOPY (default MBX_MAX_MSG_LIMIT, 0 to MBX_MAX_MSG_LIMIT):
  * mbx_send() and mbx_sendv() send a payload longer than this many bytes

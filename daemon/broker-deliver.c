@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "broker-int.h"
 #include "credit.h"
@@ -209,7 +210,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
     struct broker_send *s)
 {
 	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
-	bool sync = s->sync, room;
+	bool sync = s->sync, room, zerocopy;
 	struct msg *m;
 	struct wait *w = NULL;
 
@@ -250,6 +251,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	    msg_new(b->next_msg_id, s->data, s->len);
 	if (m == NULL)
 		return -ENOMEM;
+	zerocopy = s->fd >= 0;
 	s->fd = -1;
 	if (sync || !room) {
 		int err;
@@ -282,10 +284,10 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	s->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
 	    b->limits.max_msg;
 	/* A sender that no longer asks for credit gives back what it had. */
-	if (m->fd < 0 && s->want_credit)
-		credit_refill(b, p, mb, s->len, &s->credit_count,
-		    &s->credit_bytes);
-	else if (m->fd < 0 && req != 0)
+	if (s->want_credit)
+		credit_refill(b, p, mb, s->len, zerocopy, &s->credit_count,
+		    &s->credit_bytes, &s->credit_zerocopy);
+	else if (!zerocopy && req != 0)
 		credit_release(b, p, mb);
 	return 0;
 }
@@ -330,18 +332,32 @@ broker_sendv(struct broker *b, struct peer *p, struct broker_send *s,
 
 int
 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
-    const void *data, size_t len)
+    const void *data, size_t len, int fd, bool shared)
 {
 	uint64_t max_post = credit_max_post(p, mailbox_id);
 	struct mailbox *mb;
 	struct msg *m;
 
-	if (max_post != 0 && len > max_post)
+	if (max_post != 0 && len > max_post) {
+		if (fd >= 0)
+			close(fd);
 		return -EMSGSIZE;
-	if ((mb = credit_take(b, p, mailbox_id, len)) == NULL)
+	}
+	if ((mb = credit_take(b, p, mailbox_id, len, fd >= 0)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
-	/* The grant's room is the message's: this cannot fail but for memory. */
-	if ((m = msg_new(b->next_msg_id, data, len)) == NULL) {
+	}
+	/*
+	 * The grant's room is the message's: this cannot fail but for memory.
+	 * A shared buffer that reaches a receiver of another uid (the mode
+	 * changed since the grant) is copied then, as for a send.
+	 */
+	m = fd >= 0 ? msg_new_fd(b->next_msg_id, fd, len, shared) :
+	    msg_new(b->next_msg_id, data, len);
+	if (m == NULL) {
+		if (fd >= 0)
+			close(fd);
 		log_err("client %llu: out of memory: a posted message is lost",
 		    (unsigned long long)p->id);
 		return 0;

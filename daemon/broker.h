@@ -102,6 +102,7 @@ struct broker_send {
 	uint64_t	 mailbox_id;
 	unsigned	 credit_count;
 	uint64_t	 credit_bytes;
+	bool		 credit_zerocopy; /* memfd posts may use it */
 	uint64_t	 max_msg;	/* the mailbox's, for its posts */
 };
 
@@ -181,13 +182,14 @@ int	 broker_send(struct broker *b, struct peer *p, uint32_t req,
 size_t	 broker_sendv(struct broker *b, struct peer *p,
 	    struct broker_send *s, size_t n, int *err);
 /*
- * A send on credit (see credit.h): never answered.  A post with no grant
- * behind it (its mailbox was destroyed meanwhile) is dropped.  Returns
- * -EMSGSIZE for a post larger than its mailbox takes, which no honest
- * client sends (the caller closes the connection), else 0.
+ * A send on credit (see credit.h): never answered.  The payload is data,
+ * or with fd >= 0 the checked memfd fd (always taken) holding len bytes.
+ * A post with no grant behind it (its mailbox was destroyed meanwhile) is
+ * dropped.  Returns -EMSGSIZE for a post larger than its mailbox takes,
+ * which no honest client sends (the caller closes the connection), else 0.
  */
 int	 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
-	    const void *data, size_t len);
+	    const void *data, size_t len, int fd, bool shared);
 /*
  * 0 when p's deliver op was called with one or more messages, else as
  * above.

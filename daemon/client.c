@@ -282,10 +282,17 @@ client_reply_begin(struct client *c, int err)
 }
 
 static void
+client_reply_end_flags(struct client *c, size_t start, uint32_t req,
+    uint32_t flags)
+{
+	proto_frame_end(conn_out(c->conn), start, PROTO_REPLY, req, flags, 0);
+	conn_flush_soon(c->conn);
+}
+
+static void
 client_reply_end(struct client *c, size_t start, uint32_t req)
 {
-	proto_frame_end(conn_out(c->conn), start, PROTO_REPLY, req, 0, 0);
-	conn_flush_soon(c->conn);
+	client_reply_end_flags(c, start, req, 0);
 }
 
 static void
@@ -607,6 +614,7 @@ client_send(struct client *c, const struct proto_header *h,
 		return 0;
 	}
 	s.credit_count = 0;
+	s.credit_zerocopy = false;
 	ret = s.timeout_ms < -1 ? -EINVAL :
 	    broker_send(c->set->broker, &c->peer, h->id, &s);
 	/* Not taken: the send failed and the descriptor goes. */
@@ -621,7 +629,8 @@ client_send(struct client *c, const struct proto_header *h,
 	proto_put_u32(conn_out(c->conn), s.credit_count);
 	proto_put_u64(conn_out(c->conn), s.credit_bytes);
 	proto_put_u64(conn_out(c->conn), s.max_msg);
-	client_reply_end(c, start, h->id);
+	client_reply_end_flags(c, start, h->id,
+	    s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0);
 	return 0;
 }
 
@@ -667,18 +676,47 @@ client_sendv(struct client *c, const struct proto_header *h,
 	return 0;
 }
 
+/*
+ * A POST, inline or (PROTO_POST_FD) with its memfd in fds[0].  A memfd
+ * that fails the checks of a memfd SEND, like a post past its mailbox's
+ * max_msg, is something no library sends: the connection is closed.
+ */
 static int
 client_post(struct client *c, const struct proto_header *h,
+    struct proto_reader *r, int *fds)
+{
+	bool has_fd = (h->flags & PROTO_POST_FD) != 0;
+	bool shared = (h->flags & PROTO_POST_SHARED) != 0;
+	uint64_t mailbox_id = proto_get_u64(r);
+	struct proto_str data = { "", 0 };
+	uint64_t size = 0;
+	int fd;
+
+	if (has_fd)
+		size = proto_get_u64(r);
+	else
+		data = proto_get_blob(r);
+	if (!proto_reader_done(r) || h->nfds != (has_fd ? 1 : 0) ||
+	    (h->flags & ~(PROTO_POST_FD | PROTO_POST_SHARED)) != 0 ||
+	    (shared && !has_fd) || size > SIZE_MAX)
+		return -1;
+	if (!has_fd)
+		return broker_post(c->set->broker, &c->peer, mailbox_id,
+		    data.ptr, data.len, -1, false) < 0 ? -1 : 0;
+	if (client_check_memfd(fds[0], size, shared) < 0)
+		return -1;
+	fd = fds[0];
+	/* The descriptor is the broker's from here, whatever happens. */
+	fds[0] = -1;
+	return broker_post(c->set->broker, &c->peer, mailbox_id, NULL,
+	    (size_t)size, fd, shared) < 0 ? -1 : 0;
+}
+
+static int
+client_post_plain(struct client *c, const struct proto_header *h,
     struct proto_reader *r)
 {
-	uint64_t mailbox_id = proto_get_u64(r);
-	struct proto_str data = proto_get_blob(r);
-
-	if (!proto_reader_done(r) || h->flags != 0)
-		return -1;
-	/* A post past its mailbox's max_msg no library sends: malformed. */
-	return broker_post(c->set->broker, &c->peer, mailbox_id, data.ptr,
-	    data.len) < 0 ? -1 : 0;
+	return client_post(c, h, r, NULL);
 }
 
 static int
@@ -761,7 +799,7 @@ static const client_handler client_handlers[] = {
 	[PROTO_CHOWN] = client_chown,
 	[PROTO_PURGE] = client_purge,
 	[PROTO_SENDV] = client_sendv,
-	[PROTO_POST] = client_post,
+	[PROTO_POST] = client_post_plain,
 };
 
 static int
@@ -777,9 +815,10 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 		fn = client_handlers[h->type];
 	/*
 	 * The handshake comes first and once, and is all a refused client
-	 * may say (to hear why); only SEND carries a descriptor.
+	 * may say (to hear why); only SEND and POST carry a descriptor.
 	 */
-	if (fn == NULL || h->id == 0 || (h->nfds != 0 && h->type != PROTO_SEND) ||
+	if (fn == NULL || h->id == 0 || (h->nfds != 0 &&
+	    h->type != PROTO_SEND && h->type != PROTO_POST) ||
 	    (h->type == PROTO_HELLO) == c->greeted ||
 	    (c->refused != 0 && h->type != PROTO_HELLO)) {
 		for (unsigned i = 0; i < h->nfds; i++)
@@ -790,11 +829,13 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 		return -1;
 	}
 	proto_reader_init(&r, body, h->len);
-	if (h->type == PROTO_SEND) {
-		ret = client_send(c, h, &r, fds);
+	if (h->type == PROTO_SEND || h->type == PROTO_POST) {
+		ret = h->type == PROTO_SEND ? client_send(c, h, &r, fds) :
+		    client_post(c, h, &r, fds);
 		if (ret < 0)
 			for (unsigned i = 0; i < h->nfds; i++)
-				close(fds[i]);
+				if (fds[i] >= 0)
+					close(fds[i]);
 	} else {
 		ret = fn(c, h, &r);
 	}

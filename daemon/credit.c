@@ -45,16 +45,22 @@ credit_end(struct broker *b, struct grant *g)
  * How much to grant: a window of messages of about this size, no more
  * than a quarter of the free slots, and only while memory is plentiful
  * (under half of every cap), so credit never decides who gets ENOBUFS.
+ * After a memfd send: fewer, larger messages, and only while the uid
+ * holds under half its share of descriptors (memfd posts count against
+ * it like queued messages, without being refused).
  */
 static void
 credit_target(const struct broker *b, const struct peer *p,
-    const struct mailbox *mb, size_t len, unsigned *count, uint64_t *bytes)
+    const struct mailbox *mb, size_t len, bool zerocopy, unsigned *count,
+    uint64_t *bytes)
 {
 	uint64_t per = len < 64 ? 64 : len, free_slots = CREDIT_WINDOW * 4;
+	uint64_t max_bytes = zerocopy ? CREDIT_ZC_MAX_BYTES : CREDIT_MAX_BYTES;
+	unsigned window = zerocopy ? CREDIT_ZC_WINDOW : CREDIT_WINDOW;
 
 	*count = 0;
 	*bytes = 0;
-	if (mb->capacity == 0 || len > CREDIT_MAX_BYTES / 4)
+	if (mb->capacity == 0 || len > max_bytes / 4)
 		return;
 	if (mb->capacity > 0) {
 		uint64_t used = mb->nqueued + mb->ninflight + mb->reserved;
@@ -62,14 +68,15 @@ credit_target(const struct broker *b, const struct peer *p,
 		free_slots = (uint64_t)mb->capacity > used ?
 		    (uint64_t)mb->capacity - used : 0;
 	}
-	*count = free_slots / 4 < CREDIT_WINDOW ? (unsigned)(free_slots / 4) :
-	    CREDIT_WINDOW;
-	if ((uint64_t)*count * per > CREDIT_MAX_BYTES)
-		*count = (unsigned)(CREDIT_MAX_BYTES / per);
+	*count = free_slots / 4 < window ? (unsigned)(free_slots / 4) : window;
+	if ((uint64_t)*count * per > max_bytes)
+		*count = (unsigned)(max_bytes / per);
 	*bytes = (uint64_t)*count * per;
 	if (b->mem_used + *bytes > b->limits.max_memory / 2 ||
 	    (!broker_is_admin(b, p) &&
-	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2)) {
+	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2) ||
+	    (zerocopy && !broker_is_admin(b, p) &&
+	    p->acct->fds + *count > b->limits.max_fds_per_uid / 2)) {
 		*count = 0;
 		*bytes = 0;
 	}
@@ -77,13 +84,13 @@ credit_target(const struct broker *b, const struct peer *p,
 
 void
 credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
-    size_t len, unsigned *count, uint64_t *bytes)
+    size_t len, bool zerocopy, unsigned *count, uint64_t *bytes, bool *zc)
 {
 	struct grant *g = credit_find(p, mb);
 	unsigned want_count;
 	uint64_t want_bytes;
 
-	credit_target(b, p, mb, len, &want_count, &want_bytes);
+	credit_target(b, p, mb, len, zerocopy, &want_count, &want_bytes);
 	if (g == NULL && want_count > 0) {
 		g = calloc(1, sizeof(*g));
 		if (g != NULL && (ptrvec_push(&p->grants, g) < 0 ||
@@ -106,8 +113,12 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	if (g != NULL)
 		g->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
 		    b->limits.max_msg;
+	/* A memfd send says afresh whether memfd posts may follow. */
+	if (g != NULL && zerocopy)
+		g->zerocopy = want_count > 0;
 	*count = g != NULL ? g->count : 0;
 	*bytes = g != NULL ? g->bytes : 0;
+	*zc = g != NULL && g->zerocopy;
 }
 
 static struct grant *
@@ -132,12 +143,13 @@ credit_max_post(const struct peer *p, uint64_t mailbox_id)
 
 struct mailbox *
 credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
-    size_t len)
+    size_t len, bool zerocopy)
 {
 	struct grant *g = credit_find_id(p, mailbox_id);
 	struct mailbox *mb;
 
-	if (g == NULL || g->count == 0 || g->bytes < len)
+	if (g == NULL || g->count == 0 || g->bytes < len ||
+	    (zerocopy && !g->zerocopy))
 		return NULL;
 	credit_charge(b, g, -1, -(int64_t)len);
 	mb = g->mb;

@@ -15,6 +15,7 @@
 #ifndef MBX_CREDIT_H
 #define MBX_CREDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct broker;
@@ -27,25 +28,32 @@ struct grant {
 	unsigned	 count;
 	uint64_t	 bytes;
 	uint64_t	 max_msg;	/* the largest post, as told to the peer */
+	bool		 zerocopy;	/* memfd posts allowed too */
 };
 
 /* Most slots and bytes one grant holds. */
 #define CREDIT_WINDOW		64
 #define CREDIT_MAX_BYTES	(256u * 1024)
+/* The same for a grant earned by a memfd send: few, large messages. */
+#define CREDIT_ZC_WINDOW	8
+#define CREDIT_ZC_MAX_BYTES	(64u * 1024 * 1024)
 
 /*
- * After a send of len bytes by p to mb succeeded: tops p's grant in mb up
- * when there is room to spare, and returns it through count and bytes
- * (0 and 0: no credit).
+ * After a send of len bytes by p to mb succeeded (a memfd one when
+ * zerocopy): tops p's grant in mb up when there is room to spare, and
+ * returns it through count and bytes (0 and 0: no credit), and through
+ * zc whether memfd posts may use it.
  */
 void	 credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
-	    size_t len, unsigned *count, uint64_t *bytes);
+	    size_t len, bool zerocopy, unsigned *count, uint64_t *bytes,
+	    bool *zc);
 /*
  * Takes one slot and len bytes of p's grant in the mailbox with that id
- * and returns the mailbox; NULL when p holds no such grant.
+ * and returns the mailbox; NULL when p holds no such grant, or (for a
+ * memfd post, zerocopy) one that does not cover memfds.
  */
 struct mailbox *credit_take(struct broker *b, struct peer *p,
-	    uint64_t mailbox_id, size_t len);
+	    uint64_t mailbox_id, size_t len, bool zerocopy);
 /*
  * The largest post p's grant in the mailbox with that id allows (the
  * max_msg it was told), or 0 when p holds no such grant.

@@ -38,7 +38,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		3
+#define PROTO_VERSION		4
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -143,6 +143,15 @@ enum proto_bind {
 #define PROTO_SHARED_HEADER	4096u
 /* The sender uses credit: the OK answer may carry a grant. */
 #define PROTO_SEND_CREDIT	0x8u
+/*
+ * A POST whose payload is in a memfd (nfds 1, body u64 mailbox_id, u64
+ * size), checked as for PROTO_SEND_FD; only on a grant whose REPLY had
+ * PROTO_REPLY_ZEROCOPY.
+ */
+#define PROTO_POST_FD		0x2u
+#define PROTO_POST_SHARED	0x4u
+/* The grant in this SEND's REPLY covers memfd POSTs too. */
+#define PROTO_REPLY_ZEROCOPY	0x1u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */

@@ -539,11 +539,10 @@ START_TEST(shared_buffers_stay_within_one_user)
 }
 END_TEST
 
-/* Sends a SEND frame with memfd fd attached, raw. */
+/* Writes the frame in w with memfd fd attached, raw. */
 static void
-raw_send_fd(int sock, uint32_t id, uint32_t flags, int fd, uint64_t size)
+raw_write_fd(int sock, struct proto_writer *w, int fd)
 {
-	struct proto_writer w;
 	struct msghdr mh;
 	struct iovec iov;
 	union {
@@ -551,18 +550,11 @@ raw_send_fd(int sock, uint32_t id, uint32_t flags, int fd, uint64_t size)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} cbuf;
 	struct cmsghdr *cm;
-	size_t start;
 
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_str(&w, "raw", 3);
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_SEND, id, flags, 1);
 	memset(&mh, 0, sizeof(mh));
 	memset(&cbuf, 0, sizeof(cbuf));
-	iov.iov_base = w.buf;
-	iov.iov_len = w.len;
+	iov.iov_base = w->buf;
+	iov.iov_len = w->len;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf.buf;
@@ -572,8 +564,39 @@ raw_send_fd(int sock, uint32_t id, uint32_t flags, int fd, uint64_t size)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)w.len);
-	proto_writer_free(&w);
+	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)w->len);
+	proto_writer_free(w);
+}
+
+/* Sends a SEND frame to "raw" with memfd fd attached, raw. */
+static void
+raw_send_fd(int sock, uint32_t id, uint32_t flags, int fd, uint64_t size)
+{
+	struct proto_writer w;
+	size_t start;
+
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	proto_put_str(&w, "raw", 3);
+	proto_put_i32(&w, 0);
+	proto_put_u64(&w, size);
+	proto_frame_end(&w, start, PROTO_SEND, id, flags, 1);
+	raw_write_fd(sock, &w, fd);
+}
+
+/* Sends a memfd POST on the grant of mailbox_id, raw. */
+static void
+raw_post_fd(int sock, uint32_t id, uint64_t mailbox_id, int fd, uint64_t size)
+{
+	struct proto_writer w;
+	size_t start;
+
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	proto_put_u64(&w, mailbox_id);
+	proto_put_u64(&w, size);
+	proto_frame_end(&w, start, PROTO_POST, id, PROTO_POST_FD, 1);
+	raw_write_fd(sock, &w, fd);
 }
 
 static uint32_t
@@ -629,6 +652,125 @@ START_TEST(daemon_checks_the_seals)
 }
 END_TEST
 
+/* A memfd of 64 payload bytes of c, laid out and sealed as libmbx does. */
+static int
+sealed_memfd(char c, bool sealed)
+{
+	char data[64];
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	memset(data, c, sizeof(data));
+	ck_assert_int_eq(ftruncate(fd, PROTO_SHARED_HEADER + sizeof(data)), 0);
+	ck_assert(pwrite(fd, data, sizeof(data), PROTO_SHARED_HEADER) ==
+	    (ssize_t)sizeof(data));
+	if (sealed)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE |
+		    F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
+	return fd;
+}
+
+/*
+ * Reads the REPLY to a SEND with credit: OK and a grant; returns its
+ * mailbox id, and whether it covers memfd posts.
+ */
+static uint64_t
+raw_grant(int sock, uint32_t id, bool *zerocopy)
+{
+	struct proto_reader rd;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, flags;
+	uint64_t mailbox_id;
+
+	ck_assert_int_eq(harness_raw_read(sock, &type, &rid, &flags, &body,
+	    &len), 1);
+	ck_assert_int_eq(type, PROTO_REPLY);
+	ck_assert_uint_eq(rid, id);
+	proto_reader_init(&rd, body, len);
+	ck_assert_uint_eq(proto_get_u32(&rd), PROTO_OK);
+	mailbox_id = proto_get_u64(&rd);
+	ck_assert_uint_gt(proto_get_u32(&rd), 1);	/* count */
+	proto_get_u64(&rd);				/* bytes */
+	proto_get_u64(&rd);				/* max_msg */
+	ck_assert(proto_reader_done(&rd));
+	free(body);
+	*zerocopy = (flags & PROTO_REPLY_ZEROCOPY) != 0;
+	return mailbox_id;
+}
+
+/*
+ * A memfd SEND with credit earns a grant that memfd POSTs may use; a
+ * grant earned inline does not cover them (dropped, the descriptor
+ * closed); a memfd POST that fails the seal checks closes the connection.
+ */
+START_TEST(memfd_posts_on_a_zero_copy_grant)
+{
+	struct harness h;
+	bool zerocopy;
+	uint64_t id;
+	char buf[128];
+	long raw_id;
+	mbx_t *c;
+	int sock, fds;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	mk(c, "raw", 16, 0, 0600);
+	fds = proc_fd_count(h.pid);
+	/* Earned inline: no memfd posts. */
+	sock = harness_raw_connect(&h);
+	raw_id = harness_raw_hello(sock);
+	{
+		struct proto_writer w;
+		size_t start;
+
+		proto_writer_init(&w);
+		start = proto_frame_begin(&w);
+		proto_put_str(&w, "raw", 3);
+		proto_put_i32(&w, 0);
+		proto_put_blob(&w, "i", 1);
+		proto_frame_end(&w, start, PROTO_SEND, 2, PROTO_SEND_CREDIT, 0);
+		ck_assert(harness_raw_write(sock, w.buf, w.len));
+		proto_writer_free(&w);
+	}
+	id = raw_grant(sock, 2, &zerocopy);
+	ck_assert(!zerocopy);
+	raw_post_fd(sock, 3, id, sealed_memfd('x', true), 64);
+	/* Earned by a memfd send: memfd posts queue, in order. */
+	raw_send_fd(sock, 4, PROTO_SEND_FD | PROTO_SEND_CREDIT,
+	    sealed_memfd('a', true), 64);
+	id = raw_grant(sock, 4, &zerocopy);
+	ck_assert(zerocopy);
+	raw_post_fd(sock, 5, id, sealed_memfd('b', true), 64);
+	raw_post_fd(sock, 6, id, sealed_memfd('c', true), 64);
+	ck_assert(harness_wait_mailbox_int(c, "raw", "queued", 4));
+	/* Three memfds held: the inline message and the dropped post hold
+	 * none. */
+	ck_assert_int_eq(proc_fd_count(h.pid), fds + 1 + 3);
+	/* An unsealed memfd posted as sealed: the connection goes. */
+	raw_post_fd(sock, 7, id, sealed_memfd('d', false), 64);
+	ck_assert(harness_wait_client_gone(c, raw_id));
+	ck_assert_int_eq(harness_mailbox_int(c, "raw", "queued"), 4);
+	close(sock);
+	ASSERT_OK(mbx_bind(c, "raw", MBX_BIND_EXCLUSIVE));
+	want(c, "raw", "i");
+	for (char k = 'a'; k <= 'c'; k++) {
+		char expect[65];
+
+		memset(expect, k, 64);
+		expect[64] = '\0';
+		ck_assert_int_eq(mbx_recv(c, "raw", buf, sizeof(buf), NULL, 0),
+		    64);
+		ck_assert(memcmp(buf, expect, 64) == 0);
+	}
+	ck_assert_int_eq(proc_fd_count(h.pid), fds);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 batch_suite(void)
 {
@@ -660,6 +802,7 @@ batch_suite(void)
 	tcase_add_test(tc, shared_buffers_stay_within_one_user);
 	tcase_add_test(tc, daemon_checks_the_seals);
 	tcase_add_test(tc, zero_copy_threshold);
+	tcase_add_test(tc, memfd_posts_on_a_zero_copy_grant);
 	suite_add_tcase(s, tc);
 	return s;
 }

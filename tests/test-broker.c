@@ -680,7 +680,7 @@ START_TEST(credit_is_revoked_with_the_write_bit)
 	ck_assert_int_eq(sender.nrevoked, 1);
 	ck_assert_uint_eq(sender.revoke_what, PROTO_REVOKE_CREDIT);
 	/* A post already on its way is still taken: its room was reserved. */
-	broker_post(b, &sender.peer, s.mailbox_id, "y", 1);
+	broker_post(b, &sender.peer, s.mailbox_id, "y", 1, -1, false);
 	ck_assert_uint_eq(mbox(b, "m")->nqueued, 2);
 	/* A send that no longer asks for credit gives the rest back. */
 	ck_assert_int_eq(broker_chmod(b, &root.peer, "m", 1, 0662), 0);

@@ -52,8 +52,8 @@ const struct path_info path_info[P_NPATH] = {
 	[P_MBX_B_CR] = { "mbx_b64_credit", "mbx sendv/recvv 64 +credit", true,
 	    true },
 	[P_MBX_SEALED] = { "mbx_sealed", "mbx sendmsg sealed", false, false },
-	[P_MBX_SHARED] = { "mbx_shared", "mbx sendmsg MBX_SHARED", false,
-	    false },
+	[P_MBX_SHARED] = { "mbx_shared", "mbx sendmsg MBX_SHARED +credit",
+	    false, true },
 };
 
 /* The plan of this run: where mbxd is, which workloads, how often. */
