@@ -71,12 +71,18 @@ credit_target(const struct broker *b, const struct peer *p,
 	*count = free_slots / 4 < window ? (unsigned)(free_slots / 4) : window;
 	if ((uint64_t)*count * per > max_bytes)
 		*count = (unsigned)(max_bytes / per);
+	/* Descriptors: the uid's zero-copy messages stay under half. */
+	if (zerocopy && !broker_is_admin(b, p)) {
+		uint64_t half = b->limits.max_fds_per_uid / 2;
+		uint64_t room = half > p->acct->fds ? half - p->acct->fds : 0;
+
+		if (*count > room)
+			*count = (unsigned)room;
+	}
 	*bytes = (uint64_t)*count * per;
 	if (b->mem_used + *bytes > b->limits.max_memory / 2 ||
 	    (!broker_is_admin(b, p) &&
-	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2) ||
-	    (zerocopy && !broker_is_admin(b, p) &&
-	    p->acct->fds + *count > b->limits.max_fds_per_uid / 2)) {
+	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2)) {
 		*count = 0;
 		*bytes = 0;
 	}

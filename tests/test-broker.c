@@ -751,6 +751,56 @@ START_TEST(zero_copy_quota_and_private_copies)
 }
 END_TEST
 
+/*
+ * A memfd send with credit earns a grant for memfd posts while the uid
+ * holds under half its descriptors; an inline grant does not cover them.
+ */
+START_TEST(zero_copy_credit)
+{
+	struct broker_limits l = { .max_memory = 64 << 20,
+	    .max_fds_per_uid = 8 };
+	struct broker *b = new_broker(64 << 20);
+	struct rec owner;
+	struct rec *all[] = { &owner };
+	struct broker_send s = { .name = "z", .name_len = 1, .len = 10,
+	    .want_credit = true };
+	struct broker_send t = { .name = "z", .name_len = 1, .data = "x",
+	    .len = 1, .fd = -1, .want_credit = true };
+
+	broker_set_limits(b, &l);
+	add_user(b, &owner, 1000, 100);
+	ck_assert_int_eq(user_create(b, &owner, "z", 0600, (gid_t)-1), 0);
+	/* Inline: a grant, not for memfds; a memfd post is dropped. */
+	ck_assert_int_eq(broker_send(b, &owner.peer, 1, &t), 0);
+	ck_assert_uint_gt(t.credit_count, 0);
+	ck_assert(!t.credit_zerocopy);
+	ck_assert_int_eq(broker_post(b, &owner.peer, t.mailbox_id, NULL, 10,
+	    test_memfd(10, true), false), 0);
+	ck_assert_uint_eq(mbox(b, "z")->nqueued, 1);
+	/* A memfd send: at most 8 slots, and memfds covered. */
+	s.fd = test_memfd(10, true);
+	ck_assert_int_eq(broker_send(b, &owner.peer, 2, &s), 0);
+	ck_assert(s.credit_zerocopy);
+	ck_assert_uint_le(s.credit_count, 8);	/* CREDIT_ZC_WINDOW */
+	ck_assert_int_eq(broker_post(b, &owner.peer, s.mailbox_id, NULL, 10,
+	    test_memfd(10, true), false), 0);
+	ck_assert_uint_eq(mbox(b, "z")->nqueued, 3);
+	ck_assert_uint_eq(owner.peer.acct->fds, 2);
+	/* More bytes than the grant holds: dropped, descriptor closed. */
+	ck_assert_int_eq(broker_post(b, &owner.peer, s.mailbox_id, NULL,
+	    (size_t)(2 << 20), test_memfd(2 << 20, true), false), 0);
+	ck_assert_uint_eq(mbox(b, "z")->nqueued, 3);
+	ck_assert_uint_eq(owner.peer.acct->fds, 2);
+	/* Half the descriptors held: the next memfd send earns none. */
+	for (int i = 0; i < 2; i++) {
+		s.fd = test_memfd(10, true);
+		ck_assert_int_eq(broker_send(b, &owner.peer, 3, &s), 0);
+	}
+	ck_assert(!s.credit_zerocopy);
+	finish(b, all, 1);
+}
+END_TEST
+
 START_TEST(quotas_are_per_uid)
 {
 	struct broker_limits l = { .max_memory = 100, .max_bytes_per_uid = 10,
@@ -896,6 +946,7 @@ broker_suite(void)
 	tcase_add_test(tc, admin_groups);
 	tcase_add_test(tc, credit_is_revoked_with_the_write_bit);
 	tcase_add_test(tc, zero_copy_quota_and_private_copies);
+	tcase_add_test(tc, zero_copy_credit);
 	tcase_add_test(tc, quotas_are_per_uid);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
