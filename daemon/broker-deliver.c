@@ -433,8 +433,13 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 	size_t n = 0, nfds = 0;
 	struct msg *m;
 
+	/*
+	 * The budget bounds the inline bytes the client holds for later
+	 * receives; a memfd message holds a descriptor there, not its payload
+	 * (at most BROKER_RECV_MAX_FDS of them).
+	 */
 	while (n < max && (m = mailbox_head(mb)) != NULL && m->len <= r->cap &&
-	    (n == 0 || m->len <= r->budget - total)) {
+	    (n == 0 || (m->fd >= 0 ? 0 : m->len) <= r->budget - total)) {
 		/* Each descriptor is held by the connection until written. */
 		if (m->fd >= 0 && nfds++ == BROKER_RECV_MAX_FDS)
 			break;
@@ -443,7 +448,7 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 		/* A sync sender waits for this very receive: send it alone. */
 		if (n > 0 && m->sender != NULL && m->sender->sync)
 			break;
-		total += m->len;
+		total += m->fd >= 0 ? 0 : m->len;
 		broker_take(b, p, m);
 		batch[n++] = m;
 		if (m->sender != NULL && m->sender->sync)

@@ -797,6 +797,19 @@ START_TEST(zero_copy_credit)
 		ck_assert_int_eq(broker_send(b, &owner.peer, 3, &s), 0);
 	}
 	ck_assert(!s.credit_zerocopy);
+	/*
+	 * A budget of inline bytes does not count memfd payloads: with room
+	 * for the 1-byte inline head alone, one receive takes the four memfd
+	 * messages behind it too.
+	 */
+	ck_assert_int_eq(do_bind(b, &owner, "z", PROTO_BIND_EXCLUSIVE), 0);
+	{
+		struct broker_recv rq = { "z", 1, 1 << 20, 0, 64, 1 };
+
+		ck_assert_uint_eq(mbox(b, "z")->nqueued, 5);
+		ck_assert_int_eq(broker_recv(b, &owner.peer, 9, &rq), 0);
+		ck_assert_int_eq(owner.ndelivered, 1 + 4);
+	}
 	finish(b, all, 1);
 }
 END_TEST
