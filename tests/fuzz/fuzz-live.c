@@ -241,6 +241,9 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		put_name(b);
 		proto_put_i32(b, timeout());
 		*flags = chance(20) ? PROTO_SEND_SYNC : 0;
+		/* Grants, for the posts below to use now and then. */
+		if (chance(30))
+			*flags |= PROTO_SEND_CREDIT;
 		if (chance(10)) {
 			*flags |= PROTO_SEND_FD |
 			    (chance(20) ? PROTO_SEND_SHARED : 0);
@@ -290,9 +293,16 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		}
 		break;
 	}
-	default:	/* PROTO_POST */
+	default:	/* PROTO_POST, inline or memfd */
 		proto_put_u64(b, below(16));
-		put_payload(b);
+		if (chance(30)) {
+			*flags = PROTO_POST_FD |
+			    (chance(20) ? PROTO_POST_SHARED : 0);
+			*nfds = 1;
+			proto_put_u64(b, below(8192));
+		} else {
+			put_payload(b);
+		}
 		break;
 	}
 	return type;
