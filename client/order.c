@@ -1,12 +1,15 @@
 /*
  * order.c - cross-handle write order within a process (see order.h).
  *
- * One atomic descriptor number for the whole process: the handle whose
- * bytes may not have been read yet, or -1.  It is process state by
- * nature (the point is to order handles against each other), holds no
- * memory, and forgets a handle before its descriptor is closed.  A stale
- * number (a handle closed by another thread meanwhile) costs at most one
- * bounded wait on whatever the number now names, never a wrong result.
+ * Two atomics for the whole process: the descriptor of the handle whose
+ * bytes may not have been read yet (or -1), and a count of the answers
+ * read.  They are process state by nature (the point is to order handles
+ * against each other), hold no memory, and forget a handle before its
+ * descriptor is closed.  A stale number (a handle closed by another
+ * thread meanwhile) costs at most one bounded wait on whatever the number
+ * now names.  One slot orders one thread's calls; threads posting at the
+ * same time on different handles can overwrite each other's slot, which
+ * mbx(3) says.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -24,7 +27,6 @@ order_answers(void)
 {
 	return atomic_load_explicit(&answers, memory_order_acquire);
 }
-
 
 static long long
 elapsed_us(const struct timespec *t0)
