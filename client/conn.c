@@ -481,14 +481,17 @@ conn_drain(struct mbx *c)
 }
 
 /*
- * Whether a notice may wait unread: some other handle of the process read
- * an answer since this one last read all it was sent.  A handle alone
- * (the common case) never pays a system call to look.
+ * Applies the notices that may wait unread before a send on credit: only
+ * when some other handle of the process read an answer since this one
+ * last read all it was sent.  A handle alone (the common case) never pays
+ * a system call to look.
  */
 int
-conn_notices_due(const struct mbx *c)
+conn_drain_if_due(struct mbx *c)
 {
-	return order_answers() - c->notices_seen != c->own_answers;
+	if (order_answers() - c->notices_seen == c->own_answers)
+		return 0;
+	return conn_drain(c);
 }
 
 /* Sends the request built in c->out (plus extra) and waits for its

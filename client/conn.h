@@ -88,7 +88,7 @@ int	 conn_write(struct mbx *c, struct iovec *iov, size_t iovcnt);
 void	 conn_close_in_fds(struct mbx *c);
 int	 conn_read_frame(struct mbx *c, struct answer *a);
 int	 conn_drain(struct mbx *c);
-int	 conn_notices_due(const struct mbx *c);
+int	 conn_drain_if_due(struct mbx *c);
 
 /* Requests and their answers. */
 void	 req_begin(struct mbx *c);

@@ -948,7 +948,7 @@ grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
 	    !cr->zerocopy)
 		return NULL;
 	/* As for an inline post: a mailbox gone takes its grant along. */
-	if (conn_notices_due(c) && conn_drain(c) == -1)
+	if (conn_drain_if_due(c) == -1)
 		return NULL;
 	cr = credits_cover(&c->credits, name, len);
 	return cr != NULL && cr->zerocopy ? cr : NULL;
@@ -1173,7 +1173,7 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 	 * credit with it. */
 	if (!(flags & MBX_SYNC) && c->use_credit &&
 	    (cr = credits_cover(&c->credits, name, len)) != NULL) {
-		if (conn_notices_due(c) && conn_drain(c) == -1)
+		if (conn_drain_if_due(c) == -1)
 			return -1;
 		if ((cr = credits_cover(&c->credits, name, len)) != NULL)
 			return send_post(c, cr, data, len);
@@ -1270,7 +1270,7 @@ mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
 		if (v[k].len > c->zerocopy_above)
 			n = k;
 	/* Whatever credit covers goes without a round trip. */
-	if (c->use_credit && conn_notices_due(c) && conn_drain(c) == -1)
+	if (c->use_credit && conn_drain_if_due(c) == -1)
 		return -1;
 	while (i < n && c->use_credit) {
 		ssize_t posted = post_batch(c, v + i, n - i);

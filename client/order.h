@@ -26,7 +26,7 @@
  * messages only when the process may have seen such a cause: when some
  * handle read an answer since this handle last read everything the
  * daemon had sent it.  order_answers() counts the answers read in the
- * process; see conn_notices_due().
+ * process; see conn_drain_if_due().
  */
 unsigned order_answers(void);
 
