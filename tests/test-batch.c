@@ -555,27 +555,11 @@ END_TEST
 static void
 raw_write_fd(int sock, struct proto_writer *w, int fd)
 {
-	struct msghdr mh;
-	struct iovec iov;
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
-	struct cmsghdr *cm;
+	struct iovec iov = { w->buf, w->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union proto_fd_control cbuf;
 
-	memset(&mh, 0, sizeof(mh));
-	memset(&cbuf, 0, sizeof(cbuf));
-	iov.iov_base = w->buf;
-	iov.iov_len = w->len;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf.buf;
-	mh.msg_controllen = sizeof(cbuf.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	proto_attach_fd(&mh, &cbuf, fd);
 	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)w->len);
 	proto_writer_free(w);
 }

@@ -427,10 +427,7 @@ connect_raw(void)
 static void
 conn_write(struct conn *c, const uint8_t *p, size_t len, int fd)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
+	union proto_fd_control cbuf;
 
 	for (int i = 0; i < 64 && len > 0 && !c->dead; i++) {
 		struct iovec iov = { (void *)(uintptr_t)p, len };
@@ -440,18 +437,8 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, int fd)
 
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		if (fd >= 0) {
-			struct cmsghdr *cm;
-
-			memset(&cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf.buf;
-			mh.msg_controllen = sizeof(cbuf.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
+		if (fd >= 0)
+			proto_attach_fd(&mh, &cbuf, fd);
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n > 0) {
 			p += n;

@@ -229,28 +229,15 @@ put_bytes(struct session *s, int i, const uint8_t *p, size_t len,
 	int stuck = 0;
 
 	while (len > 0 && s->fd[i] >= 0 && stuck < 64) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} cbuf;
+		union proto_fd_control cbuf;
 		struct iovec iov = { (void *)(uintptr_t)p, len };
 		struct msghdr mh = { 0 };
 		ssize_t n;
 
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		if (passed >= 0) {
-			struct cmsghdr *cm;
-
-			memset(&cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf.buf;
-			mh.msg_controllen = sizeof(cbuf.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &passed, sizeof(int));
-		}
+		if (passed >= 0)
+			proto_attach_fd(&mh, &cbuf, passed);
 		n = sendmsg(s->fd[i], &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			if (passed >= 0) {
