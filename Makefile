@@ -65,7 +65,9 @@ LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
-	  tests/test-security.c tests/mbxd-proc.c
+	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
+	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
+	  tests/test-errors.c tests/test-edges.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

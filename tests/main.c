@@ -19,6 +19,27 @@
 
 #include "suites-security.h"
 #include "suites.h"
+#include "users.h"
+
+/* Prints the parts of tests that were skipped (users.h); how many. */
+static int
+report_skips(const char *base)
+{
+	char path[HARNESS_PATH_MAX], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/" USERS_SKIP_FILE, base);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (n++ == 0)
+			fprintf(stderr, "skipped parts of tests:\n");
+		fprintf(stderr, "  %s", line);
+	}
+	fclose(f);
+	return n;
+}
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -38,7 +59,7 @@ main(void)
 	const char *tmp = getenv("TMPDIR");
 	char base[64];
 	SRunner *sr;
-	int failed;
+	int failed, skipped;
 
 	/* Short: socket paths inside must stay below sun_path's 108 bytes. */
 	if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 20)
@@ -55,6 +76,11 @@ main(void)
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, batch_suite());
 	srunner_add_suite(sr, security_suite());
+	srunner_add_suite(sr, work_suite());
+	srunner_add_suite(sr, memory_suite());
+	srunner_add_suite(sr, memfd_suite());
+	srunner_add_suite(sr, errors_suite());
+	srunner_add_suite(sr, edges_suite());
 	/*
 	 * Fork mode always: a test that crashes or hangs must not take the
 	 * others with it, and the harness relies on the per-test process
@@ -64,6 +90,10 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* Before Check's summary would scroll away: printed, then repeated. */
+	if ((skipped = report_skips(base)) > 0)
+		fprintf(stderr, "%d part(s) of tests skipped (see above)\n",
+		    skipped);
 	nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -12,5 +12,12 @@ Suite	*e2e_suite(void);	/* tests/test-e2e.c: libmbx against mbxd */
 Suite	*ctl_suite(void);	/* tests/test-ctl.c: mbxctl against mbxd */
 Suite	*batch_suite(void);	/* tests/test-batch.c: batches, prefetch,
 				 * credit, zero-copy */
+/* Issue 9, hostile clients: one file per family of bounds. */
+Suite	*work_suite(void);	/* tests/test-work.c: work per frame */
+Suite	*memory_suite(void);	/* tests/test-memory.c: memory and fds */
+Suite	*memfd_suite(void);	/* tests/test-memfd.c: memfds, shared */
+Suite	*errors_suite(void);	/* tests/test-errors.c: charges, errors */
+Suite	*edges_suite(void);	/* tests/test-edges.c: sockets, names,
+				 * odd but valid traffic */
 
 #endif /* MBX_TESTS_SUITES_H */

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "users.h"
 #include "mbx.h"
 #include "suites.h"
 
@@ -1074,7 +1075,7 @@ START_TEST(test_ctl_refused)
 	int rc;
 
 	if (getuid() != 0) {
-		fprintf(stderr, "test_ctl_refused: skipped, needs root\n");
+		skip("test_ctl_refused", "needs root");
 		return;
 	}
 	harness_init(&h);
@@ -1092,8 +1093,7 @@ START_TEST(test_ctl_refused)
 	harness_child_start(&ch, &h, child_ctl_nobody, NULL);
 	rc = harness_child_join(&ch);
 	if (rc == CHILD_SKIP)
-		fprintf(stderr, "test_ctl_refused: skipped, nobody cannot "
-		    "run $MBXCTL\n");
+		skip("test_ctl_refused", "nobody cannot run $MBXCTL");
 	else
 		ck_assert_int_eq(rc, 0);
 

@@ -47,201 +47,7 @@
 #include "mbxd-proc.h"
 #include "proto.h"
 #include "suites-security.h"
-
-/*
- * Identities used when running as root: numeric ids that need no passwd
- * entry.  OWNER creates the mailboxes; GROUPMATE shares their group;
- * OTHER shares nothing; ADMIN_MEMBER is in the configured admin group.
- */
-#define G_MBOX		65530	/* the mailboxes' group */
-#define G_ADMIN		65529	/* named in admin_groups */
-
-struct ident {
-	const char	*what;
-	uid_t		 uid;
-	gid_t		 gid;
-	gid_t		 group;		/* supplementary, or -1 */
-};
-
-static const struct ident OWNER = { "owner", 65534, 65534, G_MBOX };
-static const struct ident GROUPMATE = { "groupmate", 65533, 65533, G_MBOX };
-static const struct ident OTHER = { "other", 65532, 65532, (gid_t)-1 };
-static const struct ident ADMIN_MEMBER = { "admin-group member", 65531,
-    65531, G_ADMIN };
-static const struct ident ROOT = { "root", 0, 0, (gid_t)-1 };
-
-static bool
-is_root(void)
-{
-	return geteuid() == 0;
-}
-
-static bool
-wrapped(void)
-{
-	const char *w = getenv("MBX_TEST_WRAPPER");
-
-	return w != NULL && *w != '\0';
-}
-
-/* A latency bound: generous, and more so under valgrind. */
-static int
-bound_ms(int ms)
-{
-	return wrapped() ? ms * 5 : ms;
-}
-
-/* A count of iterations, smaller under valgrind. */
-static int
-scaled(int n)
-{
-	return wrapped() ? (n + 3) / 4 : n;
-}
-
-static void
-skip(const char *test, const char *why)
-{
-	fprintf(stderr, "security: %s: skipped: %s\n", test, why);
-}
-
-/*
- * Effective identity switches of the test process (root only).  The real
- * and saved uid stay 0, so root can always come back.
- */
-static void
-become(const struct ident *id)
-{
-	gid_t groups[1];
-	size_t n = 0;
-
-	if (id->uid == 0)
-		return;
-	if (id->group != (gid_t)-1)
-		groups[n++] = id->group;
-	ck_assert_msg(setgroups(n, groups) == 0, "setgroups: %s",
-	    strerror(errno));
-	ck_assert_msg(setegid(id->gid) == 0, "setegid: %s", strerror(errno));
-	ck_assert_msg(seteuid(id->uid) == 0, "seteuid: %s", strerror(errno));
-}
-
-static void
-become_root(void)
-{
-	gid_t root = 0;
-
-	ck_assert_msg(seteuid(0) == 0, "seteuid(0): %s", strerror(errno));
-	ck_assert_msg(setegid(0) == 0, "setegid(0): %s", strerror(errno));
-	ck_assert_msg(setgroups(1, &root) == 0, "setgroups: %s",
-	    strerror(errno));
-}
-
-/* mbx_open() as id (as ourselves when not root); NULL with errno. */
-static mbx_t *
-try_open_as(const struct harness *h, const struct ident *id)
-{
-	mbx_t *c;
-	int err;
-
-	if (!is_root() || id->uid == 0)
-		return mbx_open(h->sock);
-	become(id);
-	c = mbx_open(h->sock);
-	err = errno;
-	become_root();
-	errno = err;
-	return c;
-}
-
-static mbx_t *
-open_as(const struct harness *h, const struct ident *id)
-{
-	mbx_t *c = try_open_as(h, id);
-
-	ck_assert_msg(c != NULL, "mbx_open as %s: %s", id->what,
-	    harness_errname(errno));
-	return c;
-}
-
-/* A raw connection (no handshake) as id. */
-static int
-raw_connect_as(const struct harness *h, const struct ident *id)
-{
-	int fd;
-
-	if (!is_root() || id->uid == 0)
-		return harness_raw_connect(h);
-	become(id);
-	fd = harness_raw_connect(h);
-	become_root();
-	return fd;
-}
-
-/* In a helper: become id for good (nothing when not root). */
-static bool
-drop_to(const struct ident *id)
-{
-	gid_t groups[1] = { id->group };
-
-	if (!is_root() || id->uid == 0)
-		return true;
-	return setgroups(id->group != (gid_t)-1 ? 1 : 0, groups) == 0 &&
-	    setgid(id->gid) == 0 && setuid(id->uid) == 0;
-}
-
-/*
- * A daemon with an optional configuration (JSON text).  When root, the
- * directories on the way to the socket become traversable (not listable,
- * not writable) by the other users.
- */
-static void
-start(struct harness *h, const char *config)
-{
-	const char *extra[3] = { NULL };
-	char path[HARNESS_PATH_MAX];
-
-	harness_init(h);
-	if (is_root()) {
-		char parent[HARNESS_DIR_MAX], *slash;
-
-		snprintf(parent, sizeof(parent), "%s", h->dir);
-		slash = strrchr(parent, '/');
-		if (slash != NULL && slash != parent) {
-			*slash = '\0';
-			/* The runner's directory under /tmp; never /tmp. */
-			if (strcmp(parent, "/tmp") != 0)
-				ck_assert(chmod(parent, 0711) == 0);
-		}
-		ck_assert(chmod(h->dir, 0711) == 0);
-	}
-	if (config != NULL) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/mbxd.json", h->dir);
-		f = fopen(path, "w");
-		ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-		ck_assert(fputs(config, f) >= 0);
-		ck_assert(fclose(f) == 0);
-		extra[0] = "-c";
-		extra[1] = path;
-	}
-	harness_launch(h, extra);
-}
-
-/*
- * For the tests that bound mbxd's memory (RSS): an ASan build keeps freed
- * blocks in quarantine (256 MiB by default), which would count as growth.
- * Call before start(): the daemon inherits the environment.
- */
-static void
-no_quarantine(void)
-{
-	const char *old = getenv("ASAN_OPTIONS");
-	char opts[1024];
-
-	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=0",
-	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
-	ck_assert(setenv("ASAN_OPTIONS", opts, 1) == 0);
-}
+#include "users.h"
 
 /*
  * Small helpers around libmbx and the admin view
@@ -743,7 +549,7 @@ START_TEST(test_perm_matrix)
 		    "uids");
 		return;
 	}
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	m.h = &h;
 	m.adm = harness_open(&h);
 	m.rx1 = harness_open(&h);
@@ -833,7 +639,7 @@ START_TEST(test_perm_admin_group)
 		skip("admin group", "needs root to connect as two uids");
 		return;
 	}
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	own = open_as(&h, &OWNER);
 	member = open_as(&h, &ADMIN_MEMBER);
@@ -926,7 +732,7 @@ START_TEST(test_quota_bytes_per_uid)
 	mbx_t *adm, *a, *b = NULL;
 	int sent = 0;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	a = open_as(&h, QA);
 	memset(msg, 'a', sizeof(msg));
@@ -993,7 +799,7 @@ START_TEST(test_capacity_exact)
 	char name[32];
 	mbx_t *adm, *a, *b;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	adm = harness_open(&h);
 	a = harness_open(&h);
 	b = harness_open(&h);
@@ -1033,7 +839,7 @@ START_TEST(test_quota_connections_per_uid)
 	mbx_t *a[3], *b = NULL, *extra;
 	long gone;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	for (int i = 0; i < 3; i++)
 		a[i] = open_as(&h, QA);
 	errno = 0;
@@ -1071,7 +877,7 @@ START_TEST(test_quota_connections)
 	mbx_t *c[4], *extra;
 	long gone;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	for (int i = 0; i < 4; i++)
 		c[i] = open_as(&h, i % 2 ? QA : &ROOT);
 	/* The global cap holds for everyone, root included. */
@@ -1103,7 +909,7 @@ START_TEST(test_quota_mailboxes_per_uid)
 	struct harness h;
 	mbx_t *adm, *a, *b = NULL;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	a = open_as(&h, QA);
 	ASSERT_OK(mbx_create(a, "a1", NULL));
@@ -1147,7 +953,7 @@ START_TEST(test_quota_pending)
 	int r1, r2, r3;
 	long id1;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	a = open_as(&h, QA);
 
@@ -1233,7 +1039,7 @@ START_TEST(test_quota_standby)
 	mbx_t *adm, *rcv, *s1, *s2, *s3, *s4;
 	long gone;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	rcv = open_as(&h, QA);
 	create_mode(rcv, "qs", 8, 0644, (gid_t)-1);
@@ -1344,7 +1150,7 @@ START_TEST(test_flood_latency)
 	long queued;
 	mbx_t *adm, *a, *b;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	adm = harness_open(&h);
 	a = open_as(&h, QA);
 	/*
@@ -1458,7 +1264,7 @@ START_TEST(test_handshake_deadline)
 	int silent, partial;
 	mbx_t *c;
 
-	start(&h, config);
+	daemon_start(&h, config);
 	c = harness_open(&h);
 	t0 = harness_now_ms();
 	silent = harness_raw_connect(&h);
@@ -1536,7 +1342,7 @@ START_TEST(test_hostile_frames)
 	mbx_t *c;
 
 	no_quarantine();
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "ok", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
@@ -1767,7 +1573,7 @@ START_TEST(test_partial_frames_bounded)
 
 	ck_assert(junk != NULL);
 	no_quarantine();
-	start(&h, config);
+	daemon_start(&h, config);
 	c = harness_open(&h);
 	create_mode(c, "ok", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
@@ -1909,7 +1715,7 @@ START_TEST(test_receiver_killed)
 	mbx_t *c;
 	long first_id;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "jobs", 16, 0600, (gid_t)-1);
 	harness_child_start(&first, &h, child_stream_first, &s);
@@ -1970,7 +1776,7 @@ START_TEST(test_sender_killed_midframe)
 	mbx_t *c;
 	long id;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "half", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "half", MBX_BIND_EXCLUSIVE));
@@ -2038,7 +1844,7 @@ START_TEST(test_stopped_client)
 	mbx_t *c, *d;
 
 	no_quarantine();
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	/* Mailboxes with long names make every LIST answer ~20 KiB. */
 	for (int i = 0; i < 100; i++) {
@@ -2194,7 +2000,7 @@ START_TEST(test_ack_then_die)
 	mbx_t *c, *r;
 
 	ck_assert(msg != NULL);
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "ack", MBX_UNBOUNDED, 0600, (gid_t)-1);
 	for (int round = 0; round < rounds; round++) {
@@ -2278,7 +2084,7 @@ START_TEST(test_daemon_killed)
 	int64_t t0;
 	mbx_t *c, *dead;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "r", 8, 0600, (gid_t)-1);
 	create_mode(c, "full", 1, 0600, (gid_t)-1);
@@ -2362,7 +2168,7 @@ START_TEST(test_fd_exhaustion)
 	long cpu0, cpu1, limit;
 	mbx_t *c;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	base = proc_fd_count(h.pid);
 	limit = proc_fd_limit_for(h.pid, ROOM);
@@ -2482,7 +2288,7 @@ START_TEST(test_signals)
 	mbx_t *c, *d;
 	int before;
 
-	start(&h, NULL);
+	daemon_start(&h, NULL);
 	c = harness_open(&h);
 	create_mode(c, "sig", 8, 0600, (gid_t)-1);
 	create_mode(c, "full", 1, 0600, (gid_t)-1);
