@@ -54,7 +54,15 @@ const struct path_info path_info[P_NPATH] = {
 	[P_MBX_SEALED] = { "mbx_sealed", "mbx sendmsg sealed", false, false },
 	[P_MBX_SHARED] = { "mbx_shared", "mbx sendmsg MBX_SHARED +credit",
 	    false, true },
+	[P_P5_SOCK] = { "p5_sock", "proto 5 C1 socket posts", false, false },
+	[P_P5_RING] = { "p5_ring", "proto 5 C2 rings", false, false },
 };
+
+static bool
+is_prototype(enum path p)
+{
+	return p == P_P5_SOCK || p == P_P5_RING;
+}
 
 /* The plan of this run: where mbxd is, which workloads, how often. */
 struct bench {
@@ -160,6 +168,8 @@ run_set(struct bench *b, const struct spec *set, size_t n, unsigned reps)
 				continue;
 			if (set[i].path < P_NBASE)
 				baseline_run(&set[i], ri);
+			else if (is_prototype(set[i].path))
+				proto5_run(&set[i], ri);
 			else
 				mbxload_run(&set[i], ri);
 			if (!ri->ok) {
@@ -221,9 +231,9 @@ spec_of(const struct report *rp, enum kind k, enum path p, size_t size,
 		.seconds = rp->seconds,
 		.warm = rp->quick ? WARM_MIN : warm_for(k, p, size),
 		.sock = d->sock,
-		/* mbxd is the broker of mbx paths; the relay, a role of the
-		 * run, is the relay's. */
-		.broker = p >= P_NBASE ? d->pid : 0,
+		/* mbxd is the broker of mbx paths; the relay and the
+		 * prototypes' daemon, roles of the run, are their own. */
+		.broker = p >= P_NBASE && !is_prototype(p) ? d->pid : 0,
 	};
 
 	if (k == K_FANIN)
@@ -254,6 +264,9 @@ section_tput(struct bench *b, const struct daemon *d)
 			if ((p == P_MBX_SEALED || p == P_MBX_SHARED) &&
 			    sizes[i] < MIB)
 				continue;
+			if (is_prototype((enum path)p) &&
+			    sizes[i] > P5_MAX_PAYLOAD)
+				continue;
 			set[n++] = spec_of(rp, K_TPUT, (enum path)p, sizes[i],
 			    d);
 		}
@@ -267,7 +280,7 @@ static int
 section_pingpong(struct bench *b, const struct daemon *d)
 {
 	static const enum path paths[] = { P_DIRECT, P_RELAY, P_MQ, P_MBX,
-	    P_MBX_CR };
+	    P_MBX_CR, P_P5_SOCK, P_P5_RING };
 	const struct report *rp = &b->rep;
 	struct spec set[sizeof(paths) / sizeof(paths[0])];
 
@@ -282,11 +295,13 @@ static int
 section_fanin(struct bench *b, const struct daemon *d)
 {
 	const struct report *rp = &b->rep;
-	struct spec set[P_MBX_B_CR + 1];
+	struct spec set[P_MBX_B_CR + 3];
 
 	fprintf(stderr, "fan-in, %d senders\n", FANIN_SENDERS);
 	for (int p = 0; p <= P_MBX_B_CR; p++)
 		set[p] = spec_of(rp, K_FANIN, (enum path)p, 64, d);
+	set[P_MBX_B_CR + 1] = spec_of(rp, K_FANIN, P_P5_SOCK, 64, d);
+	set[P_MBX_B_CR + 2] = spec_of(rp, K_FANIN, P_P5_RING, 64, d);
 	return run_set(b, set, sizeof(set) / sizeof(set[0]), b->reps);
 }
 
