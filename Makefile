@@ -269,7 +269,7 @@ help:
 	@echo "make check-valgrind  the test suite with the daemon under valgrind"
 	@echo "make fuzz      the libFuzzer targets (clang), each for FUZZ_SECONDS"
 	@echo "make fuzz-live mutated frames into a live ASan mbxd for FUZZ_LIVE_SECONDS"
-	@echo "make soak      senders, receivers killed and rebound, for SOAK_SECONDS"
+	@echo "make soak      churn against an ASan mbxd, for SOAK_SECONDS"
 	@echo "make bench     the benchmark (tests/bench/): table, $(BENCH_DIR)/chart.png"
 	@echo "make bench-smoke  a short benchmark run against the main build"
 	@echo "make install   install under PREFIX=$(PREFIX) (DESTDIR honoured)"
