@@ -269,7 +269,7 @@ help:
 	@echo "make check-valgrind  the test suite with the daemon under valgrind"
 	@echo "make fuzz      the libFuzzer targets (clang), each for FUZZ_SECONDS"
 	@echo "make fuzz-live mutated frames into a live ASan mbxd for FUZZ_LIVE_SECONDS"
-	@echo "make soak      senders, receivers killed and rebound, for SOAK_SECONDS"
+	@echo "make soak      churn against an ASan mbxd, for SOAK_SECONDS"
 	@echo "make bench     the benchmark (tests/bench/): table, $(BENCH_DIR)/chart.png"
 	@echo "make bench-smoke  a short benchmark run against the main build"
 	@echo "make install   install under PREFIX=$(PREFIX) (DESTDIR honoured)"
@@ -325,7 +325,7 @@ bench-smoke: $(MBXD) $(B)/mbx-bench
 # crash to $(FUZZ_B)/crash-*).  `make fuzz-live` drives an ASan+UBSan mbxd
 # over its socket with mutated frames for FUZZ_LIVE_SECONDS.  `make soak`
 # runs senders, killed and rebound receivers for SOAK_SECONDS against
-# $(MBXD).  `make fuzz-corpus` rewrites the seed corpus.
+# an ASan+UBSan mbxd ($(SOAK_B)/).  `make fuzz-corpus` rewrites the seed corpus.
 FUZZ_SECONDS	?= 60
 FUZZ_LIVE_SECONDS ?= 30
 SOAK_SECONDS	?= 60
@@ -333,6 +333,7 @@ FUZZ_B		 = build/fuzz
 FUZZ_TARGETS	 = fuzz-decoder fuzz-requests
 FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
 FUZZ_LIVE_B	 = build/asan
+SOAK_B		 = build/asan
 
 .PHONY: fuzz fuzz-build fuzz-corpus fuzz-live soak
 fuzz: deps-test
@@ -372,8 +373,13 @@ $(B)/tests/fuzz-live: $(call obj,tests/fuzz/fuzz-live.c tests/mbxd-proc.c \
 	    $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
 
-soak: all $(B)/tests/mbx-soak
-	$(B)/tests/mbx-soak --mbxd $(abspath $(MBXD)) --seconds $(SOAK_SECONDS)
+# The soak runs against the ASan+UBSan build (mbxd and the soak's own
+# clients), so that its sanitizer verdict can fail.
+soak:
+	$(MAKE) B=$(SOAK_B) SANITIZE=address,undefined CFLAGS="-O1 -g" \
+	    all $(SOAK_B)/tests/mbx-soak
+	$(SOAK_B)/tests/mbx-soak --mbxd $(abspath $(SOAK_B)/mbxd) \
+	    --seconds $(SOAK_SECONDS)
 
 $(B)/tests/mbx-soak: $(call obj,tests/soak.c tests/mbxd-proc.c) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)

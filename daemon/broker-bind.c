@@ -58,6 +58,15 @@ broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
 
 	if (p == NULL)
 		return;
+	/*
+	 * Taken away by another connection's call (rebind, evict, replace):
+	 * p's ACKs may still wait in its socket, written before that call
+	 * was made.  The daemon reads connections in turn, so without this
+	 * it could put back a message whose receive had already returned,
+	 * and hand it to the next receiver as well.
+	 */
+	if (err != 0 && p->ops->settle != NULL)
+		p->ops->settle(p);
 	mb->receiver = NULL;
 	ptrvec_remove(&p->bound, mb);
 	broker_fail_recvs(b, p, mb, err);

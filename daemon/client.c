@@ -44,6 +44,7 @@ static int  client_charge(void *, int64_t);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
+static void client_settle(struct peer *);
 
 static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
@@ -55,6 +56,7 @@ static const struct peer_ops client_peer_ops = {
 	.reply = client_reply,
 	.deliver = client_deliver,
 	.revoke = client_revoke,
+	.settle = client_settle,
 };
 
 void
@@ -358,6 +360,18 @@ client_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 	proto_put_u64(w, mb->id);
 	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
 	conn_flush_soon(c->conn);
+}
+
+/*
+ * The ACKs p wrote before now: libmbx writes a receive's ACK before the
+ * call returns, possibly ahead of its next request.
+ */
+static void
+client_settle(struct peer *p)
+{
+	struct client *c = p->ctx;
+
+	conn_take_leading(c->conn, PROTO_ACK);
 }
 
 /* Answers req with err unless the call was parked. */

@@ -66,6 +66,7 @@ struct conn {
 	bool		 reading_paused;
 	bool		 close_after_flush;
 	bool		 dead;
+	bool		 parsing;	/* in conn_parse_some(): no re-entry */
 	size_t		 charged;	/* announced frame bytes charged */
 	char		 label[32];	/* for the log: "client 7" */
 };
@@ -382,29 +383,42 @@ conn_reserve(struct conn *c, size_t want)
 	return 0;
 }
 
-/* Hands every complete frame to the owner; drops what was consumed. */
-static void
-conn_parse(struct conn *c)
+/*
+ * Hands every complete frame to the owner, or with only >= 0 the frames
+ * of that type at the head of the input (paused or not), stopping at the
+ * first other one; drops what was consumed.  True when it stopped at a
+ * complete frame of another type.
+ */
+static bool
+conn_parse_some(struct conn *c, int only)
 {
 	int fds[PROTO_MAX_FDS];
 	size_t off = 0;
+	bool other = false;
 
-	while (!c->dead && !c->reading_paused) {
+	c->parsing = true;
+	while (!c->dead && (only >= 0 || !c->reading_paused)) {
 		struct proto_header h;
 		enum proto_decode d = proto_header_decode(c->in + off,
 		    c->in_len - off, c->max_body, &h);
 
 		if (d == PROTO_DECODE_MALFORMED) {
+			c->parsing = false;
 			conn_kill(c, "malformed frame header");
-			return;
+			return false;
 		}
 		if (d == PROTO_DECODE_MORE ||
 		    c->in_len - off < PROTO_HEADER_SIZE + (size_t)h.len)
 			break;
+		if (only >= 0 && h.type != only) {
+			other = true;
+			break;
+		}
 		/* The descriptors were sent with the frame's first byte. */
 		if (h.nfds > c->nin_fds) {
+			c->parsing = false;
 			conn_kill(c, "a frame without its descriptors");
-			return;
+			return false;
 		}
 		memcpy(fds, c->in_fds, h.nfds * sizeof(int));
 		c->nin_fds -= h.nfds;
@@ -412,13 +426,15 @@ conn_parse(struct conn *c)
 		/* The owner has logged why. */
 		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE,
 		    fds) < 0) {
+			c->parsing = false;
 			conn_kill(c, NULL);
-			return;
+			return false;
 		}
 		off += PROTO_HEADER_SIZE + h.len;
 		if (c->out.len - c->out_off > CONN_OUT_HIGH)
 			conn_pause_reading(c, true);
 	}
+	c->parsing = false;
 	if (off > 0) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
@@ -426,7 +442,7 @@ conn_parse(struct conn *c)
 	/* Descriptors that no frame (whole or begun) can claim. */
 	if (c->in_len == 0 && c->nin_fds > 0 && !c->reading_paused) {
 		conn_kill(c, "unexpected file descriptor");
-		return;
+		return false;
 	}
 	if (c->in_len == 0) {
 		/* Idle connections hold no input buffer. */
@@ -434,6 +450,13 @@ conn_parse(struct conn *c)
 		c->in = NULL;
 		c->in_cap = 0;
 	}
+	return other;
+}
+
+static void
+conn_parse(struct conn *c)
+{
+	(void)conn_parse_some(c, -1);
 }
 
 /*
@@ -471,9 +494,9 @@ conn_uncharge(struct conn *c)
 	c->charged = 0;
 }
 
-/* One read and what it completes: 1 read, 0 nothing there, -1 dead. */
+/* One read into the input buffer: 1 read, 0 nothing there, -1 dead. */
 static int
-conn_read_once(struct conn *c)
+conn_recv_once(struct conn *c)
 {
 	union {
 		struct cmsghdr align;
@@ -509,15 +532,59 @@ conn_read_once(struct conn *c)
 		return -1;
 	}
 	c->in_len += (size_t)n;
+	return 1;
+}
+
+/* One read and what it completes: 1 read, 0 nothing there, -1 dead. */
+static int
+conn_read_once(struct conn *c)
+{
+	int r = conn_recv_once(c);
+
+	if (r <= 0)
+		return r;
 	conn_parse(c);
 	conn_charge_frame(c);
 	return c->dead ? -1 : 1;
 }
 
+/*
+ * The frames of one type that the peer wrote before now, ahead of any
+ * other: read and handed over out of the event loop's turn.  Not while
+ * the connection's own frames are being handed over (its later frames
+ * come after the current one anyway).
+ */
+void
+conn_take_leading(struct conn *c, uint16_t type)
+{
+	if (c->dead || c->parsing)
+		return;
+	/* Bounded: a peer writing without pause cannot hold us here. */
+	for (int i = 0; i < 16 && !c->dead; i++) {
+		if (c->in_len > 0 && conn_parse_some(c, type))
+			break;
+		if (c->dead || conn_recv_once(c) <= 0)
+			break;
+	}
+	conn_charge_frame(c);
+	/*
+	 * Frames read and left here would wait for more bytes that may never
+	 * come: the read callback hands them over at the next loop turn.
+	 */
+	if (!c->dead && c->in_len > 0 && !c->reading_paused)
+		event_active(c->rev, EV_READ, 0);
+}
+
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)conn_read_once(arg);
+	struct conn *c = arg;
+
+	/* Nothing new, but frames read ahead (conn_take_leading()). */
+	if (conn_read_once(c) == 0 && c->in_len > 0) {
+		conn_parse(c);
+		conn_charge_frame(c);
+	}
 }
 
 /*

@@ -34,6 +34,12 @@ struct peer_ops {
 	/* p lost its binding on mb, or mb is gone (PROTO_REVOKE_*). */
 	void	(*revoke)(struct peer *p, const struct mailbox *mb,
 		    unsigned what);
+	/*
+	 * p is about to lose a binding to another connection's call: apply
+	 * the acknowledgements p wrote before it, so that a receive that
+	 * returned before the call stays received.  NULL: nothing to read.
+	 */
+	void	(*settle)(struct peer *p);
 };
 
 enum wait_kind {

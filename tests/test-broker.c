@@ -81,7 +81,8 @@ rec_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 	r->revoke_what = what;
 }
 
-static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke };
+static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke,
+    NULL };
 
 static struct broker *
 new_broker(uint64_t max_memory)

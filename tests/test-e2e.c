@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "mbxd-proc.h"
 #include "mbx.h"
 #include "proto.h"
 #include "suites.h"
@@ -1716,6 +1718,67 @@ START_TEST(test_rebind_esrch)
 }
 END_TEST
 
+/*
+ * A receive that returned before an operator's rebind stays received,
+ * even when the daemon has not read its ACK yet (mbx(7), guarantee 4).
+ * The daemon is stopped while the receiver's ACK and then the REBIND are
+ * written, and the operator's socket was made readable first, so that
+ * the daemon reads the REBIND before the ACK: it must read the ACK before
+ * it takes the binding away, or it puts the message back and hands it to
+ * the new receiver too.
+ */
+START_TEST(test_rebind_after_ack)
+{
+	struct harness h;
+	struct proto_writer b;
+	mbx_t *adm, *r, *s;
+	int fd, i;
+
+	harness_start(&h, NULL);
+	adm = harness_open(&h);
+	r = harness_open(&h);
+	s = harness_open(&h);
+	create(adm, "ra", 8, 0);
+	/* Whatever MBX_PREFETCH says: m2 must be held, not asked for. */
+	ASSERT_OK(mbx_setopt(r, MBX_OPT_PREFETCH, 64));
+	ASSERT_OK(mbx_bind(r, "ra", MBX_BIND_QUEUE));
+	ASSERT_OK(mbx_bind(s, "ra", MBX_BIND_QUEUE));
+	put(adm, "ra", "m1");
+	put(adm, "ra", "m2");
+	/* One round trip hands r both; it holds m2 ahead of its calls. */
+	expect(r, "ra", 0, "m1", NULL);
+	ck_assert(harness_wait_mailbox_int(adm, "ra", "queued", 1));
+	fd = harness_raw_connect(&h);
+	ck_assert_int_gt(harness_raw_hello(fd), 0);
+
+	ck_assert_int_eq(kill(h.pid, SIGSTOP), 0);
+	for (i = 0; i < 10000 && proc_state(h.pid) != 'T'; i++)
+		poll(NULL, 0, 1);
+	ck_assert_int_eq(proc_state(h.pid), 'T');
+	proto_writer_init(&b);
+	raw_frame(fd, PROTO_LIST, 2, &b);
+	/* Returns m2 with no round trip, its ACK written. */
+	expect(r, "ra", 0, "m2", NULL);
+	proto_put_str(&b, "ra", 2);
+	proto_put_u64(&b, (uint64_t)mbx_id(s));
+	raw_frame(fd, PROTO_REBIND, 3, &b);
+	proto_writer_free(&b);
+	ck_assert_int_eq(kill(h.pid, SIGCONT), 0);
+
+	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
+	ck_assert_uint_eq(raw_status(fd, 3), PROTO_OK);
+	ck_assert_int_eq(mbint(adm, "ra", "receiver"), mbx_id(s));
+	ck_assert_int_eq(mbint(adm, "ra", "received"), 2);
+	ck_assert_int_eq(mbint(adm, "ra", "queued"), 0);
+	ASSERT_ERR(try_recv(s, "ra", 0), EAGAIN);
+	close(fd);
+	mbx_close(s);
+	mbx_close(r);
+	mbx_close(adm);
+	harness_stop(&h);
+}
+END_TEST
+
 START_TEST(test_evict)
 {
 	struct harness h;
@@ -2100,6 +2163,7 @@ e2e_suite(void)
 	tcase_add_test(tc, test_rebind_wakes_standby);
 	tcase_add_test(tc, test_rebind_waiters);
 	tcase_add_test(tc, test_rebind_esrch);
+	tcase_add_test(tc, test_rebind_after_ack);
 	tcase_add_test(tc, test_evict);
 	suite_add_tcase(s, tc);
 

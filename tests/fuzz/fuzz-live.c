@@ -19,12 +19,21 @@
  * in every way a client can: a clean close, a close with answers unread,
  * a close half-way through a frame.
  *
+ * Frames are built as proto/PROTOCOL.md gives them (SENDV: u32 count,
+ * then its entries), so that unmutated ones reach the broker; as root,
+ * each connection is made as one of four users (root, two others, a
+ * member of the admin group), which the daemon tells apart by the
+ * socket's credentials.
+ *
  * After each batch a new client must connect and list (mbx_open +
  * mbx_list, under a watchdog) and the daemon must be alive; at the end,
  * once every mailbox is destroyed (queued zero-copy messages hold their
  * memfds, rightly), it must hold the descriptors it held at the start
- * (with as many clients),
- * exit 0 on SIGTERM, and its log must hold no sanitizer report.  Any
+ * (with as many clients), exit 0 on SIGTERM, and its log must hold no
+ * sanitizer report.  The summary counts what reached the broker (sends,
+ * SENDV batches answered and accepted, messages delivered, answers per
+ * user); a run of 50 batches or more also fails when no SENDV enqueued
+ * anything or, as root, no other user's request was answered.  Any
  * failure exits 1 with the seed to reproduce it.
  */
 #include <errno.h>
@@ -72,6 +81,8 @@ static struct mbxd_proc daemon_;
 static uint64_t rng;
 static unsigned long long seed;
 static long nframes, nconns, nmutated, nsends_ok, nmsgs;
+/* SENDV frames answered, those that enqueued some entries, and those. */
+static long nsendv_answered, nsendv_accepted, nsendv_enqueued;
 
 static uint64_t
 rnd(void)
@@ -131,6 +142,10 @@ static const struct ident idents[] = {
 	{ 65533, 65533, 65530 },
 	{ 65531, 65531, 65529 },	/* in the admin group */
 };
+#define NIDENTS	(sizeof(idents) / sizeof(idents[0]))
+
+/* Per identity: connections the daemon greeted, and answers they got. */
+static long ngreeted[NIDENTS], nanswers[NIDENTS];
 
 static void
 become(const struct ident *id)
@@ -156,6 +171,8 @@ become(const struct ident *id)
 
 static long live_ids[64];
 static size_t nlive;
+/* The client ids of this batch's connections (0: not greeted). */
+static long batch_ids[CONNS_PER_BATCH];
 
 /* A name: usually a mailbox that exists, sometimes anything. */
 static void
@@ -167,10 +184,15 @@ put_name(struct proto_writer *w)
 	unsigned k = below(100);
 
 	if (k < 60) {
-		snprintf(buf, sizeof(buf), "m%u", below(5));
-	} else if (k < 75 && nlive > 0) {
+		/* m5 and m6 are another user's (setup()). */
+		snprintf(buf, sizeof(buf), "m%u", below(7));
+	} else if (k < 68 && nlive > 0) {
 		snprintf(buf, sizeof(buf), "@%ld", live_ids[below((unsigned)
 		    nlive)]);
+	} else if (k < 75) {
+		/* Another connection of the batch, perhaps another user's. */
+		snprintf(buf, sizeof(buf), "@%ld", batch_ids[below(
+		    sizeof(batch_ids) / sizeof(batch_ids[0]))]);
 	} else if (k < 78) {
 		memset(buf, 'n', 256);	/* one byte too long */
 		buf[256] = '\0';
@@ -283,11 +305,11 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		proto_put_u32(b, chance(50) ? PROTO_ID_NONE : 65530);
 		break;
 	case PROTO_SENDV: {
-		unsigned n = below(6);
+		/* As PROTOCOL.md gives it: u32 count (1 to 1024), entries. */
+		unsigned n = chance(95) ? 1 + below(8) : chance(50) ? 0 : 1025;
 
-		proto_put_i32(b, timeout());
 		proto_put_u32(b, n);
-		for (unsigned i = 0; i < n; i++) {
+		for (unsigned i = 0; i < n && i < 8; i++) {
 			put_name(b);
 			put_payload(b);
 		}
@@ -395,7 +417,9 @@ struct conn {
 	int		 fd;
 	uint32_t	 next_id;
 	uint64_t	 last_msg;	/* msg_id of the last MSG seen */
-	uint16_t	 sent_type[64];	/* request type by id % 64 */
+	uint16_t	 sent_type[64];	/* request type by id % 64, 0 if
+					 * mutated */
+	unsigned	 who;		/* index in idents */
 	bool		 hostile;	/* mutates a quarter of it */
 	uint8_t		 in[1 << 16];
 	size_t		 in_len;
@@ -452,6 +476,43 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, int fd)
 		}
 		/* Full: the daemon may have stopped reading us; read. */
 		poll(&pfd, 1, 5);
+	}
+}
+
+/* Counts an answer: greetings, sends, batches, per identity. */
+static void
+reply_seen(struct conn *c, const struct proto_header *h, const uint8_t *body)
+{
+	struct proto_reader r;
+	uint32_t status, enqueued;
+
+	if (h->len < 4)
+		return;
+	proto_reader_init(&r, body, h->len);
+	status = proto_get_u32(&r);
+	nanswers[c->who]++;
+	switch (c->sent_type[h->id % 64]) {
+	case PROTO_HELLO:
+		if (status != PROTO_OK || h->id != 1 || h->len != 16)
+			break;
+		ngreeted[c->who]++;
+		proto_get_u32(&r);
+		batch_ids[c - conns] = (long)proto_get_u64(&r);
+		break;
+	case PROTO_SEND:
+		if (status == PROTO_OK)
+			nsends_ok++;
+		break;
+	case PROTO_SENDV:
+		if (h->len != 8)
+			break;
+		enqueued = proto_get_u32(&r);
+		nsendv_answered++;
+		if (enqueued > 0) {
+			nsendv_accepted++;
+			nsendv_enqueued += enqueued;
+		}
+		break;
 	}
 }
 
@@ -526,10 +587,8 @@ conn_read(struct conn *c)
 				    8);
 				nmsgs++;
 			}
-			if (h.type == PROTO_REPLY && h.len >= 4 &&
-			    c->in[PROTO_HEADER_SIZE] == PROTO_OK &&
-			    c->sent_type[h.id % 64] == PROTO_SEND)
-				nsends_ok++;
+			if (h.type == PROTO_REPLY)
+				reply_seen(c, &h, c->in + PROTO_HEADER_SIZE);
 			memmove(c->in, c->in + PROTO_HEADER_SIZE + h.len,
 			    c->in_len - PROTO_HEADER_SIZE - h.len);
 			c->in_len -= PROTO_HEADER_SIZE + h.len;
@@ -546,8 +605,10 @@ conn_open(struct conn *c)
 	size_t start;
 
 	memset(c, 0, sizeof(*c));
+	/* As root, most connections are another user's. */
 	if (geteuid() == 0 || getuid() == 0)
-		become(&idents[below(sizeof(idents) / sizeof(idents[0]))]);
+		c->who = below(NIDENTS);
+	become(&idents[c->who]);
 	c->fd = connect_raw();
 	become(&idents[0]);
 	c->hostile = chance(30);
@@ -560,9 +621,12 @@ conn_open(struct conn *c)
 	proto_writer_init(&w);
 	start = proto_frame_begin(&w);
 	proto_put_u32(&w, chance(97) ? PROTO_VERSION : (uint32_t)rnd());
+	c->sent_type[c->next_id % 64] = PROTO_HELLO;
 	proto_frame_end(&w, start, PROTO_HELLO, c->next_id++, 0, 0);
-	if (chance(5))
+	if (chance(5)) {
 		mutate(&w);
+		c->sent_type[1] = 0;
+	}
 	if (!chance(2))		/* and sometimes nothing at all */
 		conn_write(c, w.buf, w.len, -1);
 	proto_writer_free(&w);
@@ -584,9 +648,12 @@ conn_request(struct conn *c)
 	if (b.len > 0)
 		memcpy(proto_put_raw(&f, b.len), b.buf, b.len);
 	c->sent_type[c->next_id % 64] = type;
-	proto_frame_end(&f, start, type, c->next_id++, flags, nfds);
-	if (chance(c->hostile ? 25 : 1))
+	proto_frame_end(&f, start, type, c->next_id, flags, nfds);
+	if (chance(c->hostile ? 25 : 1)) {
 		mutate(&f);
+		c->sent_type[c->next_id % 64] = 0;
+	}
+	c->next_id++;
 	if (nfds > 0 || chance(2))
 		fd = make_fd();
 	if (!proto_writer_failed(&f))
@@ -601,6 +668,7 @@ conn_request(struct conn *c)
 static void
 batch(void)
 {
+	memset(batch_ids, 0, sizeof(batch_ids));
 	for (int i = 0; i < CONNS_PER_BATCH; i++)
 		conn_open(&conns[i]);
 	for (int round = 0; round < FRAMES_MAX; round++) {
@@ -699,6 +767,36 @@ destroy_all(mbx_t *c)
 	free(json);
 }
 
+/*
+ * Did the frames reach what they are for?  Valid batches must have been
+ * enqueued, and as root, requests of other users must have been
+ * answered: a fuzzer whose frames all fail to parse, or whose other
+ * users cannot connect, tests nothing behind the decoder.  Only for runs
+ * long enough that they cannot miss by chance.
+ */
+static bool
+reached(long batches)
+{
+	long others = 0;
+	bool ok = true;
+
+	if (batches < 50)
+		return true;
+	for (size_t i = 1; i < NIDENTS; i++)
+		others += ngreeted[i] > 0 && nanswers[i] > ngreeted[i];
+	if (nsendv_accepted == 0) {
+		fprintf(stderr, "fuzz-live: no SENDV enqueued anything (seed "
+		    "%llu)\n", seed);
+		ok = false;
+	}
+	if ((geteuid() == 0 || getuid() == 0) && others == 0) {
+		fprintf(stderr, "fuzz-live: no request of another user than "
+		    "root was answered (seed %llu)\n", seed);
+		ok = false;
+	}
+	return ok;
+}
+
 /* What a leak is made of, for the report. */
 static void
 print_fds(pid_t pid)
@@ -716,24 +814,36 @@ print_fds(pid_t pid)
 	}
 }
 
-/* The mailboxes the frames name, with a few modes and capacities. */
+/*
+ * The mailboxes the frames name, with a few modes and capacities; as
+ * root, m5 and m6 belong to another user (idents[1]): m5 with no group or
+ * other bit takes its owner's shared buffers, nobody else's.
+ */
 static void
 setup(mbx_t *c)
 {
 	static const struct { const char *name; long cap; unsigned mode; }
 	    boxes[] = { { "m0", 16, 0666 }, { "m1", 0, 0666 },
 	    { "m2", MBX_UNBOUNDED, 0622 }, { "m3", 4, 0600 },
-	    { "m4", 64, 0644 } };
+	    { "m4", 64, 0644 }, { "m5", 32, 0600 }, { "m6", 8, 0666 } };
+	mbx_t *other;
 
+	become(&idents[1]);
+	other = mbx_open(daemon_.sock);
+	become(&idents[0]);
+	if (other == NULL)
+		fail("setup: connect as another user", strerror(errno));
 	for (size_t i = 0; i < sizeof(boxes) / sizeof(boxes[0]); i++) {
 		struct mbx_attr a;
 
 		mbx_attr_init(&a);
 		a.capacity = boxes[i].cap;
 		a.mode = boxes[i].mode;
-		if (mbx_create(c, boxes[i].name, &a) != 0 && errno != EEXIST)
+		if (mbx_create(i >= 5 ? other : c, boxes[i].name, &a) != 0 &&
+		    errno != EEXIST)
 			fail("setup: create", strerror(errno));
 	}
+	mbx_close(other);
 }
 
 int
@@ -794,11 +904,13 @@ main(int argc, char **argv)
 	    (int)daemon_.pid, seed, seconds);
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		keep[i] = health(true);
-	setup(keep[0]);
 	/* The baseline, with these clients; at the end there is only one
-	 * (keep[0]) and one descriptor per client less. */
+	 * (keep[0]) and one descriptor per client less.  Before setup(),
+	 * whose other user's client may not be gone yet (mailboxes hold no
+	 * descriptor). */
 	fds0 = proc_fd_count(daemon_.pid) - (int)(sizeof(keep) /
 	    sizeof(keep[0])) + 1;
+	setup(keep[0]);
 
 	t0 = proc_now_ms();
 	deadline = t0 + seconds * 1000;
@@ -847,10 +959,18 @@ main(int argc, char **argv)
 	if (mbxd_proc_log_reports(&daemon_) > 0)
 		fail("a sanitizer report in the daemon's log", "");
 	fprintf(stderr, "fuzz-live: %ld batches, %ld connections, %ld frames "
-	    "(%ld mutated; %ld sends answered OK, %ld messages delivered) in "
-	    "%lld s: mbxd answered after every batch and exited cleanly\n",
-	    done, nconns, nframes, nmutated, nsends_ok, nmsgs,
+	    "(%ld mutated; %ld sends answered OK, %ld SENDV answered, %ld of "
+	    "them accepted with %ld entries enqueued, %ld messages delivered) "
+	    "in %lld s: mbxd answered after every batch and exited cleanly\n",
+	    done, nconns, nframes, nmutated, nsends_ok, nsendv_answered,
+	    nsendv_accepted, nsendv_enqueued, nmsgs,
 	    (long long)(proc_now_ms() - t0) / 1000);
+	for (size_t i = 0; i < NIDENTS; i++)
+		fprintf(stderr, "fuzz-live: uid %u: %ld connections greeted, "
+		    "%ld answers\n", (unsigned)idents[i].uid, ngreeted[i],
+		    nanswers[i]);
+	if (!reached(done))
+		return 1;
 	if (fds1 != fds0) {
 		fprintf(stderr, "fuzz-live: descriptors leaked (seed %llu)\n",
 		    seed);
