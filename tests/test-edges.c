@@ -10,12 +10,15 @@
  * call, then let it go.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -393,6 +396,382 @@ START_TEST(test_socket_mode_strings)
 }
 END_TEST
 
+/*
+ * A caller stopped inside a timed call
+ */
+
+#define STOPPED_TIMEOUT_MS	300
+
+struct stopped_call {
+	const char	*name;		/* the mailbox */
+	bool		 recv;		/* a receive, else a send */
+	int		 flags;		/* of the send */
+};
+
+/*
+ * The helper: one timed call on its own connection, which must end in
+ * ETIMEDOUT; then (a receive) it stays connected, bound, until "go"
+ * arrives in "hold", so that the test can see what it holds.
+ */
+static int
+child_timed_call(const struct harness *h, void *arg)
+{
+	const struct stopped_call *sc = arg;
+	char buf[64];
+	mbx_t *c = mbx_open(h->sock);
+	ssize_t r;
+
+	CHILD_REQUIRE(c != NULL);
+	if (sc->recv) {
+		CHILD_REQUIRE(mbx_bind(c, sc->name, MBX_BIND_EXCLUSIVE) == 0);
+		CHILD_REQUIRE(mbx_bind(c, "hold", MBX_BIND_EXCLUSIVE) == 0);
+	}
+	harness_report(1);
+	if (sc->recv)
+		r = mbx_recv(c, sc->name, buf, sizeof(buf), NULL,
+		    STOPPED_TIMEOUT_MS);
+	else
+		r = mbx_send(c, sc->name, "late", 4, sc->flags,
+		    STOPPED_TIMEOUT_MS);
+	CHILD_REQUIRE(r == -1 && errno == ETIMEDOUT);
+	harness_report(2);
+	if (sc->recv) {
+		r = mbx_recv(c, "hold", buf, sizeof(buf), NULL, -1);
+		CHILD_REQUIRE(r == 2 && memcmp(buf, "go", 2) == 0);
+	}
+	mbx_close(c);
+	return 0;
+}
+
+/*
+ * Starts the helper, lets it park its call in the daemon, stops it, and
+ * returns once the daemon has passed the call's deadline: a timed receive
+ * of the test's own, started later with the same timeout, has ended (the
+ * daemon keeps one ordered set of deadlines).
+ */
+static void
+stop_inside(const struct harness *h, mbx_t *c, struct harness_child *ch,
+    struct stopped_call *sc)
+{
+	int64_t deadline;
+	mbx_t *timer;
+	char s = 0;
+
+	harness_child_start(ch, h, child_timed_call, sc);
+	ck_assert_int_eq(harness_child_read(ch), 1);
+	harness_wait_blocked(c, ch);
+	ck_assert(kill(ch->pid, SIGSTOP) == 0);
+	deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	for (int i = 0; i < 100000 && harness_now_ms() < deadline; i++) {
+		s = harness_proc_state(ch->pid);
+		if (s == 'T' || s == 't')
+			break;
+		poll(NULL, 0, 1);
+	}
+	ck_assert_msg(s == 'T' || s == 't', "the helper did not stop (state "
+	    "%c)", s != 0 ? s : '-');
+	/* On a connection of its own: c may be bound, with messages. */
+	timer = harness_open(h);
+	ASSERT_ERR(mbx_recv(timer, NULL, NULL, 0, NULL, STOPPED_TIMEOUT_MS),
+	    ETIMEDOUT);
+	mbx_close(timer);
+}
+
+/* Continues the helper and checks that its call ended in ETIMEDOUT. */
+static void
+continue_late(struct harness_child *ch)
+{
+	ck_assert(kill(ch->pid, SIGCONT) == 0);
+	ck_assert_msg(harness_child_read(ch) == 2, "the stopped call did not "
+	    "end in ETIMEDOUT (the helper's message is on stderr)");
+}
+
+static void
+create_cap(mbx_t *c, const char *name, long capacity)
+{
+	struct mbx_attr a;
+
+	mbx_attr_init(&a);
+	a.capacity = capacity;
+	ASSERT_OK(mbx_create(c, name, &a));
+}
+
+/*
+ * A receive: the message sent after the deadline stays queued, not in
+ * flight to the stopped receiver (a purge, which leaves in-flight
+ * messages, takes it).
+ */
+START_TEST(test_stopped_recv)
+{
+	struct stopped_call sc = { "q", true, 0 };
+	struct harness_child ch;
+	struct harness h;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_cap(c, "q", 8);
+	create_cap(c, "hold", 8);
+	stop_inside(&h, c, &ch, &sc);
+	ASSERT_OK(mbx_send(c, "q", "after", 5, 0, 0));
+	continue_late(&ch);
+	ck_assert_int_eq(harness_mailbox_int(c, "q", "queued"), 1);
+	ASSERT_OK(mbx_purge(c, "q"));
+	ck_assert_msg(harness_mailbox_int(c, "q", "queued") == 0, "the "
+	    "message sent after the deadline went to the stopped receiver");
+	ck_assert_int_eq(harness_mailbox_int(c, "q", "received"), 0);
+	ASSERT_OK(mbx_send(c, "hold", "go", 2, 0, 0));
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * A send into a full mailbox: room made after the deadline does not let
+ * the message in.
+ */
+START_TEST(test_stopped_send_full)
+{
+	struct stopped_call sc = { "full", false, 0 };
+	struct harness_child ch;
+	struct harness h;
+	char buf[16];
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_cap(c, "full", 1);
+	ASSERT_OK(mbx_send(c, "full", "first", 5, 0, 0));
+	ASSERT_OK(mbx_bind(c, "full", MBX_BIND_EXCLUSIVE));
+	stop_inside(&h, c, &ch, &sc);
+	ck_assert_int_eq(mbx_recv(c, "full", buf, sizeof(buf), NULL, 0), 5);
+	continue_late(&ch);
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "full", "queued"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "full", "sent"), 1);
+	ASSERT_ERR(mbx_recv(c, "full", buf, sizeof(buf), NULL, 0), EAGAIN);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * A synchronous send and a rendezvous send: a receiver that comes after
+ * the deadline finds nothing.
+ */
+START_TEST(test_stopped_send_waiting)
+{
+	struct stopped_call sync = { "sync", false, MBX_SYNC };
+	struct stopped_call rdv = { "rdv", false, 0 };
+	struct harness_child ch;
+	struct harness h;
+	char buf[16];
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_cap(c, "sync", 8);
+	create_cap(c, "rdv", 0);
+	ASSERT_OK(mbx_bind(c, "sync", MBX_BIND_EXCLUSIVE));
+	ASSERT_OK(mbx_bind(c, "rdv", MBX_BIND_EXCLUSIVE));
+
+	stop_inside(&h, c, &ch, &sync);
+	ASSERT_ERR(mbx_recv(c, "sync", buf, sizeof(buf), NULL, 0), EAGAIN);
+	continue_late(&ch);
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "sync", "queued"), 0);
+
+	stop_inside(&h, c, &ch, &rdv);
+	ASSERT_ERR(mbx_recv(c, "rdv", buf, sizeof(buf), NULL, 0), EAGAIN);
+	continue_late(&ch);
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "rdv", "queued"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "sync", "received"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "rdv", "received"), 0);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * Odd but valid traffic
+ */
+
+/*
+ * Writes buf one byte per write(), and after each waits (bounded) until
+ * the daemon has read it (SIOCOUTQ: nothing of ours left unread), so that
+ * each byte reaches the daemon's decoder alone.
+ */
+static void
+write_bytewise(int fd, const uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
+		int left = 1;
+
+		ck_assert_msg(write(fd, buf + i, 1) == 1, "write byte %zu: %s",
+		    i, strerror(errno));
+		for (int k = 0; k < 100000 && left > 0; k++) {
+			ck_assert(ioctl(fd, SIOCOUTQ, &left) == 0);
+			if (left == 0)
+				break;
+			ck_assert_msg(harness_now_ms() < deadline, "the daemon "
+			    "did not read byte %zu of %zu", i, len);
+			poll(NULL, 0, k < 100 ? 0 : 1);
+		}
+	}
+}
+
+/*
+ * The next frame but REVOKE notices: asserts its type and id, returns its
+ * status (REPLY).
+ */
+static uint32_t
+answer(int fd, uint16_t type, uint32_t id, struct proto_reader *rd,
+    uint8_t **body)
+{
+	uint16_t t;
+	uint32_t i, flags;
+	size_t len;
+
+	for (int k = 0; k < 16; k++) {
+		ck_assert_msg(harness_raw_read(fd, &t, &i, &flags, body,
+		    &len) == 1, "no answer to request %u", id);
+		if (t != PROTO_REVOKE || i != 0)
+			break;
+		free(*body);
+	}
+	ck_assert_msg(t == type && i == id, "expected frame %u for request "
+	    "%u, got frame %u for %u", type, id, t, i);
+	proto_reader_init(rd, *body, len);
+	return type == PROTO_REPLY ? proto_get_u32(rd) : 0;
+}
+
+static void
+put_name(struct proto_writer *w, const char *name)
+{
+	proto_put_str(w, name, strlen(name));
+}
+
+/*
+ * Every request of a session, the handshake included, written one byte
+ * per write(): each is answered, in order, as if it came whole.
+ */
+START_TEST(test_bytewise_frames)
+{
+	struct proto_writer w;
+	struct proto_reader rd;
+	struct harness h;
+	uint8_t *body;
+	uint64_t msg_id;
+	size_t at;
+	mbx_t *c;
+	int fd;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	fd = harness_raw_connect(&h);
+	proto_writer_init(&w);
+
+	at = proto_frame_begin(&w);
+	proto_put_u32(&w, PROTO_VERSION);
+	proto_frame_end(&w, at, PROTO_HELLO, 1, 0, 0);
+	at = proto_frame_begin(&w);			/* CREATE "bytes" */
+	put_name(&w, "bytes");
+	proto_put_i64(&w, 8);
+	proto_put_u64(&w, 1024);
+	proto_put_u32(&w, 0600);
+	proto_put_u32(&w, PROTO_ID_NONE);
+	proto_frame_end(&w, at, PROTO_CREATE, 2, 0, 0);
+	at = proto_frame_begin(&w);			/* BIND */
+	put_name(&w, "bytes");
+	proto_put_u32(&w, MBX_BIND_EXCLUSIVE);
+	proto_frame_end(&w, at, PROTO_BIND, 3, 0, 0);
+	at = proto_frame_begin(&w);			/* SEND "one" */
+	put_name(&w, "bytes");
+	proto_put_i32(&w, 0);
+	proto_put_blob(&w, "one", 3);
+	proto_frame_end(&w, at, PROTO_SEND, 4, 0, 0);
+	at = proto_frame_begin(&w);			/* SEND "" */
+	put_name(&w, "bytes");
+	proto_put_i32(&w, 0);
+	proto_put_blob(&w, "", 0);
+	proto_frame_end(&w, at, PROTO_SEND, 5, 0, 0);
+	at = proto_frame_begin(&w);			/* SENDV "two", "three" */
+	proto_put_u32(&w, 2);
+	put_name(&w, "bytes");
+	proto_put_blob(&w, "two", 3);
+	put_name(&w, "bytes");
+	proto_put_blob(&w, "three", 5);
+	proto_frame_end(&w, at, PROTO_SENDV, 6, 0, 0);
+	at = proto_frame_begin(&w);			/* LIST */
+	proto_frame_end(&w, at, PROTO_LIST, 7, 0, 0);
+	at = proto_frame_begin(&w);			/* RECV one */
+	put_name(&w, "bytes");
+	proto_put_i32(&w, 0);
+	proto_put_u64(&w, 1024);
+	proto_put_u32(&w, 1);
+	proto_put_u64(&w, 1024);
+	proto_frame_end(&w, at, PROTO_RECV, 8, 0, 0);
+	ck_assert(!proto_writer_failed(&w));
+	write_bytewise(fd, w.buf, w.len);
+
+	ck_assert_int_eq(answer(fd, PROTO_REPLY, 1, &rd, &body), PROTO_OK);
+	free(body);
+	for (uint32_t id = 2; id <= 5; id++) {
+		ck_assert_int_eq(answer(fd, PROTO_REPLY, id, &rd, &body),
+		    PROTO_OK);
+		free(body);
+	}
+	ck_assert_int_eq(answer(fd, PROTO_REPLY, 6, &rd, &body), PROTO_OK);
+	ck_assert_int_eq(proto_get_u32(&rd), 2);
+	free(body);
+	ck_assert_int_eq(answer(fd, PROTO_REPLY, 7, &rd, &body), PROTO_OK);
+	free(body);
+	answer(fd, PROTO_MSG, 8, &rd, &body);
+	msg_id = proto_get_u64(&rd);
+	{
+		struct proto_str mbox = proto_get_str(&rd), payload;
+
+		ck_assert(mbox.len == 5 && memcmp(mbox.ptr, "bytes", 5) == 0);
+		(void)proto_get_u64(&rd);
+		(void)proto_get_u32(&rd);
+		(void)proto_get_u32(&rd);
+		payload = proto_get_blob(&rd);
+		ck_assert(proto_reader_done(&rd));
+		ck_assert(payload.len == 3 && memcmp(payload.ptr, "one", 3) == 0);
+	}
+	free(body);
+	ck_assert_int_eq(harness_mailbox_int(c, "bytes", "queued"), 4);
+
+	/* The acknowledgement and the rest of the session, byte by byte. */
+	proto_writer_free(&w);
+	proto_writer_init(&w);
+	at = proto_frame_begin(&w);
+	proto_put_u64(&w, msg_id);
+	proto_frame_end(&w, at, PROTO_ACK, 9, PROTO_ACK_REPLY, 0);
+	at = proto_frame_begin(&w);
+	put_name(&w, "bytes");
+	proto_frame_end(&w, at, PROTO_PURGE, 10, 0, 0);
+	at = proto_frame_begin(&w);
+	put_name(&w, "bytes");
+	proto_frame_end(&w, at, PROTO_DESTROY, 11, 0, 0);
+	ck_assert(!proto_writer_failed(&w));
+	write_bytewise(fd, w.buf, w.len);
+	for (uint32_t id = 9; id <= 11; id++) {
+		ck_assert_int_eq(answer(fd, PROTO_REPLY, id, &rd, &body),
+		    PROTO_OK);
+		free(body);
+	}
+	proto_writer_free(&w);
+	ck_assert_ptr_null(harness_mailbox(c, "bytes"));
+	close(fd);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 static TCase *
 tcase(const char *name)
 {
@@ -414,6 +793,16 @@ edges_suite(void)
 	tcase_add_test(tc, test_socket_dir);
 	tcase_add_test(tc, test_socket_perms);
 	tcase_add_test(tc, test_socket_mode_strings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase("stopped");
+	tcase_add_test(tc, test_stopped_recv);
+	tcase_add_test(tc, test_stopped_send_full);
+	tcase_add_test(tc, test_stopped_send_waiting);
+	suite_add_tcase(s, tc);
+
+	tc = tcase("traffic");
+	tcase_add_test(tc, test_bytewise_frames);
 	suite_add_tcase(s, tc);
 	return s;
 }
