@@ -19,6 +19,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -610,8 +611,8 @@ write_bytewise(int fd, const uint8_t *buf, size_t len)
 		int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
 		int left = 1;
 
-		ck_assert_msg(write(fd, buf + i, 1) == 1, "write byte %zu: %s",
-		    i, strerror(errno));
+		ck_assert_msg(send(fd, buf + i, 1, MSG_NOSIGNAL) == 1,
+		    "write byte %zu: %s", i, strerror(errno));
 		for (int k = 0; k < 100000 && left > 0; k++) {
 			ck_assert(ioctl(fd, SIOCOUTQ, &left) == 0);
 			if (left == 0)
@@ -772,6 +773,106 @@ START_TEST(test_bytewise_frames)
 }
 END_TEST
 
+/*
+ * A zero-copy SEND written one byte per write(), its memfd riding with
+ * the first byte as the protocol says: accepted, bound to that frame,
+ * and handed to the receiver intact.
+ */
+START_TEST(test_bytewise_memfd)
+{
+	static const char payload[] = "sealed";
+	union proto_fd_control ctl;
+	struct proto_writer w;
+	struct proto_reader rd;
+	struct msghdr mh = { 0 };
+	struct iovec iov;
+	struct harness h;
+	uint8_t *body;
+	uint16_t type;
+	uint32_t id, flags;
+	size_t at, len;
+	char got[sizeof(payload)];
+	int fd, mfd, passed;
+	uint64_t msg_id;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_cap(c, "zc", 8);
+	fd = harness_raw_connect(&h);
+	harness_raw_hello(fd);
+
+	mfd = memfd_create("bytewise", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert(mfd >= 0);
+	ck_assert(ftruncate(mfd, PROTO_SHARED_HEADER + sizeof(payload)) == 0);
+	ck_assert(pwrite(mfd, payload, sizeof(payload), PROTO_SHARED_HEADER) ==
+	    (ssize_t)sizeof(payload));
+	ck_assert(fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW |
+	    F_SEAL_SHRINK | F_SEAL_SEAL) == 0);
+
+	proto_writer_init(&w);
+	at = proto_frame_begin(&w);
+	put_name(&w, "zc");
+	proto_put_i32(&w, 0);
+	proto_put_u64(&w, sizeof(payload));
+	proto_frame_end(&w, at, PROTO_SEND, 2, PROTO_SEND_FD, 1);
+	at = proto_frame_begin(&w);
+	put_name(&w, "zc");
+	proto_put_u32(&w, MBX_BIND_EXCLUSIVE);
+	proto_frame_end(&w, at, PROTO_BIND, 3, 0, 0);
+	at = proto_frame_begin(&w);
+	put_name(&w, "zc");
+	proto_put_i32(&w, 0);
+	proto_put_u64(&w, 1024);
+	proto_put_u32(&w, 1);
+	proto_put_u64(&w, 1024);
+	proto_frame_end(&w, at, PROTO_RECV, 4, 0, 0);
+	ck_assert(!proto_writer_failed(&w));
+	/* The first byte with the descriptor, then the rest alone. */
+	iov.iov_base = w.buf;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	proto_attach_fd(&mh, &ctl, mfd);
+	ck_assert(sendmsg(fd, &mh, MSG_NOSIGNAL) == 1);
+	close(mfd);
+	write_bytewise(fd, w.buf + 1, w.len - 1);
+
+	for (uint32_t i = 2; i <= 3; i++) {
+		ck_assert_int_eq(answer(fd, PROTO_REPLY, i, &rd, &body),
+		    PROTO_OK);
+		free(body);
+	}
+	ck_assert_int_eq(harness_raw_read_fd(fd, &type, &id, &flags, &body,
+	    &len, &passed), 1);
+	ck_assert_msg(type == PROTO_MSG && id == 4, "frame %u for %u", type, id);
+	ck_assert(flags & PROTO_MSG_FD);
+	ck_assert_int_ge(passed, 0);
+	proto_reader_init(&rd, body, len);
+	msg_id = proto_get_u64(&rd);
+	free(body);
+	ck_assert(pread(passed, got, sizeof(got), PROTO_SHARED_HEADER) ==
+	    (ssize_t)sizeof(got));
+	ck_assert_str_eq(got, payload);
+	close(passed);
+
+	proto_writer_free(&w);
+	proto_writer_init(&w);
+	at = proto_frame_begin(&w);
+	proto_put_u64(&w, msg_id);
+	proto_frame_end(&w, at, PROTO_ACK, 5, PROTO_ACK_REPLY, 0);
+	write_bytewise(fd, w.buf, w.len);
+	ck_assert_int_eq(answer(fd, PROTO_REPLY, 5, &rd, &body), PROTO_OK);
+	free(body);
+	proto_writer_free(&w);
+	ck_assert_int_eq(harness_mailbox_int(c, "zc", "queued"), 0);
+	ck_assert_int_eq(harness_mailbox_int(c, "zc", "received"), 1);
+	close(fd);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 static TCase *
 tcase(const char *name)
 {
@@ -803,6 +904,7 @@ edges_suite(void)
 
 	tc = tcase("traffic");
 	tcase_add_test(tc, test_bytewise_frames);
+	tcase_add_test(tc, test_bytewise_memfd);
 	suite_add_tcase(s, tc);
 	return s;
 }
