@@ -340,7 +340,9 @@ config_mode(struct config_ctx *ctx, json_t *v, mode_t *out)
 	unsigned long mode = strtoul(s, &end, 8);
 
 	config_push(ctx, "mode", 0);
-	if (s[0] == '\0' || *end != '\0' || mode > 0777)
+	/* Octal digits only: strtoul() would take " 0660", "+660", "-0". */
+	if (s[0] == '\0' || s[strspn(s, "01234567")] != '\0' ||
+	    *end != '\0' || mode > 0777)
 		return config_error(ctx, "mode: expected an octal string such "
 		    "as \"0660\"");
 	*out = (mode_t)mode;

@@ -6,6 +6,8 @@
  * spinning on it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +27,8 @@ struct listener {
 	char		*path;
 	struct event	*ev;
 	struct event	*backoff;
+	struct stat	 st;		/* the socket file we made, to unlink */
+					/* it and never a successor */
 	listener_accept_fn fn;
 	void		*ctx;
 };
@@ -42,8 +46,11 @@ listener_addr(const char *path, struct sockaddr_un *sun)
 
 /*
  * Creates the socket's directory if missing (one level, as for /run/mbx)
- * and checks it: a real directory, not a symlink, that no other user may
- * write to, so nobody else can put or replace anything at the path.
+ * and checks it: a real directory, not a symlink, that no user but its
+ * owner may write to, owned by root, by us or by the socket's owner, so
+ * nobody else can put or replace anything at the path.  A directory we
+ * create gets mode 0755 whatever the umask (a umask of 077 would lock
+ * every client out); one that was there is refused, never changed.
  */
 static int
 listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
@@ -51,7 +58,8 @@ listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
 {
 	char *dir = strdup(path), *slash;
 	struct stat st;
-	int err = 0;
+	int err = 0, fd = -1;
+	bool made = false;
 
 	if (dir == NULL)
 		return -ENOMEM;
@@ -62,20 +70,33 @@ listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	if (mkdir(dir, 0755) == 0) {
-		if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-		    lchown(dir, uid, gid) < 0)
-			err = -errno;
-	} else if (errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0)
+		made = true;
+	else if (errno != EEXIST)
 		err = -errno;
+	/*
+	 * Everything else through one descriptor of the directory itself,
+	 * opened without following a symlink: what is checked and changed
+	 * is what the socket goes into.
+	 */
+	if (err == 0 && (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0) {
+		err = -errno;
+		if (err == -ELOOP || err == -ENOTDIR) {
+			*why = "the socket's directory is not a directory "
+			    "(a symbolic link?)";
+			err = -ENOTDIR;
+		}
 	}
-	if (err == 0 && lstat(dir, &st) < 0)
+	if (err == 0 && made && (((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    fchown(fd, uid, gid) < 0) || fchmod(fd, 0755) < 0))
 		err = -errno;
-	if (err == 0 && !S_ISDIR(st.st_mode)) {
-		*why = "the socket's directory is not a directory (a symlink?)";
-		err = -ENOTDIR;
-	} else if (err == 0 && (st.st_mode & S_IWOTH)) {
-		*why = "the socket's directory is writable by every user";
+	if (err == 0 && fstat(fd, &st) < 0)
+		err = -errno;
+	if (err == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		*why = (st.st_mode & S_IWOTH) ?
+		    "the socket's directory is writable by every user" :
+		    "the socket's directory is writable by its group";
 		err = -EPERM;
 	} else if (err == 0 && st.st_uid != 0 && st.st_uid != geteuid() &&
 	    st.st_uid != uid) {
@@ -83,13 +104,30 @@ listener_prepare_dir(const char *path, uid_t uid, gid_t gid,
 		*why = "the socket's directory belongs to another user";
 		err = -EPERM;
 	}
+	if (fd >= 0)
+		close(fd);
 	free(dir);
 	return err;
 }
 
+/* What a file that is not a socket is, for the message that refuses it. */
+static const char *
+listener_what(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "the path is a symbolic link (neither followed nor "
+		    "removed)";
+	if (S_ISREG(mode))
+		return "the path is a regular file (left alone)";
+	if (S_ISDIR(mode))
+		return "the path is a directory (left alone)";
+	return "the path exists and is not a socket (left alone)";
+}
+
 /*
  * Clears the way for a new socket at path: 0 when nothing is there or a
- * stale socket was removed.
+ * stale socket was removed.  Only a socket nobody answers on is stale;
+ * anything else is refused, and lstat() never follows a symlink there.
  */
 static int
 listener_clear_stale(const struct sockaddr_un *sun, const char **why)
@@ -100,17 +138,19 @@ listener_clear_stale(const struct sockaddr_un *sun, const char **why)
 	if (lstat(sun->sun_path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode)) {
-		*why = "path exists and is not a socket";
+		*why = listener_what(st.st_mode);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live daemon with a full backlog says EAGAIN at
+	 * once instead of holding up our start. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
 	    errno != ECONNREFUSED;
 	close(fd);
 	if (live) {
-		*why = "another mbxd is already listening there";
+		*why = "a live socket: another mbxd is already listening there";
 		return -EADDRINUSE;
 	}
 	log_info("removing stale socket %s", sun->sun_path);
@@ -244,7 +284,8 @@ listener_open(struct event_base *base, const char *path, mode_t mode,
 	if (*err < 0)
 		goto fail;
 	if (((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-	    lchown(path, uid, gid) < 0) || listen(l->fd, SOMAXCONN) < 0) {
+	    lchown(path, uid, gid) < 0) || lstat(path, &l->st) < 0 ||
+	    listen(l->fd, SOMAXCONN) < 0) {
 		*err = -errno;
 		unlink(path);
 		goto fail;
@@ -262,10 +303,22 @@ fail:
 void
 listener_close(struct listener *l)
 {
+	struct stat st;
+
 	if (l == NULL)
 		return;
 	close(l->fd);
-	if (l->path != NULL)
+	/*
+	 * Only the file we bound: if someone replaced it meanwhile (another
+	 * mbxd that found ours stale), theirs stays.  The inode number of an
+	 * unlinked file is soon reused, so its change time (set by bind and
+	 * our chown) tells them apart too; a socket chmod'ed since is left
+	 * behind, and the next start replaces it as stale.
+	 */
+	if (l->path != NULL && lstat(l->path, &st) == 0 &&
+	    st.st_dev == l->st.st_dev && st.st_ino == l->st.st_ino &&
+	    st.st_ctim.tv_sec == l->st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == l->st.st_ctim.tv_nsec)
 		unlink(l->path);
 	listener_free(l);
 }

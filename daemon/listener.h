@@ -13,10 +13,14 @@ struct listener;
 typedef void (*listener_accept_fn)(int fd, void *ctx);
 
 /*
- * Listens on path: creates its directory if missing, refuses (-EADDRINUSE)
+ * Listens on path: creates its directory if missing (mode 0755), refuses
+ * (-ENOTDIR, -EPERM) a directory that is a symlink, that its group or
+ * others may write to or that another user owns, refuses (-EADDRINUSE)
  * when a live daemon answers there, replaces a stale socket file and
- * refuses (-EEXIST) anything else at that path.  On failure *why says what
- * went wrong.
+ * refuses (-EEXIST) anything else at that path (a symlink, a file, a
+ * directory), which it neither follows nor removes.  The socket gets mode,
+ * uid and gid ((uid_t)-1, (gid_t)-1: the daemon's).  On failure *why says
+ * what went wrong, when errno alone would not.
  */
 struct listener *listener_open(struct event_base *base, const char *path,
 	    mode_t mode, uid_t uid, gid_t gid, listener_accept_fn fn,
@@ -28,7 +32,10 @@ struct listener *listener_open(struct event_base *base, const char *path,
  */
 struct listener *listener_adopt(struct event_base *base, int fd,
 	    listener_accept_fn fn, void *ctx, int *err, const char **why);
-/* Stops accepting and unlinks the socket file if the listener made it. */
+/*
+ * Stops accepting and unlinks the socket file if the listener made it and
+ * it is still the same file (device and inode), never a successor.
+ */
 void	 listener_close(struct listener *l);
 
 #endif

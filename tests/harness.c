@@ -39,6 +39,7 @@
 #include <check.h>
 
 #include "harness.h"
+#include "mbxd-proc.h"
 #include "proto.h"
 
 extern char **environ;
@@ -781,28 +782,6 @@ harness_child_join(struct harness_child *ch)
 	return 255;
 }
 
-/* The state letter of pid in /proc/PID/stat, 0 if it is gone. */
-static char
-proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "pid (comm) S ...": comm may hold anything, so the last ')'. */
-	p = strrchr(buf, ')');
-	return p != NULL && p[1] == ' ' ? p[2] : 0;
-}
-
 void
 harness_wait_blocked(mbx_t *c, struct harness_child *ch)
 {
@@ -818,8 +797,12 @@ harness_wait_blocked(mbx_t *c, struct harness_child *ch)
 			blocked = true;		/* the test checks the result */
 			break;
 		}
-		s = proc_state(ch->pid);
-		if (s == 'S' || s == 'Z' || s == 0) {
+		/*
+		 * Not reaped, so /proc/PID/stat exists (a zombie's too): a
+		 * reading that fails is a failure, not a sleeping helper.
+		 */
+		s = harness_proc_state(ch->pid);
+		if (s == 'S' || s == 'Z') {
 			blocked = true;
 			break;
 		}
@@ -829,6 +812,60 @@ harness_wait_blocked(mbx_t *c, struct harness_child *ch)
 	ck_assert_msg(mbx_list(c, &json) == 0, "mbx_list: %s",
 	    harness_errname(errno));
 	free(json);
+}
+
+/*
+ * The kernel's figures for a process, asserted: a reading that fails
+ * fails the test, instead of a -1 that passes every upper bound.
+ */
+long
+harness_proc_rss_kib(pid_t pid)
+{
+	long v = proc_rss_kib(pid);
+
+	ck_assert_msg(v >= 0, "cannot read the RSS of process %d (message "
+	    "above)", (int)pid);
+	return v;
+}
+
+int
+harness_proc_fd_count(pid_t pid)
+{
+	int v = proc_fd_count(pid);
+
+	ck_assert_msg(v >= 0, "cannot count the descriptors of process %d "
+	    "(message above)", (int)pid);
+	return v;
+}
+
+long
+harness_proc_fd_limit_for(pid_t pid, int room)
+{
+	long v = proc_fd_limit_for(pid, room);
+
+	ck_assert_msg(v >= 0, "cannot list the descriptors of process %d "
+	    "(message above)", (int)pid);
+	return v;
+}
+
+long
+harness_proc_cpu_ms(pid_t pid)
+{
+	long v = proc_cpu_ms(pid);
+
+	ck_assert_msg(v >= 0, "cannot read the CPU time of process %d "
+	    "(message above)", (int)pid);
+	return v;
+}
+
+char
+harness_proc_state(pid_t pid)
+{
+	char s = proc_state(pid);
+
+	ck_assert_msg(s != PROC_STATE_UNKNOWN, "cannot read the state of "
+	    "process %d (message above)", (int)pid);
+	return s;
 }
 
 /*

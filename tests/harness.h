@@ -166,6 +166,17 @@ int	 harness_child_join(struct harness_child *ch);
 void	 harness_wait_blocked(mbx_t *c, struct harness_child *ch);
 
 /*
+ * The kernel's figures for a process (see mbxd-proc.h), asserted: a
+ * reading of /proc that fails fails the test.  harness_proc_state()
+ * returns 0 when pid is gone (reaped).
+ */
+long	 harness_proc_rss_kib(pid_t pid);
+int	 harness_proc_fd_count(pid_t pid);
+long	 harness_proc_fd_limit_for(pid_t pid, int room);
+long	 harness_proc_cpu_ms(pid_t pid);
+char	 harness_proc_state(pid_t pid);
+
+/*
  * Admin queries, parsed.  Assert.  harness_mailbox() returns NULL when
  * there is no mailbox name; the caller json_decref()s every result.
  */

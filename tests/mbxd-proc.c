@@ -36,38 +36,79 @@ proc_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads /proc/PID/name into buf (NUL-terminated); its length or -1. */
+/*
+ * Reads /proc/PID/name whole into buf (NUL-terminated): its length, or -1
+ * with errno (EFBIG when it does not fit).  No message: proc_state() tells
+ * a process gone from a failure by errno.
+ */
 static ssize_t
 proc_read(pid_t pid, const char *name, char *buf, size_t len)
 {
 	char path[64];
-	ssize_t n;
-	int fd;
+	size_t off = 0;
+	int fd, e;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	n = read(fd, buf, len - 1);
+	/* /proc files come in pieces; one read() may return part of one. */
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(fd, buf + off, len - 1 - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : 0;
+			close(fd);
+			if (e != 0) {
+				errno = e;
+				return -1;
+			}
+			buf[off] = '\0';
+			return (ssize_t)off;
+		}
+		off += (size_t)n;
+		if (off == len - 1)
+			break;
+	}
 	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
+	errno = EFBIG;
+	return -1;
+}
+
+/* A failed reading of /proc/PID/what: the message, then -1. */
+static int
+proc_fail(pid_t pid, const char *what, const char *why)
+{
+	fprintf(stderr, "mbxd-proc: /proc/%d/%s: %s\n", (int)pid, what,
+	    why != NULL ? why : strerror(errno));
+	return -1;
 }
 
 long
 proc_rss_kib(pid_t pid)
 {
-	char buf[4096], *p;
+	char buf[8192], *p, *end;
+	long kib;
 
-	if (proc_read(pid, "status", buf, sizeof(buf)) < 0 ||
-	    (p = strstr(buf, "\nVmRSS:")) == NULL)
-		return -1;
-	return strtol(p + 7, NULL, 10);
+	if (proc_read(pid, "status", buf, sizeof(buf)) < 0)
+		return proc_fail(pid, "status", NULL);
+	if ((p = strstr(buf, "\nVmRSS:")) == NULL)
+		return proc_fail(pid, "status", "no VmRSS line");
+	errno = 0;
+	kib = strtol(p + 7, &end, 10);
+	if (errno != 0 || end == p + 7 || kib < 0 ||
+	    strncmp(end, " kB", 3) != 0)
+		return proc_fail(pid, "status", "VmRSS is not a size in kB");
+	return kib;
 }
 
-int
-proc_fd_count(pid_t pid)
+/*
+ * The descriptor numbers of pid into used (at most cap), sorted: their
+ * count, or -1 (with a message).
+ */
+static int
+proc_fds(pid_t pid, int *used, int cap)
 {
 	char path[64];
 	struct dirent *e;
@@ -76,10 +117,24 @@ proc_fd_count(pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
+		return proc_fail(pid, "fd", NULL);
+	for (;;) {
+		errno = 0;
+		if ((e = readdir(d)) == NULL)
+			break;
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			closedir(d);
+			return proc_fail(pid, "fd", "more descriptors than "
+			    "this reader counts");
+		}
+		used[n++] = atoi(e->d_name);
+	}
+	if (errno != 0) {
+		closedir(d);
+		return proc_fail(pid, "fd", NULL);
+	}
 	closedir(d);
 	return n;
 }
@@ -92,22 +147,32 @@ cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+#define PROC_FDS_MAX	65536
+
+int
+proc_fd_count(pid_t pid)
+{
+	int *used = malloc(PROC_FDS_MAX * sizeof(*used)), n;
+
+	if (used == NULL)
+		return proc_fail(pid, "fd", NULL);
+	n = proc_fds(pid, used, PROC_FDS_MAX);
+	free(used);
+	return n;
+}
+
 long
 proc_fd_limit_for(pid_t pid, int room)
 {
-	char path[64];
-	struct dirent *e;
-	int used[4096], n = 0, next = 0;
-	DIR *d;
+	int *used = malloc(PROC_FDS_MAX * sizeof(*used)), n, next = 0;
 	long fd = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
+	if (used == NULL)
+		return proc_fail(pid, "fd", NULL);
+	if (room < 0 || (n = proc_fds(pid, used, PROC_FDS_MAX)) < 0) {
+		free(used);
 		return -1;
-	while ((e = readdir(d)) != NULL && n < 4096)
-		if (e->d_name[0] != '.')
-			used[n++] = atoi(e->d_name);
-	closedir(d);
+	}
 	qsort(used, (size_t)n, sizeof(used[0]), cmp_int);
 	/* Walk the numbers from 0, skipping the used ones, to the room-th
 	 * free one: the limit is one above it. */
@@ -117,20 +182,31 @@ proc_fd_limit_for(pid_t pid, int room)
 		else
 			freed++;
 	}
+	free(used);
 	return fd;
 }
 
-/* The fields of /proc/PID/stat after "(comm) ": state is the first. */
+/*
+ * The fields of /proc/PID/stat after "(comm) ": state is the first.
+ * NULL with errno ESRCH when pid is gone, another errno on a failure.
+ */
 static char *
 proc_stat_fields(pid_t pid, char *buf, size_t len)
 {
 	char *p;
 
-	if (proc_read(pid, "stat", buf, len) <= 0)
+	if (proc_read(pid, "stat", buf, len) < 0) {
+		if (errno == ENOENT)
+			errno = ESRCH;
 		return NULL;
+	}
 	/* comm may hold anything, spaces and parentheses included. */
 	p = strrchr(buf, ')');
-	return p != NULL && p[1] == ' ' ? p + 2 : NULL;
+	if (p == NULL || p[1] != ' ' || p[2] == '\0') {
+		errno = EPROTO;
+		return NULL;
+	}
+	return p + 2;
 }
 
 char
@@ -138,7 +214,12 @@ proc_state(pid_t pid)
 {
 	char buf[1024], *p = proc_stat_fields(pid, buf, sizeof(buf));
 
-	return p != NULL ? p[0] : 0;
+	if (p != NULL)
+		return p[0];
+	if (errno == ESRCH)
+		return 0;
+	proc_fail(pid, "stat", NULL);
+	return PROC_STATE_UNKNOWN;
 }
 
 long
@@ -148,11 +229,13 @@ proc_cpu_ms(pid_t pid)
 	unsigned long utime, stime;
 	long tck = sysconf(_SC_CLK_TCK);
 
+	if (p == NULL)
+		return proc_fail(pid, "stat", NULL);
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt
 	 * cmajflt utime stime: fields 3 to 15 of stat(5). */
-	if (p == NULL || tck <= 0 || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u "
+	if (tck <= 0 || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u "
 	    "%*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-		return -1;
+		return proc_fail(pid, "stat", "no utime and stime fields");
 	return (long)((utime + stime) * 1000 / (unsigned long)tck);
 }
 

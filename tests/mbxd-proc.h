@@ -7,6 +7,9 @@
  *
  * Nothing here asserts or exits: every function returns a value or -1 (a
  * message on stderr), so it serves a Check test and a plain program alike.
+ * A caller must check for -1 before it compares a figure with a bound: a
+ * failed reading subtracted from another passes any upper bound.  Check
+ * tests use the asserting harness_proc_*() of harness.h instead.
  */
 #ifndef MBX_TESTS_MBXD_PROC_H
 #define MBX_TESTS_MBXD_PROC_H
@@ -27,7 +30,12 @@ int	 proc_fd_count(pid_t pid);
 long	 proc_fd_limit_for(pid_t pid, int room);
 /* CPU time of pid, user + system, in milliseconds, or -1. */
 long	 proc_cpu_ms(pid_t pid);
-/* The state letter of pid in /proc/PID/stat (R, S, T, Z...), 0 if gone. */
+/*
+ * The state letter of pid in /proc/PID/stat (R, S, T, Z...), 0 if pid is
+ * gone (reaped), PROC_STATE_UNKNOWN when /proc could not be read: never
+ * take that for a state the caller waits for.
+ */
+#define PROC_STATE_UNKNOWN	'?'
 char	 proc_state(pid_t pid);
 /* Monotonic milliseconds. */
 int64_t	 proc_now_ms(void);

@@ -149,7 +149,7 @@ wait_fd_count(pid_t pid, int n)
 	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
 
 	for (int i = 0; i < 100000; i++) {
-		if (proc_fd_count(pid) == n)
+		if (harness_proc_fd_count(pid) == n)
 			return true;
 		if (harness_now_ms() > deadline)
 			return false;
@@ -165,7 +165,7 @@ wait_stopped(pid_t pid)
 	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
 
 	for (int i = 0; i < 100000; i++) {
-		char s = proc_state(pid);
+		char s = harness_proc_state(pid);
 
 		if (s == 'T' || s == 't' || s == 'Z' || s == 0)
 			return s == 'T' || s == 't';
@@ -1313,7 +1313,7 @@ hostile_after(const struct harness *h, mbx_t *c, int fds, long rss,
 	    "dropped", what);
 	ck_assert_msg(wait_fd_count(h->pid, fds), "%s: mbxd holds %d "
 	    "descriptors, %d before", what, proc_fd_count(h->pid), fds);
-	now = proc_rss_kib(h->pid);
+	now = harness_proc_rss_kib(h->pid);
 	ck_assert_msg(now >= 0 && now - rss < 8 * 1024, "%s: mbxd's RSS went "
 	    "from %ld to %ld KiB", what, rss, now);
 	put(c, "ok", "still here");
@@ -1348,8 +1348,8 @@ START_TEST(test_hostile_frames)
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
 	put(c, "ok", "warm");
 	expect(c, "ok", 0, "warm");
-	fds = proc_fd_count(h.pid);
-	rss = proc_rss_kib(h.pid);
+	fds = harness_proc_fd_count(h.pid);
+	rss = harness_proc_rss_kib(h.pid);
 	ck_assert(fds > 0 && rss > 0);
 	ck_assert(pipe2(p, O_CLOEXEC) == 0);
 
@@ -1577,7 +1577,7 @@ START_TEST(test_partial_frames_bounded)
 	c = harness_open(&h);
 	create_mode(c, "ok", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
-	rss0 = proc_rss_kib(h.pid);
+	rss0 = harness_proc_rss_kib(h.pid);
 	hdr(head, PROTO_MAX_BODY, PROTO_SEND, 0, 2);
 	for (int i = 0; i < N; i++) {
 		size_t off = 0, len = PROTO_MAX_BODY - 1;
@@ -1603,7 +1603,7 @@ START_TEST(test_partial_frames_bounded)
 			poll(&pfd, 1, 100);
 		}
 	}
-	rss1 = proc_rss_kib(h.pid);
+	rss1 = harness_proc_rss_kib(h.pid);
 	fprintf(stderr, "security: %d partial 16 MiB frames: mbxd RSS %ld -> "
 	    "%ld KiB\n", N, rss0, rss1);
 	ck_assert_msg(rss1 - rss0 < (wrapped() ? 128 : 64) * 1024, "mbxd holds "
@@ -1854,11 +1854,11 @@ START_TEST(test_stopped_client)
 	}
 	create_mode(c, "flow", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "flow", MBX_BIND_EXCLUSIVE));
-	rss0 = proc_rss_kib(h.pid);
+	rss0 = harness_proc_rss_kib(h.pid);
 	harness_child_start(&ch, &h, child_no_reader, NULL);
 	requests = harness_child_read(&ch);
 	ck_assert(wait_stopped(ch.pid));
-	rss1 = proc_rss_kib(h.pid);
+	rss1 = harness_proc_rss_kib(h.pid);
 	fprintf(stderr, "security: stopped client: %ld requests pipelined, "
 	    "mbxd RSS %ld -> %ld KiB\n", requests, rss0, rss1);
 	/*
@@ -2170,8 +2170,8 @@ START_TEST(test_fd_exhaustion)
 
 	daemon_start(&h, NULL);
 	c = harness_open(&h);
-	base = proc_fd_count(h.pid);
-	limit = proc_fd_limit_for(h.pid, ROOM);
+	base = harness_proc_fd_count(h.pid);
+	limit = harness_proc_fd_limit_for(h.pid, ROOM);
 	ck_assert(base > 0 && limit > 0);
 	/* Room for ROOM more connections, then accept() fails EMFILE. */
 	ck_assert(prlimit(h.pid, RLIMIT_NOFILE, NULL, &old) == 0);
@@ -2196,10 +2196,10 @@ START_TEST(test_fd_exhaustion)
 	 * clients and does not spin.  The second is CPU time over a timed
 	 * receive the daemon itself ends after 1000 ms.
 	 */
-	ck_assert_int_eq(proc_fd_count(h.pid), base + ROOM);
-	cpu0 = proc_cpu_ms(h.pid);
+	ck_assert_int_eq(harness_proc_fd_count(h.pid), base + ROOM);
+	cpu0 = harness_proc_cpu_ms(h.pid);
 	ASSERT_ERR(mbx_recv(c, NULL, NULL, 0, NULL, 1000), ETIMEDOUT);
-	cpu1 = proc_cpu_ms(h.pid);
+	cpu1 = harness_proc_cpu_ms(h.pid);
 	greeted_n = count_greeted(fd, greeted, N);
 	ck_assert_msg(greeted_n == ROOM, "%d connections answered with room "
 	    "for %d", greeted_n, ROOM);
