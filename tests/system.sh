@@ -14,7 +14,9 @@
 # by the end of its log; the last line is "system: N passed, M failed,
 # K skipped" (K counts skipped checks and skipped steps) and the exit
 # status is 1 when anything failed.  With CI=true (CI runs as root with
-# every tool installed) every skip is a failure instead.  Each check runs
+# every tool installed) every skip is a failure instead.  What the machine
+# kind itself lacks and no package brings (systemd as PID 1) is a note on
+# the "ok" line, not a skip.  Each check runs
 # in a subshell under `set -e` and stops the processes it started when it
 # ends, however it ends.  Every wait polls observable state (a socket, a
 # log line, `mbxctl list`) in a loop bounded in time; nothing sleeps and
@@ -797,9 +799,12 @@ t_deb() {
 	[ "$status" = 0 ] || die "mbxd exited $status on SIGTERM"
 
 	# Under a running systemd the package also started the real socket:
-	# the first connection starts the sandboxed service.
+	# the first connection starts the sandboxed service.  Without systemd
+	# as PID 1 (a container, or this project's VMs, whose init is not
+	# systemd) there is nothing to start it: no tool is missing and none
+	# can be installed, so this is a note, not a skip that CI would fail.
 	[ -d /run/systemd/system ] ||
-	    skip_step "systemd is not running: the packaged mbxd.socket was not started and tried"
+	    note "systemd is not PID 1 here: the packaged mbxd.socket was not started and tried"
 	if [ -d /run/systemd/system ]; then
 		systemctl is-active --quiet mbxd.socket ||
 		    die "mbxd.socket is not active after dpkg -i"
