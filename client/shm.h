@@ -38,6 +38,7 @@ struct mbx_msg {
 	struct shm_buf	*pooled;	/* sender side: the pool's buffer */
 	struct shm_map	*cached;	/* receiver side: a cached mapping */
 	bool		 sealed;	/* already sealed (a failed send) */
+	bool		 shared_once;	/* offered shared: never to be sealed */
 	bool		 received;
 	bool		 shared_uncached; /* received shared, own mapping */
 };
