@@ -109,7 +109,7 @@ $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(MBX_CFLAGS) $(CHECK_CFLAGS) -Idaemon $(CFLAGS) -c -o $@ $<
 
-$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) $(PROTO_SRC)) $(LIBA)
+$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) daemon/conn.c $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS)
 
 # Installs the Debian packages the build (deps) or the tests (deps-test)

@@ -699,25 +699,42 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 		struct msg h;
 
 		if (answer_wait(c, id, a) == -1)
-			return -1;
+			goto drop;
 		if (a->h.type != PROTO_MSG ||
-		    msg_decode(c, a, UINT64_MAX, &h) == -1)
-			return conn_break(c, EPROTO);
+		    msg_decode(c, a, UINT64_MAX, &h) == -1) {
+			(void)conn_break(c, EPROTO);
+			goto drop;
+		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
 		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
-		    h.payload.ptr, (size_t)h.size))
-			return conn_break(c, ENOMEM);
+		    h.payload.ptr, (size_t)h.size)) {
+			(void)conn_break(c, ENOMEM);
+			goto drop;
+		}
 	}
-	if (msg_ack(c, m.id, sync) == -1) {
-		/* A withdrawn message is not the caller's after all. */
+	if (msg_ack(c, m.id, sync) == -1)
+		goto drop;
+	return 0;
+drop:
+	/*
+	 * A withdrawn message (STALE) is not the caller's after all, nor its
+	 * buffer: the sender took it back when its send failed.  One never
+	 * acknowledged goes back to its queue, still the daemon's.  A retry
+	 * fills s again, so nothing of this one may stay there.
+	 */
+	{
+		int err = errno;
+
 		if (s->obj != NULL) {
-			shm_free(*s->obj);
+			shm_discard(*s->obj);
 			*s->obj = NULL;
 		}
-		return -1;
+		shm_discard(s->release);
+		s->release = NULL;
+		errno = err;
 	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -802,9 +819,12 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 		 * shared buffer may go back to its sender.
 		 */
 		if (s->obj != NULL) {
-			shm_free(*s->obj);
+			shm_discard(*s->obj);
 			*s->obj = NULL;
 		}
+		/* Unacknowledged, it goes back to its queue: not ours. */
+		shm_discard(s->release);
+		s->release = NULL;
 		ret = -1;
 	}
 	mbx_msg_free(s->release);

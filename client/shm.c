@@ -388,15 +388,17 @@ shm_receive_copy(const void *data, size_t len)
 	return m;
 }
 
-void
-shm_free(struct mbx_msg *m)
+/* Frees m; release: hand a received shared buffer back to its sender. */
+static void
+shm_put(struct mbx_msg *m, bool release)
 {
 	if (m == NULL)
 		return;
 	if (m->cached != NULL) {
 		/* Done reading: the sender may write the buffer again. */
-		atomic_store_explicit(shm_state(m->cached->map), SHM_FREE,
-		    memory_order_release);
+		if (release)
+			atomic_store_explicit(shm_state(m->cached->map),
+			    SHM_FREE, memory_order_release);
 		m->cached->refs--;
 	} else if (m->pooled != NULL) {
 		m->pooled->lent = false;
@@ -404,10 +406,22 @@ shm_free(struct mbx_msg *m)
 		munmap(m->map, m->map_len);
 		close(m->fd);
 	} else if (m->map != NULL) {
-		if (m->shared_uncached)
+		if (m->shared_uncached && release)
 			atomic_store_explicit(shm_state(m->map), SHM_FREE,
 			    memory_order_release);
 		munmap(m->map, m->map_len);
 	}
 	free(m);
+}
+
+void
+shm_free(struct mbx_msg *m)
+{
+	shm_put(m, true);
+}
+
+void
+shm_discard(struct mbx_msg *m)
+{
+	shm_put(m, false);
 }

@@ -14,6 +14,8 @@
  *   released twice, on the failure paths.
  */
 #include <check.h>
+#include <event2/event.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../daemon/conn.h"
 #include "harness.h"
 #include "mbxd-proc.h"
 #include "memfd.h"
@@ -45,7 +48,7 @@ fd_count(pid_t pid)
 }
 
 /* Waits (bounded) for mbxd to hold n descriptors; true if it does. */
-static bool __attribute__((unused))
+static bool
 fd_count_reaches(pid_t pid, int n)
 {
 	int64_t end = harness_now_ms() + bound_ms(5000);
@@ -443,6 +446,260 @@ START_TEST(library_sizes_do_not_wrap)
 }
 END_TEST
 
+/*
+ * Double closes, daemon side.  conn_attach_fd() closed a descriptor it
+ * could not queue, and client_deliver() closed it again.  Now the conn
+ * owns the descriptor only on success: after a refusal it is the caller's,
+ * still open, and closed once by it.
+ */
+static int conn_frame_none(void *ctx, const struct proto_header *h,
+    const uint8_t *body, int *fds) { return -1; }
+static void conn_closed_none(void *ctx) { }
+static int conn_charge_none(void *ctx, int64_t delta) { return 0; }
+
+START_TEST(attach_fd_failure_leaves_the_fd_to_its_caller)
+{
+	static const struct conn_ops ops = { conn_frame_none,
+	    conn_closed_none, conn_charge_none };
+	struct event_base *base = event_base_new();
+	struct conn *c;
+	int sv[2], memfd, fd = -1, before, n = 0;
+
+	ck_assert_ptr_nonnull(base);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv), 0);
+	memfd = memfd_of('a', true);
+	before = fd_count(getpid());
+	c = conn_new(base, sv[0], PROTO_MAX_BODY, &ops, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (; n < 4096; n++) {
+		fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0);
+		ck_assert_int_ge(fd, 0);
+		if (conn_attach_fd(c, 0, fd) < 0)
+			break;
+	}
+	ck_assert_msg(n > 0 && n < 4096, "attached %d", n);
+	/* Refused: still open, and ours. */
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(close(fd), 0);
+	/* The conn closes the n it queued (and its socket), once each. */
+	conn_free(c);
+	ck_assert_int_eq(fd_count(getpid()), before - 1);
+	close(sv[1]);
+	close(memfd);
+	event_base_free(base);
+}
+END_TEST
+
+/*
+ * A raw frame of type with a name, the rest of the body in tail; false
+ * when the daemon has closed the connection.
+ */
+static bool
+raw_named(int sock, uint16_t type, uint32_t id, const char *name,
+    const void *tail, size_t tail_len)
+{
+	struct proto_writer w;
+	size_t start;
+	bool ok;
+
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	proto_put_str(&w, name, strlen(name));
+	memcpy(proto_put_raw(&w, tail_len), tail, tail_len);
+	proto_frame_end(&w, start, type, id, 0, 0);
+	ok = harness_raw_write(sock, w.buf, w.len);
+	proto_writer_free(&w);
+	return ok;
+}
+
+/*
+ * The same end to end: a receiver that asks for memfd messages and never
+ * reads leaves more descriptors waiting than its connection may hold;
+ * client_deliver() hits the refusal, the connection goes, its messages go
+ * back, and mbxd holds exactly the descriptors it held before.
+ */
+START_TEST(stalled_memfd_reader_costs_no_descriptor)
+{
+	enum { N = 1200 };
+	struct harness h;
+	struct proto_writer t;
+	mbx_t *c;
+	int sock, before;
+	long id;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	mk(c, "many", N, 0600);
+	for (int i = 0; i < N; i++) {
+		mbx_msg_t *m = mbx_msg_alloc(c, PAYLOAD);
+
+		ck_assert_ptr_nonnull(m);
+		memset(mbx_msg_data(m), 'm', PAYLOAD);
+		ASSERT_OK(mbx_sendmsg(c, "many", m, 0, 0));
+	}
+	before = fd_count(h.pid);
+	sock = harness_raw_connect(&h);
+	id = harness_raw_hello(sock);
+	proto_writer_init(&t);
+	proto_put_u32(&t, PROTO_BIND_EXCLUSIVE);
+	ck_assert(raw_named(sock, PROTO_BIND, 2, "many", t.buf, t.len));
+	proto_writer_free(&t);
+	ck_assert_uint_eq(raw_status(sock, 2), PROTO_OK);
+	/* RECVs of 16 memfd messages each, none of their answers read. */
+	proto_writer_init(&t);
+	proto_put_i32(&t, 0);
+	proto_put_u64(&t, UINT64_MAX);
+	proto_put_u32(&t, 16);
+	proto_put_u64(&t, 256 * 1024);
+	/* Until the daemon gives up on it (it may, before the last). */
+	for (uint32_t i = 0; i < N / 16; i++)
+		if (!raw_named(sock, PROTO_RECV, 3 + i, "many", t.buf, t.len))
+			break;
+	proto_writer_free(&t);
+	ck_assert(harness_wait_client_gone(c, id));
+	/* Everything it had in flight is back, each descriptor held once. */
+	ck_assert(harness_wait_mailbox_int(c, "many", "queued", N));
+	ck_assert(fd_count_reaches(h.pid, before));
+	close(sock);
+	ASSERT_OK(mbx_bind(c, "many", MBX_BIND_EXCLUSIVE));
+	want_payload(c, "many", 'm');
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * STALE, library side.  A receiver is handed a synchronous shared
+ * message, but its sender's send times out before the ACK arrives: the
+ * ACK is answered STALE and the receive retried.  The withdrawn message's
+ * buffer went back to its sender with the failed send (state word free);
+ * were the receiver to free it again, a later message in the same buffer,
+ * still queued or held, would be marked free and overwritten.  And the
+ * withdrawn message must not leak.
+ */
+struct stale_arg {
+	bool	copy;		/* mbx_recv() (copies out) or mbx_recvmsg() */
+};
+
+int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+static int
+stale_receiver(const struct harness *h, void *arg)
+{
+	const struct stale_arg *a = arg;
+	mbx_t *c = mbx_open(h->sock);
+	char buf[PAYLOAD];
+	mbx_msg_t *m = NULL;
+	char got;
+
+	CHILD_REQUIRE(c != NULL);
+	CHILD_REQUIRE(mbx_bind(c, "own", MBX_BIND_EXCLUSIVE) == 0);
+	CHILD_REQUIRE(mbx_bind(c, "go", MBX_BIND_EXCLUSIVE) == 0);
+	harness_report(1);
+	if (a->copy) {
+		CHILD_REQUIRE(mbx_recv(c, "own", buf, sizeof(buf), NULL, -1) ==
+		    PAYLOAD);
+		got = buf[0];
+	} else {
+		CHILD_REQUIRE(mbx_recvmsg(c, "own", &m, NULL, -1) == 0);
+		CHILD_REQUIRE(mbx_msg_len(m) == PAYLOAD);
+		got = ((char *)mbx_msg_data(m))[0];
+	}
+	harness_report(got);
+	/* Holds m until told: its buffer is busy meanwhile. */
+	CHILD_REQUIRE(mbx_recv(c, "go", buf, sizeof(buf), NULL, -1) >= 0);
+	mbx_msg_free(m);
+	mbx_close(c);
+	/* An ASan build: nothing of the withdrawn message may be left. */
+	if (__lsan_do_recoverable_leak_check != NULL)
+		CHILD_REQUIRE(__lsan_do_recoverable_leak_check() == 0);
+	return 0;
+}
+
+/* The state word of the shared memfd fd. */
+static uint32_t
+state_of(int fd)
+{
+	uint32_t v;
+
+	ck_assert(pread(fd, &v, sizeof(v), 0) == sizeof(v));
+	return v;
+}
+
+static void
+stale_case(bool copy)
+{
+	struct stale_arg arg = { copy };
+	struct harness h;
+	struct harness_child ch;
+	const uint32_t busy = SHM_BUSY, free_ = SHM_FREE;
+	mbx_t *c;
+	int sock, fd;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	mk(c, "own", 8, 0600);
+	mk(c, "go", 8, 0600);
+	harness_child_start(&ch, &h, stale_receiver, &arg);
+	ck_assert_int_eq(harness_child_read(&ch), 1);
+	harness_wait_blocked(c, &ch);
+	/* Its RECV is parked: stop it before it can read the message. */
+	ck_assert_int_eq(kill(ch.pid, SIGSTOP), 0);
+	sock = harness_raw_connect(&h);
+	harness_raw_hello(sock);
+	fd = memfd_of('a', false);
+	{
+		struct proto_writer w;
+		size_t start;
+
+		proto_writer_init(&w);
+		start = proto_frame_begin(&w);
+		proto_put_str(&w, "own", 3);
+		proto_put_i32(&w, 100);
+		proto_put_u64(&w, PAYLOAD);
+		proto_frame_end(&w, start, PROTO_SEND, 2, PROTO_SEND_FD |
+		    PROTO_SEND_SHARED | PROTO_SEND_SYNC, 1);
+		raw_write_fd(sock, &w, fd);
+	}
+	/* Handed to the stopped receiver, then withdrawn at the deadline. */
+	ck_assert_uint_eq(raw_status(sock, 2), PROTO_ETIMEDOUT);
+	/* The sender takes its buffer back and reuses it, as libmbx does. */
+	ck_assert(pwrite(fd, &free_, sizeof(free_), 0) == sizeof(free_));
+	ck_assert(pwrite(fd, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbb", PAYLOAD, PROTO_SHARED_HEADER) == PAYLOAD);
+	ck_assert(pwrite(fd, &busy, sizeof(busy), 0) == sizeof(busy));
+	raw_send_fd(sock, "own", 3, PROTO_SEND_SHARED, fd, PAYLOAD);
+	ck_assert_uint_eq(raw_status(sock, 3), PROTO_OK);
+	ck_assert_int_eq(kill(ch.pid, SIGCONT), 0);
+	/* STALE, retried: the receiver has the second message. */
+	ck_assert_int_eq(harness_child_read(&ch), 'b');
+	if (!copy) {
+		/* It holds it: the buffer is busy, whatever the STALE did. */
+		ck_assert_uint_eq(state_of(fd), SHM_BUSY);
+	}
+	ASSERT_OK(mbx_send(c, "go", "", 0, 0, 0));
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	/* Freed once received: the sender may write it again. */
+	ck_assert_uint_eq(state_of(fd), SHM_FREE);
+	close(fd);
+	close(sock);
+	mbx_close(c);
+	harness_stop(&h);
+}
+
+START_TEST(stale_shared_message_is_released_once_held)
+{
+	stale_case(false);
+}
+END_TEST
+
+START_TEST(stale_shared_message_is_not_leaked_copied)
+{
+	stale_case(true);
+}
+END_TEST
+
 Suite *
 memfd_suite(void)
 {
@@ -456,6 +713,10 @@ memfd_suite(void)
 	tcase_add_test(tc, memfd_len_does_not_wrap);
 	tcase_add_test(tc, daemon_refuses_wrapping_sizes);
 	tcase_add_test(tc, library_sizes_do_not_wrap);
+	tcase_add_test(tc, attach_fd_failure_leaves_the_fd_to_its_caller);
+	tcase_add_test(tc, stalled_memfd_reader_costs_no_descriptor);
+	tcase_add_test(tc, stale_shared_message_is_released_once_held);
+	tcase_add_test(tc, stale_shared_message_is_not_leaked_copied);
 	suite_add_tcase(s, tc);
 	return s;
 }
