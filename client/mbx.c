@@ -928,7 +928,7 @@ grant_read(struct mbx *c, const char *name, struct answer *a)
 	}
 	if (c->use_credit)
 		credits_set(&c->credits, name, mailbox_id, count, bytes,
-		    max_msg, (a->h.flags & PROTO_REPLY_ZEROCOPY) != 0);
+		    max_msg, a->h.flags);
 	return 0;
 }
 
@@ -957,21 +957,32 @@ post_fd(struct mbx *c, struct credit *cr, struct mbx_msg *m, int fd,
 	return 0;
 }
 
-/* A grant that covers a memfd post of len bytes to name, or NULL. */
+/* Whether grant cr covers a memfd post, shared or sealed. */
+static bool
+grant_covers_fd(const struct credit *cr, int flags)
+{
+	return cr != NULL && cr->zerocopy &&
+	    (cr->shared || !(flags & MBX_SHARED));
+}
+
+/*
+ * A grant that covers a memfd post of len bytes to name, or NULL.  A
+ * shared one needs a grant that says the daemon would take it: elsewhere
+ * the SEND it goes as instead is refused (EPERM), as it must be.
+ */
 static struct credit *
 grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
 {
 	struct credit *cr;
 
 	if ((flags & MBX_SYNC) || !c->use_credit ||
-	    (cr = credits_cover(&c->credits, name, len)) == NULL ||
-	    !cr->zerocopy)
+	    !grant_covers_fd(credits_cover(&c->credits, name, len), flags))
 		return NULL;
 	/* As for an inline post: a mailbox gone takes its grant along. */
 	if (conn_drain_if_due(c) == -1)
 		return NULL;
 	cr = credits_cover(&c->credits, name, len);
-	return cr != NULL && cr->zerocopy ? cr : NULL;
+	return grant_covers_fd(cr, flags) ? cr : NULL;
 }
 
 MBX_EXPORT mbx_msg_t *

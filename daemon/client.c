@@ -593,6 +593,7 @@ client_send(struct client *c, const struct proto_header *h,
 	}
 	s.credit_count = 0;
 	s.credit_zerocopy = false;
+	s.credit_shared = false;
 	ret = s.timeout_ms < -1 ? -EINVAL :
 	    broker_send(c->set->broker, &c->peer, h->id, &s);
 	/* Not taken: the send failed and the descriptor goes. */
@@ -608,7 +609,8 @@ client_send(struct client *c, const struct proto_header *h,
 	proto_put_u64(conn_out(c->conn), s.credit_bytes);
 	proto_put_u64(conn_out(c->conn), s.max_msg);
 	client_reply_end_flags(c, start, h->id,
-	    s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0);
+	    (s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0) |
+	    (s.credit_shared ? PROTO_REPLY_SHARED : 0));
 	return 0;
 }
 

@@ -700,6 +700,568 @@ START_TEST(stale_shared_message_is_not_leaked_copied)
 }
 END_TEST
 
+/*
+ * The shared-buffer rule, on every path.  A recycled buffer may go only
+ * into a named mailbox of the sender's uid with no group or other read
+ * bit, or to the direct address of a connection of the sender's uid
+ * (else EPERM), whoever the sender and whoever receives.
+ */
+
+/* A raw frame that skips the REVOKE notices on the way; 1, 0 EOF, -1. */
+static int
+raw_next(int sock, uint16_t *type, uint32_t *id, uint32_t *flags,
+    uint8_t **body, size_t *len, int *fd)
+{
+	for (int i = 0; i < 64; i++) {
+		int r = harness_raw_read_fd(sock, type, id, flags, body, len,
+		    fd);
+
+		if (r != 1 || *type != PROTO_REVOKE)
+			return r;
+		free(*body);
+		if (*fd >= 0)
+			close(*fd);
+	}
+	return -1;
+}
+
+/* The status of the REPLY to id, REVOKEs skipped; its grant, if any. */
+static uint32_t
+raw_reply_skip(int sock, uint32_t id, uint32_t *flags, uint64_t *mailbox_id)
+{
+	struct proto_reader rd;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, status, fl;
+	int fd;
+
+	ck_assert_int_eq(raw_next(sock, &type, &rid, flags != NULL ? flags :
+	    &fl, &body, &len, &fd), 1);
+	ck_assert_int_eq(type, PROTO_REPLY);
+	ck_assert_uint_eq(rid, id);
+	ck_assert_int_eq(fd, -1);
+	proto_reader_init(&rd, body, len);
+	status = proto_get_u32(&rd);
+	*mailbox_id = rd.left > 0 ? proto_get_u64(&rd) : 0;
+	free(body);
+	return status;
+}
+
+static void
+raw_bind(int sock, uint32_t id, const char *name)
+{
+	struct proto_writer t;
+	uint64_t none;
+
+	proto_writer_init(&t);
+	proto_put_u32(&t, PROTO_BIND_EXCLUSIVE);
+	ck_assert(raw_named(sock, PROTO_BIND, id, name, t.buf, t.len));
+	proto_writer_free(&t);
+	ck_assert_uint_eq(raw_reply_skip(sock, id, NULL, &none), PROTO_OK);
+}
+
+/*
+ * One message from name at raw connection sock, acknowledged: its first
+ * payload byte, and whether it came as a shared buffer (-1: none there).
+ */
+static int
+raw_take(int sock, uint32_t id, const char *name, bool *shared)
+{
+	struct proto_writer t;
+	struct proto_reader rd;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, flags;
+	uint64_t msg_id, none;
+	char k;
+	int fd;
+
+	proto_writer_init(&t);
+	proto_put_i32(&t, 0);
+	proto_put_u64(&t, UINT64_MAX);
+	proto_put_u32(&t, 1);
+	proto_put_u64(&t, 0);
+	ck_assert(raw_named(sock, PROTO_RECV, id, name, t.buf, t.len));
+	proto_writer_free(&t);
+	ck_assert_int_eq(raw_next(sock, &type, &rid, &flags, &body, &len, &fd),
+	    1);
+	ck_assert_uint_eq(rid, id);
+	if (type == PROTO_REPLY) {
+		proto_reader_init(&rd, body, len);
+		ck_assert_uint_eq(proto_get_u32(&rd), PROTO_EAGAIN);
+		free(body);
+		return -1;
+	}
+	ck_assert_int_eq(type, PROTO_MSG);
+	ck_assert(flags & PROTO_MSG_FD);
+	ck_assert_int_ge(fd, 0);
+	proto_reader_init(&rd, body, len);
+	msg_id = proto_get_u64(&rd);
+	free(body);
+	*shared = (flags & PROTO_MSG_SHARED) != 0;
+	/* What came as not shared is sealed: nobody can write it. */
+	if (!*shared)
+		ck_assert_int_eq(fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE,
+		    F_SEAL_WRITE);
+	ck_assert(pread(fd, &k, 1, PROTO_SHARED_HEADER) == 1);
+	close(fd);
+	proto_writer_init(&t);
+	{
+		size_t start = proto_frame_begin(&t);
+
+		proto_put_u64(&t, msg_id);
+		proto_frame_end(&t, start, PROTO_ACK, id + 1, PROTO_ACK_REPLY,
+		    0);
+	}
+	ck_assert(harness_raw_write(sock, t.buf, t.len));
+	proto_writer_free(&t);
+	ck_assert_uint_eq(raw_reply_skip(sock, id + 1, NULL, &none), PROTO_OK);
+	return k;
+}
+
+/* A memfd SEND with credit, raw: its status, and the grant's flags. */
+static uint32_t
+raw_send_credit(int sock, const char *name, uint32_t id, int fd,
+    uint32_t *flags, uint64_t *mailbox_id)
+{
+	raw_send_fd(sock, name, id, PROTO_SEND_CREDIT, fd, PAYLOAD);
+	return raw_reply_skip(sock, id, flags, mailbox_id);
+}
+
+static mbx_t *
+open_credit(const struct harness *h, const struct ident *id)
+{
+	mbx_t *c = open_as(h, id);
+
+	ASSERT_OK(mbx_setopt(c, MBX_OPT_CREDIT, 1));
+	return c;
+}
+
+/* A message of PAYLOAD bytes of k from c's pool. */
+static mbx_msg_t *
+msg_of(mbx_t *c, char k)
+{
+	mbx_msg_t *m = mbx_msg_alloc(c, PAYLOAD);
+
+	ck_assert_ptr_nonnull(m);
+	memset(mbx_msg_data(m), k, PAYLOAD);
+	return m;
+}
+
+/* mbx_sendmsg() that frees m when it fails; its result and errno. */
+static int
+send_msg(mbx_t *c, const char *name, char k, int flags, int *err)
+{
+	mbx_msg_t *m = msg_of(c, k);
+	int r;
+
+	errno = 0;
+	r = mbx_sendmsg(c, name, m, flags, 0);
+	*err = r == 0 ? 0 : errno;
+	if (r != 0)
+		mbx_msg_free(m);
+	return r;
+}
+
+/*
+ * Credit POSTs, through libmbx and raw: a grant earned by a sealed send
+ * into another user's mailbox does not carry shared posts (EPERM, as a
+ * SEND), a chmod that breaks the rule revokes the credit of a holder that
+ * was told it may, and a shared POST that fails the rule all the same
+ * reaches no receiver as a writable buffer, root included.
+ */
+START_TEST(shared_rule_on_credit_posts)
+{
+	struct harness h;
+	struct mbx_attr a;
+	mbx_t *own, *cr, *oth;
+	uint64_t mbid;
+	uint32_t flags;
+	bool shared;
+	int tx, rx, err;
+
+	if (!is_root()) {
+		skip("shared_rule_on_credit_posts", "needs root");
+		return;
+	}
+	daemon_start(&h, NULL);
+	own = open_as(&h, &OWNER);
+	cr = open_credit(&h, &OWNER);
+	oth = open_as(&h, &OTHER);
+	mbx_attr_init(&a);
+	a.mode = 0622;
+	ASSERT_OK(mbx_create(oth, "theirs", &a));
+	mk(own, "mine", 16, 0600);
+	mk(own, "mine2", 16, 0600);
+	rx = harness_raw_connect(&h);		/* root */
+	harness_raw_hello(rx);
+	raw_bind(rx, 2, "theirs");
+	raw_bind(rx, 3, "mine");
+
+	/* libmbx: a sealed send earns memfd credit; a shared one is EPERM. */
+	ck_assert_int_eq(send_msg(cr, "theirs", 'a', 0, &err), 0);
+	ck_assert_int_eq(send_msg(cr, "theirs", 'b', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(harness_mailbox_int(own, "theirs", "queued"), 1);
+	/* Own mailbox: shared posts; until a chmod gives others read. */
+	ck_assert_int_eq(send_msg(cr, "mine2", 'c', MBX_SHARED, &err), 0);
+	ck_assert_int_eq(send_msg(cr, "mine2", 'd', MBX_SHARED, &err), 0);
+	ASSERT_OK(mbx_chmod(own, "mine2", 0604));
+	ck_assert_int_eq(send_msg(cr, "mine2", 'e', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(harness_mailbox_int(own, "mine2", "queued"), 2);
+
+	/* Raw: the grant says whether shared posts may use it. */
+	tx = raw_connect_as(&h, &OWNER);
+	harness_raw_hello(tx);
+	ck_assert_uint_eq(raw_send_credit(tx, "theirs", 10, memfd_of('f',
+	    true), &flags, &mbid), PROTO_OK);
+	ck_assert(flags & PROTO_REPLY_ZEROCOPY);
+	ck_assert(!(flags & PROTO_REPLY_SHARED));
+	/* Posted shared anyway: root, the receiver, gets a sealed copy. */
+	raw_post_fd(tx, 11, mbid, PROTO_POST_SHARED, memfd_of('g', false),
+	    PAYLOAD);
+	ck_assert(harness_wait_mailbox_int(own, "theirs", "queued", 3));
+	ck_assert_int_eq(raw_take(rx, 20, "theirs", &shared), 'a');
+	ck_assert_int_eq(raw_take(rx, 22, "theirs", &shared), 'f');
+	ck_assert_int_eq(raw_take(rx, 24, "theirs", &shared), 'g');
+	ck_assert(!shared);
+	/* Told shared in its own mailbox; then others may read it. */
+	ck_assert_uint_eq(raw_send_credit(tx, "mine", 12, memfd_of('h',
+	    true), &flags, &mbid), PROTO_OK);
+	/* The rule holds there: even a sealed send's grant says so. */
+	ck_assert(flags & PROTO_REPLY_SHARED);
+	raw_send_fd(tx, "mine", 13, PROTO_SEND_SHARED | PROTO_SEND_CREDIT,
+	    memfd_of('i', false), PAYLOAD);
+	ck_assert_uint_eq(raw_reply_skip(tx, 13, &flags, &mbid), PROTO_OK);
+	ck_assert(flags & PROTO_REPLY_SHARED);
+	ASSERT_OK(mbx_chmod(own, "mine", 0640));
+	{
+		uint8_t *body;
+		size_t len;
+		uint16_t type;
+		uint32_t rid, fl;
+		int fd;
+
+		/* The holder is told to stop posting there. */
+		ck_assert_int_eq(harness_raw_read_fd(tx, &type, &rid, &fl,
+		    &body, &len, &fd), 1);
+		ck_assert_int_eq(type, PROTO_REVOKE);
+		{
+			struct proto_reader rd;
+
+			proto_reader_init(&rd, body, len);
+			ck_assert_uint_eq(proto_get_u32(&rd),
+			    PROTO_REVOKE_CREDIT);
+		}
+		free(body);
+		if (fd >= 0)
+			close(fd);
+	}
+	/* A post written before it knew: taken, as a sealed copy. */
+	raw_post_fd(tx, 14, mbid, PROTO_POST_SHARED, memfd_of('j', false),
+	    PAYLOAD);
+	ck_assert(harness_wait_mailbox_int(own, "mine", "queued", 3));
+	ck_assert_int_eq(raw_take(rx, 30, "mine", &shared), 'h');
+	ck_assert_int_eq(raw_take(rx, 32, "mine", &shared), 'i');
+	ck_assert(shared);		/* root, before the chmod */
+	ck_assert_int_eq(raw_take(rx, 34, "mine", &shared), 'j');
+	ck_assert(!shared);
+	close(tx);
+	close(rx);
+	mbx_close(own);
+	mbx_close(cr);
+	mbx_close(oth);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * Direct addresses: only a connection of the sender's uid may be sent a
+ * shared buffer, root's and from root included, with or without credit.
+ */
+START_TEST(shared_rule_on_direct_addresses)
+{
+	struct harness h;
+	mbx_t *a, *b, *o, *r, *cr;
+	char at_b[32], at_o[32], at_r[32], at_a[32];
+	mbx_msg_t *m;
+	int err;
+
+	if (!is_root()) {
+		skip("shared_rule_on_direct_addresses", "needs root");
+		return;
+	}
+	daemon_start(&h, NULL);
+	a = open_as(&h, &OWNER);
+	b = open_as(&h, &OWNER);
+	o = open_as(&h, &OTHER);
+	r = open_as(&h, &ROOT);
+	cr = open_credit(&h, &OWNER);
+	snprintf(at_a, sizeof(at_a), "@%ld", mbx_id(a));
+	snprintf(at_b, sizeof(at_b), "@%ld", mbx_id(b));
+	snprintf(at_o, sizeof(at_o), "@%ld", mbx_id(o));
+	snprintf(at_r, sizeof(at_r), "@%ld", mbx_id(r));
+	ck_assert_int_eq(send_msg(a, at_b, 'a', MBX_SHARED, &err), 0);
+	ck_assert_int_eq(send_msg(a, at_o, 'b', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(send_msg(a, at_r, 'c', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(send_msg(r, at_a, 'd', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	/* With credit earned by sealed sends: the same. */
+	for (int i = 0; i < 3; i++) {
+		const char *to = i == 0 ? at_o : i == 1 ? at_r : at_b;
+
+		ck_assert_int_eq(send_msg(cr, to, 'e', 0, &err), 0);
+		ck_assert_int_eq(send_msg(cr, to, 'f', MBX_SHARED, &err),
+		    i == 2 ? 0 : -1);
+		if (i < 2)
+			ck_assert_int_eq(err, EPERM);
+	}
+	ASSERT_OK(mbx_recvmsg(b, at_b, &m, NULL, 0));
+	mbx_msg_free(m);
+	mbx_close(a);
+	mbx_close(b);
+	mbx_close(o);
+	mbx_close(r);
+	mbx_close(cr);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * Randomized: users, modes, groups, paths (SEND, libmbx credit, raw credit
+ * POST, direct addresses), shared and sealed buffers, a chmod between a
+ * grant and its use; every outcome checked against the rule.
+ */
+static uint32_t
+rnd(uint32_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 17;
+	*st ^= *st << 5;
+	return *st;
+}
+
+#define NIDS	4
+
+/* May identity id use bit (0400 read, 0200 write) of a mailbox? */
+static bool
+may(const struct ident *id, uid_t uid, gid_t gid, unsigned mode, unsigned bit)
+{
+	if (id->uid == 0)
+		return true;
+	if (id->uid == uid)
+		return (mode & bit) != 0;
+	if (id->gid == gid || id->group == gid)
+		return (mode & (bit >> 3)) != 0;
+	return (mode & (bit >> 6)) != 0;
+}
+
+START_TEST(shared_rule_fuzz)
+{
+	static const unsigned modes[] = { 0600, 0640, 0604, 0660, 0622, 0666,
+	    0620, 0602, 0644, 0700 };
+	const struct ident *ids[NIDS] = { &OWNER, &GROUPMATE, &OTHER, &ROOT };
+	const char *seed_env = getenv("MBX_TEST_SEED");
+	uint32_t seed = seed_env != NULL ? (uint32_t)strtoul(seed_env, NULL, 0) :
+	    0x5eed1234u, st;
+	struct harness h;
+	mbx_t *plain[NIDS], *credit[NIDS];
+	int rx[NIDS], tx[NIDS];
+	long rx_id[NIDS];
+	uint32_t req = 100;
+	int rounds = scaled(160), checked = 0;
+
+	if (!is_root()) {
+		skip("shared_rule_fuzz", "needs root");
+		return;
+	}
+	fprintf(stderr, "shared_rule_fuzz: seed 0x%08x (MBX_TEST_SEED), %d "
+	    "rounds\n", seed, rounds);
+	st = seed != 0 ? seed : 1;
+	daemon_start(&h, NULL);
+	for (int i = 0; i < NIDS; i++) {
+		plain[i] = open_as(&h, ids[i]);
+		credit[i] = open_credit(&h, ids[i]);
+		rx[i] = raw_connect_as(&h, ids[i]);
+		rx_id[i] = harness_raw_hello(rx[i]);
+		tx[i] = raw_connect_as(&h, ids[i]);
+		harness_raw_hello(tx[i]);
+	}
+	for (int round = 0; round < rounds; round++) {
+		int c = (int)(rnd(&st) % 3), snd = (int)(rnd(&st) % NIDS);
+		int path = (int)(rnd(&st) % 3), rcv;
+		bool direct = rnd(&st) % 4 == 0, shared = rnd(&st) % 2 == 0;
+		bool chmod_between = !direct && rnd(&st) % 3 == 0;
+		unsigned mode = modes[rnd(&st) % (sizeof(modes) /
+		    sizeof(modes[0]))];
+		const struct ident *C, *S = ids[snd];
+		char name[32], what[160];
+		uid_t uid;
+		gid_t gid;
+		char sent[4];
+		bool sent_shared[4];
+		int nsent = 0, err;
+
+		if (c == 1)
+			c = 2;			/* OWNER, OTHER or ROOT */
+		else if (c == 2)
+			c = 3;
+		C = ids[c];
+		if (direct) {
+			rcv = (int)(rnd(&st) % NIDS);
+			snprintf(name, sizeof(name), "@%ld", rx_id[rcv]);
+			uid = ids[rcv]->uid;
+			gid = ids[rcv]->gid;
+		} else {
+			struct mbx_attr a;
+			int cand[NIDS], n = 0;
+
+			snprintf(name, sizeof(name), "fz%d", round);
+			uid = C->uid;
+			gid = C == &OWNER ? G_MBOX : C->gid;
+			mbx_attr_init(&a);
+			a.capacity = 16;
+			a.mode = mode;
+			a.gid = C == &OWNER ? G_MBOX : (gid_t)-1;
+			ASSERT_OK(mbx_create(plain[c], name, &a));
+			for (int i = 0; i < NIDS; i++)
+				if (may(ids[i], uid, gid, mode, 0400))
+					cand[n++] = i;
+			rcv = cand[rnd(&st) % (uint32_t)n];
+			raw_bind(rx[rcv], req++, name);
+		}
+		snprintf(what, sizeof(what), "round %d: %s -> %s (%s, mode %o, "
+		    "owner %s), path %d, %s%s, receiver %s", round, S->what,
+		    name, direct ? "direct" : "named", mode, direct ?
+		    ids[rcv]->what : C->what, path, shared ? "shared" :
+		    "sealed", chmod_between ? ", chmod between" : "",
+		    ids[rcv]->what);
+		bool wr = direct || may(S, uid, gid, mode, 0200);
+#define RULE() (uid == S->uid && (direct || (mode & 044) == 0))
+		if (path == 0) {
+			/* A plain SEND. */
+			int r = send_msg(plain[snd], name, 'A', shared ?
+			    MBX_SHARED : 0, &err);
+			int want = !wr ? EACCES : shared && !RULE() ? EPERM : 0;
+
+			ck_assert_msg(r == (want ? -1 : 0) && err == want,
+			    "%s: got %s, want %s", what, harness_errname(err),
+			    harness_errname(want));
+			if (r == 0) {
+				sent[nsent] = 'A';
+				sent_shared[nsent++] = shared;
+			}
+		} else {
+			/* A sealed send with credit first, then the one. */
+			uint32_t flags = 0;
+			uint64_t mbid = 0;
+			int r0;
+
+			if (path == 1) {
+				r0 = send_msg(credit[snd], name, 'P', 0, &err);
+			} else {
+				int fd = memfd_of('P', true);
+
+				r0 = raw_send_credit(tx[snd], name, req++, fd,
+				    &flags, &mbid) == PROTO_OK ? 0 : -1;
+				close(fd);
+			}
+			ck_assert_msg(r0 == (wr ? 0 : -1), "%s: prime %d",
+			    what, r0);
+			if (r0 != 0)
+				goto done;
+			sent[nsent] = 'P';
+			sent_shared[nsent++] = false;
+			if (chmod_between) {
+				mode ^= (rnd(&st) % 2) ? 040 : 004;
+				ASSERT_OK(mbx_chmod(plain[c], name, mode));
+			}
+			if (path == 1) {
+				int r = send_msg(credit[snd], name, 'Q',
+				    shared ? MBX_SHARED : 0, &err);
+				int want = shared && !RULE() ? EPERM : 0;
+
+				ck_assert_msg(r == (want ? -1 : 0) &&
+				    err == want, "%s: credit send: got %s, "
+				    "want %s", what, harness_errname(err),
+				    harness_errname(want));
+				if (r == 0) {
+					sent[nsent] = 'Q';
+					sent_shared[nsent++] = shared &&
+					    RULE();
+				}
+			} else if (mbid != 0 &&
+			    (flags & PROTO_REPLY_ZEROCOPY)) {
+				/*
+				 * A raw client posts shared whatever it was
+				 * told: judged now, a sealed copy if it fails.
+				 */
+				int fd = memfd_of('Q', !shared);
+
+				raw_post_fd(tx[snd], req++, mbid, shared ?
+				    PROTO_POST_SHARED : 0, fd, PAYLOAD);
+				close(fd);
+				sent[nsent] = 'Q';
+				sent_shared[nsent++] = shared && RULE();
+			}
+		}
+		/* Each message arrives, once, shared only where the rule
+		 * allowed it (the receiver then is the sender's uid or root). */
+		for (int i = 0; i < nsent; i++) {
+			bool got_shared;
+			int k = -1;
+
+			for (int tries = 0; tries < 200 && k < 0; tries++) {
+				k = raw_take(rx[rcv], req, name, &got_shared);
+				req += 2;
+				if (k < 0)
+					usleep(2000);
+			}
+			ck_assert_msg(k == sent[i], "%s: message %d: got %d, "
+			    "want %c", what, i, k, sent[i]);
+			/*
+			 * Accepted shared, it reaches a receiver of another
+			 * user (bound before a chmod narrowed the mode) only
+			 * as the daemon's sealed copy; root excepted.
+			 */
+			ck_assert_msg(got_shared == (sent_shared[i] &&
+			    (ids[rcv]->uid == S->uid || ids[rcv]->uid == 0)),
+			    "%s: message %c came %s", what, sent[i],
+			    got_shared ? "shared" : "sealed");
+			ck_assert_msg(!got_shared || ids[rcv]->uid == S->uid ||
+			    ids[rcv]->uid == 0, "%s: a writable buffer for "
+			    "another user", what);
+			checked++;
+		}
+		{
+			bool got_shared;
+
+			ck_assert_msg(raw_take(rx[rcv], req, name, &got_shared)
+			    == -1, "%s: one message too many", what);
+			req += 2;
+		}
+done:
+		if (!direct)
+			ASSERT_OK(mbx_destroy(plain[c], name));
+#undef RULE
+	}
+	fprintf(stderr, "shared_rule_fuzz: %d messages checked\n", checked);
+	ck_assert_int_gt(checked, rounds / 2);
+	for (int i = 0; i < NIDS; i++) {
+		mbx_close(plain[i]);
+		mbx_close(credit[i]);
+		close(rx[i]);
+		close(tx[i]);
+	}
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 memfd_suite(void)
 {
@@ -717,6 +1279,9 @@ memfd_suite(void)
 	tcase_add_test(tc, stalled_memfd_reader_costs_no_descriptor);
 	tcase_add_test(tc, stale_shared_message_is_released_once_held);
 	tcase_add_test(tc, stale_shared_message_is_not_leaked_copied);
+	tcase_add_test(tc, shared_rule_on_credit_posts);
+	tcase_add_test(tc, shared_rule_on_direct_addresses);
+	tcase_add_test(tc, shared_rule_fuzz);
 	suite_add_tcase(s, tc);
 	return s;
 }
