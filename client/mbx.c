@@ -655,6 +655,27 @@ slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
 	return 0;
 }
 
+/*
+ * What s holds was not received after all: its ACK came back STALE (the
+ * sync sender gave up and took its buffer back, and may be reusing it) or
+ * was never written (the message goes back to its queue, still the
+ * daemon's).  Neither is the caller's, and a shared buffer is not handed
+ * back (shm_discard()); a retry then fills s anew.  Keeps errno.
+ */
+static void
+slot_drop(struct slot *s)
+{
+	int err = errno;
+
+	if (s->obj != NULL) {
+		shm_discard(*s->obj);
+		*s->obj = NULL;
+	}
+	shm_discard(s->release);
+	s->release = NULL;
+	errno = err;
+}
+
 /* Hands a held message to the caller. */
 static int
 take_held(struct mbx *c, struct held *h, struct slot *s)
@@ -673,7 +694,11 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 	}
 	inbox_release(&c->inbox, h);
 	/* Held messages are never sync ones: the daemon sends those alone. */
-	return msg_ack(c, id, false);
+	if (msg_ack(c, id, false) == -1) {
+		slot_drop(s);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -717,23 +742,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 		goto drop;
 	return 0;
 drop:
-	/*
-	 * A withdrawn message (STALE) is not the caller's after all, nor its
-	 * buffer: the sender took it back when its send failed.  One never
-	 * acknowledged goes back to its queue, still the daemon's.  A retry
-	 * fills s again, so nothing of this one may stay there.
-	 */
-	{
-		int err = errno;
-
-		if (s->obj != NULL) {
-			shm_discard(*s->obj);
-			*s->obj = NULL;
-		}
-		shm_discard(s->release);
-		s->release = NULL;
-		errno = err;
-	}
+	slot_drop(s);
 	return -1;
 }
 
@@ -809,6 +818,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 	int ret = 0;
 
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
+		/* recv_slot() left nothing in s: see slot_drop(). */
 		acks_flush_keep_errno(c);
 		ret = -1;
 	} else if (acks_flush(c) == -1) {
@@ -816,15 +826,10 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 		 * The acknowledgement is written before the call returns:
 		 * whatever the caller does next (an operator's rebind, say)
 		 * the daemon then knows this message was received, and a
-		 * shared buffer may go back to its sender.
+		 * shared buffer may go back to its sender.  Unwritten, the
+		 * message goes back to its queue: not ours.
 		 */
-		if (s->obj != NULL) {
-			shm_discard(*s->obj);
-			*s->obj = NULL;
-		}
-		/* Unacknowledged, it goes back to its queue: not ours. */
-		shm_discard(s->release);
-		s->release = NULL;
+		slot_drop(s);
 		ret = -1;
 	}
 	mbx_msg_free(s->release);
@@ -892,7 +897,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		/* A shared buffer copied out goes back after its ACK. */
 		if (s.release != NULL) {
 			if (acks_flush(c) == -1) {
-				mbx_msg_free(s.release);
+				/* Unacknowledged: back to its queue, not ours. */
+				slot_drop(&s);
 				return -1;
 			}
 			mbx_msg_free(s.release);

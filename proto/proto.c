@@ -378,7 +378,8 @@ proto_put_blob(struct proto_writer *w, const void *data, size_t len)
 {
 	uint8_t *p;
 
-	if (len > UINT32_MAX) {
+	/* 4 + len must not wrap either (a 32-bit size_t). */
+	if (len > UINT32_MAX || len > SIZE_MAX - 4) {
 		w->failed = true;
 		return;
 	}
