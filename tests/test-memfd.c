@@ -37,6 +37,8 @@
 
 #define PAYLOAD	64
 
+static mbx_msg_t *msg_of(mbx_t *c, char k);
+
 /* mbxd's open descriptors; a failed read fails the test. */
 static int
 fd_count(pid_t pid)
@@ -366,6 +368,46 @@ START_TEST(memfd_len_does_not_wrap)
 	ck_assert(!proto_memfd_len((uint64_t)INT64_MAX, &len));
 	ck_assert(proto_memfd_len((uint64_t)INT64_MAX - PROTO_SHARED_HEADER,
 	    &len));
+}
+END_TEST
+
+/*
+ * The daemon freezes the seals of a shared buffer it is offered, even one
+ * it then refuses (EPERM): libmbx must not try to seal that buffer for a
+ * later sealed send.  For a pooled buffer it never did; for a one-off (the
+ * pool full of buffers the caller holds) it now moves the payload to a
+ * fresh memfd too.
+ */
+START_TEST(refused_shared_buffer_can_go_sealed)
+{
+	struct harness h;
+	mbx_msg_t *held[SHM_POOL_MAX], *m;
+	mbx_t *c;
+	char buf[PAYLOAD];
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	mk(c, "open", 8, 0644);
+	for (int i = 0; i < SHM_POOL_MAX; i++)
+		held[i] = msg_of(c, 'h');
+	for (int i = 0; i < 2; i++) {
+		/* i 0: a one-off (the pool is full); i 1: a pooled one. */
+		if (i == 1)
+			mbx_msg_free(held[0]);
+		m = msg_of(c, 'a' + (char)i);
+		ASSERT_ERR(mbx_sendmsg(c, "open", m, MBX_SHARED, 0), EPERM);
+		ASSERT_OK(mbx_sendmsg(c, "open", m, 0, 0));
+	}
+	ASSERT_OK(mbx_bind(c, "open", MBX_BIND_EXCLUSIVE));
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(mbx_recv(c, "open", buf, sizeof(buf), NULL,
+		    bound_ms(2000)), PAYLOAD);
+		ck_assert_int_eq(buf[0], 'a' + i);
+	}
+	for (int i = 1; i < SHM_POOL_MAX; i++)
+		mbx_msg_free(held[i]);
+	mbx_close(c);
+	harness_stop(&h);
 }
 END_TEST
 
@@ -1272,6 +1314,7 @@ memfd_suite(void)
 	tcase_add_test(tc, memfd_access_mode_is_checked);
 	tcase_add_test(tc, seals_after_the_send_cannot_poison_a_queue);
 	tcase_add_test(tc, hugetlb_memfds_are_refused);
+	tcase_add_test(tc, refused_shared_buffer_can_go_sealed);
 	tcase_add_test(tc, memfd_len_does_not_wrap);
 	tcase_add_test(tc, daemon_refuses_wrapping_sizes);
 	tcase_add_test(tc, library_sizes_do_not_wrap);
