@@ -908,6 +908,66 @@ send_msg(mbx_t *c, const char *name, char k, int flags, int *err)
 }
 
 /*
+ * SEND, across users: the mailbox's owner and mode decide, not the
+ * sender's rights (root's included) nor who is bound (root, here).
+ */
+START_TEST(shared_rule_on_send_across_users)
+{
+	struct harness h;
+	struct mbx_attr a;
+	mbx_t *own, *oth, *root;
+	bool shared;
+	int rx, err;
+
+	if (!is_root()) {
+		skip("shared_rule_on_send_across_users", "needs root");
+		return;
+	}
+	daemon_start(&h, NULL);
+	own = open_as(&h, &OWNER);
+	oth = open_as(&h, &OTHER);
+	root = open_as(&h, &ROOT);
+	mbx_attr_init(&a);
+	a.mode = 0622;
+	ASSERT_OK(mbx_create(oth, "theirs", &a));
+	mk(own, "mine", 8, 0600);
+	mbx_attr_init(&a);
+	a.mode = 0660;
+	a.gid = G_MBOX;
+	ASSERT_OK(mbx_create(own, "group", &a));
+	rx = harness_raw_connect(&h);		/* root binds them all */
+	harness_raw_hello(rx);
+	raw_bind(rx, 2, "theirs");
+	raw_bind(rx, 3, "mine");
+	raw_bind(rx, 4, "group");
+	/* Into another user's mailbox, or one the group reads: EPERM. */
+	ck_assert_int_eq(send_msg(own, "theirs", 'a', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(send_msg(own, "group", 'a', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	/* Root may write anywhere, but no shared buffer into others'. */
+	ck_assert_int_eq(send_msg(root, "mine", 'a', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(send_msg(root, "theirs", 'a', MBX_SHARED, &err), -1);
+	ck_assert_int_eq(err, EPERM);
+	ck_assert_int_eq(harness_mailbox_int(own, "mine", "queued"), 0);
+	/* Its own 0600 mailbox: accepted, and root gets the buffer. */
+	ck_assert_int_eq(send_msg(own, "mine", 'b', MBX_SHARED, &err), 0);
+	ck_assert_int_eq(raw_take(rx, 10, "mine", &shared), 'b');
+	ck_assert(shared);
+	/* Sealed, it goes wherever the sender may write. */
+	ck_assert_int_eq(send_msg(own, "theirs", 'c', 0, &err), 0);
+	ck_assert_int_eq(raw_take(rx, 12, "theirs", &shared), 'c');
+	ck_assert(!shared);
+	close(rx);
+	mbx_close(own);
+	mbx_close(oth);
+	mbx_close(root);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
  * Credit POSTs, through libmbx and raw: a grant earned by a sealed send
  * into another user's mailbox does not carry shared posts (EPERM, as a
  * SEND), a chmod that breaks the rule revokes the credit of a holder that
@@ -1322,6 +1382,7 @@ memfd_suite(void)
 	tcase_add_test(tc, stalled_memfd_reader_costs_no_descriptor);
 	tcase_add_test(tc, stale_shared_message_is_released_once_held);
 	tcase_add_test(tc, stale_shared_message_is_not_leaked_copied);
+	tcase_add_test(tc, shared_rule_on_send_across_users);
 	tcase_add_test(tc, shared_rule_on_credit_posts);
 	tcase_add_test(tc, shared_rule_on_direct_addresses);
 	tcase_add_test(tc, shared_rule_fuzz);
