@@ -57,7 +57,7 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/broker-bind.c \
-	  daemon/broker-deliver.c daemon/admin.c
+	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
@@ -109,7 +109,7 @@ $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(MBX_CFLAGS) $(CHECK_CFLAGS) -Idaemon $(CFLAGS) -c -o $@ $<
 
-$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) $(PROTO_SRC)) $(LIBA)
+$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) daemon/conn.c $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS)
 
 # Installs the Debian packages the build (deps) or the tests (deps-test)

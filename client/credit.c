@@ -36,7 +36,7 @@ credits_cover(struct credits *cr, const char *name, size_t len)
 
 void
 credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
-    unsigned count, uint64_t bytes, uint64_t max_msg, bool zerocopy)
+    unsigned count, uint64_t bytes, uint64_t max_msg, uint32_t flags)
 {
 	struct credit *c = credits_find(cr, name);
 
@@ -56,7 +56,9 @@ credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
 	c->count = count;
 	c->bytes = bytes;
 	c->max_msg = max_msg;
-	c->zerocopy = zerocopy;
+	c->zerocopy = (flags & PROTO_REPLY_ZEROCOPY) != 0;
+	/* Where the daemon would refuse a shared send, no shared post. */
+	c->shared = c->zerocopy && (flags & PROTO_REPLY_SHARED) != 0;
 }
 
 void

@@ -25,6 +25,7 @@ struct credit {
 	uint64_t	bytes;
 	uint64_t	max_msg;	/* the mailbox's largest message */
 	bool		zerocopy;	/* memfd posts too */
+	bool		shared;		/* shared memfd posts too */
 };
 
 struct credits {
@@ -36,9 +37,12 @@ void	credits_init(struct credits *cr);
 /* The grant in name that covers a message of len bytes, or NULL. */
 struct credit *credits_cover(struct credits *cr, const char *name,
 	    size_t len);
-/* Records the daemon's grant in name (count 0: none). */
+/*
+ * Records the daemon's grant in name (count 0: none); flags are those of
+ * the REPLY that carried it (PROTO_REPLY_ZEROCOPY, PROTO_REPLY_SHARED).
+ */
 void	credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
-	    unsigned count, uint64_t bytes, uint64_t max_msg, bool zerocopy);
+	    unsigned count, uint64_t bytes, uint64_t max_msg, uint32_t flags);
 /* The mailbox with that id is gone: its grant with it. */
 void	credits_drop(struct credits *cr, uint64_t mailbox_id);
 

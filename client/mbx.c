@@ -655,6 +655,27 @@ slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
 	return 0;
 }
 
+/*
+ * What s holds was not received after all: its ACK came back STALE (the
+ * sync sender gave up and took its buffer back, and may be reusing it) or
+ * was never written (the message goes back to its queue, still the
+ * daemon's).  Neither is the caller's, and a shared buffer is not handed
+ * back (shm_discard()); a retry then fills s anew.  Keeps errno.
+ */
+static void
+slot_drop(struct slot *s)
+{
+	int err = errno;
+
+	if (s->obj != NULL) {
+		shm_discard(*s->obj);
+		*s->obj = NULL;
+	}
+	shm_discard(s->release);
+	s->release = NULL;
+	errno = err;
+}
+
 /* Hands a held message to the caller. */
 static int
 take_held(struct mbx *c, struct held *h, struct slot *s)
@@ -673,7 +694,11 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 	}
 	inbox_release(&c->inbox, h);
 	/* Held messages are never sync ones: the daemon sends those alone. */
-	return msg_ack(c, id, false);
+	if (msg_ack(c, id, false) == -1) {
+		slot_drop(s);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -699,25 +724,26 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 		struct msg h;
 
 		if (answer_wait(c, id, a) == -1)
-			return -1;
+			goto drop;
 		if (a->h.type != PROTO_MSG ||
-		    msg_decode(c, a, UINT64_MAX, &h) == -1)
-			return conn_break(c, EPROTO);
+		    msg_decode(c, a, UINT64_MAX, &h) == -1) {
+			(void)conn_break(c, EPROTO);
+			goto drop;
+		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
 		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
-		    h.payload.ptr, (size_t)h.size))
-			return conn_break(c, ENOMEM);
-	}
-	if (msg_ack(c, m.id, sync) == -1) {
-		/* A withdrawn message is not the caller's after all. */
-		if (s->obj != NULL) {
-			shm_free(*s->obj);
-			*s->obj = NULL;
+		    h.payload.ptr, (size_t)h.size)) {
+			(void)conn_break(c, ENOMEM);
+			goto drop;
 		}
-		return -1;
 	}
+	if (msg_ack(c, m.id, sync) == -1)
+		goto drop;
 	return 0;
+drop:
+	slot_drop(s);
+	return -1;
 }
 
 /*
@@ -792,6 +818,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 	int ret = 0;
 
 	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
+		/* recv_slot() left nothing in s: see slot_drop(). */
 		acks_flush_keep_errno(c);
 		ret = -1;
 	} else if (acks_flush(c) == -1) {
@@ -799,12 +826,10 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 		 * The acknowledgement is written before the call returns:
 		 * whatever the caller does next (an operator's rebind, say)
 		 * the daemon then knows this message was received, and a
-		 * shared buffer may go back to its sender.
+		 * shared buffer may go back to its sender.  Unwritten, the
+		 * message goes back to its queue: not ours.
 		 */
-		if (s->obj != NULL) {
-			shm_free(*s->obj);
-			*s->obj = NULL;
-		}
+		slot_drop(s);
 		ret = -1;
 	}
 	mbx_msg_free(s->release);
@@ -872,7 +897,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		/* A shared buffer copied out goes back after its ACK. */
 		if (s.release != NULL) {
 			if (acks_flush(c) == -1) {
-				mbx_msg_free(s.release);
+				/* Unacknowledged: back to its queue, not ours. */
+				slot_drop(&s);
 				return -1;
 			}
 			mbx_msg_free(s.release);
@@ -908,7 +934,7 @@ grant_read(struct mbx *c, const char *name, struct answer *a)
 	}
 	if (c->use_credit)
 		credits_set(&c->credits, name, mailbox_id, count, bytes,
-		    max_msg, (a->h.flags & PROTO_REPLY_ZEROCOPY) != 0);
+		    max_msg, a->h.flags);
 	return 0;
 }
 
@@ -937,21 +963,32 @@ post_fd(struct mbx *c, struct credit *cr, struct mbx_msg *m, int fd,
 	return 0;
 }
 
-/* A grant that covers a memfd post of len bytes to name, or NULL. */
+/* Whether grant cr covers a memfd post, shared or sealed. */
+static bool
+grant_covers_fd(const struct credit *cr, int flags)
+{
+	return cr != NULL && cr->zerocopy &&
+	    (cr->shared || !(flags & MBX_SHARED));
+}
+
+/*
+ * A grant that covers a memfd post of len bytes to name, or NULL.  A
+ * shared one needs a grant that says the daemon would take it: elsewhere
+ * the SEND it goes as instead is refused (EPERM), as it must be.
+ */
 static struct credit *
 grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
 {
 	struct credit *cr;
 
 	if ((flags & MBX_SYNC) || !c->use_credit ||
-	    (cr = credits_cover(&c->credits, name, len)) == NULL ||
-	    !cr->zerocopy)
+	    !grant_covers_fd(credits_cover(&c->credits, name, len), flags))
 		return NULL;
 	/* As for an inline post: a mailbox gone takes its grant along. */
 	if (conn_drain_if_due(c) == -1)
 		return NULL;
 	cr = credits_cover(&c->credits, name, len);
-	return cr != NULL && cr->zerocopy ? cr : NULL;
+	return grant_covers_fd(cr, flags) ? cr : NULL;
 }
 
 MBX_EXPORT mbx_msg_t *

@@ -53,20 +53,29 @@ shm_class(size_t len)
 	return cap < len ? len : cap;
 }
 
-/* A fresh memfd of HDR + cap bytes, mapped read-write. */
+/*
+ * A fresh memfd of HDR + cap bytes, mapped read-write.  ENOMEM for a cap
+ * no memfd can hold (HDR + cap would wrap).
+ */
 static int
 shm_create(size_t cap, int *fd, void **map)
 {
+	size_t total;
+
+	if (!proto_memfd_len(cap, &total)) {
+		errno = ENOMEM;
+		return -1;
+	}
 	*fd = memfd_create("mbx", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (*fd < 0)
 		return -1;
 	/* Its size is fixed from now on, so no mapping can ever fault. */
-	if (ftruncate(*fd, (off_t)(HDR + cap)) < 0 ||
+	if (ftruncate(*fd, (off_t)total) < 0 ||
 	    fcntl(*fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0) {
 		close(*fd);
 		return -1;
 	}
-	*map = mmap(NULL, HDR + cap, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	*map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
 	if (*map == MAP_FAILED) {
 		close(*fd);
 		return -1;
@@ -132,32 +141,49 @@ shm_alloc(struct shm *s, size_t len)
 }
 
 /*
+ * m's payload moves to a fresh one-off buffer, to be sealed there.  The
+ * old one stays pooled (a pooled one) or goes (a one-off).
+ */
+static int
+shm_move_to_fresh(struct mbx_msg *m)
+{
+	void *map;
+	int fd;
+
+	if (shm_create(m->len, &fd, &map) < 0)
+		return -1;
+	memcpy((unsigned char *)map + HDR, m->data, m->len);
+	if (m->pooled != NULL) {
+		m->pooled->lent = false;
+		m->pooled = NULL;
+	} else {
+		munmap(m->map, m->map_len);
+		close(m->fd);
+	}
+	m->fd = fd;
+	m->map = map;
+	m->map_len = HDR + m->len;
+	m->data = (unsigned char *)map + HDR;
+	return 0;
+}
+
+/*
  * A pooled buffer about to be sealed leaves the pool for good.  One that
  * went out shared before may still be mapped writable by a receiver,
- * which a write seal refuses: its payload moves to a fresh buffer then,
- * and the old one stays pooled.
+ * which a write seal refuses, and the daemon freezes the seals of every
+ * shared buffer it is offered: its payload moves to a fresh buffer then,
+ * and a pooled one stays pooled.
  */
 static int
 shm_take_out_of_pool(struct shm *s, struct mbx_msg *m)
 {
 	struct shm_buf *b = m->pooled;
-	void *map;
-	int fd;
 
-	m->pooled = NULL;
-	if (b->shared_once) {
-		if (shm_create(m->len, &fd, &map) < 0) {
-			m->pooled = b;
-			return -1;
-		}
-		memcpy((unsigned char *)map + HDR, m->data, m->len);
-		b->lent = false;
-		m->fd = fd;
-		m->map = map;
-		m->map_len = HDR + m->len;
-		m->data = (unsigned char *)map + HDR;
+	if (m->shared_once || (b != NULL && b->shared_once))
+		return shm_move_to_fresh(m);
+	if (b == NULL)
 		return 0;
-	}
+	m->pooled = NULL;
 	for (size_t i = 0; i < s->npool; i++)
 		if (s->pool[i] == b)
 			s->pool[i] = s->pool[--s->npool];
@@ -179,13 +205,14 @@ shm_ready(struct shm *s, struct mbx_msg *m, bool shared)
 		}
 		atomic_store_explicit(shm_state(m->map), SHM_BUSY,
 		    memory_order_release);
+		m->shared_once = true;
 		if (m->pooled != NULL)
 			m->pooled->shared_once = true;
 		return m->fd;
 	}
 	if (m->sealed)
 		return m->fd;
-	if (m->pooled != NULL && shm_take_out_of_pool(s, m) < 0)
+	if (shm_take_out_of_pool(s, m) < 0)
 		return -1;
 	/*
 	 * A write seal needs every shared mapping that could write gone,
@@ -296,16 +323,23 @@ shm_check_size(int fd, size_t need)
 struct mbx_msg *
 shm_receive(struct shm *s, int fd, size_t len, bool shared)
 {
-	struct mbx_msg *m = calloc(1, sizeof(*m));
+	struct mbx_msg *m;
+	size_t need;
 
-	if (m == NULL) {
+	/* A size the daemon could not have accepted: HDR + len would wrap. */
+	if (!proto_memfd_len(len, &need)) {
+		close(fd);
+		errno = EPROTO;
+		return NULL;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		close(fd);
 		return NULL;
 	}
 	m->received = true;
 	m->len = len;
 	m->fd = -1;
-	if (shared && (m->cached = shm_cache_get(s, fd, HDR + len)) != NULL) {
+	if (shared && (m->cached = shm_cache_get(s, fd, need)) != NULL) {
 		close(fd);
 		m->cached->refs++;
 		m->data = (unsigned char *)m->cached->map + HDR;
@@ -315,13 +349,13 @@ shm_receive(struct shm *s, int fd, size_t len, bool shared)
 	 * Sealed, or shared with every cached mapping in use: a mapping of
 	 * its own.  A shared one is mapped writable, for its state word.
 	 */
-	if (shm_check_size(fd, HDR + len) < 0) {
+	if (shm_check_size(fd, need) < 0) {
 		close(fd);
 		free(m);
 		return NULL;
 	}
 	m->shared_uncached = shared;
-	m->map_len = HDR + len;
+	m->map_len = need;
 	m->map = mmap(NULL, m->map_len, shared ? PROT_READ | PROT_WRITE :
 	    PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
@@ -336,9 +370,13 @@ shm_receive(struct shm *s, int fd, size_t len, bool shared)
 struct mbx_msg *
 shm_receive_copy(const void *data, size_t len)
 {
-	struct mbx_msg *m = malloc(sizeof(*m) + len + 1);
+	struct mbx_msg *m;
 
-	if (m == NULL)
+	if (len > SIZE_MAX - sizeof(*m) - 1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if ((m = malloc(sizeof(*m) + len + 1)) == NULL)
 		return NULL;
 	memset(m, 0, sizeof(*m));
 	m->received = true;
@@ -350,15 +388,17 @@ shm_receive_copy(const void *data, size_t len)
 	return m;
 }
 
-void
-shm_free(struct mbx_msg *m)
+/* Frees m; release: hand a received shared buffer back to its sender. */
+static void
+shm_put(struct mbx_msg *m, bool release)
 {
 	if (m == NULL)
 		return;
 	if (m->cached != NULL) {
 		/* Done reading: the sender may write the buffer again. */
-		atomic_store_explicit(shm_state(m->cached->map), SHM_FREE,
-		    memory_order_release);
+		if (release)
+			atomic_store_explicit(shm_state(m->cached->map),
+			    SHM_FREE, memory_order_release);
 		m->cached->refs--;
 	} else if (m->pooled != NULL) {
 		m->pooled->lent = false;
@@ -366,10 +406,22 @@ shm_free(struct mbx_msg *m)
 		munmap(m->map, m->map_len);
 		close(m->fd);
 	} else if (m->map != NULL) {
-		if (m->shared_uncached)
+		if (m->shared_uncached && release)
 			atomic_store_explicit(shm_state(m->map), SHM_FREE,
 			    memory_order_release);
 		munmap(m->map, m->map_len);
 	}
 	free(m);
+}
+
+void
+shm_free(struct mbx_msg *m)
+{
+	shm_put(m, true);
+}
+
+void
+shm_discard(struct mbx_msg *m)
+{
+	shm_put(m, false);
 }

@@ -38,6 +38,7 @@ struct mbx_msg {
 	struct shm_buf	*pooled;	/* sender side: the pool's buffer */
 	struct shm_map	*cached;	/* receiver side: a cached mapping */
 	bool		 sealed;	/* already sealed (a failed send) */
+	bool		 shared_once;	/* offered shared: never to be sealed */
 	bool		 received;
 	bool		 shared_uncached; /* received shared, own mapping */
 };
@@ -94,5 +95,13 @@ struct mbx_msg *shm_receive(struct shm *s, int fd, size_t len, bool shared);
 struct mbx_msg *shm_receive_copy(const void *data, size_t len);
 /* Frees any message; a shared one is handed back to its sender. */
 void	 shm_free(struct mbx_msg *m);
+/*
+ * Frees a received message that was not received after all (its ACK came
+ * back STALE, or was never written): a shared buffer is not handed back,
+ * for it is not ours to free.  A withdrawn one its sender has taken back
+ * already and may be reusing; one that goes back to its queue is still
+ * the daemon's.
+ */
+void	 shm_discard(struct mbx_msg *m);
 
 #endif

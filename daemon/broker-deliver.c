@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +101,21 @@ broker_withdraw(struct broker *b, struct msg *m, int err)
 	if (m->sender != NULL)
 		wait_end(b, m->sender, err, err != 0);
 	broker_msg_free(b, m);
+}
+
+/*
+ * A recycled buffer stays writable by its sender: it may go only where
+ * no other uid is meant to receive, a named mailbox of the sender's uid
+ * that gives neither group nor others the read bit, or the direct address
+ * of a connection of the sender's uid.  Judged on owner and mode alone,
+ * whoever the sender (uid 0 too) and whoever binds: an administrator may
+ * bind anything, so the receiver of the moment proves nothing.
+ */
+bool
+broker_shared_ok(const struct peer *p, const struct mailbox *mb)
+{
+	return mb->uid == p->uid && (mb->owner != NULL ||
+	    (mb->mode & 044) == 0);
 }
 
 /* The peer that receives from mb: its owner for a direct address. */
@@ -221,9 +237,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		return -EMSGSIZE;
 	if (!broker_may(b, p, mb, S_IWOTH))
 		return -EACCES;
-	/* A recycled buffer stays writable: only for the sender's own uid. */
-	if (s->shared && (mb->uid != p->uid ||
-	    (mb->owner == NULL && (mb->mode & 044) != 0)))
+	if (s->shared && !broker_shared_ok(p, mb))
 		return -EPERM;
 	if (b->mem_used > b->limits.max_memory ||
 	    s->len > b->limits.max_memory - b->mem_used)
@@ -284,9 +298,13 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	s->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
 	    b->limits.max_msg;
 	/* A sender that no longer asks for credit gives back what it had. */
-	if (s->want_credit)
+	if (s->want_credit) {
 		credit_refill(b, p, mb, s->len, zerocopy, &s->credit_count,
 		    &s->credit_bytes, &s->credit_zerocopy);
+		/* Told afresh with every grant, as the rule stands now. */
+		s->credit_shared = credit_tell_shared(p, mb,
+		    broker_shared_ok(p, mb));
+	}
 	else if (!zerocopy && req != 0)
 		credit_release(b, p, mb);
 	return 0;
@@ -350,8 +368,6 @@ broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	}
 	/*
 	 * The grant's room is the message's: this cannot fail but for memory.
-	 * A shared buffer that reaches a receiver of another uid (the mode
-	 * changed since the grant) is copied then, as for a send.
 	 */
 	m = fd >= 0 ? msg_new_fd(b->next_msg_id, fd, len, shared) :
 	    msg_new(b->next_msg_id, data, len);
@@ -361,6 +377,24 @@ broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 		log_err("client %llu: out of memory: a posted message is lost",
 		    (unsigned long long)p->id);
 		return 0;
+	}
+	/*
+	 * A shared post is judged as a shared send would be, now.  A POST
+	 * has no answer to carry EPERM, and one that fails the rule was
+	 * written before its sender could know (the mode or owner changed
+	 * since the grant; the REVOKE is on its way) or by a client that did
+	 * not ask: either way it goes in as a sealed copy, and no receiver,
+	 * root included, gets the writable buffer.
+	 */
+	if (m->shared && !broker_shared_ok(p, mb)) {
+		int err = msg_make_private(m);
+
+		if (err < 0) {
+			log_err("client %llu: %s: a shared post is lost",
+			    (unsigned long long)p->id, strerror(-err));
+			msg_free(m);
+			return 0;
+		}
 	}
 	b->next_msg_id++;
 	broker_charge(b, p, m);

@@ -29,6 +29,11 @@ bool	 broker_owns(const struct broker *b, const struct peer *p,
 void	 broker_msg_free(struct broker *b, struct msg *m);
 
 /* broker-deliver.c: parked calls and messages. */
+/*
+ * The shared-buffer rule: p may put a recycled (writable) buffer into mb
+ * only if no other uid is meant to receive from it (see broker_send()).
+ */
+bool	 broker_shared_ok(const struct peer *p, const struct mailbox *mb);
 /* Unparks w, answering its caller with err when answer is set. */
 void	 wait_end(struct broker *b, struct wait *w, int err, bool answer);
 /* Frees m wherever it is; its waiting sender gets err (0: nobody). */

@@ -458,9 +458,11 @@ broker_purge(struct broker *b, struct peer *p, const char *name, size_t len)
 
 /*
  * After a permission change: a sender holding credit in mb that may no
- * longer write there is told to stop using it.  Messages it posted before
+ * longer write there, or that was told it may post shared buffers there
+ * and no longer may, is told to stop using it.  Messages it posted before
  * it could know are still taken (the grant's room is theirs): they were
- * sent while the sender had the right, as far as it could tell.
+ * sent while the sender had the right, as far as it could tell (a shared
+ * one then goes in as a sealed copy, see broker_post()).
  */
 static void
 broker_check_grants(struct broker *b, struct mailbox *mb)
@@ -468,7 +470,8 @@ broker_check_grants(struct broker *b, struct mailbox *mb)
 	for (size_t i = 0; i < mb->grants.len; i++) {
 		struct grant *g = mb->grants.items[i];
 
-		if (!broker_may(b, g->peer, mb, S_IWOTH))
+		if (!broker_may(b, g->peer, mb, S_IWOTH) ||
+		    (g->shared && !broker_shared_ok(g->peer, mb)))
 			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
 	}
 }

@@ -103,6 +103,7 @@ struct broker_send {
 	unsigned	 credit_count;
 	uint64_t	 credit_bytes;
 	bool		 credit_zerocopy; /* memfd posts may use it */
+	bool		 credit_shared;	/* shared memfd posts too */
 	uint64_t	 max_msg;	/* the mailbox's, for its posts */
 };
 

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "log.h"
 #include "mailbox.h"
+#include "memfd.h"
 #include "proto.h"
 
 struct client {
@@ -568,29 +569,6 @@ client_purge(struct client *c, const struct proto_header *h,
 	return 0;
 }
 
-/*
- * Checks a memfd payload of size bytes: a sealed one must be immutable
- * for good, a shared one at least fixed in size, so that a receiver's
- * mapping can never fault.  0 or -EINVAL.
- */
-static int
-client_check_memfd(int fd, uint64_t size, bool shared)
-{
-	const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-	    F_SEAL_SEAL;
-	const int fixed = F_SEAL_GROW | F_SEAL_SHRINK;
-	int seals = fcntl(fd, F_GET_SEALS);
-	uint64_t need = size + PROTO_SHARED_HEADER;
-	struct stat st;
-
-	if (seals < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < need)
-		return -EINVAL;
-	if ((seals & (shared ? fixed : sealed)) != (shared ? fixed : sealed))
-		return -EINVAL;
-	return 0;
-}
-
 static int
 client_send(struct client *c, const struct proto_header *h,
     struct proto_reader *r, int *fds)
@@ -622,13 +600,14 @@ client_send(struct client *c, const struct proto_header *h,
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
 	/* Room held for a sender that will not use it is room lost. */
 	s.want_credit = (h->flags & PROTO_SEND_CREDIT) != 0;
-	if (has_fd && (ret = client_check_memfd(s.fd, size, s.shared)) < 0) {
+	if (has_fd && (ret = memfd_check(s.fd, size, s.shared)) < 0) {
 		close(s.fd);
 		client_answer(c, h->id, ret);
 		return 0;
 	}
 	s.credit_count = 0;
 	s.credit_zerocopy = false;
+	s.credit_shared = false;
 	ret = s.timeout_ms < -1 ? -EINVAL :
 	    broker_send(c->set->broker, &c->peer, h->id, &s);
 	/* Not taken: the send failed and the descriptor goes. */
@@ -644,7 +623,8 @@ client_send(struct client *c, const struct proto_header *h,
 	proto_put_u64(conn_out(c->conn), s.credit_bytes);
 	proto_put_u64(conn_out(c->conn), s.max_msg);
 	client_reply_end_flags(c, start, h->id,
-	    s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0);
+	    (s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0) |
+	    (s.credit_shared ? PROTO_REPLY_SHARED : 0));
 	return 0;
 }
 
@@ -717,7 +697,7 @@ client_post(struct client *c, const struct proto_header *h,
 	if (!has_fd)
 		return broker_post(c->set->broker, &c->peer, mailbox_id,
 		    data.ptr, data.len, -1, false) < 0 ? -1 : 0;
-	if (client_check_memfd(fds[0], size, shared) < 0)
+	if (memfd_check(fds[0], size, shared) < 0)
 		return -1;
 	fd = fds[0];
 	/* The descriptor is the broker's from here, whatever happens. */

@@ -138,11 +138,10 @@ conn_attach_fd(struct conn *c, size_t frame_start, int fd)
 		size_t cap = c->out_fds_cap ? c->out_fds_cap * 2 : 8;
 		struct conn_fd *fds;
 
+		/* fd stays the caller's: it closes it, and only it. */
 		if (cap > CONN_MAX_OUT_FDS ||
-		    (fds = realloc(c->out_fds, cap * sizeof(*fds))) == NULL) {
-			close(fd);
+		    (fds = realloc(c->out_fds, cap * sizeof(*fds))) == NULL)
 			return -EMFILE;
-		}
 		c->out_fds = fds;
 		c->out_fds_cap = cap;
 	}

@@ -56,9 +56,10 @@ void	 conn_take_leading(struct conn *c, uint16_t type);
 /* Output: append whole frames to the writer, then conn_flush_soon(). */
 struct proto_writer *conn_out(struct conn *c);
 /*
- * Sends fd (which the conn now owns) with the frame that starts at offset
- * frame_start of the output writer: the kernel attaches it to that frame's
- * first byte.
+ * Sends fd with the frame that starts at offset frame_start of the output
+ * writer: the kernel attaches it to that frame's first byte.  On success
+ * the conn owns fd; on failure (-EMFILE: too many wait already, or no
+ * memory) it stays the caller's, to close.
  */
 int	 conn_attach_fd(struct conn *c, size_t frame_start, int fd);
 /* Writes the output at the end of this loop turn (coalescing replies). */

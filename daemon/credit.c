@@ -165,6 +165,17 @@ credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	return mb;
 }
 
+bool
+credit_tell_shared(struct peer *p, struct mailbox *mb, bool shared)
+{
+	struct grant *g = credit_find(p, mb);
+
+	if (g == NULL)
+		return false;
+	g->shared = shared && g->zerocopy;
+	return g->shared;
+}
+
 void
 credit_release(struct broker *b, struct peer *p, struct mailbox *mb)
 {

@@ -29,6 +29,7 @@ struct grant {
 	uint64_t	 bytes;
 	uint64_t	 max_msg;	/* the largest post, as told to the peer */
 	bool		 zerocopy;	/* memfd posts allowed too */
+	bool		 shared;	/* told: shared memfd posts too */
 };
 
 /* Most slots and bytes one grant holds. */
@@ -59,6 +60,12 @@ struct mailbox *credit_take(struct broker *b, struct peer *p,
  * max_msg it was told), or 0 when p holds no such grant.
  */
 uint64_t credit_max_post(const struct peer *p, uint64_t mailbox_id);
+/*
+ * Records whether p was told, with its grant in mb, that shared memfd
+ * posts may use it (only a grant that covers memfd posts can say so);
+ * returns what it was told.
+ */
+bool	 credit_tell_shared(struct peer *p, struct mailbox *mb, bool shared);
 /* Ends p's grant in mb, if any: p sends there without credit now. */
 void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
 /* Ends every grant of p, or every grant in mb. */

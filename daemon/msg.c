@@ -15,9 +15,9 @@
 struct msg *
 msg_new(uint64_t id, const void *data, size_t len)
 {
-	struct msg *m = malloc(sizeof(*m) + len);
+	struct msg *m;
 
-	if (m == NULL)
+	if (len > SIZE_MAX - sizeof(*m) || (m = malloc(sizeof(*m) + len)) == NULL)
 		return NULL;
 	memset(m, 0, sizeof(*m));
 	m->id = id;
@@ -47,12 +47,15 @@ msg_make_private(struct msg *m)
 {
 	const uint32_t state_free = 0;
 	loff_t in = PROTO_SHARED_HEADER, out = PROTO_SHARED_HEADER;
-	size_t left = m->len;
-	int fd = memfd_create("mbxd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t left = m->len, total;
+	int fd;
 
-	if (fd < 0)
+	/* Checked when the message was accepted; checked again, not wrapped. */
+	if (!proto_memfd_len(m->len, &total))
+		return -EINVAL;
+	if ((fd = memfd_create("mbxd", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)(PROTO_SHARED_HEADER + m->len)) < 0)
+	if (ftruncate(fd, (off_t)total) < 0)
 		goto fail;
 	/* The kernel copies page cache to page cache: nothing passes here. */
 	while (left > 0) {

@@ -147,6 +147,18 @@ proto_name_valid(const char *name, size_t len)
 	return true;
 }
 
+bool
+proto_memfd_len(uint64_t size, size_t *len)
+{
+	uint64_t total;
+
+	if (__builtin_add_overflow(size, (uint64_t)PROTO_SHARED_HEADER, &total) ||
+	    total > SIZE_MAX || total > (uint64_t)INT64_MAX)
+		return false;
+	*len = (size_t)total;
+	return true;
+}
+
 uint64_t
 proto_direct_id(const char *name, size_t len)
 {
@@ -366,7 +378,8 @@ proto_put_blob(struct proto_writer *w, const void *data, size_t len)
 {
 	uint8_t *p;
 
-	if (len > UINT32_MAX) {
+	/* 4 + len must not wrap either (a 32-bit size_t). */
+	if (len > UINT32_MAX || len > SIZE_MAX - 4) {
 		w->failed = true;
 		return;
 	}

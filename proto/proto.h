@@ -152,6 +152,12 @@ enum proto_bind {
 #define PROTO_POST_SHARED	0x4u
 /* The grant in this SEND's REPLY covers memfd POSTs too. */
 #define PROTO_REPLY_ZEROCOPY	0x1u
+/*
+ * ... and memfd POSTs of shared buffers (PROTO_POST_SHARED): the mailbox
+ * passed the shared-buffer rule for this connection when the grant was
+ * last given.
+ */
+#define PROTO_REPLY_SHARED	0x2u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */
@@ -221,6 +227,12 @@ bool	proto_type_known(uint16_t type);
 
 /* True when name is 1..255 bytes of [A-Za-z0-9._:/-] (not "@ID"). */
 bool	proto_name_valid(const char *name, size_t len);
+/*
+ * The bytes a memfd must hold for a payload of size bytes (the header page
+ * first), in *len; false when that does not fit a size_t and an off_t,
+ * which no memfd can hold (a size near UINT64_MAX would wrap).
+ */
+bool	proto_memfd_len(uint64_t size, size_t *len);
 /*
  * Parses a direct address "@ID" (decimal, no sign, no leading zero,
  * positive).  Returns the id, or 0 when name is not a direct address.
