@@ -41,6 +41,9 @@ static int  client_frame(void *, const struct proto_header *, const uint8_t *,
     int *);
 static void client_closed(void *);
 static int  client_charge(void *, int64_t);
+static int  client_refused(void *, const struct proto_header *);
+static size_t client_reply_begin(struct client *, int);
+static void client_reply_end(struct client *, size_t, uint32_t);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
@@ -49,6 +52,7 @@ static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
 	.closed = client_closed,
 	.charge = client_charge,
+	.refused = client_refused,
 };
 
 static const struct peer_ops client_peer_ops = {
@@ -144,6 +148,38 @@ client_charge(void *ctx, int64_t delta)
 		return delta > 0 ? -1 : 0;
 	return broker_charge_input(c->set->broker, &c->peer, delta) < 0 ?
 	    -1 : 0;
+}
+
+/*
+ * A request too large for its sender's memory share, dropped unread: a
+ * limit reached, answered ENOBUFS as the same request would be once read.
+ * A POST has no answer: it is lost as one the daemon has no memory for.
+ * No library sends anything else that large.
+ */
+static int
+client_refused(void *ctx, const struct proto_header *h)
+{
+	struct client *c = ctx;
+	size_t start;
+
+	if (!c->greeted || c->refused != 0 || h->id == 0 ||
+	    (h->type != PROTO_SEND && h->type != PROTO_SENDV &&
+	    h->type != PROTO_POST)) {
+		log_warn("client %llu: a frame of type %u larger than its "
+		    "memory share: closing", (unsigned long long)c->peer.id,
+		    h->type);
+		return -1;
+	}
+	if (h->type == PROTO_POST) {
+		log_warn("client %llu: over its memory share: a posted message "
+		    "is lost", (unsigned long long)c->peer.id);
+		return 0;
+	}
+	start = client_reply_begin(c, -ENOBUFS);
+	if (h->type == PROTO_SENDV)
+		proto_put_u32(conn_out(c->conn), 0);
+	client_reply_end(c, start, h->id);
+	return 0;
 }
 
 static void

@@ -33,10 +33,16 @@ struct conn_ops {
 	void	(*closed)(void *ctx);
 	/*
 	 * Charges (delta > 0) or releases (delta < 0) the memory of a large
-	 * frame announced and not yet complete.  0, or -1 to refuse (the
-	 * connection is closed).
+	 * frame announced and not yet complete; released before frame() is
+	 * called with it.  0, or -1 to refuse: the frame is then read and
+	 * dropped, its descriptors closed, and refused() called.
 	 */
 	int	(*charge)(void *ctx, int64_t delta);
+	/*
+	 * A frame dropped because its charge was refused (h is its header):
+	 * the owner answers its request.  0, or -1 to close the connection.
+	 */
+	int	(*refused)(void *ctx, const struct proto_header *h);
 };
 
 /* Takes ownership of fd (closed by conn_free, or on failure). */
