@@ -209,13 +209,16 @@ void
 conn_close_after_flush(struct conn *c)
 {
 	c->close_after_flush = true;
+	/* What the peer wrote after this is neither read nor run. */
+	if (!c->dead)
+		event_del(c->rev);
 	conn_flush_soon(c);
 }
 
 static void
 conn_pause_reading(struct conn *c, bool pause)
 {
-	if (c->dead || c->reading_paused == pause)
+	if (c->dead || c->reading_paused == pause || c->close_after_flush)
 		return;
 	c->reading_paused = pause;
 	if (pause) {
@@ -401,7 +404,8 @@ conn_parse(struct conn *c)
 		conn_skip(c);
 		return;
 	}
-	while (!c->dead && !c->reading_paused) {
+	/* After a refused handshake nothing more is read: it is not run. */
+	while (!c->dead && !c->reading_paused && !c->close_after_flush) {
 		struct proto_header h;
 		enum proto_decode d = proto_header_decode(c->in + off,
 		    c->in_len - off, c->max_body, &h);

@@ -29,6 +29,57 @@
 
 #define MiB	(1024u * 1024)
 
+/* The status of the REPLY to id (the next frame); its body in *rest. */
+static uint32_t
+raw_status_body(int fd, uint32_t id, uint8_t **rest, size_t *rest_len)
+{
+	struct proto_reader r;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, flags, status;
+
+	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
+	    &len), 1);
+	ck_assert_int_eq(type, PROTO_REPLY);
+	ck_assert_uint_eq(rid, id);
+	proto_reader_init(&r, body, len);
+	status = proto_get_u32(&r);
+	if (rest != NULL) {
+		*rest = body;
+		*rest_len = len;
+	} else {
+		free(body);
+	}
+	return status;
+}
+
+static uint32_t
+raw_status(int fd, uint32_t id)
+{
+	return raw_status_body(fd, id, NULL, NULL);
+}
+
+/* True when the daemon closes fd (EOF or reset) within the wait bound. */
+static bool
+raw_closed(int fd)
+{
+	uint8_t *body = NULL;
+	size_t len;
+	uint16_t type;
+	uint32_t id, flags;
+	int r;
+
+	for (int i = 0; i < 8; i++) {
+		r = harness_raw_read(fd, &type, &id, &flags, &body, &len);
+		free(body);
+		body = NULL;
+		if (r != 1)
+			return r == 0;
+	}
+	return false;
+}
+
 static mbx_t *
 open_ok(const struct harness *h)
 {
@@ -119,6 +170,54 @@ START_TEST(test_charge_once)
 }
 END_TEST
 
+/*
+ * The handshake.
+ */
+
+/* Frames written after a refused HELLO are never executed. */
+START_TEST(test_hello_bad_version_stops)
+{
+	struct harness h;
+	struct proto_writer hello, create, all;
+	size_t start;
+	json_t *mb;
+	mbx_t *c;
+	int fd;
+
+	harness_start(&h, NULL);
+	fd = harness_raw_connect(&h);
+	proto_writer_init(&hello);
+	proto_writer_init(&create);
+	proto_writer_init(&all);
+	proto_put_u32(&hello, PROTO_VERSION + 1);
+	start = proto_frame_begin(&all);
+	memcpy(proto_put_raw(&all, hello.len), hello.buf, hello.len);
+	proto_frame_end(&all, start, PROTO_HELLO, 1, 0, 0);
+	proto_put_str(&create, "after.hello", 11);
+	proto_put_i64(&create, 4);
+	proto_put_u64(&create, 1024);
+	proto_put_u32(&create, 0600);
+	proto_put_u32(&create, PROTO_ID_NONE);
+	start = proto_frame_begin(&all);
+	memcpy(proto_put_raw(&all, create.len), create.buf, create.len);
+	proto_frame_end(&all, start, PROTO_CREATE, 2, 0, 0);
+	ck_assert(!proto_writer_failed(&all));
+	/* One write: the daemon reads both frames at once. */
+	ck_assert(harness_raw_write(fd, all.buf, all.len));
+	ck_assert_uint_eq(raw_status(fd, 1), PROTO_EPROTO);
+	ck_assert_msg(raw_closed(fd), "the connection stayed open");
+	close(fd);
+	c = open_ok(&h);
+	mb = harness_mailbox(c, "after.hello");
+	ck_assert_msg(mb == NULL, "a CREATE after a refused HELLO was run");
+	mbx_close(c);
+	proto_writer_free(&hello);
+	proto_writer_free(&create);
+	proto_writer_free(&all);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -127,6 +226,11 @@ errors_suite(void)
 
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_charge_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("handshake");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_hello_bad_version_stops);
 	suite_add_tcase(s, tc);
 	return s;
 }
