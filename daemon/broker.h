@@ -28,6 +28,12 @@
 #define BROKER_RECV_MAX	256
 /* Most zero-copy messages (descriptors) one receive is answered with. */
 #define BROKER_RECV_MAX_FDS	16
+/*
+ * A synchronous send with timeout 0 waits this long at most for the
+ * parked receive that took its message to be acknowledged: "now" allows
+ * the receiver's round trip, not a receiver that stopped.
+ */
+#define BROKER_SYNC_NOW_MS	250
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)

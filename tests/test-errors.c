@@ -29,6 +29,30 @@
 
 #define MiB	(1024u * 1024)
 
+/*
+ * Raw frames.
+ */
+
+static void
+raw_frame(int fd, uint16_t type, uint32_t id, uint32_t flags,
+    const struct proto_writer *b)
+{
+	struct proto_writer w;
+	size_t start;
+	uint8_t *p;
+
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	p = proto_put_raw(&w, b->len);
+	if (p != NULL && b->len > 0)
+		memcpy(p, b->buf, b->len);
+	proto_frame_end(&w, start, type, id, flags, 0);
+	ck_assert(!proto_writer_failed(&w));
+	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
+	    strerror(errno));
+	proto_writer_free(&w);
+}
+
 /* The status of the REPLY to id (the next frame); its body in *rest. */
 static uint32_t
 raw_status_body(int fd, uint32_t id, uint8_t **rest, size_t *rest_len)
@@ -78,6 +102,93 @@ raw_closed(int fd)
 			return r == 0;
 	}
 	return false;
+}
+
+static void
+raw_bind(int fd, uint32_t id, const char *name, size_t len)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, len);
+	proto_put_u32(&b, MBX_BIND_EXCLUSIVE);
+	raw_frame(fd, PROTO_BIND, id, 0, &b);
+	proto_writer_free(&b);
+}
+
+static void
+raw_recv(int fd, uint32_t id, const char *name, size_t len, int32_t timeout)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, len);
+	proto_put_i32(&b, timeout);
+	proto_put_u64(&b, 1024);	/* cap */
+	proto_put_u32(&b, 1);		/* max_count */
+	proto_put_u64(&b, 1024);	/* budget */
+	raw_frame(fd, PROTO_RECV, id, 0, &b);
+	proto_writer_free(&b);
+}
+
+static void
+raw_send(int fd, uint32_t id, const char *name, size_t len,
+    const void *data, size_t dlen, uint32_t flags, int32_t timeout)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, len);
+	proto_put_i32(&b, timeout);
+	proto_put_blob(&b, data, dlen);
+	raw_frame(fd, PROTO_SEND, id, flags, &b);
+	proto_writer_free(&b);
+}
+
+/* The msg_id of the MSG answering id (the next frame). */
+static uint64_t
+raw_msg_id(int fd, uint32_t id)
+{
+	struct proto_reader r;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, flags;
+	uint64_t msg_id;
+
+	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
+	    &len), 1);
+	ck_assert_int_eq(type, PROTO_MSG);
+	ck_assert_uint_eq(rid, id);
+	proto_reader_init(&r, body, len);
+	msg_id = proto_get_u64(&r);
+	free(body);
+	return msg_id;
+}
+
+/* An ACK of msg_id that asks for an answer; returns its status. */
+static uint32_t
+raw_ack(int fd, uint32_t id, uint64_t msg_id)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_u64(&b, msg_id);
+	raw_frame(fd, PROTO_ACK, id, PROTO_ACK_REPLY, &b);
+	proto_writer_free(&b);
+	return raw_status(fd, id);
+}
+
+/* A round trip on a raw connection: everything written before is read. */
+static void
+raw_sync(int fd, uint32_t id)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	raw_frame(fd, PROTO_LIST, id, 0, &b);
+	proto_writer_free(&b);
+	ck_assert_uint_eq(raw_status(fd, id), PROTO_OK);
 }
 
 static mbx_t *
@@ -171,6 +282,124 @@ START_TEST(test_charge_once)
 END_TEST
 
 /*
+ * Timeouts of 0.
+ */
+
+/* The helper: one send with timeout 0; reports errno and how long. */
+struct zsend {
+	const char	*name;
+	int		 flags;
+};
+
+static int
+child_zero_send(const struct harness *h, void *arg)
+{
+	const struct zsend *z = arg;
+	mbx_t *c = mbx_open(h->sock);
+	int64_t t0;
+	int r;
+
+	CHILD_REQUIRE(c != NULL);
+	harness_report(1);
+	t0 = harness_now_ms();
+	r = mbx_send(c, z->name, "sync0", 5, z->flags, 0);
+	harness_report(r == 0 ? 0 : errno);
+	harness_report((long)(harness_now_ms() - t0));
+	mbx_close(c);
+	return 0;
+}
+
+/*
+ * A synchronous (or rendezvous) send with timeout 0 to a receiver that
+ * takes the message and never acknowledges it (stopped, say) returns
+ * EAGAIN within a bounded short time, and the receiver's late ACK finds
+ * the message withdrawn: an error means the receiver never got it.
+ */
+START_TEST(test_sync_zero_bounded)
+{
+	static struct zsend cases[] = {
+		{ "z.sync", MBX_SYNC },
+		{ "z.rdv", 0 },
+	};
+	struct harness h;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = open_ok(&h);
+	create(c, "z.sync", 4, 0, 0);
+	create(c, "z.rdv", 0, 0, 0);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const char *name = cases[k].name;
+		struct harness_child ch;
+		uint64_t msg_id;
+		long err, ms;
+		int fd = harness_raw_connect(&h);
+
+		ck_assert_int_gt(harness_raw_hello(fd), 0);
+		raw_bind(fd, 2, name, strlen(name));
+		ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
+		raw_recv(fd, 3, name, strlen(name), -1);
+		/* The RECV is parked once its connection's next call is answered. */
+		raw_sync(fd, 4);
+		harness_child_start(&ch, &h, child_zero_send,
+		    &cases[k]);
+		ck_assert_int_eq(harness_child_read(&ch), 1);
+		/* The receiver takes it, and says nothing more. */
+		msg_id = raw_msg_id(fd, 3);
+		err = harness_child_read(&ch);
+		ms = harness_child_read(&ch);
+		ck_assert_msg(err == EAGAIN, "%s: timeout-0 send: %s", name,
+		    harness_errname((int)err));
+		ck_assert_msg(ms <= bound_ms(1000), "%s: timeout-0 send took "
+		    "%ld ms", name, ms);
+		ck_assert_int_eq(harness_child_join(&ch), 0);
+		/* Failed, so not received: the ACK comes too late. */
+		ck_assert_uint_eq(raw_ack(fd, 5, msg_id), PROTO_STALE);
+		ck_assert_int_eq(harness_mailbox_int(c, name, "queued"), 0);
+		ck_assert_int_eq(harness_mailbox_int(c, name, "sent"), 0);
+		ck_assert_int_eq(harness_mailbox_int(c, name, "received"), 0);
+		close(fd);
+	}
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/* A receiver that acknowledges at once: the timeout-0 sync send works. */
+START_TEST(test_sync_zero_ok)
+{
+	struct harness h;
+	mbx_t *c;
+	int fd;
+	uint64_t msg_id;
+
+	harness_start(&h, NULL);
+	c = open_ok(&h);
+	create(c, "z.ok", 4, 0, 0);
+	fd = harness_raw_connect(&h);
+	ck_assert_int_gt(harness_raw_hello(fd), 0);
+	raw_bind(fd, 2, "z.ok", 4);
+	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
+	raw_recv(fd, 3, "z.ok", 4, -1);
+	raw_sync(fd, 4);
+	{
+		int s = harness_raw_connect(&h);
+
+		ck_assert_int_gt(harness_raw_hello(s), 0);
+		raw_send(s, 2, "z.ok", 4, "ok", 2, PROTO_SEND_SYNC, 0);
+		msg_id = raw_msg_id(fd, 3);
+		ck_assert_uint_eq(raw_ack(fd, 5, msg_id), PROTO_OK);
+		ck_assert_uint_eq(raw_status(s, 2), PROTO_OK);
+		close(s);
+	}
+	ck_assert_int_eq(harness_mailbox_int(c, "z.ok", "received"), 1);
+	close(fd);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
  * The handshake.
  */
 
@@ -226,6 +455,12 @@ errors_suite(void)
 
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_charge_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("timeouts");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_sync_zero_bounded);
+	tcase_add_test(tc, test_sync_zero_ok);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handshake");
