@@ -871,16 +871,22 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		v[i].len = s.len;
 		/* A shared buffer copied out goes back after its ACK. */
 		if (s.release != NULL) {
-			if (acks_flush(c) == -1) {
-				mbx_msg_free(s.release);
-				return -1;
-			}
+			int failed = acks_flush(c);
+
 			mbx_msg_free(s.release);
+			/* The caller has it: the handle is broken, the
+			 * next call says so. */
+			if (failed == -1)
+				return (ssize_t)(i + 1);
 		}
 	}
-	/* One ACK frame for the batch, written before the call returns. */
-	if (acks_flush(c) == -1)
-		return -1;
+	/*
+	 * One ACK frame for the batch, written before the call returns.  If
+	 * it cannot be, the connection is broken (the daemon gives the
+	 * messages out again): the caller still has what it consumed, and
+	 * its next call fails.
+	 */
+	(void)acks_flush(c);
 	return (ssize_t)i;
 }
 

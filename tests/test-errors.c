@@ -400,6 +400,125 @@ START_TEST(test_sync_zero_ok)
 END_TEST
 
 /*
+ * mbx_recvv() against a daemon that hands out a batch and goes away
+ * before it reads the acknowledgement: a fake one, so that the order is
+ * certain.
+ */
+
+static int
+child_fake_daemon(const struct harness *h, void *arg)
+{
+	const char *path = arg;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct proto_writer w;
+	uint8_t *body;
+	size_t len, start;
+	uint16_t type;
+	uint32_t id, flags;
+	int ls, fd;
+
+	(void)h;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHILD_REQUIRE(ls >= 0);
+	CHILD_REQUIRE(bind(ls, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHILD_REQUIRE(listen(ls, 4) == 0);
+	harness_report(1);
+	fd = accept(ls, NULL, NULL);
+	CHILD_REQUIRE(fd >= 0);
+	proto_writer_init(&w);
+	for (int i = 0; i < 16; i++) {
+		CHILD_REQUIRE(harness_raw_read(fd, &type, &id, &flags, &body,
+		    &len) == 1);
+		free(body);
+		if (type == PROTO_HELLO) {
+			start = proto_frame_begin(&w);
+			proto_put_u32(&w, PROTO_OK);
+			proto_put_u32(&w, PROTO_VERSION);
+			proto_put_u64(&w, 5);
+			proto_frame_end(&w, start, PROTO_REPLY, id, 0, 0);
+			CHILD_REQUIRE(harness_raw_write(fd, w.buf, w.len));
+			w.len = 0;
+			continue;
+		}
+		if (type == PROTO_RECV)
+			break;
+		CHILD_REQUIRE(!"an unexpected request");
+	}
+	/* From here the client's writes fail: the daemon "went away". */
+	CHILD_REQUIRE(shutdown(fd, SHUT_RD) == 0);
+	for (uint64_t k = 1; k <= 3; k++) {
+		char payload[24];
+
+		snprintf(payload, sizeof(payload), "m%u", (unsigned)k);
+		start = proto_frame_begin(&w);
+		proto_put_u64(&w, 100 + k);
+		proto_put_str(&w, "fake", 4);
+		proto_put_u64(&w, 9);
+		proto_put_u32(&w, 1);
+		proto_put_u32(&w, 0);
+		proto_put_blob(&w, payload, strlen(payload));
+		proto_frame_end(&w, start, PROTO_MSG, id,
+		    k < 3 ? PROTO_MSG_MORE : 0, 0);
+	}
+	CHILD_REQUIRE(!proto_writer_failed(&w));
+	CHILD_REQUIRE(harness_raw_write(fd, w.buf, w.len));
+	proto_writer_free(&w);
+	harness_report(2);
+	close(fd);
+	close(ls);
+	return 0;
+}
+
+/*
+ * mbx_recvv() never returns -1 after it consumed messages: here the
+ * acknowledgement of a batch cannot be written.  It returns the count;
+ * the next call reports the broken connection.
+ */
+START_TEST(test_recvv_consumed)
+{
+	struct harness h;
+	struct harness_child ch;
+	struct mbx_rmsg v[3];
+	char bufs[3][16], path[HARNESS_PATH_MAX];
+	ssize_t n;
+	mbx_t *c;
+
+	harness_init(&h);
+	snprintf(path, sizeof(path), "%s/fake.sock", h.dir);
+	harness_child_start(&ch, &h, child_fake_daemon, path);
+	ck_assert_int_eq(harness_child_read(&ch), 1);
+	c = mbx_open(path);
+	ck_assert_msg(c != NULL, "mbx_open(fake): %s", strerror(errno));
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 3; i++) {
+		v[i].buf = bufs[i];
+		v[i].cap = sizeof(bufs[i]);
+	}
+	errno = 0;
+	n = mbx_recvv(c, NULL, v, 3, -1);
+	ck_assert_msg(n == 3, "mbx_recvv: %zd (%s), expected 3", n,
+	    harness_errname(errno));
+	for (int i = 0; i < 3; i++) {
+		char want[24];
+
+		snprintf(want, sizeof(want), "m%d", i + 1);
+		ck_assert_uint_eq(v[i].len, strlen(want));
+		ck_assert(memcmp(bufs[i], want, v[i].len) == 0);
+	}
+	ck_assert_int_eq(harness_child_read(&ch), 2);
+	ck_assert_int_eq(harness_child_join(&ch), 0);
+	/* The error comes with the next call. */
+	errno = 0;
+	n = mbx_recvv(c, NULL, v, 3, 0);
+	ck_assert_msg(n == -1 && (errno == ECONNRESET || errno == EPIPE),
+	    "mbx_recvv after: %zd (%s)", n, harness_errname(errno));
+	mbx_close(c);
+	harness_cleanup(&h);
+}
+END_TEST
+
+/*
  * The handshake.
  */
 
@@ -461,6 +580,11 @@ errors_suite(void)
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_sync_zero_bounded);
 	tcase_add_test(tc, test_sync_zero_ok);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("recvv");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_recvv_consumed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handshake");
