@@ -566,6 +566,56 @@ START_TEST(test_hello_bad_version_stops)
 }
 END_TEST
 
+/*
+ * Receive-any.
+ */
+
+/*
+ * Receive-any takes the oldest message first, held (prefetched) ones
+ * included: a named receive's batch held "a2" while "b1", older, waited
+ * in the daemon.
+ */
+START_TEST(test_recv_any_oldest)
+{
+	struct harness h;
+	struct mbx_meta meta;
+	char buf[64];
+	static const char *const order[] = { "b1", "a2", "b2", "a3" };
+	mbx_t *s, *r;
+	ssize_t n;
+
+	harness_start(&h, NULL);
+	s = open_ok(&h);
+	r = open_ok(&h);
+	create(s, "any.a", 16, 0, 0);
+	create(s, "any.b", 16, 0, 0);
+	ASSERT_OK(mbx_bind(r, "any.a", MBX_BIND_EXCLUSIVE));
+	ASSERT_OK(mbx_bind(r, "any.b", MBX_BIND_EXCLUSIVE));
+	ASSERT_OK(mbx_setopt(r, MBX_OPT_PREFETCH, 16));
+	ASSERT_OK(mbx_send(s, "any.a", "a1", 2, 0, -1));
+	ASSERT_OK(mbx_send(s, "any.b", "b1", 2, 0, -1));
+	ASSERT_OK(mbx_send(s, "any.a", "a2", 2, 0, -1));
+	ASSERT_OK(mbx_send(s, "any.b", "b2", 2, 0, -1));
+	ASSERT_OK(mbx_send(s, "any.a", "a3", 2, 0, -1));
+	/* a1, and a2 and a3 held. */
+	n = mbx_recv(r, "any.a", buf, sizeof(buf), &meta, 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert(memcmp(buf, "a1", 2) == 0);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		n = mbx_recv(r, NULL, buf, sizeof(buf), &meta, 0);
+		ck_assert_msg(n == 2 && memcmp(buf, order[i], 2) == 0,
+		    "receive-any %zu: got \"%.*s\" (%zd), expected %s", i,
+		    n > 0 ? (int)n : 0, buf, n, order[i]);
+	}
+	ASSERT_ERR(mbx_recv(r, NULL, buf, sizeof(buf), &meta, 0), EAGAIN);
+	ck_assert_int_eq(harness_mailbox_int(s, "any.a", "queued"), 0);
+	ck_assert_int_eq(harness_mailbox_int(s, "any.b", "queued"), 0);
+	mbx_close(r);
+	mbx_close(s);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -585,6 +635,7 @@ errors_suite(void)
 	tc = tcase_create("recvv");
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_recvv_consumed);
+	tcase_add_test(tc, test_recv_any_oldest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handshake");
