@@ -74,11 +74,15 @@ client_set_init(struct client_set *set, struct event_base *base,
 	set->nrefused = 0;
 }
 
-/* The command name of pid, for operators; "?" when it cannot be read. */
+/*
+ * The command name of pid, for operators; "?" when it cannot be read.
+ * Its process chose it: it is escaped (proto_escape()) once, here, so
+ * that CLIENTS (JSON wants UTF-8) and the log get text that is safe.
+ */
 static void
 client_read_comm(pid_t pid, char *comm, size_t size)
 {
-	char path[64];
+	char path[64], raw[PEER_COMM_RAW + 1];
 	ssize_t n;
 	int fd;
 
@@ -86,14 +90,16 @@ client_read_comm(pid_t pid, char *comm, size_t size)
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
-	n = read(fd, comm, size - 1);
+	n = read(fd, raw, sizeof(raw));
 	close(fd);
-	if (n <= 0) {
-		snprintf(comm, size, "?");
+	if (n <= 0)
 		return;
-	}
-	comm[n] = '\0';
-	comm[strcspn(comm, "\n")] = '\0';
+	/* The kernel ends the name with a newline: not part of it. */
+	if (raw[n - 1] == '\n')
+		n--;
+	if (n > PEER_COMM_RAW)
+		n = PEER_COMM_RAW;
+	proto_escape(comm, size, raw, (size_t)n);
 }
 
 /*

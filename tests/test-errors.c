@@ -191,6 +191,140 @@ raw_sync(int fd, uint32_t id)
 	ck_assert_uint_eq(raw_status(fd, id), PROTO_OK);
 }
 
+/*
+ * A daemon whose stderr (and -v log) goes to dir/mbxd.log: the harness
+ * gives the daemon the test's stderr, so it is swapped for the launch.
+ */
+static void
+start_logged(struct harness *h, const char *config, char *log, size_t size)
+{
+	int saved, fd;
+
+	harness_init(h);
+	snprintf(log, size, "%s/mbxd.log", h->dir);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "%s: %s", log, strerror(errno));
+	fflush(stderr);
+	saved = dup(2);
+	ck_assert(saved >= 0 && dup2(fd, 2) == 2);
+	close(fd);
+	if (config != NULL) {
+		char path[HARNESS_PATH_MAX];
+		FILE *f;
+		const char *extra[] = { "-v", "-c", path, NULL };
+
+		snprintf(path, sizeof(path), "%s/mbxd.json", h->dir);
+		f = fopen(path, "w");
+		ck_assert(f != NULL && fputs(config, f) >= 0 && fclose(f) == 0);
+		harness_launch(h, extra);
+	} else {
+		const char *extra[] = { "-v", NULL };
+
+		harness_launch(h, extra);
+	}
+	ck_assert(dup2(saved, 2) == 2);
+	close(saved);
+}
+
+/* The whole of a file, NUL-terminated; *len its length. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n = 0, cap = 1 << 16;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	buf = malloc(cap + 1);
+	ck_assert(buf != NULL);
+	for (int i = 0; i < 4096; i++) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			ck_assert(buf != NULL);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Where text that may hold a hostile byte goes: no control character but
+ * line ends (no escape, no NUL, no CR, no DEL), no C1 control and valid
+ * UTF-8 throughout.  Returns the offset of the first bad byte, or -1.
+ */
+static long
+first_raw_byte(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c == '\n')
+			continue;
+		if (c < 0x20 || c == 0x7f)
+			return (long)i;
+		if (c < 0x80)
+			continue;
+		n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+		if (n == 0 || c > 0xf4 || i + n >= len)
+			return (long)i;
+		cp = c & (0x3f >> n);
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return (long)i;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (cp >= 0x80 && cp < 0xa0))
+			return (long)i;
+		i += n;
+	}
+	return -1;
+}
+
+static void
+assert_clean(const char *what, const char *text, size_t len)
+{
+	long bad = first_raw_byte(text, len);
+
+	ck_assert_msg(bad < 0, "%s holds a raw byte %#x at offset %ld: "
+	    "\"%.*s\"", what, bad < 0 ? 0 : (unsigned char)text[bad], bad,
+	    (int)(len < 2000 ? len : 2000), text);
+}
+
+/*
+ * harness_stop(), with a look at the log in between: all of it is clean,
+ * and it holds at least one line (-v logs every connection).
+ */
+static void
+stop_clean_log(struct harness *h, const char *log)
+{
+	int st = harness_terminate(h);
+	size_t len;
+	char *text;
+
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "mbxd did not exit cleanly after SIGTERM: %#x", st);
+	text = slurp(log, &len);
+	ck_assert_msg(strstr(text, "connected") != NULL, "mbxd's log: %s",
+	    text);
+	assert_clean("mbxd's log", text, len);
+	free(text);
+	harness_cleanup(h);
+}
+
 static mbx_t *
 open_ok(const struct harness *h)
 {
@@ -616,6 +750,78 @@ START_TEST(test_recv_any_oldest)
 }
 END_TEST
 
+/*
+ * Command names, mailbox names and payloads no ordinary client has.
+ */
+
+/* The CLIENTS row of id, or NULL. */
+static json_t *
+client_row(json_t *all, long id)
+{
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(all, i, row)
+		if (json_integer_value(json_object_get(row, "id")) == id)
+			return row;
+	return NULL;
+}
+
+/*
+ * A client whose command name holds an escape sequence, a newline, a
+ * syslog prefix or bytes that are not UTF-8 is listed by CLIENTS, with
+ * those bytes escaped, and none of them reaches mbxd's log or mbxctl's
+ * table raw.
+ */
+START_TEST(test_comm_escaped)
+{
+	static const char *const names[] = {
+		"\xff\xfe" "bad",		/* not UTF-8 */
+		"\x1b[2Jesc\x07",		/* a terminal escape */
+		"nl\n<0>x\r",			/* a new log line, a priority */
+		"c1\xc2\x9b" "31m",		/* a C1 control (CSI) */
+	};
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	char log[HARNESS_PATH_MAX], self[32];
+	struct harness h;
+	struct harness_ctl r;
+	mbx_t *c[N], *admin;
+	json_t *all;
+
+	start_logged(&h, NULL, log, sizeof(log));
+	ck_assert(prctl(PR_GET_NAME, self) == 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert(prctl(PR_SET_NAME, names[i]) == 0);
+		c[i] = mbx_open(h.sock);
+		ck_assert(c[i] != NULL);
+	}
+	ck_assert(prctl(PR_SET_NAME, self) == 0);
+	admin = open_ok(&h);
+	all = harness_clients(admin);
+	for (int i = 0; i < N; i++) {
+		json_t *row = client_row(all, mbx_id(c[i]));
+		const char *comm;
+
+		ck_assert_msg(row != NULL, "client %d (comm %d) is not listed",
+		    (int)mbx_id(c[i]), i);
+		comm = json_string_value(json_object_get(row, "comm"));
+		ck_assert(comm != NULL);
+		assert_clean("a listed comm", comm, strlen(comm));
+		ck_assert_msg(strstr(comm, "\\x") != NULL, "comm \"%s\": "
+		    "nothing escaped", comm);
+	}
+	json_decref(all);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "clients", NULL), 0);
+	ck_assert_int_eq(r.status, 0);
+	assert_clean("mbxctl clients", r.out, r.out_len);
+	harness_ctl_free(&r);
+	for (int i = 0; i < N; i++)
+		mbx_close(c[i]);
+	mbx_close(admin);
+	stop_clean_log(&h, log);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -641,6 +847,11 @@ errors_suite(void)
 	tc = tcase_create("handshake");
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_hello_bad_version_stops);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_comm_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }
