@@ -104,6 +104,34 @@ raw_closed(int fd)
 	return false;
 }
 
+/* A raw request whose body is one str name (DESTROY, UNBIND, PURGE...). */
+static void
+raw_name_req(int fd, uint16_t type, uint32_t id, const char *name,
+    size_t len)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, len);
+	raw_frame(fd, type, id, 0, &b);
+	proto_writer_free(&b);
+}
+
+static void
+raw_create(int fd, uint32_t id, const char *name, size_t len, int64_t cap)
+{
+	struct proto_writer b;
+
+	proto_writer_init(&b);
+	proto_put_str(&b, name, len);
+	proto_put_i64(&b, cap);
+	proto_put_u64(&b, MBX_DEFAULT_MAX_MSG);
+	proto_put_u32(&b, 0666);
+	proto_put_u32(&b, PROTO_ID_NONE);
+	raw_frame(fd, PROTO_CREATE, id, 0, &b);
+	proto_writer_free(&b);
+}
+
 static void
 raw_bind(int fd, uint32_t id, const char *name, size_t len)
 {
@@ -822,6 +850,121 @@ START_TEST(test_comm_escaped)
 }
 END_TEST
 
+/*
+ * Names with an embedded NUL or bytes that are not UTF-8 are refused
+ * (EINVAL) by every request that takes a name; payloads holding a
+ * newline, a syslog priority or terminal escapes are carried intact.
+ * Neither reaches mbxd's log or mbxctl's tables raw.
+ */
+START_TEST(test_hostile_names_payloads)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+	} bad[] = {
+		{ "nul\0inside", 10 },
+		{ "\xff\xfe", 2 },
+		{ "esc\x1b[2J", 8 },
+		{ "nl\n<0>x", 7 },
+		{ "caf\xc3\xa9", 5 },		/* UTF-8, but not a name */
+	};
+	static const char payload[] = "line\n<0>prio\x1b[2J\x1b]0;t\x07"
+	    "\xff\xfe\0end";
+	char log[HARNESS_PATH_MAX], buf[256];
+	struct harness h;
+	struct harness_ctl r;
+	struct mbx_meta meta;
+	uint32_t id = 2;
+	mbx_t *c;
+	int fd;
+
+	start_logged(&h, NULL, log, sizeof(log));
+	c = open_ok(&h);
+	create(c, "carry", 8, 0, 0);
+	ASSERT_OK(mbx_bind(c, "carry", MBX_BIND_EXCLUSIVE));
+	fd = harness_raw_connect(&h);
+	ck_assert_int_gt(harness_raw_hello(fd), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *n = bad[i].name;
+		size_t len = bad[i].len;
+
+		raw_create(fd, id, n, len, 4);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		raw_send(fd, id, n, len, "x", 1, 0, 0);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		raw_bind(fd, id, n, len);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		raw_recv(fd, id, n, len, 0);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		raw_name_req(fd, PROTO_DESTROY, id, n, len);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		raw_name_req(fd, PROTO_PURGE, id, n, len);
+		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
+		/* libmbx refuses them before they are sent. */
+		if (memchr(n, 0, len) == NULL) {
+			char name[16];
+
+			snprintf(name, sizeof(name), "%.*s", (int)len, n);
+			ASSERT_ERR(mbx_send(c, name, "x", 1, 0, 0), EINVAL);
+		}
+	}
+	/* Payloads are the sender's business: carried byte for byte. */
+	raw_send(fd, id, "carry", 5, payload, sizeof(payload), 0, 0);
+	ck_assert_uint_eq(raw_status(fd, id++), PROTO_OK);
+	ASSERT_OK(mbx_send(c, "carry", payload, sizeof(payload), 0, 0));
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(mbx_recv(c, "carry", buf, sizeof(buf), &meta,
+		    0), sizeof(payload));
+		ck_assert(memcmp(buf, payload, sizeof(payload)) == 0);
+	}
+	close(fd);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "list", NULL), 0);
+	ck_assert_int_eq(r.status, 0);
+	assert_clean("mbxctl list", r.out, r.out_len);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "clients", NULL), 0);
+	assert_clean("mbxctl clients", r.out, r.out_len);
+	harness_ctl_free(&r);
+	mbx_close(c);
+	stop_clean_log(&h, log);
+}
+END_TEST
+
+/*
+ * A configuration's text reaches the log escaped too: an unknown key
+ * holding an escape sequence, a newline and a journal priority, quoted
+ * by the error mbxd exits with.
+ */
+START_TEST(test_config_error_escaped)
+{
+	static const char config[] = "{ \"limits\": { \"x\\u001b[2J\\n<0>"
+	    "\\u009by\": 1 } }\n";
+	char log[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX];
+	const char *extra[] = { "-c", path, NULL };
+	struct harness h;
+	size_t len;
+	char *text;
+	FILE *f;
+	int st;
+
+	harness_init(&h);
+	snprintf(path, sizeof(path), "%s/mbxd.json", h.dir);
+	/* Where harness_run_mbxd() sends the daemon's stderr. */
+	snprintf(log, sizeof(log), "%s/other.log", h.dir);
+	f = fopen(path, "w");
+	ck_assert(f != NULL && fputs(config, f) >= 0 && fclose(f) == 0);
+	st = harness_run_mbxd(&h, extra);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
+	    "mbxd started with an unknown key: %#x", st);
+	text = slurp(log, &len);
+	ck_assert_msg(strstr(text, "unknown key") != NULL, "mbxd said: %s",
+	    text);
+	assert_clean("mbxd's error", text, len);
+	free(text);
+	harness_cleanup(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -852,6 +995,8 @@ errors_suite(void)
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_comm_escaped);
+	tcase_add_test(tc, test_hostile_names_payloads);
+	tcase_add_test(tc, test_config_error_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }
