@@ -965,6 +965,88 @@ START_TEST(test_config_error_escaped)
 }
 END_TEST
 
+/*
+ * Empty messages.
+ */
+
+/* A 0-byte message, end to end: libmbx to libmbx, mbxctl to mbxctl. */
+START_TEST(test_empty_message)
+{
+	struct harness h;
+	struct harness_ctl r;
+	struct mbx_meta meta;
+	struct mbx_rmsg v[2];
+	char buf[16];
+	mbx_t *s, *rc;
+	mbx_msg_t *m;
+
+	harness_start(&h, NULL);
+	s = open_ok(&h);
+	rc = open_ok(&h);
+	create(s, "empty", 8, 0, 0);
+	ASSERT_OK(mbx_bind(rc, "empty", MBX_BIND_EXCLUSIVE));
+
+	ASSERT_OK(mbx_send(s, "empty", "", 0, 0, -1));
+	ASSERT_OK(mbx_send(s, "empty", NULL, 0, 0, -1));
+	ck_assert_int_eq(harness_mailbox_int(s, "empty", "queued"), 2);
+	memset(&meta, 0xa5, sizeof(meta));
+	ck_assert_int_eq(mbx_recv(rc, "empty", buf, sizeof(buf), &meta, 0), 0);
+	ck_assert_uint_eq(meta.len, 0);
+	ck_assert_str_eq(meta.mailbox, "empty");
+	ck_assert_int_eq(meta.sender_id, mbx_id(s));
+	/* Into no buffer at all. */
+	ck_assert_int_eq(mbx_recv(rc, "empty", NULL, 0, &meta, 0), 0);
+
+	/* Synchronous, as a message object, in a batch. */
+	ASSERT_OK(mbx_send(s, "empty", "", 0, 0, -1));
+	ASSERT_OK(mbx_recvmsg(rc, "empty", &m, &meta, 0));
+	ck_assert_uint_eq(mbx_msg_len(m), 0);
+	mbx_msg_free(m);
+	ASSERT_OK(mbx_send(s, "empty", "", 0, 0, -1));
+	ASSERT_OK(mbx_send(s, "empty", "x", 1, 0, -1));
+	memset(v, 0, sizeof(v));
+	v[0].buf = buf;
+	v[0].cap = sizeof(buf);
+	v[1].buf = buf + 8;
+	v[1].cap = 8;
+	ck_assert_int_eq(mbx_recvv(rc, "empty", v, 2, 0), 2);
+	ck_assert_uint_eq(v[0].len, 0);
+	ck_assert_uint_eq(v[1].len, 1);
+	ck_assert_int_eq(harness_mailbox_int(s, "empty", "received"), 5);
+	ASSERT_OK(mbx_unbind(rc, "empty"));
+
+	/* mbxctl: an empty argument, and empty standard input. */
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "send", "empty", "",
+	    NULL), 0);
+	ck_assert_msg(r.status == 0, "mbxctl send \"\": %s", r.err);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_ctl(&h, "", &r, "send", "empty", NULL), 0);
+	ck_assert_msg(r.status == 0, "mbxctl send <empty: %s", r.err);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_mailbox_int(s, "empty", "queued"), 2);
+	ck_assert_int_eq(harness_mailbox_int(s, "empty", "bytes"), 0);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "recv", "empty", "--count",
+	    "2", "--timeout", "0", NULL), 0);
+	ck_assert_msg(r.status == 0, "mbxctl recv: %s", r.err);
+	ck_assert_uint_eq(r.out_len, 2);
+	ck_assert(memcmp(r.out, "\n\n", 2) == 0);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "send", "empty", "",
+	    NULL), 0);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "--json", "recv", "empty",
+	    "--timeout", "0", NULL), 0);
+	ck_assert_msg(r.status == 0, "mbxctl --json recv: %s", r.err);
+	ck_assert_msg(strstr(r.out, "\"data\":\"\"") != NULL, "json: %s",
+	    r.out);
+	harness_ctl_free(&r);
+	ck_assert_int_eq(harness_mailbox_int(s, "empty", "queued"), 0);
+	mbx_close(rc);
+	mbx_close(s);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -985,6 +1067,7 @@ errors_suite(void)
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_recvv_consumed);
 	tcase_add_test(tc, test_recv_any_oldest);
+	tcase_add_test(tc, test_empty_message);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handshake");
