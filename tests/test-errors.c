@@ -1047,6 +1047,98 @@ START_TEST(test_empty_message)
 }
 END_TEST
 
+/*
+ * What PROTOCOL.md says of grants, checked on the wire.
+ */
+
+/* A raw SEND with PROTO_SEND_CREDIT; returns the REPLY's body length. */
+static size_t
+raw_credit_send(int fd, uint32_t id, const char *name, int32_t timeout,
+    uint32_t *status)
+{
+	uint8_t *body;
+	size_t len;
+
+	raw_send(fd, id, name, strlen(name), "credit", 6, PROTO_SEND_CREDIT,
+	    timeout);
+	*status = raw_status_body(fd, id, &body, &len);
+	free(body);
+	return len;
+}
+
+/*
+ * A reload that takes the write bit from a grant's holder sends it REVOKE
+ * (PROTO_REVOKE_CREDIT), as CHMOD does; the late OK of a parked credit
+ * SEND carries no grant although the connection holds one.
+ */
+START_TEST(test_spec_grants)
+{
+	static const char before[] = "{ \"mailboxes\": [ { \"name\": "
+	    "\"cfg\", \"capacity\": 64, \"mode\": \"0666\" }, { \"name\": "
+	    "\"small\", \"capacity\": 8, \"mode\": \"0666\" } ] }\n";
+	static const char after[] = "{ \"mailboxes\": [ { \"name\": "
+	    "\"cfg\", \"capacity\": 64, \"mode\": \"0600\" }, { \"name\": "
+	    "\"small\", \"capacity\": 8, \"mode\": \"0666\" } ] }\n";
+	char path[HARNESS_PATH_MAX], buf[16];
+	struct proto_reader r;
+	struct proto_str name;
+	struct harness h;
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, flags, status;
+	mbx_t *root;
+	FILE *f;
+	int fd;
+
+	if (!is_root()) {
+		skip("spec_grants", "needs root for a second identity");
+		return;
+	}
+	daemon_start(&h, before);
+	root = open_ok(&h);
+	fd = raw_connect_as(&h, &OTHER);
+	ck_assert_int_gt(harness_raw_hello(fd), 0);
+
+	/* A grant, then a reload that takes the write bit away. */
+	ck_assert_uint_gt(raw_credit_send(fd, 2, "cfg", 0, &status), 4);
+	ck_assert_uint_eq(status, PROTO_OK);
+	snprintf(path, sizeof(path), "%s/mbxd.json", h.dir);
+	f = fopen(path, "w");
+	ck_assert(f != NULL && fputs(after, f) >= 0 && fclose(f) == 0);
+	ck_assert(kill(h.pid, SIGHUP) == 0);
+	ck_assert_msg(harness_raw_read(fd, &type, &rid, &flags, &body, &len) ==
+	    1, "no REVOKE after the reload");
+	ck_assert_int_eq(type, PROTO_REVOKE);
+	ck_assert_uint_eq(rid, 0);
+	proto_reader_init(&r, body, len);
+	ck_assert_uint_eq(proto_get_u32(&r), PROTO_REVOKE_CREDIT);
+	name = proto_get_str(&r);
+	ck_assert(name.len == 3 && memcmp(name.ptr, "cfg", 3) == 0);
+	free(body);
+
+	/* A grant in "small", then a send parked on the full mailbox. */
+	ck_assert_uint_gt(raw_credit_send(fd, 3, "small", 0, &status), 4);
+	ck_assert_uint_eq(status, PROTO_OK);
+	for (int i = 0; i < 16 && mbx_send(root, "small", "fill", 4, 0, 0) == 0;
+	    i++)
+		;
+	ck_assert_int_eq(errno, EAGAIN);
+	raw_send(fd, 4, "small", 5, "parked", 6, PROTO_SEND_CREDIT, -1);
+	raw_sync(fd, 5);
+	ASSERT_OK(mbx_bind(root, "small", MBX_BIND_EXCLUSIVE));
+	ck_assert_int_eq(mbx_recv(root, "small", buf, sizeof(buf), NULL, 0),
+	    6);
+	ck_assert_uint_eq(raw_status_body(fd, 4, &body, &len), PROTO_OK);
+	free(body);
+	ck_assert_msg(len == 4, "the late OK of a parked credit SEND carries "
+	    "%zu bytes", len);
+	close(fd);
+	mbx_close(root);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -1080,6 +1172,11 @@ errors_suite(void)
 	tcase_add_test(tc, test_comm_escaped);
 	tcase_add_test(tc, test_hostile_names_payloads);
 	tcase_add_test(tc, test_config_error_escaped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spec");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_spec_grants);
 	suite_add_tcase(s, tc);
 	return s;
 }
