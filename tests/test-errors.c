@@ -782,6 +782,48 @@ END_TEST
  * Command names, mailbox names and payloads no ordinary client has.
  */
 
+/* proto_escape(), the one rule for the log, CLIENTS and the tables. */
+START_TEST(test_escape_rule)
+{
+	static const struct {
+		const char	*in;
+		size_t		 len;
+		const char	*out;
+	} cases[] = {
+		{ "plain name-1.x", 14, "plain name-1.x" },
+		{ "nl\n<0>", 6, "nl\\x0a<0>" },
+		{ "\x1b[2J\x07\x7f", 6, "\\x1b[2J\\x07\\x7f" },
+		{ "a\0b", 3, "a\\x00b" },
+		{ "back\\slash", 10, "back\\x5cslash" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "\xc2\x9b" "1m", 4, "\\xc2\\x9b1m" },	/* C1 CSI */
+		{ "\xc0\xaf", 2, "\\xc0\\xaf" },		/* overlong */
+		{ "\xed\xa0\x80", 3, "\\xed\\xa0\\x80" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", 4, "\\xf4\\x90\\x80\\x80" },
+		{ "\xe2\x82", 2, "\\xe2\\x82" },		/* cut short */
+		{ "\xff\xfe", 2, "\\xff\\xfe" },
+	};
+	char out[PROTO_ESCAPED_MAX(16)];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = proto_escape(out, sizeof(out), cases[i].in,
+		    cases[i].len);
+
+		ck_assert_msg(strcmp(out, cases[i].out) == 0, "case %zu: "
+		    "\"%s\", expected \"%s\"", i, out, cases[i].out);
+		ck_assert_uint_eq(n, strlen(out));
+	}
+	/* Too small: cut before what does not fit, never inside it. */
+	ck_assert_uint_eq(proto_escape(out, 6, "abc\x01", 4), 3);
+	ck_assert_str_eq(out, "abc");
+	ck_assert_uint_eq(proto_escape(out, 4, "ab\xe2\x82\xac", 5), 2);
+	ck_assert_str_eq(out, "ab");
+	ck_assert_uint_eq(proto_escape(out, 1, "abc", 3), 0);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 /* The CLIENTS row of id, or NULL. */
 static json_t *
 client_row(json_t *all, long id)
@@ -1169,6 +1211,7 @@ errors_suite(void)
 
 	tc = tcase_create("hostile");
 	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_escape_rule);
 	tcase_add_test(tc, test_comm_escaped);
 	tcase_add_test(tc, test_hostile_names_payloads);
 	tcase_add_test(tc, test_config_error_escaped);
