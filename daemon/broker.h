@@ -214,6 +214,11 @@ uint64_t broker_next_deadline(const struct broker *b);
  * announced and not yet sent, as if queued: 0, or -ENOBUFS over a cap.
  */
 int	 broker_charge_input(struct broker *b, struct peer *p, int64_t delta);
+/*
+ * True when one of p's grants has a slot and room for a post of len
+ * payload bytes: its memory is charged already (see credit.h).
+ */
+bool	 broker_post_covered(const struct peer *p, uint64_t len);
 /* Ends every parked call with -ESHUTDOWN. */
 void	 broker_shutdown(struct broker *b);
 

@@ -40,7 +40,7 @@ struct client {
 static int  client_frame(void *, const struct proto_header *, const uint8_t *,
     int *);
 static void client_closed(void *);
-static int  client_charge(void *, int64_t);
+static int  client_charge(void *, const struct proto_header *, int64_t);
 static int  client_refused(void *, const struct proto_header *);
 static size_t client_reply_begin(struct client *, int);
 static void client_reply_end(struct client *, size_t, uint32_t);
@@ -145,13 +145,23 @@ client_handshake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-client_charge(void *ctx, int64_t delta)
+client_charge(void *ctx, const struct proto_header *h, int64_t delta)
 {
 	struct client *c = ctx;
 
 	/* A refused client has no account: it may announce nothing big. */
 	if (!c->registered)
 		return delta > 0 ? -1 : 0;
+	/*
+	 * An inline POST (u64 mailbox_id, u32 length, payload) that one of
+	 * the connection's grants has room for: that room is already
+	 * charged, and the post takes it.  Counting the frame too would
+	 * charge the message twice.
+	 */
+	if (h != NULL && h->type == PROTO_POST &&
+	    (h->flags & PROTO_POST_FD) == 0 && h->len >= 12 &&
+	    broker_post_covered(&c->peer, h->len - 12))
+		return CONN_COVERED;
 	return broker_charge_input(c->set->broker, &c->peer, delta) < 0 ?
 	    -1 : 0;
 }
@@ -159,8 +169,9 @@ client_charge(void *ctx, int64_t delta)
 /*
  * A request too large for its sender's memory share, dropped unread: a
  * limit reached, answered ENOBUFS as the same request would be once read.
- * A POST has no answer: it is lost as one the daemon has no memory for.
- * No library sends anything else that large.
+ * A POST has no answer, and no grant of the connection covered it (see
+ * client_charge()): it would be dropped anyway.  No library sends
+ * anything else that large.
  */
 static int
 client_refused(void *ctx, const struct proto_header *h)
@@ -177,8 +188,8 @@ client_refused(void *ctx, const struct proto_header *h)
 		return -1;
 	}
 	if (h->type == PROTO_POST) {
-		log_warn("client %llu: over its memory share: a posted message "
-		    "is lost", (unsigned long long)c->peer.id);
+		log_warn("client %llu: a post no grant covers, over its memory "
+		    "share: dropped", (unsigned long long)c->peer.id);
 		return 0;
 	}
 	start = client_reply_begin(c, -ENOBUFS);

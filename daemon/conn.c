@@ -67,6 +67,7 @@ struct conn {
 	bool		 close_after_flush;
 	bool		 dead;
 	size_t		 charged;	/* announced frame bytes charged */
+	bool		 covered;	/* that frame needs no charge */
 	/*
 	 * A frame whose charge was refused: its bytes are dropped as they
 	 * come, skip_left more of them, then its owner answers it.
@@ -430,8 +431,10 @@ conn_parse(struct conn *c)
 		 * is complete: what its request keeps (a message) is charged
 		 * by the owner now, once, and the buffer goes soon.
 		 */
-		if (off == 0)
+		if (off == 0) {
 			conn_uncharge(c);
+			c->covered = false;
+		}
 		/* The owner has logged why. */
 		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE,
 		    fds) < 0) {
@@ -502,10 +505,15 @@ conn_charge_frame(struct conn *c)
 	    proto_header_decode(c->in, c->in_len, c->max_body, &h) ==
 	    PROTO_DECODE_OK && PROTO_HEADER_SIZE + (size_t)h.len > CONN_READ_SIZE)
 		want = PROTO_HEADER_SIZE + (size_t)h.len;
-	if (want == c->charged)
+	if (want == c->charged || (want > 0 && c->covered))
 		return;
-	if (c->ops->charge(c->ctx, (int64_t)want - (int64_t)c->charged) == 0) {
+	switch (c->ops->charge(c->ctx, want > c->charged ? &h : NULL,
+	    (int64_t)want - (int64_t)c->charged)) {
+	case 0:
 		c->charged = want;
+		return;
+	case CONN_COVERED:
+		c->covered = true;
 		return;
 	}
 	/* The descriptors were sent with the frame's first byte. */
@@ -526,7 +534,7 @@ void
 conn_uncharge(struct conn *c)
 {
 	if (c->charged > 0)
-		(void)c->ops->charge(c->ctx, -(int64_t)c->charged);
+		(void)c->ops->charge(c->ctx, NULL, -(int64_t)c->charged);
 	c->charged = 0;
 }
 

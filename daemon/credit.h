@@ -59,6 +59,8 @@ struct mailbox *credit_take(struct broker *b, struct peer *p,
  * max_msg it was told), or 0 when p holds no such grant.
  */
 uint64_t credit_max_post(const struct peer *p, uint64_t mailbox_id);
+/* True when some grant of p has a slot and at least len bytes left. */
+bool	 credit_covers(const struct peer *p, uint64_t len);
 /* Ends p's grant in mb, if any: p sends there without credit now. */
 void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
 /* Ends every grant of p, or every grant in mb. */

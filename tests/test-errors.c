@@ -444,6 +444,59 @@ START_TEST(test_charge_once)
 END_TEST
 
 /*
+ * A post on credit is charged once too: its grant's room is already
+ * counted against the user's share, so a large post that the grant
+ * covers goes through even when the share has no room for the frame
+ * again.
+ */
+START_TEST(test_charge_post_once)
+{
+	struct harness h;
+	mbx_t *root, *o;
+	char *big = malloc(2 * MiB), *got = malloc(2 * MiB);
+	struct mbx_meta meta;
+	size_t post = 150 * 1024, fill = 1600 * 1024;
+
+	if (!is_root()) {
+		skip("charge_post_once", "needs root for a second identity");
+		free(big);
+		free(got);
+		return;
+	}
+	ck_assert(big != NULL && got != NULL);
+	memset(big, 'p', 2 * MiB);
+	daemon_start(&h, "{\"limits\": {\"max_memory\": 4194304}}");
+	root = open_ok(&h);
+	create(root, "post", 64, 4 * MiB, 0666);
+	o = open_as(&h, &OTHER);
+	ASSERT_OK(mbx_setopt(o, MBX_OPT_CREDIT, 1));
+	/* 60 KiB earns a grant of 4 slots, 240 KiB. */
+	ASSERT_OK(mbx_send(o, "post", big, 60 * 1024, 0, -1));
+	/* The share (2 MiB) now holds 60 KiB + 240 KiB + 1.6 MiB. */
+	ASSERT_OK(mbx_send(o, "post", big, fill, 0, -1));
+	/* Posted: its frame would take the share over, its grant has room. */
+	big[0] = 'P';
+	ASSERT_OK(mbx_send(o, "post", big, post, 0, -1));
+	ASSERT_OK(mbx_bind(root, "post", MBX_BIND_EXCLUSIVE));
+	ck_assert_int_eq(mbx_recv(root, "post", got, 2 * MiB, &meta, -1),
+	    60 * 1024);
+	ck_assert_int_eq(mbx_recv(root, "post", got, 2 * MiB, &meta, -1),
+	    (ssize_t)fill);
+	ck_assert_int_eq(mbx_recv(root, "post", got, 2 * MiB, &meta,
+	    bound_ms(5000)), (ssize_t)post);
+	ck_assert(got[0] == 'P');
+	/* And the sender's connection is fine. */
+	ASSERT_OK(mbx_send(o, "post", "after", 5, 0, -1));
+	ck_assert_int_eq(mbx_recv(root, "post", got, 2 * MiB, &meta, -1), 5);
+	mbx_close(o);
+	mbx_close(root);
+	free(big);
+	free(got);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
  * Timeouts of 0.
  */
 
@@ -1189,6 +1242,7 @@ errors_suite(void)
 
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_charge_once);
+	tcase_add_test(tc, test_charge_post_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("timeouts");
