@@ -79,7 +79,7 @@ held_alloc(struct inbox *in, size_t len)
 bool
 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
     size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
-    bool shared, const void *data, size_t len)
+    bool shared, const void *data, size_t len, bool sync, bool unsettled)
 {
 	size_t inline_len = fd >= 0 ? 0 : len;
 	struct held *h;
@@ -92,6 +92,8 @@ inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 	}
 	h->fd = fd;
 	h->shared = shared;
+	h->sync = sync;
+	h->unsettled = unsettled;
 	h->next = NULL;
 	h->id = id;
 	memcpy(h->mailbox, mailbox, mailbox_len);
@@ -111,12 +113,24 @@ inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 struct held *
 inbox_find(const struct inbox *in, const char *mailbox)
 {
-	struct held *h;
+	struct held *h, *oldest = NULL;
 
-	for (h = in->head; h != NULL; h = h->next)
-		if (mailbox == NULL || strcmp(h->mailbox, mailbox) == 0)
+	for (h = in->head; h != NULL; h = h->next) {
+		if (mailbox != NULL && strcmp(h->mailbox, mailbox) == 0)
 			return h;
-	return NULL;
+		/* Batches of different receives interleave in the FIFO. */
+		if (mailbox == NULL && (oldest == NULL || h->id < oldest->id))
+			oldest = h;
+	}
+	return oldest;
+}
+
+void
+inbox_settle(struct inbox *in, uint64_t upto)
+{
+	for (struct held *h = in->head; h != NULL; h = h->next)
+		if (h->id <= upto)
+			h->unsettled = false;
 }
 
 void

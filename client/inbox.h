@@ -5,7 +5,15 @@
  * call and the rest wait here, still in flight at the daemon (owned by it
  * until acknowledged).  The inbox is a FIFO per handle; receives take the
  * first message that matches their mailbox, so order within a mailbox is
- * the daemon's.  No I/O here.
+ * the daemon's; a receive-any takes the oldest (the lowest message id:
+ * the daemon numbers every message it accepts in order).  No I/O here.
+ *
+ * Receive-any and held messages.  A batch answering a receive-any holds
+ * the oldest messages the daemon had for the handle: all that it still
+ * holds are younger.  A batch answering a named receive does not: the
+ * daemon may hold an older message of another mailbox.  Such a held
+ * message is "unsettled" until a later receive-any's answer shows
+ * nothing older is left in the daemon (inbox_settle()).
  *
  * Taken messages go back to a few spare blocks that the next ones reuse:
  * a malloc and free per message of 64 KiB would make glibc hand the
@@ -31,6 +39,8 @@ struct held {
 	uid_t		 uid;
 	int		 fd;		/* a zero-copy payload, or -1 */
 	bool		 shared;	/* that memfd is recycled */
+	bool		 sync;		/* its sender waits for the ACK */
+	bool		 unsettled;	/* the daemon may hold older ones */
 	size_t		 len;
 	size_t		 cap;		/* room in data */
 	unsigned char	 data[];	/* the inline payload */
@@ -54,16 +64,23 @@ void	 inbox_init(struct inbox *in);
 void	 inbox_clear(struct inbox *in);
 /*
  * Holds a message: a copy of data, or (fd >= 0) the memfd holding len
- * bytes, which the inbox takes.  False when out of memory.
+ * bytes, which the inbox takes.  sync and unsettled as in struct held.
+ * False when out of memory.
  */
 bool	 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 	    size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
-	    bool shared, const void *data, size_t len);
+	    bool shared, const void *data, size_t len, bool sync,
+	    bool unsettled);
 /* Gives back a taken message (closing its descriptor if it still has
  * it): a spare block, or freed. */
 void	 inbox_release(struct inbox *in, struct held *h);
-/* The first held message of mailbox (NULL: of any), or NULL. */
+/* The first held message of mailbox (NULL: the oldest of any), or NULL. */
 struct held *inbox_find(const struct inbox *in, const char *mailbox);
+/*
+ * Nothing older than message id upto is left in the daemon for a
+ * receive-any: the held messages up to it are settled.
+ */
+void	 inbox_settle(struct inbox *in, uint64_t upto);
 /* Unlinks h (found by inbox_find); then inbox_release() it. */
 void	 inbox_take(struct inbox *in, struct held *h);
 /* Forgets every message of mailbox: the daemon took them back. */

@@ -682,6 +682,7 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 {
 	uint64_t id = h->id;
 	int fd = h->fd;
+	bool sync = h->sync;
 
 	inbox_take(&c->inbox, h);
 	h->fd = -1;
@@ -693,8 +694,8 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 		return conn_break(c, errno);
 	}
 	inbox_release(&c->inbox, h);
-	/* Held messages are never sync ones: the daemon sends those alone. */
-	if (msg_ack(c, id, false) == -1) {
+	/* A sync one comes from recv_probe(): its sender waits for this. */
+	if (msg_ack(c, id, sync) == -1) {
 		slot_drop(s);
 		return -1;
 	}
@@ -702,15 +703,17 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 }
 
 /*
- * Reads the MSG frames answering one RECV: the first goes to s, the rest
- * are held.  Returns 0, or -1 (ESTALE: the first was withdrawn).
+ * Reads the MSG frames answering one RECV (a receive-any when any): the
+ * first goes to s, the rest are held.  Returns 0, or -1 (ESTALE: the
+ * first was withdrawn).
  */
 static int
-recv_answer(struct mbx *c, struct answer *a, struct slot *s)
+recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 {
 	struct msg m;
 	bool sync, more;
 	uint32_t id = a->h.id;
+	uint64_t last;
 
 	if (msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap, &m) == -1)
 		return -1;
@@ -720,6 +723,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 		return conn_break(c, errno);
 	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
+	last = m.id;
 	while (more) {
 		struct msg h;
 
@@ -731,13 +735,18 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s)
 			goto drop;
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
+		/* Held messages are never sync ones: those come alone. */
 		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
 		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
-		    h.payload.ptr, (size_t)h.size)) {
+		    h.payload.ptr, (size_t)h.size, false, !any)) {
 			(void)conn_break(c, ENOMEM);
 			goto drop;
 		}
+		last = h.id;
 	}
+	/* The daemon took the oldest it had, one after the other. */
+	if (any)
+		inbox_settle(&c->inbox, last);
 	if (msg_ack(c, m.id, sync) == -1)
 		goto drop;
 	return 0;
@@ -775,7 +784,62 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 			return conn_break(c, EPROTO);
 		return status_fail(c, status);
 	}
-	return recv_answer(c, &a, s);
+	return recv_answer(c, &a, s, name == NULL);
+}
+
+/*
+ * A receive-any whose oldest held message came with a named receive: the
+ * daemon may hold an older one.  Asks for its oldest without waiting and
+ * holds what comes (a sync one too: it is acknowledged when taken); the
+ * oldest held message is then the oldest of all.
+ */
+static int
+recv_probe(struct mbx *c)
+{
+	struct answer a;
+	uint32_t id, status;
+	uint64_t last = 0;
+	bool more = true;
+
+	req_begin(c);
+	req_put_name(c, "");
+	proto_put_i32(&c->out, 0);
+	proto_put_u64(&c->out, UINT64_MAX);
+	proto_put_u32(&c->out, c->prefetch);
+	proto_put_u64(&c->out, PREFETCH_BYTES);
+	if ((id = req_end(c, PROTO_RECV, 0, 0)) == 0)
+		return -1;
+	if (call(c, id, NULL, 0, &a) == -1)
+		return -1;
+	if (a.h.type == PROTO_REPLY) {
+		if (reply_status(c, &a, &status) == -1)
+			return -1;
+		if (status == PROTO_OK)
+			return conn_break(c, EPROTO);
+		if (status != PROTO_EAGAIN)
+			return status_fail(c, status);
+		/* Nothing there: what comes later is younger. */
+		inbox_settle(&c->inbox, UINT64_MAX);
+		return 0;
+	}
+	while (more) {
+		struct msg m;
+
+		if (a.h.type != PROTO_MSG ||
+		    msg_decode(c, &a, UINT64_MAX, &m) == -1)
+			return conn_break(c, EPROTO);
+		more = (a.h.flags & PROTO_MSG_MORE) != 0;
+		if (!inbox_push(&c->inbox, m.id, m.mailbox.ptr, m.mailbox.len,
+		    (long)m.sender, (pid_t)m.pid, (uid_t)m.uid, m.fd, m.shared,
+		    m.payload.ptr, (size_t)m.size,
+		    (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+			return conn_break(c, ENOMEM);
+		last = m.id;
+		if (more && answer_wait(c, id, &a) == -1)
+			return -1;
+	}
+	inbox_settle(&c->inbox, last);
+	return 0;
 }
 
 /*
@@ -795,13 +859,20 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 		if (!drained && c->inbox.count > 0 && conn_drain(c) == -1)
 			return -1;
 		drained = false;
-		if ((h = inbox_find(&c->inbox, name)) != NULL) {
+		h = inbox_find(&c->inbox, name);
+		if (h != NULL && name == NULL && h->unsettled) {
+			if (recv_probe(c) == -1)
+				return -1;
+			h = inbox_find(&c->inbox, NULL);
+		}
+		if (h != NULL) {
 			if (s->obj == NULL && h->len > s->cap)
 				return fail(EMSGSIZE);
-			return take_held(c, h, s);
-		}
-		if (recv_once(c, name, s, max, left) == 0)
+			if (take_held(c, h, s) == 0)
+				return 0;
+		} else if (recv_once(c, name, s, max, left) == 0) {
 			return 0;
+		}
 		if (errno != ESTALE)
 			return -1;
 		/* A sync sender withdrew the message between hand-out and
@@ -897,16 +968,26 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		/* A shared buffer copied out goes back after its ACK. */
 		if (s.release != NULL) {
 			if (acks_flush(c) == -1) {
-				/* Unacknowledged: back to its queue, not ours. */
-				slot_drop(&s);
-				return -1;
+				/*
+				 * Unacknowledged, the message goes back to
+				 * its queue with its buffer, which is then
+				 * not handed back (shm_discard()).  The
+				 * caller has its copy: the handle is broken
+				 * and the next call says so.
+				 */
+				shm_discard(s.release);
+				return (ssize_t)(i + 1);
 			}
 			mbx_msg_free(s.release);
 		}
 	}
-	/* One ACK frame for the batch, written before the call returns. */
-	if (acks_flush(c) == -1)
-		return -1;
+	/*
+	 * One ACK frame for the batch, written before the call returns.  If
+	 * it cannot be, the connection is broken (the daemon gives the
+	 * messages out again): the caller still has what it consumed, and
+	 * its next call fails.
+	 */
+	(void)acks_flush(c);
 	return (ssize_t)i;
 }
 

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "mbx.h"
+#include "proto.h"
 
 #define MBXCTL_VERSION	"0.1.0"
 
@@ -375,6 +376,26 @@ json_parse(const struct args *a, const char *s)
 	return j;
 }
 
+/* Writes text with what could drive the terminal escaped (proto_escape). */
+static void
+cell_put_text(FILE *f, const char *s, size_t len)
+{
+	char buf[PROTO_ESCAPED_MAX(256)];
+
+	/* In pieces: a cut never splits a character. */
+	while (len > 0) {
+		size_t n = len < 256 ? len : 256;
+
+		while (n < len && n > 1 &&
+		    ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+		proto_escape(buf, sizeof(buf), s, n);
+		fputs(buf, f);
+		s += n;
+		len -= n;
+	}
+}
+
 /* Writes one JSON value of a table cell: null "-", arrays joined by ",". */
 static void
 cell_put(FILE *f, const json_t *v)
@@ -390,7 +411,8 @@ cell_put(FILE *f, const json_t *v)
 		fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		break;
 	case JSON_STRING:
-		fwrite(json_string_value(v), 1, json_string_length(v), f);
+		/* Names and command names are others' choice: escaped. */
+		cell_put_text(f, json_string_value(v), json_string_length(v));
 		break;
 	case JSON_ARRAY:
 		if (json_array_size(v) == 0)

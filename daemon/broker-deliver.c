@@ -270,7 +270,13 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	if (sync || !room) {
 		int err;
 
-		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms, &err);
+		/*
+		 * Timeout 0 and a receive parked for it: the receiver has
+		 * BROKER_SYNC_NOW_MS to acknowledge, then the message is
+		 * withdrawn (its ACK comes back STALE) and the send fails.
+		 */
+		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms == 0 ?
+		    BROKER_SYNC_NOW_MS : s->timeout_ms, &err);
 		if (w == NULL) {
 			/* Give the descriptor back: an error changed nothing. */
 			s->fd = m->fd;
@@ -554,6 +560,6 @@ broker_timeout(struct broker *b, struct wait *w)
 	}
 	/* A withdrawn message may have held a queue slot: wake the next. */
 	mb = w->msg->mbox;
-	broker_withdraw(b, w->msg, -ETIMEDOUT);
+	broker_withdraw(b, w->msg, w->nonblock ? -EAGAIN : -ETIMEDOUT);
 	broker_pump(b, mb);
 }

@@ -567,6 +567,12 @@ broker_charge_input(struct broker *b, struct peer *p, int64_t delta)
 	return 0;
 }
 
+bool
+broker_post_covered(const struct peer *p, uint64_t len)
+{
+	return credit_covers(p, len);
+}
+
 uint64_t
 broker_next_deadline(const struct broker *b)
 {

@@ -28,6 +28,12 @@
 #define BROKER_RECV_MAX	256
 /* Most zero-copy messages (descriptors) one receive is answered with. */
 #define BROKER_RECV_MAX_FDS	16
+/*
+ * A synchronous send with timeout 0 waits this long at most for the
+ * parked receive that took its message to be acknowledged: "now" allows
+ * the receiver's round trip, not a receiver that stopped.
+ */
+#define BROKER_SYNC_NOW_MS	250
 
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
@@ -209,6 +215,11 @@ uint64_t broker_next_deadline(const struct broker *b);
  * announced and not yet sent, as if queued: 0, or -ENOBUFS over a cap.
  */
 int	 broker_charge_input(struct broker *b, struct peer *p, int64_t delta);
+/*
+ * True when one of p's grants has a slot and room for a post of len
+ * payload bytes: its memory is charged already (see credit.h).
+ */
+bool	 broker_post_covered(const struct peer *p, uint64_t len);
 /* Ends every parked call with -ESHUTDOWN. */
 void	 broker_shutdown(struct broker *b);
 

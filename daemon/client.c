@@ -41,7 +41,10 @@ struct client {
 static int  client_frame(void *, const struct proto_header *, const uint8_t *,
     int *);
 static void client_closed(void *);
-static int  client_charge(void *, int64_t);
+static int  client_charge(void *, const struct proto_header *, int64_t);
+static int  client_refused(void *, const struct proto_header *);
+static size_t client_reply_begin(struct client *, int);
+static void client_reply_end(struct client *, size_t, uint32_t);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
@@ -51,6 +54,7 @@ static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
 	.closed = client_closed,
 	.charge = client_charge,
+	.refused = client_refused,
 };
 
 static const struct peer_ops client_peer_ops = {
@@ -73,11 +77,15 @@ client_set_init(struct client_set *set, struct event_base *base,
 	set->nrefused = 0;
 }
 
-/* The command name of pid, for operators; "?" when it cannot be read. */
+/*
+ * The command name of pid, for operators; "?" when it cannot be read.
+ * Its process chose it: it is escaped (proto_escape()) once, here, so
+ * that CLIENTS (JSON wants UTF-8) and the log get text that is safe.
+ */
 static void
 client_read_comm(pid_t pid, char *comm, size_t size)
 {
-	char path[64];
+	char path[64], raw[PEER_COMM_RAW + 1];
 	ssize_t n;
 	int fd;
 
@@ -85,14 +93,16 @@ client_read_comm(pid_t pid, char *comm, size_t size)
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
-	n = read(fd, comm, size - 1);
+	n = read(fd, raw, sizeof(raw));
 	close(fd);
-	if (n <= 0) {
-		snprintf(comm, size, "?");
+	if (n <= 0)
 		return;
-	}
-	comm[n] = '\0';
-	comm[strcspn(comm, "\n")] = '\0';
+	/* The kernel ends the name with a newline: not part of it. */
+	if (raw[n - 1] == '\n')
+		n--;
+	if (n > PEER_COMM_RAW)
+		n = PEER_COMM_RAW;
+	proto_escape(comm, size, raw, (size_t)n);
 }
 
 /*
@@ -138,15 +148,58 @@ client_handshake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-client_charge(void *ctx, int64_t delta)
+client_charge(void *ctx, const struct proto_header *h, int64_t delta)
 {
 	struct client *c = ctx;
 
 	/* A refused client has no account: it may announce nothing big. */
 	if (!c->registered)
 		return delta > 0 ? -1 : 0;
+	/*
+	 * An inline POST (u64 mailbox_id, u32 length, payload) that one of
+	 * the connection's grants has room for: that room is already
+	 * charged, and the post takes it.  Counting the frame too would
+	 * charge the message twice.
+	 */
+	if (h != NULL && h->type == PROTO_POST &&
+	    (h->flags & PROTO_POST_FD) == 0 && h->len >= 12 &&
+	    broker_post_covered(&c->peer, h->len - 12))
+		return CONN_COVERED;
 	return broker_charge_input(c->set->broker, &c->peer, delta) < 0 ?
 	    -1 : 0;
+}
+
+/*
+ * A request too large for its sender's memory share, dropped unread: a
+ * limit reached, answered ENOBUFS as the same request would be once read.
+ * A POST has no answer, and no grant of the connection covered it (see
+ * client_charge()): it would be dropped anyway.  No library sends
+ * anything else that large.
+ */
+static int
+client_refused(void *ctx, const struct proto_header *h)
+{
+	struct client *c = ctx;
+	size_t start;
+
+	if (!c->greeted || c->refused != 0 || h->id == 0 ||
+	    (h->type != PROTO_SEND && h->type != PROTO_SENDV &&
+	    h->type != PROTO_POST)) {
+		log_warn("client %llu: a frame of type %u larger than its "
+		    "memory share: closing", (unsigned long long)c->peer.id,
+		    h->type);
+		return -1;
+	}
+	if (h->type == PROTO_POST) {
+		log_warn("client %llu: a post no grant covers, over its memory "
+		    "share: dropped", (unsigned long long)c->peer.id);
+		return 0;
+	}
+	start = client_reply_begin(c, -ENOBUFS);
+	if (h->type == PROTO_SENDV)
+		proto_put_u32(conn_out(c->conn), 0);
+	client_reply_end(c, start, h->id);
+	return 0;
 }
 
 static void

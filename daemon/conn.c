@@ -68,6 +68,13 @@ struct conn {
 	bool		 dead;
 	bool		 parsing;	/* in conn_parse_some(): no re-entry */
 	size_t		 charged;	/* announced frame bytes charged */
+	bool		 covered;	/* that frame needs no charge */
+	/*
+	 * A frame whose charge was refused: its bytes are dropped as they
+	 * come, skip_left more of them, then its owner answers it.
+	 */
+	struct proto_header skip;
+	size_t		 skip_left;
 	char		 label[32];	/* for the log: "client 7" */
 };
 
@@ -75,6 +82,7 @@ static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_parse(struct conn *);
+static void conn_skip(struct conn *);
 static void conn_read_rest(struct conn *);
 
 struct conn *
@@ -202,13 +210,16 @@ void
 conn_close_after_flush(struct conn *c)
 {
 	c->close_after_flush = true;
+	/* What the peer wrote after this is neither read nor run. */
+	if (!c->dead)
+		event_del(c->rev);
 	conn_flush_soon(c);
 }
 
 static void
 conn_pause_reading(struct conn *c, bool pause)
 {
-	if (c->dead || c->reading_paused == pause)
+	if (c->dead || c->reading_paused == pause || c->close_after_flush)
 		return;
 	c->reading_paused = pause;
 	if (pause) {
@@ -395,8 +406,20 @@ conn_parse_some(struct conn *c, int only)
 	size_t off = 0;
 	bool other = false;
 
+	/*
+	 * The bytes of a refused frame are no frames (a pause may end
+	 * mid-way); out of turn (only >= 0) they are left to the read
+	 * callback, which finishes the refusal in order.
+	 */
+	if (c->skip_left > 0) {
+		if (only < 0)
+			conn_skip(c);
+		return false;
+	}
 	c->parsing = true;
-	while (!c->dead && (only >= 0 || !c->reading_paused)) {
+	/* After a refused handshake nothing more is read: it is not run. */
+	while (!c->dead && (only >= 0 || !c->reading_paused) &&
+	    !c->close_after_flush) {
 		struct proto_header h;
 		enum proto_decode d = proto_header_decode(c->in + off,
 		    c->in_len - off, c->max_body, &h);
@@ -422,6 +445,15 @@ conn_parse_some(struct conn *c, int only)
 		memcpy(fds, c->in_fds, h.nfds * sizeof(int));
 		c->nin_fds -= h.nfds;
 		memmove(c->in_fds, c->in_fds + h.nfds, c->nin_fds * sizeof(int));
+		/*
+		 * The frame charged while it came (the first in the buffer)
+		 * is complete: what its request keeps (a message) is charged
+		 * by the owner now, once, and the buffer goes soon.
+		 */
+		if (off == 0) {
+			conn_uncharge(c);
+			c->covered = false;
+		}
 		/* The owner has logged why. */
 		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE,
 		    fds) < 0) {
@@ -459,10 +491,35 @@ conn_parse(struct conn *c)
 }
 
 /*
+ * Drops the input of a refused frame as it arrives; once the whole frame
+ * is gone, its owner answers it and the frames after it are read.
+ */
+static void
+conn_skip(struct conn *c)
+{
+	size_t n = c->in_len < c->skip_left ? c->in_len : c->skip_left;
+
+	if (n > 0) {
+		memmove(c->in, c->in + n, c->in_len - n);
+		c->in_len -= n;
+	}
+	c->skip_left -= n;
+	if (c->skip_left > 0)
+		return;
+	if (c->ops->refused(c->ctx, &c->skip) < 0) {
+		conn_kill(c, NULL);
+		return;
+	}
+	conn_parse(c);
+}
+
+/*
  * A frame larger than one read is announced before it arrives: its size
  * is charged to the owner's memory accounts then, so that many half-sent
  * frames cannot hold more than the caps allow.  The buffer itself only
- * grows as the bytes come.
+ * grows as the bytes come.  A charge refused is a limit reached, not bad
+ * input: the frame is read and dropped (its descriptors closed), and its
+ * owner answers the request (ENOBUFS).
  */
 static void
 conn_charge_frame(struct conn *c)
@@ -470,26 +527,42 @@ conn_charge_frame(struct conn *c)
 	struct proto_header h;
 	size_t want = 0;
 
-	if (c->dead)
+	if (c->dead || c->skip_left > 0 || c->close_after_flush)
 		return;
 	if (c->in_len >= PROTO_HEADER_SIZE &&
 	    proto_header_decode(c->in, c->in_len, c->max_body, &h) ==
 	    PROTO_DECODE_OK && PROTO_HEADER_SIZE + (size_t)h.len > CONN_READ_SIZE)
 		want = PROTO_HEADER_SIZE + (size_t)h.len;
-	if (want == c->charged)
+	if (want == c->charged || (want > 0 && c->covered))
 		return;
-	if (c->ops->charge(c->ctx, (int64_t)want - (int64_t)c->charged) < 0) {
-		conn_kill(c, "a frame larger than its sender's memory share");
+	switch (c->ops->charge(c->ctx, want > c->charged ? &h : NULL,
+	    (int64_t)want - (int64_t)c->charged)) {
+	case 0:
+		c->charged = want;
+		return;
+	case CONN_COVERED:
+		c->covered = true;
 		return;
 	}
-	c->charged = want;
+	/* The descriptors were sent with the frame's first byte. */
+	if (h.nfds > c->nin_fds) {
+		conn_kill(c, "a frame without its descriptors");
+		return;
+	}
+	for (unsigned i = 0; i < h.nfds; i++)
+		close(c->in_fds[i]);
+	c->nin_fds -= h.nfds;
+	memmove(c->in_fds, c->in_fds + h.nfds, c->nin_fds * sizeof(int));
+	c->skip = h;
+	c->skip_left = want;
+	conn_skip(c);
 }
 
 void
 conn_uncharge(struct conn *c)
 {
 	if (c->charged > 0)
-		(void)c->ops->charge(c->ctx, -(int64_t)c->charged);
+		(void)c->ops->charge(c->ctx, NULL, -(int64_t)c->charged);
 	c->charged = 0;
 }
 

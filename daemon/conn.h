@@ -20,6 +20,9 @@
 struct event_base;
 struct conn;
 
+/* conn_ops.charge(): the frame's room is its owner's already. */
+#define CONN_COVERED	1
+
 struct conn_ops {
 	/*
 	 * One complete frame; body holds h->len bytes and stays valid only
@@ -32,11 +35,21 @@ struct conn_ops {
 	/* The connection is dead; called once, from the event loop. */
 	void	(*closed)(void *ctx);
 	/*
-	 * Charges (delta > 0) or releases (delta < 0) the memory of a large
-	 * frame announced and not yet complete.  0, or -1 to refuse (the
-	 * connection is closed).
+	 * Charges (delta > 0, h the frame's header) or releases (delta < 0,
+	 * h NULL) the memory of a large frame announced and not yet
+	 * complete; released before frame() is called with it.  0;
+	 * CONN_COVERED when the owner already holds room for that frame
+	 * (nothing charged, nothing to release); or -1 to refuse: the frame
+	 * is then read and dropped, its descriptors closed, and refused()
+	 * called.
 	 */
-	int	(*charge)(void *ctx, int64_t delta);
+	int	(*charge)(void *ctx, const struct proto_header *h,
+		    int64_t delta);
+	/*
+	 * A frame dropped because its charge was refused (h is its header):
+	 * the owner answers its request.  0, or -1 to close the connection.
+	 */
+	int	(*refused)(void *ctx, const struct proto_header *h);
 };
 
 /* Takes ownership of fd (closed by conn_free, or on failure). */

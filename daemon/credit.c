@@ -147,6 +147,18 @@ credit_max_post(const struct peer *p, uint64_t mailbox_id)
 	return g != NULL ? g->max_msg : 0;
 }
 
+bool
+credit_covers(const struct peer *p, uint64_t len)
+{
+	for (size_t i = 0; i < p->grants.len; i++) {
+		const struct grant *g = p->grants.items[i];
+
+		if (g->count > 0 && g->bytes >= len)
+			return true;
+	}
+	return false;
+}
+
 struct mailbox *
 credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
     size_t len, bool zerocopy)

@@ -66,6 +66,8 @@ uint64_t credit_max_post(const struct peer *p, uint64_t mailbox_id);
  * returns what it was told.
  */
 bool	 credit_tell_shared(struct peer *p, struct mailbox *mb, bool shared);
+/* True when some grant of p has a slot and at least len bytes left. */
+bool	 credit_covers(const struct peer *p, uint64_t len);
 /* Ends p's grant in mb, if any: p sends there without credit now. */
 void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
 /* Ends every grant of p, or every grant in mb. */

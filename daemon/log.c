@@ -1,6 +1,11 @@
 /*
  * log.c - logging to stderr.  Informational lines appear only with -v so
  * that a healthy daemon is quiet after start-up.
+ *
+ * A line may quote what a client chose (a command name, a mailbox name, a
+ * configuration's text): every line is escaped as a whole (proto_escape())
+ * so that no client ends a line, starts one with a journal priority
+ * ("<0>") or sends escapes to an operator's terminal.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,6 +14,10 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "proto.h"
+
+/* Longer lines are cut. */
+#define LOG_LINE_MAX	2048
 
 static int log_verbose;
 static bool log_journal;
@@ -35,17 +44,23 @@ log_detect_journal(void)
 static void __attribute__((format(printf, 2, 0)))
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
+	char line[LOG_LINE_MAX], safe[PROTO_ESCAPED_MAX(LOG_LINE_MAX)];
+	int n;
+
 	if (level >= LOG_LEVEL_INFO && log_verbose == 0)
 		return;
 	if (level == LOG_LEVEL_DEBUG && log_verbose < 2)
 		return;
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	proto_escape(safe, sizeof(safe), line,
+	    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	/* The journal reads the priority from a <N> prefix. */
 	if (log_journal)
-		fprintf(stderr, "<%d>", (int)level);
+		fprintf(stderr, "<%d>%s\n", (int)level, safe);
 	else
-		fputs("mbxd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+		fprintf(stderr, "mbxd: %s\n", safe);
 }
 
 void

@@ -16,6 +16,7 @@
 
 #include "deadline.h"
 #include "msg.h"
+#include "proto.h"
 #include "ptrvec.h"
 
 struct account;
@@ -65,6 +66,9 @@ struct wait {
 
 TAILQ_HEAD(wait_list, wait);
 
+/* The longest command name the kernel gives (TASK_COMM_LEN - 1). */
+#define PEER_COMM_RAW	15
+
 struct peer {
 	uint64_t	 id;
 	pid_t		 pid;
@@ -74,7 +78,7 @@ struct peer {
 	size_t		 ngroups;
 	struct account	*acct;
 	size_t		 nwaits;	/* parked calls, sends and receives */
-	char		 comm[17];
+	char		 comm[PROTO_ESCAPED_MAX(PEER_COMM_RAW)];	/* escaped */
 	const struct peer_ops *ops;
 	void		*ctx;		/* the protocol layer's client */
 

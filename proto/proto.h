@@ -239,6 +239,19 @@ bool	proto_memfd_len(uint64_t size, size_t *len);
  */
 uint64_t proto_direct_id(const char *name, size_t len);
 
+/*
+ * Text that came over the wire (or from another process) made safe for a
+ * log line or a terminal: writes src (len bytes) into dst (size bytes,
+ * always NUL-terminated, cut short rather than overflow) with every byte
+ * that could end a line, forge a syslog priority or drive a terminal
+ * written as \xHH: C0 controls, DEL, backslash, C1 controls and bytes
+ * that are not UTF-8.  Other UTF-8 is copied.  PROTO_ESCAPED_MAX(len) is
+ * the size that always fits.  Returns the length of dst.  The daemon's
+ * log and CLIENTS, and mbxctl's tables, follow this one rule.
+ */
+#define PROTO_ESCAPED_MAX(len)	(4 * (len) + 1)
+size_t	proto_escape(char *dst, size_t size, const char *src, size_t len);
+
 /* A view into a body; strings and blobs point into the frame's bytes. */
 struct proto_reader {
 	const uint8_t	*p;

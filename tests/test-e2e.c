@@ -31,6 +31,7 @@
 #include "mbx.h"
 #include "proto.h"
 #include "suites.h"
+#include "users.h"
 
 #define NOBIND		(-1)
 
@@ -159,6 +160,8 @@ child_send(const struct harness *h, void *arg)
 	harness_report(mbx_id(c));
 	r = mbx_send(c, op->name, op->data, strlen(op->data), op->flags,
 	    op->timeout);
+	/* When the call returned, for tests that bound a wake-up. */
+	harness_report((long)harness_now_ms());
 	if (op->err == 0)
 		CHILD_REQUIRE(r == 0);
 	else
@@ -185,6 +188,7 @@ child_recv(const struct harness *h, void *arg)
 		CHILD_REQUIRE(mbx_bind(c, op->name, op->bind) == 0);
 	harness_report(mbx_id(c));
 	n = mbx_recv(c, op->name, buf, sizeof(buf), &m, op->timeout);
+	harness_report((long)harness_now_ms());
 	if (op->err == 0) {
 		CHILD_REQUIRE(n >= 0);
 		CHILD_REQUIRE((size_t)n == strlen(op->data));
@@ -1991,8 +1995,8 @@ START_TEST(test_destroy_wakes)
 END_TEST
 
 /*
- * SIGTERM: waiting clients get ECONNRESET (and stay broken), the daemon
- * exits 0 and removes its socket.
+ * SIGTERM: waiting clients get ECONNRESET within 1 s (and stay broken),
+ * the daemon exits 0 and removes its socket.
  */
 START_TEST(test_sigterm_wakes)
 {
@@ -2003,6 +2007,8 @@ START_TEST(test_sigterm_wakes)
 	struct harness h;
 	struct harness_child rch, sch;
 	char *json;
+	int64_t t0;
+	long woke;
 	mbx_t *c;
 	int st;
 
@@ -2013,9 +2019,16 @@ START_TEST(test_sigterm_wakes)
 	put(c, "full", "x");
 	start_blocked(&rch, &h, c, child_recv, &rop);
 	start_blocked(&sch, &h, c, child_send, &sop);
+	t0 = harness_now_ms();
 	st = harness_terminate(&h);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "mbxd after SIGTERM: wait status %#x", st);
+	woke = harness_child_read(&rch) - t0;
+	ck_assert_msg(woke <= bound_ms(1000), "a receiver woke %ld ms after "
+	    "SIGTERM", woke);
+	woke = harness_child_read(&sch) - t0;
+	ck_assert_msg(woke <= bound_ms(1000), "a sender woke %ld ms after "
+	    "SIGTERM", woke);
 	join_ok(&rch);
 	join_ok(&sch);
 	ck_assert_msg(access(h.sock, F_OK) == -1 && errno == ENOENT,

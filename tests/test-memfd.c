@@ -497,12 +497,15 @@ END_TEST
 static int conn_frame_none(void *ctx, const struct proto_header *h,
     const uint8_t *body, int *fds) { return -1; }
 static void conn_closed_none(void *ctx) { }
-static int conn_charge_none(void *ctx, int64_t delta) { return 0; }
+static int conn_charge_none(void *ctx, const struct proto_header *h,
+    int64_t delta) { return 0; }
+static int conn_refused_none(void *ctx, const struct proto_header *h)
+    { return -1; }
 
 START_TEST(attach_fd_failure_leaves_the_fd_to_its_caller)
 {
 	static const struct conn_ops ops = { conn_frame_none,
-	    conn_closed_none, conn_charge_none };
+	    conn_closed_none, conn_charge_none, conn_refused_none };
 	struct event_base *base = event_base_new();
 	struct conn *c;
 	int sv[2], memfd, fd = -1, before, n = 0;
