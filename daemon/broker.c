@@ -468,8 +468,11 @@ broker_check_grants(struct broker *b, struct mailbox *mb)
 	for (size_t i = 0; i < mb->grants.len; i++) {
 		struct grant *g = mb->grants.items[i];
 
-		if (!broker_may(b, g->peer, mb, S_IWOTH))
+		/* Once: its holder knows until it hears of the grant again. */
+		if (!g->revoked && !broker_may(b, g->peer, mb, S_IWOTH)) {
+			g->revoked = true;
 			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
+		}
 	}
 }
 

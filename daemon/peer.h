@@ -34,6 +34,12 @@ struct peer_ops {
 	/* p lost its binding on mb, or mb is gone (PROTO_REVOKE_*). */
 	void	(*revoke)(struct peer *p, const struct mailbox *mb,
 		    unsigned what);
+	/*
+	 * May n more descriptors (memfd messages) be handed to p now, within
+	 * its connection's and its uid's bounds on descriptors not yet read?
+	 * Optional: without it, always.
+	 */
+	bool	(*may_take_fds)(struct peer *p, unsigned n);
 };
 
 enum wait_kind {
@@ -68,6 +74,8 @@ struct peer {
 	size_t		 ngroups;
 	struct account	*acct;
 	size_t		 nwaits;	/* parked calls, sends and receives */
+	uint64_t	 out_bytes;	/* output its connection holds unwritten */
+	unsigned	 out_fds;	/* descriptors passed to it, not read */
 	char		 comm[17];
 	const struct peer_ops *ops;
 	void		*ctx;		/* the protocol layer's client */
