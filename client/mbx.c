@@ -476,7 +476,7 @@ static int
 json_request(struct mbx *c, uint16_t type, char **json)
 {
 	char cursor[PROTO_NAME_MAX + 1];
-	size_t cursor_len = 0, len = 0;
+	size_t cursor_len = 0, len = 0, cap = 0;
 	struct answer a;
 	struct proto_str blob, next;
 	uint32_t id, status;
@@ -507,9 +507,17 @@ json_request(struct mbx *c, uint16_t type, char **json)
 			free(s);
 			return conn_break(c, EPROTO);
 		}
-		if ((grown = realloc(s, len + blob.len + 1)) == NULL)
-			goto fail;
-		s = grown;
+		/* Doubling: a view of many pages is copied a few times only. */
+		if (len + blob.len + 1 > cap) {
+			size_t want = cap > 0 ? cap : 4096;
+
+			while (want < len + blob.len + 1)
+				want *= 2;
+			if ((grown = realloc(s, want)) == NULL)
+				goto fail;
+			s = grown;
+			cap = want;
+		}
 		memcpy(s + len, blob.ptr, blob.len);
 		len += blob.len;
 		s[len] = '\0';

@@ -29,7 +29,7 @@ admin_page_free(struct admin_page *pg)
 static void
 admin_put(struct admin_page *pg, const char *s, size_t len)
 {
-	if (pg->failed)
+	if (pg->failed || len == 0)
 		return;
 	if (pg->cap - pg->len < len) {
 		size_t cap = pg->cap ? pg->cap : 4096;
@@ -212,7 +212,8 @@ admin_list_page(const struct broker *b, const char *cursor, size_t len,
 		    (len == 0 || strcmp(mb->name, after) > 0))
 			all[n++] = mb;
 	qsort(all, n, sizeof(*all), mailbox_cmp);
-	admin_puts(pg, len == 0 ? "[" : "");
+	if (len == 0)
+		admin_puts(pg, "[");
 	for (i = 0; i < n && pg->len < ADMIN_PAGE_BYTES; i++) {
 		if (i > 0 || len > 0)
 			admin_puts(pg, ",");
@@ -335,7 +336,8 @@ admin_clients_page(const struct broker *b, const char *cursor, size_t len,
 	if (len > 0 && admin_parse_cursor(cursor, len, &id, &stage,
 	    &index) < 0)
 		return -EINVAL;
-	admin_puts(pg, first ? "[" : "");
+	if (first)
+		admin_puts(pg, "[");
 	/* Peers join the list in the order of their ids. */
 	TAILQ_FOREACH(p, &b->peers, entry)
 		if (p->id >= id)

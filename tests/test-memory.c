@@ -145,7 +145,7 @@ raw_view(int fd, uint16_t type, size_t max_frame, size_t *pages)
 {
 	struct proto_writer w;
 	char cursor[PROTO_NAME_MAX + 1];
-	size_t cursor_len = 0, total = 0;
+	size_t cursor_len = 0, total = 0, cap = 0;
 	char *text = NULL;
 	json_error_t jerr;
 	json_t *j;
@@ -176,8 +176,11 @@ raw_view(int fd, uint16_t type, size_t max_frame, size_t *pages)
 		if (more)
 			next = proto_get_str(&r);
 		ck_assert(proto_reader_done(&r));
-		text = realloc(text, total + blob.len + 1);
-		ck_assert_ptr_nonnull(text);
+		while (total + blob.len + 1 > cap) {
+			cap = cap > 0 ? 2 * cap : 1 << 20;
+			text = realloc(text, cap);
+			ck_assert_ptr_nonnull(text);
+		}
 		memcpy(text + total, blob.ptr, blob.len);
 		total += blob.len;
 		text[total] = '\0';
@@ -1075,7 +1078,7 @@ memory_suite(void)
 
 	tcase_add_test(tc, views_are_paged);
 	tcase_add_test(tc, view_cursor_checked);
-	tcase_set_timeout(tc, 3 * harness_tcase_timeout());
+	tcase_set_timeout(tc, 4 * harness_tcase_timeout());
 	suite_add_tcase(s, tc);
 	tc = tcase_create("output");
 	tcase_add_test(tc, recv_budget_capped);
