@@ -26,7 +26,8 @@
  * until the socket is seen to hold nothing unread (SIOCOUTQ 0).  When the
  * kernel refuses a descriptor (ETOOMANYREFS: the daemon's user has more
  * in flight than its RLIMIT_NOFILE), the frame and what follows stay
- * queued and the write is tried again a little later: that peer is not
+ * queued and the write is tried again a little later (20 ms, then less often, up
+ * to 640 ms, while the kernel keeps refusing): that peer is not
  * at fault, and no message is lost.
  */
 #include <errno.h>
@@ -50,8 +51,13 @@
 #define CONN_MAX_OUT_FDS	256
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
 #define CONN_OUT_LOW	(1u * 1024 * 1024)
-/* How soon a write the kernel refused a descriptor for is tried again. */
+/*
+ * How soon a write the kernel refused a descriptor for is tried again:
+ * soon at first, then less often while it stays refused, so that many
+ * connections waiting for the kernel do not keep the daemon busy.
+ */
 #define CONN_FD_RETRY_MS	20
+#define CONN_FD_RETRY_MAX_MS	640
 
 struct conn {
 	int		 fd;
@@ -80,6 +86,7 @@ struct conn {
 	unsigned	 passed;	/* written, not seen read */
 	struct event	*retry;		/* after ETOOMANYREFS */
 	bool		 fd_refused;	/* the kernel refused the next one */
+	unsigned	 retry_ms;	/* the next wait after a refusal */
 
 	size_t		 out_reported;	/* output told to ops->output */
 	unsigned	 fds_reported;
@@ -317,6 +324,7 @@ conn_send_once(struct conn *c)
 		/* The kernel holds the file now; our copy goes. */
 		close(c->out_fds[0].fd);
 		c->passed++;
+		c->retry_ms = 0;
 		c->nout_fds--;
 		memmove(&c->out_fds[0], &c->out_fds[1],
 		    c->nout_fds * sizeof(c->out_fds[0]));
@@ -407,11 +415,18 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	left = c->out.len - c->out_off;
 	if (c->fd_refused) {
 		/* Writable it is: waiting for that would spin. */
-		struct timeval tv = { 0, CONN_FD_RETRY_MS * 1000 };
+		struct timeval tv;
 
+		if (c->retry_ms == 0)
+			c->retry_ms = CONN_FD_RETRY_MS;
+		tv.tv_sec = c->retry_ms / 1000;
+		tv.tv_usec = (c->retry_ms % 1000) * 1000;
+		if (c->retry_ms < CONN_FD_RETRY_MAX_MS)
+			c->retry_ms *= 2;
 		conn_compact_out(c);
 		event_del(c->wev);
-		evtimer_add(c->retry, &tv);
+		if (!evtimer_pending(c->retry, NULL))
+			evtimer_add(c->retry, &tv);
 	} else if (left == 0) {
 		event_del(c->wev);
 		if (c->close_after_flush) {
