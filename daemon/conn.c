@@ -26,8 +26,8 @@
  * until the socket is seen to hold nothing unread (SIOCOUTQ 0).  When the
  * kernel refuses a descriptor (ETOOMANYREFS: the daemon's user has more
  * in flight than its RLIMIT_NOFILE), the frame and what follows stay
- * queued and the write is tried again a little later (20 ms, then less often, up
- * to 640 ms, while the kernel keeps refusing): that peer is not
+ * queued and the write is tried again a little later (20 ms, then less
+ * often, up to 640 ms, while the kernel keeps refusing): that peer is not
  * at fault, and no message is lost.
  */
 #include <errno.h>
