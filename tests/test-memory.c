@@ -535,6 +535,9 @@ START_TEST(output_per_uid)
 	    "%llu bytes of output, its share is %llu", (unsigned long long)sum,
 	    (unsigned long long)share);
 	ck_assert_uint_ge(sum, share);
+	fprintf(stderr, "memory: %d connections of one uid that do not read: "
+	    "%llu bytes of output held (share %llu), mbxd RSS +%ld KiB\n",
+	    NCONN, (unsigned long long)sum, (unsigned long long)share, grown);
 	/* Nothing was dropped: each reads all its answers in order. */
 	for (int i = 0; i < NCONN; i++) {
 		for (int k = 0; k < NREQ; k++) {
