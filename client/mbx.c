@@ -467,36 +467,68 @@ mbx_rebind(mbx_t *c, const char *name, long client_id)
 	return call_status(c, id, NULL, 0);
 }
 
-/* LIST and CLIENTS: a JSON blob, copied out NUL-terminated. */
+/*
+ * LIST and CLIENTS: the daemon answers a page at a time (a REPLY with
+ * PROTO_REPLY_MORE ends with the cursor of the next); the pages together
+ * are one JSON text, returned NUL-terminated.
+ */
 static int
 json_request(struct mbx *c, uint16_t type, char **json)
 {
+	char cursor[PROTO_NAME_MAX + 1];
+	size_t cursor_len = 0, len = 0, cap = 0;
 	struct answer a;
-	struct proto_str blob;
+	struct proto_str blob, next;
 	uint32_t id, status;
-	char *s;
+	char *s = NULL, *grown;
+	bool more;
 
 	if (c == NULL || json == NULL)
 		return fail(EINVAL);
-	req_begin(c);
-	if ((id = req_end(c, type, 0, 0)) == 0)
-		return -1;
-	if (call(c, id, NULL, 0, &a) == -1 ||
-	    reply_status(c, &a, &status) == -1)
-		return -1;
-	if (status != PROTO_OK)
-		return status_fail(c, status);
-	blob = proto_get_blob(&a.r);
-	/* The caller gets a C string: a NUL inside would cut it short. */
-	if (!proto_reader_done(&a.r) || memchr(blob.ptr, 0, blob.len) != NULL)
-		return conn_break(c, EPROTO);
-	s = malloc(blob.len + 1);
-	if (s == NULL)
-		return -1;
-	memcpy(s, blob.ptr, blob.len);
-	s[blob.len] = '\0';
+	do {
+		req_begin(c);
+		if (cursor_len > 0)
+			proto_put_str(&c->out, cursor, cursor_len);
+		if ((id = req_end(c, type, 0, 0)) == 0 ||
+		    call(c, id, NULL, 0, &a) == -1 ||
+		    reply_status(c, &a, &status) == -1)
+			goto fail;
+		if (status != PROTO_OK) {
+			free(s);
+			return status_fail(c, status);
+		}
+		more = (a.h.flags & PROTO_REPLY_MORE) != 0;
+		blob = proto_get_blob(&a.r);
+		next = more ? proto_get_str(&a.r) : (struct proto_str){ "", 0 };
+		/* The caller gets a C string: a NUL inside would cut it short. */
+		if (!proto_reader_done(&a.r) ||
+		    memchr(blob.ptr, 0, blob.len) != NULL ||
+		    (more && (next.len == 0 || next.len > PROTO_NAME_MAX))) {
+			free(s);
+			return conn_break(c, EPROTO);
+		}
+		/* Doubling: a view of many pages is copied a few times only. */
+		if (len + blob.len + 1 > cap) {
+			size_t want = cap > 0 ? cap : 4096;
+
+			while (want < len + blob.len + 1)
+				want *= 2;
+			if ((grown = realloc(s, want)) == NULL)
+				goto fail;
+			s = grown;
+			cap = want;
+		}
+		memcpy(s + len, blob.ptr, blob.len);
+		len += blob.len;
+		s[len] = '\0';
+		memcpy(cursor, next.ptr, next.len);
+		cursor_len = next.len;
+	} while (more);
 	*json = s;
 	return 0;
+fail:
+	free(s);
+	return -1;
 }
 
 MBX_EXPORT int

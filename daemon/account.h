@@ -2,7 +2,14 @@
  * account.h - what one uid holds in the broker, charged where it is
  * taken and released in one place, in the spirit of dbus-broker's
  * per-user accounting: connections, mailboxes owned, queued payload bytes
- * and parked calls.
+ * and parked calls, credit, and the output its connections have not read.
+ *
+ * Two sides of a uid: what it sent and the daemon holds for it (bytes,
+ * msgs, fds, zc_slots, held against max_bytes_per_uid, max_msgs_per_uid
+ * and max_fds_per_uid), and what the daemon has written to it that it has
+ * not read (out_bytes, out_fds, held against max_bytes_per_uid and
+ * max_fds_per_uid too, counted apart so that a uid whose mailboxes are
+ * full can still read them).
  *
  * An account lives while anything is charged to it.  Quotas are checked
  * by the broker against struct broker_limits; the account only counts.
@@ -10,6 +17,7 @@
 #ifndef MBX_ACCOUNT_H
 #define MBX_ACCOUNT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +31,14 @@ struct account {
 	uint64_t	bytes;
 	unsigned	fds;		/* zero-copy messages held */
 	unsigned	msgs;		/* messages held */
+	unsigned	zc_slots;	/* memfd posts granted, not yet used */
+	uint64_t	out_bytes;	/* output not yet written to its conns */
+	unsigned	out_fds;	/* descriptors passed, not yet read */
+	uint64_t	out_fds_looked;	/* when they were last asked of the
+					 * kernel, in broker_now() ms */
+	bool		out_over;	/* out_bytes passed the share: its
+					 * conns with output waiting are not
+					 * read until under half of it */
 };
 
 /* The accounts of a broker: few uids, so a short vector. */

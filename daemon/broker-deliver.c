@@ -38,15 +38,20 @@ wait_new(struct broker *b, struct peer *p, enum wait_kind kind, uint32_t req,
 	*err = -EDQUOT;
 	if (p->nwaits >= b->limits.max_pending_per_connection)
 		return NULL;
-	*err = -ENOMEM;
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if ((*err = broker_charge_input(b, p, BROKER_WAIT_COST)) < 0)
 		return NULL;
+	*err = -ENOMEM;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
+		return NULL;
+	}
 	w->kind = kind;
 	w->peer = p;
 	w->req = req;
 	deadline_node_init(&w->deadline);
 	if (timeout_ms > 0 && deadline_heap_add(&b->deadlines, &w->deadline,
 	    broker_now(b) + (uint64_t)timeout_ms) < 0) {
+		(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
 		free(w);
 		return NULL;
 	}
@@ -73,6 +78,7 @@ wait_end(struct broker *b, struct wait *w, int err, bool answer)
 	} else {
 		TAILQ_REMOVE(&p->recvs, w, entry);
 	}
+	(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
 	if (answer)
 		p->ops->reply(p, w->req, err);
 	free(w);
@@ -155,6 +161,18 @@ broker_fit_reader(const struct peer *p, struct msg *m)
 	return msg_make_private(m);
 }
 
+/*
+ * May p be handed n more memfd messages?  Each passes a descriptor that
+ * stays in the daemon's table, or in the kernel's books on its user,
+ * until p reads it: the peer's protocol layer bounds them per connection
+ * and per uid.
+ */
+static bool
+broker_may_take_fds(struct peer *p, unsigned n)
+{
+	return p->ops->may_take_fds == NULL || p->ops->may_take_fds(p, n);
+}
+
 static void
 broker_take(struct broker *b, struct peer *p, struct msg *m)
 {
@@ -199,6 +217,10 @@ broker_pump(struct broker *b, struct mailbox *mb)
 
 		if (m->len > w->cap) {
 			wait_end(b, w, -EMSGSIZE, true);
+			continue;
+		}
+		if (m->fd >= 0 && !broker_may_take_fds(rcv, 1)) {
+			wait_end(b, w, -EMFILE, true);
 			continue;
 		}
 		err = broker_fit_reader(rcv, m);
@@ -481,7 +503,8 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 	while (n < max && (m = mailbox_head(mb)) != NULL && m->len <= r->cap &&
 	    (n == 0 || (m->fd >= 0 ? 0 : m->len) <= r->budget - total)) {
 		/* Each descriptor is held by the connection until written. */
-		if (m->fd >= 0 && nfds++ == BROKER_RECV_MAX_FDS)
+		if (m->fd >= 0 && (nfds++ == BROKER_RECV_MAX_FDS ||
+		    !broker_may_take_fds(p, (unsigned)nfds)))
 			break;
 		if (broker_fit_reader(p, m) < 0)
 			break;
@@ -516,6 +539,8 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	if (err == 0 && (m = mailbox_head(mb)) != NULL) {
 		if (m->len > r->cap)
 			return -EMSGSIZE;
+		if (m->fd >= 0 && !broker_may_take_fds(p, 1))
+			return -EMFILE;
 		/* The batch always starts with this one: it must be sendable. */
 		if ((err = broker_fit_reader(p, m)) < 0)
 			return err;

@@ -470,9 +470,12 @@ broker_check_grants(struct broker *b, struct mailbox *mb)
 	for (size_t i = 0; i < mb->grants.len; i++) {
 		struct grant *g = mb->grants.items[i];
 
-		if (!broker_may(b, g->peer, mb, S_IWOTH) ||
-		    (g->shared && !broker_shared_ok(g->peer, mb)))
+		/* Once: its holder knows until it hears of the grant again. */
+		if (!g->revoked && (!broker_may(b, g->peer, mb, S_IWOTH) ||
+		    (g->shared && !broker_shared_ok(g->peer, mb)))) {
+			g->revoked = true;
 			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
+		}
 	}
 }
 

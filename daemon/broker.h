@@ -35,6 +35,14 @@
  */
 #define BROKER_SYNC_NOW_MS	250
 
+/*
+ * What a parked call costs the daemon (the wait, its deadline, the answer
+ * it will write), charged as payload bytes to its uid's share and to the
+ * memory cap: a uid's parked calls, over all its connections, are bounded
+ * like the rest of what it makes the daemon hold (ENOBUFS past them).
+ */
+#define BROKER_WAIT_COST	256
+
 #define BROKER_DEFAULT_MAX_MEMORY	(256ull * 1024 * 1024)
 #define BROKER_DEFAULT_MAX_MSG		(1024ull * 1024)
 /* Largest max_msg a configuration may allow (zero-copy messages). */

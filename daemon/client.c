@@ -49,12 +49,17 @@ static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
 static void client_settle(struct peer *);
+static void client_output(void *, int64_t, int);
+static bool client_may_read(void *);
+static bool client_may_take_fds(struct peer *, unsigned);
 
 static const struct conn_ops client_conn_ops = {
 	.frame = client_frame,
 	.closed = client_closed,
 	.charge = client_charge,
 	.refused = client_refused,
+	.output = client_output,
+	.may_read = client_may_read,
 };
 
 static const struct peer_ops client_peer_ops = {
@@ -62,7 +67,17 @@ static const struct peer_ops client_peer_ops = {
 	.deliver = client_deliver,
 	.revoke = client_revoke,
 	.settle = client_settle,
+	.may_take_fds = client_may_take_fds,
 };
+
+/*
+ * Most inline payload bytes one RECV batch carries past its first
+ * message, whatever budget the client asks for: the batch is written at
+ * once, so this bounds what a receive that is never read costs.
+ */
+#define CLIENT_RECV_MAX_BUDGET	(1024u * 1024)
+/* Descriptors one connection may hold unread, whoever its uid. */
+#define CLIENT_MAX_OUT_FDS	256
 
 void
 client_set_init(struct client_set *set, struct event_base *base,
@@ -200,6 +215,87 @@ client_refused(void *ctx, const struct proto_header *h)
 		proto_put_u32(conn_out(c->conn), 0);
 	client_reply_end(c, start, h->id);
 	return 0;
+}
+
+/*
+ * Output accounting (see account.h): what a connection holds unwritten,
+ * and the descriptors it was passed and has not read, count against its
+ * uid.  Past the uid's share of memory, its connections that have output
+ * waiting are no longer read (as one connection past CONN_OUT_HIGH is);
+ * they are read again once the uid's output is under half its share.
+ */
+static void
+client_output(void *ctx, int64_t bytes, int fds)
+{
+	struct client *c = ctx;
+	struct account *acct = c->peer.acct;
+	uint64_t share = c->set->broker->limits.max_bytes_per_uid;
+	struct client *o;
+
+	if (!c->registered || acct == NULL)
+		return;
+	c->peer.out_bytes = (uint64_t)((int64_t)c->peer.out_bytes + bytes);
+	c->peer.out_fds = (unsigned)((int)c->peer.out_fds + fds);
+	acct->out_bytes = (uint64_t)((int64_t)acct->out_bytes + bytes);
+	acct->out_fds = (unsigned)((int)acct->out_fds + fds);
+	if (!acct->out_over && acct->out_bytes > share &&
+	    !broker_is_admin(c->set->broker, &c->peer))
+		acct->out_over = true;
+	if (!acct->out_over || acct->out_bytes >= share / 2)
+		return;
+	acct->out_over = false;
+	TAILQ_FOREACH(o, &c->set->list, entry)
+		if (o->registered && o->peer.acct == acct)
+			conn_resume(o->conn);
+}
+
+static bool
+client_may_read(void *ctx)
+{
+	struct client *c = ctx;
+
+	return !c->registered || !c->peer.acct->out_over;
+}
+
+/*
+ * The descriptors p's uid holds unread, refreshed from the kernel once
+ * they reach the quota (a peer may have read them since they were last
+ * looked at).  That walks every connection, so it is done at most every
+ * CLIENT_FDS_LOOK_MS for a uid: a uid at its quota that keeps asking
+ * cannot make each of its requests cost the daemon a walk.
+ */
+#define CLIENT_FDS_LOOK_MS	10
+
+static unsigned
+client_uid_out_fds(struct client *c)
+{
+	struct account *acct = c->peer.acct;
+	uint64_t now = broker_now(c->set->broker);
+	struct client *o;
+
+	if (acct->out_fds < c->set->broker->limits.max_fds_per_uid ||
+	    now - acct->out_fds_looked < CLIENT_FDS_LOOK_MS)
+		return acct->out_fds;
+	acct->out_fds_looked = now;
+	TAILQ_FOREACH(o, &c->set->list, entry)
+		if (o->registered && o->peer.acct == acct && o->conn != NULL)
+			(void)conn_out_fds(o->conn);
+	return acct->out_fds;
+}
+
+static bool
+client_may_take_fds(struct peer *p, unsigned n)
+{
+	struct client *c = p->ctx;
+	unsigned max = c->set->broker->limits.max_fds_per_uid;
+
+	/* A closing connection takes nothing out of the daemon's table. */
+	if (conn_dead(c->conn))
+		return true;
+	if (conn_out_fds(c->conn) + n > CLIENT_MAX_OUT_FDS)
+		return false;
+	return broker_is_admin(c->set->broker, p) ||
+	    client_uid_out_fds(c) + n <= max;
 }
 
 static void
@@ -434,21 +530,6 @@ client_answer(struct client *c, uint32_t req, int ret)
 {
 	if (ret != BROKER_PARKED)
 		client_reply(&c->peer, req, ret);
-}
-
-static void
-client_reply_json(struct client *c, uint32_t req, char *json)
-{
-	size_t start;
-
-	if (json == NULL) {
-		client_reply(&c->peer, req, -ENOMEM);
-		return;
-	}
-	start = client_reply_begin(c, 0);
-	proto_put_blob(conn_out(c->conn), json, strlen(json));
-	client_reply_end(c, start, req);
-	free(json);
 }
 
 /*
@@ -780,6 +861,8 @@ client_recv(struct client *c, const struct proto_header *h,
 	rq.budget = proto_get_u64(r);
 	if (!proto_reader_done(r))
 		return -1;
+	if (rq.budget > CLIENT_RECV_MAX_BUDGET)
+		rq.budget = CLIENT_RECV_MAX_BUDGET;
 	rq.name = name.len > 0 ? name.ptr : NULL;
 	rq.name_len = name.len;
 	ret = rq.timeout_ms < -1 ? -EINVAL :
@@ -807,15 +890,37 @@ client_ack(struct client *c, const struct proto_header *h,
 	return 0;
 }
 
+/*
+ * LIST and CLIENTS: one page of the view, from the cursor the body may
+ * carry (none: the first page).  A page that another follows says so
+ * with PROTO_REPLY_MORE and ends with the cursor of the next.
+ */
 static int
 client_list(struct client *c, const struct proto_header *h,
     struct proto_reader *r)
 {
-	if (!proto_reader_done(r))
+	struct proto_str cursor = { "", 0 };
+	struct admin_page pg;
+	size_t start;
+	int err;
+
+	if (h->len > 0)
+		cursor = proto_get_str(r);
+	if (!proto_reader_done(r) || h->flags != 0)
 		return -1;
-	client_reply_json(c, h->id, h->type == PROTO_LIST ?
-	    admin_list_json(c->set->broker) :
-	    admin_clients_json(c->set->broker));
+	err = h->type == PROTO_LIST ?
+	    admin_list_page(c->set->broker, cursor.ptr, cursor.len, &pg) :
+	    admin_clients_page(c->set->broker, cursor.ptr, cursor.len, &pg);
+	if (err < 0) {
+		client_reply(&c->peer, h->id, err);
+		return 0;
+	}
+	start = client_reply_begin(c, 0);
+	proto_put_blob(conn_out(c->conn), pg.text, pg.len);
+	if (pg.more)
+		proto_put_str(conn_out(c->conn), pg.cursor, pg.cursor_len);
+	client_reply_end_flags(c, start, h->id, pg.more ? PROTO_REPLY_MORE : 0);
+	admin_page_free(&pg);
 	return 0;
 }
 

@@ -16,14 +16,29 @@
  * Backpressure: when a client's unwritten output passes CONN_OUT_HIGH,
  * the conn stops reading its requests until the output drains below
  * CONN_OUT_LOW, so a client that does not read its replies costs bounded
- * memory and never slows anyone else.
+ * memory and never slows anyone else.  The owner is told how much output
+ * each conn holds (ops->output) and may stop reading a conn with output
+ * waiting for wider reasons (ops->may_read): one uid's conns together.
+ *
+ * A descriptor written to the socket leaves the daemon's table but not
+ * the kernel's books: it stays "in flight", charged to the daemon's user,
+ * until the peer reads it.  So it is still counted as the conn's (passed)
+ * until the socket is seen to hold nothing unread (SIOCOUTQ 0).  When the
+ * kernel refuses a descriptor (ETOOMANYREFS: the daemon's user has more
+ * in flight than its RLIMIT_NOFILE), the frame and what follows stay
+ * queued and the write is tried again a little later (20 ms, then less
+ * often, up to 640 ms, while the kernel keeps refusing): that peer is not
+ * at fault, and no message is lost.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <event2/event.h>
 
@@ -36,6 +51,13 @@
 #define CONN_MAX_OUT_FDS	256
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
 #define CONN_OUT_LOW	(1u * 1024 * 1024)
+/*
+ * How soon a write the kernel refused a descriptor for is tried again:
+ * soon at first, then less often while it stays refused, so that many
+ * connections waiting for the kernel do not keep the daemon busy.
+ */
+#define CONN_FD_RETRY_MS	20
+#define CONN_FD_RETRY_MAX_MS	640
 
 struct conn {
 	int		 fd;
@@ -61,6 +83,14 @@ struct conn {
 	}		*out_fds;	/* grown on demand: idle conns hold none */
 	size_t		 nout_fds;
 	size_t		 out_fds_cap;
+	unsigned	 passed;	/* written, not seen read */
+	struct event	*retry;		/* after ETOOMANYREFS */
+	bool		 fd_refused;	/* the kernel refused the next one */
+	unsigned	 retry_ms;	/* the next wait after a refusal */
+
+	size_t		 out_reported;	/* output told to ops->output */
+	unsigned	 fds_reported;
+	bool		 uncharged;	/* nothing is told any more */
 
 	bool		 write_soon;
 	bool		 reading_paused;
@@ -84,6 +114,24 @@ static void conn_reap_cb(evutil_socket_t, short, void *);
 static void conn_parse(struct conn *);
 static void conn_skip(struct conn *);
 static void conn_read_rest(struct conn *);
+static void conn_retry_cb(evutil_socket_t, short, void *);
+static void conn_uncharge_input(struct conn *);
+
+/* Tells the owner how the output held changed since it was last told. */
+static void
+conn_report(struct conn *c)
+{
+	size_t bytes = c->out.len - c->out_off;
+	unsigned fds = (unsigned)c->nout_fds + c->passed;
+
+	if (c->uncharged || c->ops->output == NULL ||
+	    (bytes == c->out_reported && fds == c->fds_reported))
+		return;
+	c->ops->output(c->ctx, (int64_t)bytes - (int64_t)c->out_reported,
+	    (int)fds - (int)c->fds_reported);
+	c->out_reported = bytes;
+	c->fds_reported = fds;
+}
 
 struct conn *
 conn_new(struct event_base *base, int fd, uint32_t max_body,
@@ -103,7 +151,9 @@ conn_new(struct event_base *base, int fd, uint32_t max_body,
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	c->reap = event_new(base, -1, 0, conn_reap_cb, c);
+	c->retry = evtimer_new(base, conn_retry_cb, c);
 	if (c->rev == NULL || c->wev == NULL || c->reap == NULL ||
+	    c->retry == NULL ||
 	    event_add(c->rev, NULL) < 0) {
 		conn_free(c);
 		return NULL;
@@ -122,6 +172,8 @@ conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->reap != NULL)
 		event_free(c->reap);
+	if (c->retry != NULL)
+		event_free(c->retry);
 	close(c->fd);
 	for (size_t i = 0; i < c->nin_fds; i++)
 		close(c->in_fds[i]);
@@ -156,7 +208,29 @@ conn_attach_fd(struct conn *c, size_t frame_start, int fd)
 	c->out_fds[c->nout_fds].off = frame_start;
 	c->out_fds[c->nout_fds].fd = fd;
 	c->nout_fds++;
+	conn_report(c);
 	return 0;
+}
+
+unsigned
+conn_out_fds(struct conn *c)
+{
+	int unread;
+
+	if (c->passed > 0 && ioctl(c->fd, SIOCOUTQ, &unread) == 0 &&
+	    unread == 0) {
+		c->passed = 0;
+		conn_report(c);
+	}
+	return (unsigned)c->nout_fds + c->passed;
+}
+
+void
+conn_resume(struct conn *c)
+{
+	/* The write callback unpauses when the output allows it. */
+	if (!c->dead && c->reading_paused)
+		event_active(c->wev, EV_WRITE, 1);
 }
 
 struct proto_writer *
@@ -182,6 +256,7 @@ conn_kill(struct conn *c, const char *why)
 	c->dead = true;
 	event_del(c->rev);
 	event_del(c->wev);
+	evtimer_del(c->retry);
 	event_active(c->reap, EV_TIMEOUT, 1);
 }
 
@@ -196,6 +271,7 @@ conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 void
 conn_flush_soon(struct conn *c)
 {
+	conn_report(c);
 	if (c->dead || c->write_soon)
 		return;
 	if (proto_writer_failed(&c->out)) {
@@ -259,6 +335,8 @@ conn_send_once(struct conn *c)
 	if (n > 0 && with_fd) {
 		/* The kernel holds the file now; our copy goes. */
 		close(c->out_fds[0].fd);
+		c->passed++;
+		c->retry_ms = 0;
 		c->nout_fds--;
 		memmove(&c->out_fds[0], &c->out_fds[1],
 		    c->nout_fds * sizeof(c->out_fds[0]));
@@ -268,8 +346,9 @@ conn_send_once(struct conn *c)
 
 /* Writes what the socket takes; -1 when the connection failed. */
 static int
-conn_write_some(struct conn *c)
+conn_write_once_more(struct conn *c)
 {
+	c->fd_refused = false;
 	while (c->out_off < c->out.len) {
 		ssize_t n = conn_send_once(c);
 
@@ -277,6 +356,11 @@ conn_write_some(struct conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
+		if (n < 0 && errno == ETOOMANYREFS) {
+			/* Not this peer's doing: keep it all, try later. */
+			c->fd_refused = true;
+			return 0;
+		}
 		if (n < 0)
 			return -1;
 		c->out_off += (size_t)n;
@@ -284,6 +368,26 @@ conn_write_some(struct conn *c)
 	c->out.len = 0;
 	c->out_off = 0;
 	return 0;
+}
+
+static int
+conn_write_some(struct conn *c)
+{
+	int ret = conn_write_once_more(c);
+	int err = errno;
+
+	conn_report(c);
+	errno = err;
+	return ret;
+}
+
+static void
+conn_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (!c->dead)
+		event_active(c->wev, EV_WRITE, 1);
 }
 
 /* Drops written output, keeping the descriptors' offsets true. */
@@ -321,7 +425,21 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	left = c->out.len - c->out_off;
-	if (left == 0) {
+	if (c->fd_refused) {
+		/* Writable it is: waiting for that would spin. */
+		struct timeval tv;
+
+		if (c->retry_ms == 0)
+			c->retry_ms = CONN_FD_RETRY_MS;
+		tv.tv_sec = c->retry_ms / 1000;
+		tv.tv_usec = (c->retry_ms % 1000) * 1000;
+		if (c->retry_ms < CONN_FD_RETRY_MAX_MS)
+			c->retry_ms *= 2;
+		conn_compact_out(c);
+		event_del(c->wev);
+		if (!evtimer_pending(c->retry, NULL))
+			evtimer_add(c->retry, &tv);
+	} else if (left == 0) {
 		event_del(c->wev);
 		if (c->close_after_flush) {
 			conn_kill(c, NULL);
@@ -421,8 +539,16 @@ conn_parse_some(struct conn *c, int only)
 	while (!c->dead && (only >= 0 || !c->reading_paused) &&
 	    !c->close_after_flush) {
 		struct proto_header h;
-		enum proto_decode d = proto_header_decode(c->in + off,
-		    c->in_len - off, c->max_body, &h);
+		enum proto_decode d;
+
+		/* Output waits and the owner wants no more of it for now. */
+		if (c->out.len > c->out_off && c->ops->may_read != NULL &&
+		    !c->ops->may_read(c->ctx)) {
+			conn_pause_reading(c, true);
+			break;
+		}
+		d = proto_header_decode(c->in + off, c->in_len - off,
+		    c->max_body, &h);
 
 		if (d == PROTO_DECODE_MALFORMED) {
 			c->parsing = false;
@@ -451,7 +577,7 @@ conn_parse_some(struct conn *c, int only)
 		 * by the owner now, once, and the buffer goes soon.
 		 */
 		if (off == 0) {
-			conn_uncharge(c);
+			conn_uncharge_input(c);
 			c->covered = false;
 		}
 		/* The owner has logged why. */
@@ -558,12 +684,24 @@ conn_charge_frame(struct conn *c)
 	conn_skip(c);
 }
 
-void
-conn_uncharge(struct conn *c)
+/* Releases the charge of the input frame that is now complete. */
+static void
+conn_uncharge_input(struct conn *c)
 {
 	if (c->charged > 0)
 		(void)c->ops->charge(c->ctx, NULL, -(int64_t)c->charged);
 	c->charged = 0;
+}
+
+void
+conn_uncharge(struct conn *c)
+{
+	conn_uncharge_input(c);
+	if (!c->uncharged && c->ops->output != NULL &&
+	    (c->out_reported > 0 || c->fds_reported > 0))
+		c->ops->output(c->ctx, -(int64_t)c->out_reported,
+		    -(int)c->fds_reported);
+	c->uncharged = true;
 }
 
 /* One read into the input buffer: 1 read, 0 nothing there, -1 dead. */

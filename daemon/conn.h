@@ -50,6 +50,17 @@ struct conn_ops {
 	 * the owner answers its request.  0, or -1 to close the connection.
 	 */
 	int	(*refused)(void *ctx, const struct proto_header *h);
+	/*
+	 * The output this connection holds changed by bytes and fds
+	 * (either may be negative): unwritten bytes, and descriptors
+	 * queued or passed to the peer and not yet seen read.  Optional.
+	 */
+	void	(*output)(void *ctx, int64_t bytes, int fds);
+	/*
+	 * Asked before each frame while output waits to be written: false
+	 * stops reading until conn_resume().  Optional.
+	 */
+	bool	(*may_read)(void *ctx);
 };
 
 /* Takes ownership of fd (closed by conn_free, or on failure). */
@@ -75,6 +86,14 @@ struct proto_writer *conn_out(struct conn *c);
  * memory) it stays the caller's, to close.
  */
 int	 conn_attach_fd(struct conn *c, size_t frame_start, int fd);
+/*
+ * Descriptors queued or passed and not yet seen read by the peer: the
+ * peer has read them all once the socket holds nothing unread (asked of
+ * the kernel here).
+ */
+unsigned conn_out_fds(struct conn *c);
+/* Reading paused by may_read() is tried again (on the next loop turn). */
+void	 conn_resume(struct conn *c);
 /* Writes the output at the end of this loop turn (coalescing replies). */
 void	 conn_flush_soon(struct conn *c);
 /* Writes what the socket takes now, without waiting; for shutdown. */
@@ -83,7 +102,10 @@ void	 conn_flush_now(struct conn *c);
 void	 conn_close_after_flush(struct conn *c);
 /* Closes; why, when not NULL, is logged as an anomaly. */
 void	 conn_kill(struct conn *c, const char *why);
-/* Releases what the connection has charged (before its owner goes). */
+/*
+ * Releases what the connection has charged, input and output (before
+ * its owner goes); nothing is reported after it.
+ */
 void	 conn_uncharge(struct conn *c);
 /* Names the connection in log lines. */
 void	 conn_set_label(struct conn *c, const char *label);

@@ -25,6 +25,9 @@ credit_find(const struct peer *p, const struct mailbox *mb)
 static void
 credit_charge(struct broker *b, struct grant *g, long count, int64_t bytes)
 {
+	if (g->zerocopy)
+		g->peer->acct->zc_slots = (unsigned)((long)g->peer->acct->zc_slots +
+		    count);
 	g->count = (unsigned)((long)g->count + count);
 	g->bytes = (uint64_t)((int64_t)g->bytes + bytes);
 	g->mb->reserved = (unsigned)((long)g->mb->reserved + count);
@@ -32,10 +35,47 @@ credit_charge(struct broker *b, struct grant *g, long count, int64_t bytes)
 	g->peer->acct->bytes = (uint64_t)((int64_t)g->peer->acct->bytes + bytes);
 }
 
+/* Whether g covers memfd posts, its slots counted as such or not. */
+static void
+credit_set_zerocopy(struct grant *g, bool zerocopy)
+{
+	if (g->zerocopy == zerocopy)
+		return;
+	if (zerocopy)
+		g->peer->acct->zc_slots += g->count;
+	else
+		g->peer->acct->zc_slots -= g->count;
+	g->zerocopy = zerocopy;
+}
+
+/*
+ * The most slots a grant of p (g, or a new one when NULL) may hold and
+ * still cover memfd posts: CREDIT_ZC_WINDOW, and for a non-administrator
+ * no more than keep the uid's zero-copy messages held and the memfd
+ * slots of all its grants within half its max_fds_per_uid.
+ */
+static unsigned
+credit_zc_room(const struct broker *b, const struct peer *p,
+    const struct grant *g)
+{
+	uint64_t half = b->limits.max_fds_per_uid / 2;
+	uint64_t used = (uint64_t)p->acct->fds + p->acct->zc_slots;
+
+	if (g != NULL && g->zerocopy)
+		used -= g->count;
+	if (broker_is_admin(b, p))
+		return CREDIT_ZC_WINDOW;
+	if (used >= half)
+		return 0;
+	return half - used < CREDIT_ZC_WINDOW ? (unsigned)(half - used) :
+	    CREDIT_ZC_WINDOW;
+}
+
 static void
 credit_end(struct broker *b, struct grant *g)
 {
 	credit_charge(b, g, -(long)g->count, -(int64_t)g->bytes);
+	credit_set_zerocopy(g, false);
 	ptrvec_remove(&g->peer->grants, g);
 	ptrvec_remove(&g->mb->grants, g);
 	free(g);
@@ -51,8 +91,8 @@ credit_end(struct broker *b, struct grant *g)
  */
 static void
 credit_target(const struct broker *b, const struct peer *p,
-    const struct mailbox *mb, size_t len, bool zerocopy, unsigned *count,
-    uint64_t *bytes)
+    const struct mailbox *mb, const struct grant *g, size_t len,
+    bool zerocopy, unsigned *count, uint64_t *bytes)
 {
 	uint64_t per = len < 64 ? 64 : len, free_slots = CREDIT_WINDOW * 4;
 	uint64_t max_bytes = zerocopy ? CREDIT_ZC_MAX_BYTES : CREDIT_MAX_BYTES;
@@ -71,14 +111,9 @@ credit_target(const struct broker *b, const struct peer *p,
 	*count = free_slots / 4 < window ? (unsigned)(free_slots / 4) : window;
 	if ((uint64_t)*count * per > max_bytes)
 		*count = (unsigned)(max_bytes / per);
-	/* Descriptors: the uid's zero-copy messages stay under half. */
-	if (zerocopy && !broker_is_admin(b, p)) {
-		uint64_t half = b->limits.max_fds_per_uid / 2;
-		uint64_t room = half > p->acct->fds ? half - p->acct->fds : 0;
-
-		if (*count > room)
-			*count = (unsigned)room;
-	}
+	/* Descriptors: held and granted, the uid's stay under half. */
+	if (zerocopy && *count > credit_zc_room(b, p, g))
+		*count = credit_zc_room(b, p, g);
 	*bytes = (uint64_t)*count * per;
 	if (b->mem_used + *bytes > b->limits.max_memory / 2 ||
 	    (!broker_is_admin(b, p) &&
@@ -96,7 +131,7 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	unsigned want_count;
 	uint64_t want_bytes;
 
-	credit_target(b, p, mb, len, zerocopy, &want_count, &want_bytes);
+	credit_target(b, p, mb, g, len, zerocopy, &want_count, &want_bytes);
 	if (g == NULL && want_count > 0) {
 		g = calloc(1, sizeof(*g));
 		if (g != NULL && (ptrvec_push(&p->grants, g) < 0 ||
@@ -119,9 +154,20 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	if (g != NULL)
 		g->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
 		    b->limits.max_msg;
-	/* A memfd send says afresh whether memfd posts may follow. */
+	/*
+	 * A memfd send says afresh whether memfd posts may follow: not on
+	 * a grant grown past what memfd posts may hold (an inline one of
+	 * 64 slots), which an inline send's top-up may also make it.
+	 */
 	if (g != NULL && zerocopy)
-		g->zerocopy = want_count > 0;
+		credit_set_zerocopy(g, want_count > 0 &&
+		    g->count <= credit_zc_room(b, p, g));
+	else if (g != NULL && g->zerocopy &&
+	    g->count > credit_zc_room(b, p, g))
+		credit_set_zerocopy(g, false);
+	/* The holder hears of the grant anew: it may post on it again. */
+	if (g != NULL)
+		g->revoked = false;
 	*count = g != NULL ? g->count : 0;
 	*bytes = g != NULL ? g->bytes : 0;
 	*zc = g != NULL && g->zerocopy;

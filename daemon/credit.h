@@ -10,7 +10,11 @@
  * Invariants: a grant's slots count in its mailbox's reserved slots and
  * its bytes in the broker's and the sender's memory accounts, exactly as
  * if queued, so the caps hold whatever senders do; a grant ends with its
- * peer, its mailbox, or when used up.
+ * peer, its mailbox, or when used up.  The slots of a grant that covers
+ * memfd posts count in the sender uid's zc_slots: each may become a
+ * descriptor held, so its zero-copy messages held plus those slots stay
+ * within half its max_fds_per_uid, and one such grant holds at most
+ * CREDIT_ZC_WINDOW slots, however it grew.
  */
 #ifndef MBX_CREDIT_H
 #define MBX_CREDIT_H
@@ -30,6 +34,8 @@ struct grant {
 	uint64_t	 max_msg;	/* the largest post, as told to the peer */
 	bool		 zerocopy;	/* memfd posts allowed too */
 	bool		 shared;	/* told: shared memfd posts too */
+	bool		 revoked;	/* told PROTO_REVOKE_CREDIT since the
+					 * holder last heard of the grant */
 };
 
 /* Most slots and bytes one grant holds. */

@@ -41,6 +41,12 @@ struct peer_ops {
 	 * returned before the call stays received.  NULL: nothing to read.
 	 */
 	void	(*settle)(struct peer *p);
+	/*
+	 * May n more descriptors (memfd messages) be handed to p now, within
+	 * its connection's and its uid's bounds on descriptors not yet read?
+	 * Optional: without it, always.
+	 */
+	bool	(*may_take_fds)(struct peer *p, unsigned n);
 };
 
 enum wait_kind {
@@ -78,6 +84,8 @@ struct peer {
 	size_t		 ngroups;
 	struct account	*acct;
 	size_t		 nwaits;	/* parked calls, sends and receives */
+	uint64_t	 out_bytes;	/* output its connection holds unwritten */
+	unsigned	 out_fds;	/* descriptors passed to it, not read */
 	char		 comm[PROTO_ESCAPED_MAX(PEER_COMM_RAW)];	/* escaped */
 	const struct peer_ops *ops;
 	void		*ctx;		/* the protocol layer's client */

@@ -73,8 +73,9 @@ enum proto_type {
 				 * flags PROTO_ACK_REPLY (with exactly one)
 				 * asks for an answer; else none comes */
 	PROTO_REBIND = 9,	/* str name, u64 client_id */
-	PROTO_LIST = 10,	/* empty */
-	PROTO_CLIENTS = 11,	/* empty */
+	PROTO_LIST = 10,	/* empty, or str cursor: a page of the
+				 * view (see PROTO_REPLY_MORE) */
+	PROTO_CLIENTS = 11,	/* the same */
 	PROTO_CHMOD = 12,	/* str name, u32 mode */
 	PROTO_CHOWN = 13,	/* str name, u32 uid, u32 gid
 				 * (PROTO_ID_NONE: unchanged) */
@@ -91,7 +92,10 @@ enum proto_type {
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:
 				 *   HELLO:  u32 version, u64 client_id
-				 *   LIST, CLIENTS: blob json
+				 *   LIST, CLIENTS: blob json (one page:
+				 *     the pages concatenated are one
+				 *     JSON array), then with
+				 *     PROTO_REPLY_MORE str cursor
 				 *   SEND (OK): nothing, or a credit grant:
 				 *     u64 mailbox_id, u32 count, u64 bytes,
 				 *     u64 max_msg (the mailbox's: a post
@@ -158,6 +162,11 @@ enum proto_bind {
  * last given.
  */
 #define PROTO_REPLY_SHARED	0x2u
+/*
+ * A LIST or CLIENTS page that another follows: ask for it with the
+ * cursor that ends this REPLY.
+ */
+#define PROTO_REPLY_MORE	0x4u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */

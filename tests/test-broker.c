@@ -82,7 +82,7 @@ rec_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 }
 
 static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke,
-    NULL };
+    NULL, NULL };
 
 static struct broker *
 new_broker(uint64_t max_memory)
@@ -861,7 +861,10 @@ START_TEST(quotas_are_per_uid)
 	take(b, &o1, "m1");
 	ck_assert_int_eq(do_send(b, &a2, 4, "m1", "12345", false, 0), 0);
 
-	/* Parked calls per connection. */
+	/* Parked calls per connection (each costs its uid's share too). */
+	l.max_memory = 4096;
+	l.max_bytes_per_uid = 11 + 2 * BROKER_WAIT_COST;
+	broker_set_limits(b, &l);
 	ck_assert_int_eq(do_recv(b, &o1, 5, "m3", -1), -EPERM);
 	do_bind(b, &a1, "m2", PROTO_BIND_EXCLUSIVE);
 	ck_assert_int_eq(do_recv(b, &a1, 6, "m2", -1), BROKER_PARKED);
