@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -32,14 +33,20 @@ struct broker *
 broker_new(const struct broker_limits *limits)
 {
 	struct broker *b = calloc(1, sizeof(*b));
+	uint8_t key[TABLE_KEY_LEN];
 
 	if (b == NULL)
 		return NULL;
+	/* A fresh secret per daemon: names cannot be chosen to collide. */
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+		free(b);
+		return NULL;
+	}
 	b->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
 	b->limits.max_msg = PROTO_MAX_PAYLOAD;
 	if (limits != NULL)
 		broker_set_limits(b, limits);
-	table_init(&b->mailboxes);
+	table_init(&b->mailboxes, key);
 	accounts_init(&b->accounts);
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
