@@ -264,7 +264,7 @@ static void
 broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 {
 	struct peer *rcv = mailbox_receiver(mb);
-	struct msg *m, *next;
+	struct msg *m;
 
 	table_del(&b->mailboxes, mb->name, mb->name_len);
 	/* Whoever may hold credit or messages ahead of calls forgets them. */
@@ -281,11 +281,8 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 		broker_drop_standby(b, mb, mb->standby.items[0], err);
 	if (rcv != NULL) {
 		broker_fail_recvs(b, rcv, mb, err);
-		for (m = TAILQ_FIRST(&rcv->inflight); m != NULL; m = next) {
-			next = TAILQ_NEXT(m, entry);
-			if (m->mbox == mb)
-				broker_withdraw(b, m, err);
-		}
+		while ((m = TAILQ_FIRST(&mb->inflight)) != NULL)
+			broker_withdraw(b, m, err);
 		if (mb->receiver != NULL)
 			ptrvec_remove(&rcv->bound, mb);
 	}
@@ -312,8 +309,9 @@ broker_peer_remove(struct broker *b, struct peer *p)
 		broker_withdraw(b, w->msg, 0);
 		broker_pump(b, mb);
 	}
+	/* From the end: each removal from the vector is then O(1). */
 	while (p->bound.len > 0) {
-		struct mailbox *mb = p->bound.items[0];
+		struct mailbox *mb = p->bound.items[p->bound.len - 1];
 
 		broker_drop_receiver(b, mb, 0);
 		broker_promote(b, mb);

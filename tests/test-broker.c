@@ -906,6 +906,65 @@ START_TEST(table_many_keys)
 END_TEST
 
 /*
+ * The in-flight index: acknowledgements in any order find their message
+ * as the index grows and shrinks, and messages of two mailboxes go back
+ * to their own queues, in order, when the receiver loses one of them.
+ */
+START_TEST(inflight_index)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec r, *all[] = { &r };
+	struct broker_recv rq = { "a", 1, 64, 0, 1, 0 };
+	uint64_t ids[600];
+	char d[16];
+	struct msg *m;
+
+	add_peer(b, &r);
+	ck_assert_int_eq(do_create(b, "a", -1), 0);
+	ck_assert_int_eq(do_create(b, "b", -1), 0);
+	ck_assert_int_eq(do_bind(b, &r, "a", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(do_bind(b, &r, "b", PROTO_BIND_EXCLUSIVE), 0);
+	for (int i = 0; i < 600; i++) {
+		snprintf(d, sizeof(d), "%d", i);
+		ck_assert_int_eq(do_send(b, &r, 1, i % 2 ? "b" : "a", d, false,
+		    0), 0);
+	}
+	for (int i = 0; i < 600; i++) {
+		rq.name = i % 2 ? "b" : "a";
+		ck_assert_int_eq(broker_recv(b, &r.peer, 2, &rq), 0);
+		ids[i] = r.msg_id;
+	}
+	ck_assert_uint_eq(r.peer.ninflight, 600);
+	ck_assert_uint_ge((size_t)1 << r.peer.index_bits, 512);
+	/* Newest first: each a walk of the whole list, were it a list. */
+	for (int i = 599; i >= 200; i--)
+		if (i % 3 != 0)
+			ck_assert_int_eq(broker_ack(b, &r.peer, ids[i]), 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[599]), -ESTALE);
+	ck_assert_int_eq(broker_ack(b, &r.peer, 1u << 30), -ESTALE);
+	/* Losing "a" returns only a's, oldest at the head. */
+	ck_assert_int_eq(broker_unbind(b, &r.peer, "a", 1, false), 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[0]), -ESTALE);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[1]), 0);
+	ck_assert_uint_eq(mbox(b, "a")->ninflight, 0);
+	/* Left in flight: all below 200, the multiples of 3 above. */
+	ck_assert_uint_eq(mbox(b, "a")->nqueued, 100 + 66);
+	m = TAILQ_FIRST(&mbox(b, "a")->queue);
+	ck_assert(m->len == 1 && memcmp(m->data, "0", 1) == 0);
+	m = TAILQ_LAST(&mbox(b, "a")->queue, msg_list);
+	ck_assert(m->len == 3 && memcmp(m->data, "594", 3) == 0);
+	ck_assert_uint_eq(mbox(b, "b")->ninflight, 99 + 67);
+	for (int i = 3; i < 600; i += 2)
+		if (i < 200 || i % 3 == 0)
+			ck_assert_int_eq(broker_ack(b, &r.peer, ids[i]), 0);
+	ck_assert_uint_eq(r.peer.ninflight, 0);
+	/* The index shrank back as the messages drained. */
+	ck_assert_uint_eq(r.peer.index_bits, 4);
+	finish(b, all, 1);
+}
+END_TEST
+
+/*
  * SipHash-2-4 against the reference vectors of its authors (key 00..0f,
  * message 00..len-1), as little-endian bytes: every tail length and the
  * block boundary.
@@ -1024,6 +1083,7 @@ broker_suite(void)
 	tc = tcase_create("structures");
 	tcase_add_test(tc, table_many_keys);
 	tcase_add_test(tc, table_siphash_vectors);
+	tcase_add_test(tc, inflight_index);
 	tcase_add_test(tc, table_key_is_per_table);
 	tcase_add_test(tc, deadline_heap_orders);
 	suite_add_tcase(s, tc);
