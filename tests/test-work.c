@@ -270,50 +270,27 @@ raw_open(const struct harness *h, struct rbuf *r)
 	return fd;
 }
 
-/* One request and its answer: a bind to what c is bound to already. */
-static int64_t
-round_trip_us(mbx_t *c)
-{
-	int64_t t0 = now_us();
-
-	ASSERT_OK(mbx_bind(c, "rt", MBX_BIND_EXCLUSIVE));
-	return now_us() - t0;
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int64_t
-median(int64_t *v, size_t n)
-{
-	ck_assert_uint_gt(n, 0);
-	qsort(v, n, sizeof(*v), cmp_i64);
-	return v[n / 2];
-}
-
-static int64_t
-baseline_rt_us(mbx_t *c)
-{
-	int64_t v[400];
-
-	for (size_t i = 0; i < 400; i++)
-		v[i] = round_trip_us(c);
-	return median(v, 400);
-}
-
-/* Another client that makes round trips until told to stop. */
+/*
+ * Another client that makes round trips (a bind to what it is bound to
+ * already: one request, one answer) until told to stop, over a window
+ * that starts with the load and lasts PROBE_WINDOW_MS at least (longer
+ * under valgrind).  It reports the median: the daemon handles one frame,
+ * or one departure, in one go, so the one round trip that waits for it
+ * shows the whole of it and the median shows how the others fared.  Work
+ * in proportion to the product of the load's sizes shows in the time the
+ * load takes, which the tests bound too.
+ */
 struct prober {
 	pthread_t	 thread;
 	mbx_t		*c;
 	atomic_bool	 stop;
+	int64_t		 t0;
 	int64_t		*lat;
 	size_t		 n, cap;
+	bool		 failed;
 };
+
+#define PROBE_WINDOW_MS	300
 
 static void *
 prober_run(void *arg)
@@ -324,8 +301,10 @@ prober_run(void *arg)
 	while (!atomic_load(&p->stop) && p->n < p->cap) {
 		int64_t t0 = now_us();
 
-		if (mbx_bind(p->c, "rt", MBX_BIND_EXCLUSIVE) != 0)
+		if (mbx_bind(p->c, "rt", MBX_BIND_EXCLUSIVE) != 0) {
+			p->failed = true;
 			break;
+		}
 		p->lat[p->n++] = now_us() - t0;
 	}
 	return NULL;
@@ -336,24 +315,50 @@ prober_start(struct prober *p, mbx_t *c)
 {
 	p->c = c;
 	atomic_store(&p->stop, false);
-	p->cap = 1000000;
+	p->cap = 10000000;
 	p->n = 0;
+	p->failed = false;
 	p->lat = malloc(p->cap * sizeof(*p->lat));
 	ck_assert_ptr_nonnull(p->lat);
+	p->t0 = now_us();
 	ck_assert_int_eq(pthread_create(&p->thread, NULL, prober_run, p), 0);
 }
 
-/* Stops the prober; returns the median of its round trips. */
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Once the window is over, stops the prober: its median round trip (us). */
 static int64_t
 prober_stop(struct prober *p)
 {
-	int64_t m;
+	int64_t end = p->t0 + bound_ms(PROBE_WINDOW_MS) * 1000, left, m;
 
+	/* A measured interval, not a wait for some state. */
+	while ((left = end - now_us()) > 0)
+		poll(NULL, 0, (int)(left / 1000) + 1);
 	atomic_store(&p->stop, true);
 	ck_assert_int_eq(pthread_join(p->thread, NULL), 0);
-	m = median(p->lat, p->n);
+	ck_assert_msg(!p->failed, "a round trip failed");
+	ck_assert_uint_gt(p->n, 0);
+	qsort(p->lat, p->n, sizeof(*p->lat), cmp_i64);
+	m = p->lat[p->n / 2];
 	free(p->lat);
 	return m;
+}
+
+/* The median round trip of c with nothing else going on. */
+static int64_t
+baseline_rt_us(mbx_t *c)
+{
+	struct prober p;
+
+	prober_start(&p, c);
+	return prober_stop(&p);
 }
 
 static mbx_t *
@@ -472,9 +477,9 @@ ack_frame(struct rbuf *r, const uint64_t *ids, size_t n, uint32_t *req)
 /*
  * An ACK frame of millions of ids costs the daemon time in proportion to
  * the ids, not to them times the messages in flight: the same frame with
- * 100 000 messages in flight takes at most twice as long as with none,
- * and another client's round trips stay within 2x of their baseline while
- * the daemon works through it.
+ * 100 000 messages in flight takes at most twice as long as with none
+ * (+100 ms), and another client's round trips meanwhile stay within 2x of
+ * what they were during the frame with none in flight.
  */
 START_TEST(ack_is_per_id)
 {
@@ -498,12 +503,17 @@ START_TEST(ack_is_per_id)
 	pipeline(&r, &w, req, 2, PROTO_OK);
 	req += 2;
 	proto_writer_free(&w);
-	base_rt = baseline_rt_us(o);
 
-	/* Ids that were never in flight: the daemon looks each one up. */
+	/*
+	 * The baseline: the same frame with nothing in flight, ids that were
+	 * never delivered, so that the test's own work (a 16 MB write, the
+	 * reads) weighs on both measures alike.
+	 */
 	for (size_t i = 0; i < nids; i++)
 		acks[i] = (1ull << 40) + i;
+	prober_start(&pr, o);
 	t_empty = ack_frame(&r, acks, nids, &req);
+	base_rt = prober_stop(&pr);
 
 	fill(&r, "inflight", n, &req);
 	ids = take_inflight(&r, (char[1][32]){ "inflight" }, 1, n, &req);
@@ -516,14 +526,15 @@ START_TEST(ack_is_per_id)
 	rt = prober_stop(&pr);
 	ck_assert_int_eq(harness_mailbox_int(o, "inflight", "queued"), 0);
 	fprintf(stderr, "ack_is_per_id: %zu ids: %lld us with none in flight, "
-	    "%lld us with %zu; round trip %lld us, %lld us under it\n", nids,
+	    "%lld us with %zu; round trip %lld us, %lld us\n", nids,
 	    (long long)t_empty, (long long)t_full, n, (long long)base_rt,
 	    (long long)rt);
 	ck_assert_msg(t_full <= 2 * t_empty + bound_ms(100) * 1000,
 	    "%lld us with %zu in flight, %lld us with none",
 	    (long long)t_full, n, (long long)t_empty);
 	ck_assert_msg(rt <= 2 * base_rt, "round trips took %lld us under the "
-	    "ACK, %lld us before", (long long)rt, (long long)base_rt);
+	    "ACK with %zu in flight, %lld us with none (medians)",
+	    (long long)rt, n, (long long)base_rt);
 	free(ids);
 	free(acks);
 	rb_free(&r);
@@ -597,7 +608,8 @@ START_TEST(departure_is_linear)
 	ck_assert_msg(t_gone <= bound_ms(1000) * 1000, "the departure took "
 	    "%lld us", (long long)t_gone);
 	ck_assert_msg(rt <= 2 * base_rt, "round trips took %lld us during the "
-	    "departure, %lld us before", (long long)rt, (long long)base_rt);
+	    "departure, %lld us before (medians)", (long long)rt,
+	    (long long)base_rt);
 	rb_free(&r);
 	free(names);
 	mbx_close(q);
@@ -1047,8 +1059,14 @@ START_TEST(cycles_return_to_baseline)
 	fprintf(stderr, "cycles_return_to_baseline: %d cycles: %d fds (%d "
 	    "before), %ld KiB (%ld KiB before)\n", n, fds, fds0, rss, rss0);
 	ck_assert_int_eq(fds, fds0);
-	ck_assert_msg(rss <= rss0 + 1024, "RSS %ld KiB after %d cycles, %ld "
-	    "KiB before", rss, n, rss0);
+	/*
+	 * Under valgrind the RSS is mostly valgrind's (its own tables, the
+	 * freed blocks it holds back); its leak check at exit, which
+	 * harness_stop() asserts clean, stands in for this one.
+	 */
+	if (!wrapped())
+		ck_assert_msg(rss <= rss0 + 1024, "RSS %ld KiB after %d cycles, "
+		    "%ld KiB before", rss, n, rss0);
 	close(r.fd);
 	rb_free(&r);
 	harness_stop(&h);
