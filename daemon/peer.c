@@ -30,7 +30,11 @@ peer_deinit(struct peer *p)
 	ptrvec_deinit(&p->grants);
 }
 
-/* The index's smallest size, and its load at most (messages per chain). */
+/*
+ * The index's smallest size, 1 << 4 chains.  It doubles past one message
+ * per chain and halves below one per eight, so that a resize leaves it a
+ * quarter to a half full: no resizing back and forth.
+ */
 #define PEER_INDEX_MIN_BITS	4
 
 /* Fibonacci hashing: the top bits of id times 2^64 / phi. */
@@ -95,7 +99,6 @@ peer_inflight_remove(struct peer *p, struct msg *m)
 			pp = &(*pp)->hnext;
 		*pp = m->hnext;
 		m->hnext = NULL;
-		/* Shrink lazily: a quarter of the load where it grew. */
 		if (p->index_bits > PEER_INDEX_MIN_BITS &&
 		    p->ninflight < ((size_t)1 << p->index_bits) / 8)
 			peer_index_resize(p, p->index_bits - 1);
