@@ -4,12 +4,14 @@
  *
  * Every timing check here compares the daemon with itself: a baseline
  * measured in the same test, before the load, then the same measure under
- * the load, with the issue's bound (2x, or 50 ms past a deadline).  The
- * loads are raw protocol frames, written many at once, so that the test
- * process does little per request and what is measured is the daemon.
+ * the load, with the issue's bound (2x, or 50 ms past a deadline), and
+ * where one round trip can wait for a whole load, an upper bound on it.
+ * The loads are raw protocol frames, written many at once, so that the
+ * test process does little per request and what is measured is the
+ * daemon.  Also here: requests pipelined by the thousand, and cycles of
+ * connections and mailboxes that must leave mbxd as they found it.
  */
 #include <check.h>
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
