@@ -24,9 +24,10 @@ broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb)
 {
 	struct msg *m, *prev;
 
-	for (m = TAILQ_LAST(&p->inflight, msg_list); m != NULL; m = prev) {
-		prev = TAILQ_PREV(m, msg_list, entry);
-		if (m->mbox != mb)
+	/* mb's own list: the cost is what mb handed out, not all p holds. */
+	for (m = TAILQ_LAST(&mb->inflight, msg_list); m != NULL; m = prev) {
+		prev = TAILQ_PREV(m, msg_list, mbox_entry);
+		if (m->holder != p)
 			continue;
 		peer_inflight_remove(p, m);
 		mailbox_return(mb, m);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -32,14 +33,20 @@ struct broker *
 broker_new(const struct broker_limits *limits)
 {
 	struct broker *b = calloc(1, sizeof(*b));
+	uint8_t key[TABLE_KEY_LEN];
 
 	if (b == NULL)
 		return NULL;
+	/* A fresh secret per daemon: names cannot be chosen to collide. */
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+		free(b);
+		return NULL;
+	}
 	b->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
 	b->limits.max_msg = PROTO_MAX_PAYLOAD;
 	if (limits != NULL)
 		broker_set_limits(b, limits);
-	table_init(&b->mailboxes);
+	table_init(&b->mailboxes, key);
 	accounts_init(&b->accounts);
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
@@ -257,7 +264,7 @@ static void
 broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 {
 	struct peer *rcv = mailbox_receiver(mb);
-	struct msg *m, *next;
+	struct msg *m;
 
 	table_del(&b->mailboxes, mb->name, mb->name_len);
 	/* Whoever may hold credit or messages ahead of calls forgets them. */
@@ -274,11 +281,8 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 		broker_drop_standby(b, mb, mb->standby.items[0], err);
 	if (rcv != NULL) {
 		broker_fail_recvs(b, rcv, mb, err);
-		for (m = TAILQ_FIRST(&rcv->inflight); m != NULL; m = next) {
-			next = TAILQ_NEXT(m, entry);
-			if (m->mbox == mb)
-				broker_withdraw(b, m, err);
-		}
+		while ((m = TAILQ_FIRST(&mb->inflight)) != NULL)
+			broker_withdraw(b, m, err);
 		if (mb->receiver != NULL)
 			ptrvec_remove(&rcv->bound, mb);
 	}
@@ -305,8 +309,9 @@ broker_peer_remove(struct broker *b, struct peer *p)
 		broker_withdraw(b, w->msg, 0);
 		broker_pump(b, mb);
 	}
+	/* From the end: each removal from the vector is then O(1). */
 	while (p->bound.len > 0) {
-		struct mailbox *mb = p->bound.items[0];
+		struct mailbox *mb = p->bound.items[p->bound.len - 1];
 
 		broker_drop_receiver(b, mb, 0);
 		broker_promote(b, mb);

@@ -22,6 +22,7 @@ mailbox_new(const char *name, size_t len, long capacity, size_t max_msg)
 	mb->max_msg = max_msg;
 	TAILQ_INIT(&mb->queue);
 	TAILQ_INIT(&mb->pending);
+	TAILQ_INIT(&mb->inflight);
 	ptrvec_init(&mb->standby);
 	ptrvec_init(&mb->grants);
 	return mb;
@@ -99,6 +100,7 @@ mailbox_unlink(struct mailbox *mb, struct msg *m)
 		TAILQ_REMOVE(&mb->pending, m, entry);
 		mb->npending--;
 	} else {
+		TAILQ_REMOVE(&mb->inflight, m, mbox_entry);
 		mb->ninflight--;
 	}
 }
@@ -108,12 +110,14 @@ mailbox_take(struct mailbox *mb, struct msg *m)
 {
 	mailbox_unlink(mb, m);
 	m->state = MSG_INFLIGHT;
+	TAILQ_INSERT_TAIL(&mb->inflight, m, mbox_entry);
 	mb->ninflight++;
 }
 
 void
 mailbox_return(struct mailbox *mb, struct msg *m)
 {
+	TAILQ_REMOVE(&mb->inflight, m, mbox_entry);
 	mb->ninflight--;
 	m->state = MSG_QUEUED;
 	m->holder = NULL;

@@ -44,6 +44,7 @@ struct mailbox {
 	size_t		 nqueued;
 	struct msg_list	 pending;
 	size_t		 npending;
+	struct msg_list	 inflight;	/* handed out, in that order */
 	size_t		 ninflight;
 	size_t		 bytes;		/* payload bytes of all three */
 	unsigned	 reserved;	/* slots granted to senders ahead */

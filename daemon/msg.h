@@ -5,6 +5,9 @@
  * A message is always in exactly one list: its mailbox's pending list (the
  * sender waits for room or for a rendezvous), its mailbox's queue, or the
  * in-flight list of the receiver it was handed to (two-phase receive).
+ * In flight it is also in its mailbox's in-flight list (mbox_entry) and in
+ * its holder's index by id (hnext), so that an acknowledgement and a
+ * receiver losing a mailbox cost what they touch, not what is in flight.
  */
 #ifndef MBX_MSG_H
 #define MBX_MSG_H
@@ -27,6 +30,8 @@ enum msg_state {
 
 struct msg {
 	TAILQ_ENTRY(msg) entry;
+	TAILQ_ENTRY(msg) mbox_entry;	/* mailbox's in flight, while so */
+	struct msg	*hnext;		/* holder's index chain, see peer.h */
 	uint64_t	 id;		/* unique and increasing: arrival order */
 	struct mailbox	*mbox;
 	struct wait	*sender;	/* the sender's parked call, if it waits */

@@ -3,6 +3,13 @@
  * mailboxes it is bound to or stands by on, its parked calls and the
  * messages it holds in flight.
  *
+ * The messages in flight are a list in delivery order (returned in that
+ * order) and an index by id, a chained hash table that grows with them
+ * and shrinks when they drain: an acknowledgement costs O(1) whatever the
+ * number in flight.  Message ids are the daemon's, not the client's, so
+ * the index needs no secret key.  Should the index's memory run out, the
+ * list is walked instead: slower, never wrong.
+ *
  * The broker knows nothing of sockets.  It answers parked calls through
  * the peer's ops, which the protocol layer (client.c) implements.
  */
@@ -97,6 +104,9 @@ struct peer {
 	struct wait_list sends;
 	struct wait_list recvs;
 	struct msg_list	 inflight;	/* delivered, not acknowledged */
+	size_t		 ninflight;
+	struct msg	**index;	/* by id: 1 << index_bits chains */
+	unsigned	 index_bits;
 	TAILQ_ENTRY(peer) entry;	/* broker's peers */
 };
 

@@ -40,12 +40,11 @@ ptrvec_push(struct ptrvec *v, void *p)
 static size_t
 ptrvec_find(const struct ptrvec *v, const void *p)
 {
-	size_t i;
-
-	for (i = 0; i < v->len; i++)
-		if (v->items[i] == p)
-			break;
-	return i;
+	/* From the end, where the last pushed (and next removed) usually is. */
+	for (size_t i = v->len; i > 0; i--)
+		if (v->items[i - 1] == p)
+			return i - 1;
+	return v->len;
 }
 
 bool

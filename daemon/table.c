@@ -9,30 +9,88 @@
 
 #include "table.h"
 
-/* FNV-1a: short keys, no adversary can pick them beyond names we allow. */
-static uint64_t
-table_hash(const char *key, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
+/*
+ * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
+ * 2012), written from the paper.  Names are chosen by clients: with an
+ * unkeyed hash (FNV-1a before) a client could pick thousands of names
+ * that share a home slot and make every lookup walk all of them.  Keyed
+ * with a secret, the slot of a name cannot be predicted.
+ */
+#define SIP_ROTL(x, b)	(((x) << (b)) | ((x) >> (64 - (b))))
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ULL;
+static void
+sip_round(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = SIP_ROTL(v[1], 13); v[1] ^= v[0];
+	v[0] = SIP_ROTL(v[0], 32);
+	v[2] += v[3]; v[3] = SIP_ROTL(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = SIP_ROTL(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = SIP_ROTL(v[1], 17); v[1] ^= v[2];
+	v[2] = SIP_ROTL(v[2], 32);
+}
+
+static uint64_t
+sip_le64(const unsigned char *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 7; i >= 0; i--)
+		x = x << 8 | p[i];
+	return x;
+}
+
+uint64_t
+table_siphash(const uint8_t key[TABLE_KEY_LEN], const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t k0 = sip_le64(key), k1 = sip_le64(key + 8);
+	uint64_t v[4] = {
+		k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+		k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL,
+	};
+	uint64_t m;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = sip_le64(p + i);
+		v[3] ^= m;
+		sip_round(v);
+		sip_round(v);
+		v[0] ^= m;
 	}
-	return h;
+	/* The last block: the tail bytes, and the length's low byte on top. */
+	m = (uint64_t)(len & 0xff) << 56;
+	for (size_t j = 0; i + j < len; j++)
+		m |= (uint64_t)p[i + j] << (8 * j);
+	v[3] ^= m;
+	sip_round(v);
+	sip_round(v);
+	v[0] ^= m;
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint64_t
+table_hash(const struct table *t, const char *key, size_t len)
+{
+	return table_siphash(t->key, key, len);
 }
 
 void
-table_init(struct table *t)
+table_init(struct table *t, const uint8_t key[TABLE_KEY_LEN])
 {
 	memset(t, 0, sizeof(*t));
+	memcpy(t->key, key, TABLE_KEY_LEN);
 }
 
 void
 table_deinit(struct table *t)
 {
 	free(t->slots);
-	table_init(t);
+	t->slots = NULL;
+	t->mask = t->count = 0;
 }
 
 static size_t
@@ -57,7 +115,7 @@ table_get(const struct table *t, const char *key, size_t len)
 
 	if (t->slots == NULL)
 		return NULL;
-	i = table_find(t, key, len, table_hash(key, len));
+	i = table_find(t, key, len, table_hash(t, key, len));
 	return t->slots[i].key != NULL ? t->slots[i].value : NULL;
 }
 
@@ -86,7 +144,7 @@ table_grow(struct table *t)
 int
 table_put(struct table *t, const char *key, size_t len, void *value)
 {
-	uint64_t hash = table_hash(key, len);
+	uint64_t hash = table_hash(t, key, len);
 	size_t i;
 
 	if (t->slots == NULL || (t->count + 1) * 2 > t->mask + 1) {
@@ -109,7 +167,7 @@ table_del(struct table *t, const char *key, size_t len)
 
 	if (t->slots == NULL)
 		return NULL;
-	i = table_find(t, key, len, table_hash(key, len));
+	i = table_find(t, key, len, table_hash(t, key, len));
 	if (t->slots[i].key == NULL)
 		return NULL;
 	value = t->slots[i].value;

@@ -889,7 +889,7 @@ START_TEST(table_many_keys)
 	static char keys[5000][16];
 	size_t pos = 0, n = 0;
 
-	table_init(&t);
+	table_init(&t, (const uint8_t[TABLE_KEY_LEN]){ 1, 2, 3 });
 	for (int i = 0; i < 5000; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
 		ck_assert_int_eq(table_put(&t, keys[i], strlen(keys[i]),
@@ -906,6 +906,124 @@ START_TEST(table_many_keys)
 	ck_assert_uint_eq(n, 2500);
 	ck_assert_ptr_null(table_del(&t, "nope", 4));
 	table_deinit(&t);
+}
+END_TEST
+
+/*
+ * The in-flight index: acknowledgements in any order find their message
+ * as the index grows and shrinks, and messages of two mailboxes go back
+ * to their own queues, in order, when the receiver loses one of them.
+ */
+START_TEST(inflight_index)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec r, *all[] = { &r };
+	struct broker_recv rq = { "a", 1, 64, 0, 1, 0 };
+	uint64_t ids[600];
+	char d[16];
+	struct msg *m;
+
+	add_peer(b, &r);
+	ck_assert_int_eq(do_create(b, "a", -1), 0);
+	ck_assert_int_eq(do_create(b, "b", -1), 0);
+	ck_assert_int_eq(do_bind(b, &r, "a", PROTO_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(do_bind(b, &r, "b", PROTO_BIND_EXCLUSIVE), 0);
+	for (int i = 0; i < 600; i++) {
+		snprintf(d, sizeof(d), "%d", i);
+		ck_assert_int_eq(do_send(b, &r, 1, i % 2 ? "b" : "a", d, false,
+		    0), 0);
+	}
+	for (int i = 0; i < 600; i++) {
+		rq.name = i % 2 ? "b" : "a";
+		ck_assert_int_eq(broker_recv(b, &r.peer, 2, &rq), 0);
+		ids[i] = r.msg_id;
+	}
+	ck_assert_uint_eq(r.peer.ninflight, 600);
+	ck_assert_uint_ge((size_t)1 << r.peer.index_bits, 512);
+	/* Newest first: each a walk of the whole list, were it a list. */
+	for (int i = 599; i >= 200; i--)
+		if (i % 3 != 0)
+			ck_assert_int_eq(broker_ack(b, &r.peer, ids[i]), 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[599]), -ESTALE);
+	ck_assert_int_eq(broker_ack(b, &r.peer, 1u << 30), -ESTALE);
+	/* Losing "a" returns only a's, oldest at the head. */
+	ck_assert_int_eq(broker_unbind(b, &r.peer, "a", 1, false), 0);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[0]), -ESTALE);
+	ck_assert_int_eq(broker_ack(b, &r.peer, ids[1]), 0);
+	ck_assert_uint_eq(mbox(b, "a")->ninflight, 0);
+	/* Left in flight: all below 200, the multiples of 3 above. */
+	ck_assert_uint_eq(mbox(b, "a")->nqueued, 100 + 66);
+	m = TAILQ_FIRST(&mbox(b, "a")->queue);
+	ck_assert(m->len == 1 && memcmp(m->data, "0", 1) == 0);
+	m = TAILQ_LAST(&mbox(b, "a")->queue, msg_list);
+	ck_assert(m->len == 3 && memcmp(m->data, "594", 3) == 0);
+	ck_assert_uint_eq(mbox(b, "b")->ninflight, 99 + 67);
+	for (int i = 3; i < 600; i += 2)
+		if (i < 200 || i % 3 == 0)
+			ck_assert_int_eq(broker_ack(b, &r.peer, ids[i]), 0);
+	ck_assert_uint_eq(r.peer.ninflight, 0);
+	/* The index shrank back as the messages drained. */
+	ck_assert_uint_eq(r.peer.index_bits, 4);
+	finish(b, all, 1);
+}
+END_TEST
+
+/*
+ * SipHash-2-4 against the reference vectors of its authors (key 00..0f,
+ * message 00..len-1), as little-endian bytes: every tail length and the
+ * block boundary.
+ */
+START_TEST(table_siphash_vectors)
+{
+	static const uint8_t want[16][8] = {
+		{ 0x31, 0x0e, 0x0e, 0xdd, 0x47, 0xdb, 0x6f, 0x72 },
+		{ 0xfd, 0x67, 0xdc, 0x93, 0xc5, 0x39, 0xf8, 0x74 },
+		{ 0x5a, 0x4f, 0xa9, 0xd9, 0x09, 0x80, 0x6c, 0x0d },
+		{ 0x2d, 0x7e, 0xfb, 0xd7, 0x96, 0x66, 0x67, 0x85 },
+		{ 0xb7, 0x87, 0x71, 0x27, 0xe0, 0x94, 0x27, 0xcf },
+		{ 0x8d, 0xa6, 0x99, 0xcd, 0x64, 0x55, 0x76, 0x18 },
+		{ 0xce, 0xe3, 0xfe, 0x58, 0x6e, 0x46, 0xc9, 0xcb },
+		{ 0x37, 0xd1, 0x01, 0x8b, 0xf5, 0x00, 0x02, 0xab },
+		{ 0x62, 0x24, 0x93, 0x9a, 0x79, 0xf5, 0xf5, 0x93 },
+		{ 0xb0, 0xe4, 0xa9, 0x0b, 0xdf, 0x82, 0x00, 0x9e },
+		{ 0xf3, 0xb9, 0xdd, 0x94, 0xc5, 0xbb, 0x5d, 0x7a },
+		{ 0xa7, 0xad, 0x6b, 0x22, 0x46, 0x2f, 0xb3, 0xf4 },
+		{ 0xfb, 0xe5, 0x0e, 0x86, 0xbc, 0x8f, 0x1e, 0x75 },
+		{ 0x90, 0x3d, 0x84, 0xc0, 0x27, 0x56, 0xea, 0x14 },
+		{ 0xee, 0xf2, 0x7a, 0x8e, 0x90, 0xca, 0x23, 0xf7 },
+		{ 0xe5, 0x45, 0xbe, 0x49, 0x61, 0xca, 0x29, 0xa1 },
+	};
+	uint8_t key[TABLE_KEY_LEN], msg[16];
+
+	for (int i = 0; i < 16; i++)
+		key[i] = msg[i] = (uint8_t)i;
+	for (size_t len = 0; len < 16; len++) {
+		uint64_t h = table_siphash(key, msg, len), w = 0;
+
+		for (int i = 7; i >= 0; i--)
+			w = w << 8 | want[len][i];
+		ck_assert_msg(h == w, "length %zu: %016llx, want %016llx", len,
+		    (unsigned long long)h, (unsigned long long)w);
+	}
+}
+END_TEST
+
+/* The key is the table's own: two tables hash the same name apart. */
+START_TEST(table_key_is_per_table)
+{
+	struct table a, b;
+	static const uint8_t ka[TABLE_KEY_LEN] = { 1 }, kb[TABLE_KEY_LEN] = { 2 };
+
+	table_init(&a, ka);
+	table_init(&b, kb);
+	ck_assert_int_eq(table_put(&a, "name", 4, &a), 0);
+	ck_assert_int_eq(table_put(&b, "name", 4, &b), 0);
+	ck_assert_ptr_eq(table_get(&a, "name", 4), &a);
+	ck_assert_ptr_eq(table_get(&b, "name", 4), &b);
+	ck_assert(a.slots[a.mask & table_siphash(ka, "name", 4)].key != NULL);
+	ck_assert(table_siphash(ka, "name", 4) != table_siphash(kb, "name", 4));
+	table_deinit(&a);
+	table_deinit(&b);
 }
 END_TEST
 
@@ -968,6 +1086,9 @@ broker_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
 	tcase_add_test(tc, table_many_keys);
+	tcase_add_test(tc, table_siphash_vectors);
+	tcase_add_test(tc, inflight_index);
+	tcase_add_test(tc, table_key_is_per_table);
 	tcase_add_test(tc, deadline_heap_orders);
 	suite_add_tcase(s, tc);
 	return s;
