@@ -26,6 +26,7 @@ endif
 DESTDIR	?=
 
 CC	?= cc
+OBJCOPY	?= objcopy
 B	?= build
 # SANITIZE=address,undefined builds everything with those sanitizers.
 SANITIZE ?=
@@ -98,18 +99,28 @@ $(LIBSO): $(call pic,$(LIB_SRC) $(PROTO_SRC)) client/libmbx.map
 	    $(call pic,$(LIB_SRC) $(PROTO_SRC))
 	ln -sf libmbx.so.$(SOVERSION) $(B)/libmbx.so
 
+# The static library is one object, linked beforehand (ld -r) with every
+# hidden symbol made local: a program that links libmbx.a sees the mbx_*
+# API and nothing else, as with libmbx.so and its version script, so that
+# names such as conn_write or proto_put_u32 cannot collide with its own.
 $(LIBA): $(call pic,$(LIB_SRC) $(PROTO_SRC))
-	rm -f $@
-	ar rcs $@ $^
+	rm -f $@ $(B)/libmbx-all.o
+	$(CC) $(LDFLAGS) -r -nostdlib -o $(B)/libmbx-all.o $^
+	$(OBJCOPY) --localize-hidden $(B)/libmbx-all.o
+	ar rcs $@ $(B)/libmbx-all.o
 
-$(MBXCTL): $(call obj,$(CTL_SRC)) $(LIBA)
+# mbxctl escapes what it prints with proto_escape(), which libmbx.a keeps
+# to itself: it links proto/ of its own.
+$(MBXCTL): $(call obj,$(CTL_SRC) $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
 
 $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(MBX_CFLAGS) $(CHECK_CFLAGS) -Idaemon $(CFLAGS) -c -o $@ $<
 
-$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) daemon/conn.c $(PROTO_SRC)) $(LIBA)
+# test-memfd.c unit-tests client/shm.c, whose symbols libmbx.a keeps local.
+$(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) daemon/conn.c $(PROTO_SRC) \
+	    client/shm.c) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(EVENT_LIBS) $(JANSSON_LIBS)
 
 # Installs the Debian packages the build (deps) or the tests (deps-test)
@@ -381,7 +392,7 @@ soak:
 	$(SOAK_B)/tests/mbx-soak --mbxd $(abspath $(SOAK_B)/mbxd) \
 	    --seconds $(SOAK_SECONDS)
 
-$(B)/tests/mbx-soak: $(call obj,tests/soak.c tests/mbxd-proc.c) $(LIBA)
+$(B)/tests/mbx-soak: $(call obj,tests/soak.c tests/mbxd-proc.c $(PROTO_SRC)) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
 
 -include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

@@ -670,6 +670,13 @@ t_install() {
 	grep -o 'mbx_[a-z0-9_]*(' "$R/usr/include/mbx.h" | tr -d '(' | sort -u > "$d/declared"
 	missing=$(comm -23 "$d/declared" "$d/exported")
 	[ -z "$missing" ] || die "mbx.h declares unexported functions: $missing"
+	# The static library too: a program that links it sees only mbx_*,
+	# so that none of libmbx's own names can collide with the program's.
+	nm -g --defined-only "$R/usr/lib/libmbx.a" |
+	    awk 'NF == 3 { print $3 }' | sort -u > "$d/static"
+	[ -s "$d/static" ] || die "libmbx.a defines nothing"
+	! grep -v '^mbx_' "$d/static" ||
+	    die "libmbx.a has globals other than mbx_*: $(grep -v '^mbx_' "$d/static" | head -n 3 | tr '\n' ' ')"
 
 	# pkg-config relocated into the DESTDIR tree.
 	PKG_CONFIG_LIBDIR=$R/usr/lib/pkgconfig
