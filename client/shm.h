@@ -9,8 +9,9 @@
  * buffers are never reused and their header is never written after the
  * seal.
  *
- * What fresh pages cost on this machine (MEASURED.md) is why buffers are
- * pooled on the sending side and mappings cached on the receiving side:
+ * What fresh pages cost (3-10 us each on our machines, far more than a
+ * copy: tests/bench/COSTS.md) is why buffers are pooled on the sending
+ * side and mappings cached on the receiving side:
  * a recycled buffer is written, passed and read with no new page faults.
  */
 #ifndef MBX_SHM_H

@@ -1,9 +1,10 @@
 /*
  * credit.h - room in a mailbox granted ahead to one sender.
  *
- * A round trip per message costs far more than the message (MEASURED.md):
- * so when a send succeeds with room to spare, the broker reserves a few
- * more slots and bytes in that mailbox for that sender and tells it so.
+ * A round trip per message costs far more than the message (14x a one-way
+ * write on our machines, tests/bench/COSTS.md): so when a send succeeds
+ * with room to spare, the broker reserves a few more slots and bytes in
+ * that mailbox for that sender and tells it so.
  * The sender then posts messages that fit the grant without waiting for
  * an answer: the room is already theirs, so nothing can fail.
  *
