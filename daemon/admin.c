@@ -242,6 +242,9 @@ admin_parse_cursor(const char *cursor, size_t len, uint64_t *id,
 	unsigned long long v[3];
 	char *p = buf, *end;
 
+	/* The client's str may be 64 KiB; no cursor of ours is that long. */
+	if (len > ADMIN_CURSOR_MAX)
+		return -EINVAL;
 	memcpy(buf, cursor, len);
 	buf[len] = '\0';
 	for (int i = 0; i < 3; i++) {

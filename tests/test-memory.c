@@ -299,6 +299,7 @@ START_TEST(view_cursor_checked)
 {
 	struct harness h;
 	struct proto_writer w;
+	char longc[4096];
 	int fd;
 	size_t pages;
 	json_t *j;
@@ -310,12 +311,25 @@ START_TEST(view_cursor_checked)
 	f_list(&w, PROTO_CLIENTS, 6, "12/7/0", 6);
 	f_list(&w, PROTO_CLIENTS, 7, "x", 1);
 	f_list(&w, PROTO_CLIENTS, 8, "99999/1/3", 9);
+	/*
+	 * Cursors longer than any the daemon hands out (a str may be 64 KiB):
+	 * refused, never copied into its 256-byte buffer (fuzz-live found
+	 * that stack overflow).
+	 */
+	memset(longc, '1', sizeof(longc));
+	longc[5] = longc[7] = '/';
+	f_list(&w, PROTO_CLIENTS, 9, longc, 256);
+	f_list(&w, PROTO_CLIENTS, 10, longc, sizeof(longc));
+	f_list(&w, PROTO_LIST, 11, longc + 8, 256);
 	w_flush(fd, &w);
 	ck_assert_uint_eq(read_status(fd, 5), PROTO_EINVAL);
 	ck_assert_uint_eq(read_status(fd, 6), PROTO_EINVAL);
 	ck_assert_uint_eq(read_status(fd, 7), PROTO_EINVAL);
 	/* A client gone since the last page: its object is closed. */
 	ck_assert_uint_eq(read_status(fd, 8), PROTO_OK);
+	ck_assert_uint_eq(read_status(fd, 9), PROTO_EINVAL);
+	ck_assert_uint_eq(read_status(fd, 10), PROTO_EINVAL);
+	ck_assert_uint_eq(read_status(fd, 11), PROTO_EINVAL);
 	proto_writer_free(&w);
 	j = raw_view(fd, PROTO_CLIENTS, 256 * 1024, &pages);
 	ck_assert_uint_eq(json_array_size(j), 1);
