@@ -10,7 +10,7 @@
  *   daemon.c     a private mbxd: config, start, READY=1, RSS, stop
  *   baseline.c   the baselines: direct Unix socket, relay, POSIX mq
  *   mbxload.c    the same workloads through libmbx and mbxd
- *   proto5.c     prototypes of protocol 5's two candidate data paths
+ *   candidate.c     prototypes of protocol 5's two candidate data paths
  *
  * Conventions: every role ends with a marker message whose payload is one
  * byte shorter than the others (every size is >= 64 B), so no payload byte
@@ -53,8 +53,8 @@ enum path {
 	P_MBX_B_CR,		/* the same with MBX_OPT_CREDIT */
 	P_MBX_SEALED,		/* mbx_sendmsg sealed / mbx_recvmsg */
 	P_MBX_SHARED,		/* mbx_sendmsg MBX_SHARED / mbx_recvmsg */
-	P_P5_SOCK,		/* protocol 5 prototype C1: socket posts */
-	P_P5_RING,		/* protocol 5 prototype C2: rings */
+	P_CAND_SOCK,		/* protocol 5 prototype C1: socket posts */
+	P_CAND_RING,		/* protocol 5 prototype C2: rings */
 	P_NPATH
 };
 
@@ -151,10 +151,10 @@ void	 daemon_stop(struct daemon *d);
 /* baseline.c */
 void	 baseline_run(const struct spec *s, struct result *r);
 
-/* proto5.c: the prototypes of protocol 5's candidates. */
-void	 proto5_run(const struct spec *s, struct result *r);
+/* candidate.c: the prototypes of protocol 5's candidates. */
+void	 candidate_run(const struct spec *s, struct result *r);
 /* Largest payload the prototypes carry (a quarter of a ring). */
-#define P5_MAX_PAYLOAD	(16 * KIB)
+#define CAND_MAX_PAYLOAD	(16 * KIB)
 
 /* mbxd's memory and the connections it held. */
 struct memfig {

@@ -54,14 +54,15 @@ const struct path_info path_info[P_NPATH] = {
 	[P_MBX_SEALED] = { "mbx_sealed", "mbx sendmsg sealed", false, false },
 	[P_MBX_SHARED] = { "mbx_shared", "mbx sendmsg MBX_SHARED +credit",
 	    false, true },
-	[P_P5_SOCK] = { "p5_sock", "proto 5 C1 socket posts", false, false },
-	[P_P5_RING] = { "p5_ring", "proto 5 C2 rings", false, false },
+	[P_CAND_SOCK] = { "cand_sock", "candidate C1 socket posts", false,
+	    false },
+	[P_CAND_RING] = { "cand_ring", "candidate C2 rings", false, false },
 };
 
 static bool
 is_prototype(enum path p)
 {
-	return p == P_P5_SOCK || p == P_P5_RING;
+	return p == P_CAND_SOCK || p == P_CAND_RING;
 }
 
 /* The plan of this run: where mbxd is, which workloads, how often. */
@@ -169,7 +170,7 @@ run_set(struct bench *b, const struct spec *set, size_t n, unsigned reps)
 			if (set[i].path < P_NBASE)
 				baseline_run(&set[i], ri);
 			else if (is_prototype(set[i].path))
-				proto5_run(&set[i], ri);
+				candidate_run(&set[i], ri);
 			else
 				mbxload_run(&set[i], ri);
 			if (!ri->ok) {
@@ -265,7 +266,7 @@ section_tput(struct bench *b, const struct daemon *d)
 			    sizes[i] < MIB)
 				continue;
 			if (is_prototype((enum path)p) &&
-			    sizes[i] > P5_MAX_PAYLOAD)
+			    sizes[i] > CAND_MAX_PAYLOAD)
 				continue;
 			set[n++] = spec_of(rp, K_TPUT, (enum path)p, sizes[i],
 			    d);
@@ -280,7 +281,7 @@ static int
 section_pingpong(struct bench *b, const struct daemon *d)
 {
 	static const enum path paths[] = { P_DIRECT, P_RELAY, P_MQ, P_MBX,
-	    P_MBX_CR, P_P5_SOCK, P_P5_RING };
+	    P_MBX_CR, P_CAND_SOCK, P_CAND_RING };
 	const struct report *rp = &b->rep;
 	struct spec set[sizeof(paths) / sizeof(paths[0])];
 
@@ -300,8 +301,8 @@ section_fanin(struct bench *b, const struct daemon *d)
 	fprintf(stderr, "fan-in, %d senders\n", FANIN_SENDERS);
 	for (int p = 0; p <= P_MBX_B_CR; p++)
 		set[p] = spec_of(rp, K_FANIN, (enum path)p, 64, d);
-	set[P_MBX_B_CR + 1] = spec_of(rp, K_FANIN, P_P5_SOCK, 64, d);
-	set[P_MBX_B_CR + 2] = spec_of(rp, K_FANIN, P_P5_RING, 64, d);
+	set[P_MBX_B_CR + 1] = spec_of(rp, K_FANIN, P_CAND_SOCK, 64, d);
+	set[P_MBX_B_CR + 2] = spec_of(rp, K_FANIN, P_CAND_RING, 64, d);
 	return run_set(b, set, sizeof(set) / sizeof(set[0]), b->reps);
 }
 

@@ -1,27 +1,27 @@
 /*
- * proto5.c - prototypes of the two candidate data paths of protocol 5
- * (proto/PROTOCOL.md, "Version 5"), run through the same roles, clock and
- * workloads as the baselines (baseline.c), so that one run of `make bench`
- * compares them:
+ * candidate.c - prototypes of the two candidate data paths of the next
+ * protocol (proto/PROTOCOL.md, "Version 6"), run through the same roles,
+ * clock and workloads as the baselines (baseline.c), so that one run of
+ * `make bench` compares them:
  *
- *   p5_sock  C1, socket posts: every send is one write() of a stamped
- *            record; the middle process (the prototype daemon) works in
- *            passes: it reads the clock, then every readable socket, takes
- *            the records stamped before the pass began, merges them by
- *            stamp, copies them into a queue with one in-flight entry per
- *            message, and forwards them in one write per destination and
- *            pass.  The receiver reads large chunks and acknowledges by
- *            storing a count in a page it shares with the daemon: no ACK
- *            frame, no syscall.
- *   p5_ring  C2, rings: every process has a channel (a tx ring it writes
- *            and an rx ring the daemon writes, 64 KiB each, in one memfd
- *            mapped by both) and a socket used only for wake-ups.  A send
- *            is a copy into the tx ring and a release store; a receive is
- *            a copy out of the rx ring and a release store; a side wakes
- *            the other with one byte only when that side said it sleeps
- *            (store flag, fence, look again).  The daemon passes copy each
- *            record out of the client's ring before looking at it, as the
- *            real daemon must.
+ *   cand_sock  C1, socket posts: every send is one write() of a stamped
+ *              record; the middle process (the prototype daemon) works in
+ *              passes: it reads the clock, then every readable socket,
+ *              takes the records stamped before the pass began, merges
+ *              them by stamp, copies them into a queue with one in-flight
+ *              entry per message, and forwards them in one write per
+ *              destination and pass.  The receiver reads large chunks and
+ *              acknowledges by storing a count in a page it shares with
+ *              the daemon: no ACK frame, no syscall.
+ *   cand_ring  C2, rings: every process has a channel (a tx ring it
+ *              writes and an rx ring the daemon writes, 64 KiB each, in
+ *              one memfd mapped by both) and a socket used only for
+ *              wake-ups.  A send is a copy into the tx ring and a release
+ *              store; a receive is a copy out of the rx ring and a release
+ *              store; a side wakes the other with one byte only when that
+ *              side said it sleeps (store flag, fence, look again).  The
+ *              daemon copies each record out of the client's ring before
+ *              looking at it, as the real daemon must.
  *
  * What they leave out of a real broker: names, permissions, grants and
  * their totals, several mailboxes; what they keep: the order rule (stamps,
@@ -43,26 +43,26 @@
 
 #include "bench.h"
 
-#define P5_RING		(64 * KIB)	/* each ring of a channel */
-#define P5_HDR		16u		/* record: u32 len, u16 kind, u16
+#define CAND_RING		(64 * KIB)	/* each ring of a channel */
+#define CAND_HDR		16u		/* record: u32 len, u16 kind, u16
 					 * flags, u64 stamp */
-#define P5_KIND_MSG	1
-#define P5_KIND_PAD	2
-#define P5_FLAG_LAST	1		/* the sender's last message */
-#define P5_QUEUE	(4 * MIB)	/* the daemon's queue per destination */
-#define P5_INFLIGHT	8192		/* in-flight entries per destination */
-#define P5_READ		MIB
-#define P5_ENDS		(FANIN_SENDERS + 1)	/* senders, then receiver */
+#define CAND_KIND_MSG	1
+#define CAND_KIND_PAD	2
+#define CAND_FLAG_LAST	1		/* the sender's last message */
+#define CAND_QUEUE	(4 * MIB)	/* the daemon's queue per destination */
+#define CAND_INFLIGHT	8192		/* in-flight entries per destination */
+#define CAND_READ		MIB
+#define CAND_ENDS		(FANIN_SENDERS + 1)	/* senders, then receiver */
 
 /*
  * What a sleeper waits for.  Data wakes it at the first byte (latency);
  * room wakes it only once half a ring is free, so that a full ring drains
  * in batches instead of one wake-up per message (hysteresis).
  */
-#define P5_WANT_DATA	1u
-#define P5_WANT_ROOM	2u
+#define CAND_WANT_DATA	1u
+#define CAND_WANT_ROOM	2u
 
-struct p5_rec {
+struct cand_rec {
 	uint32_t	len;		/* payload bytes */
 	uint16_t	kind;
 	uint16_t	flags;
@@ -73,44 +73,44 @@ struct p5_rec {
  * One channel (C2), or the consumption page alone (C1).  Each group of
  * fields has one writer and a cache line of its own.
  */
-struct p5_chan {
+struct cand_chan {
 	/* written by the client */
 	_Alignas(64) _Atomic uint64_t tx_tail;
 	_Atomic uint64_t rx_head;	/* consumption: the acknowledgement */
-	_Atomic uint32_t c_sleep;	/* the client sleeps: P5_WANT_* */
+	_Atomic uint32_t c_sleep;	/* the client sleeps: CAND_WANT_* */
 	/* written by the daemon */
 	_Alignas(64) _Atomic uint64_t tx_head;
 	_Atomic uint64_t rx_tail;
-	_Atomic uint32_t d_sleep;	/* the daemon sleeps: P5_WANT_* */
-	_Alignas(64) uint8_t tx[P5_RING];
-	_Alignas(64) uint8_t rx[P5_RING];
+	_Atomic uint32_t d_sleep;	/* the daemon sleeps: CAND_WANT_* */
+	_Alignas(64) uint8_t tx[CAND_RING];
+	_Alignas(64) uint8_t rx[CAND_RING];
 };
 
-struct p5 {
+struct cand {
 	bool		 ring;		/* C2, else C1 */
 	unsigned	 nends;		/* senders + 1 */
-	struct p5_chan	*chan[P5_ENDS];	/* shared with the daemon */
-	int		 cfd[P5_ENDS];	/* client ends of the sockets */
-	int		 dfd[P5_ENDS];	/* daemon ends */
+	struct cand_chan *chan[CAND_ENDS];	/* shared with the daemon */
+	int		 cfd[CAND_ENDS];	/* client ends of the sockets */
+	int		 dfd[CAND_ENDS];	/* daemon ends */
 };
 
 /* How long a side with nothing to do looks again before it sleeps. */
-static int64_t p5_spin_ns = 5000;
+static int64_t cand_spin_ns = 5000;
 
 static size_t
-p5_need(size_t len)
+cand_need(size_t len)
 {
-	return P5_HDR + ((len + 7) & ~(size_t)7);
+	return CAND_HDR + ((len + 7) & ~(size_t)7);
 }
 
 static uint64_t
-p5_clamp(uint64_t v, uint64_t lo, uint64_t hi)
+cand_clamp(uint64_t v, uint64_t lo, uint64_t hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
 static void
-p5_wake(int fd)
+cand_wake(int fd)
 {
 	char b = 1;
 
@@ -118,7 +118,7 @@ p5_wake(int fd)
 }
 
 static void
-p5_drain(int fd)
+cand_drain(int fd)
 {
 	char b[64];
 
@@ -127,7 +127,7 @@ p5_drain(int fd)
 }
 
 static int
-p5_write_all(int fd, const void *buf, size_t len)
+cand_write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -156,18 +156,18 @@ p5_write_all(int fd, const void *buf, size_t len)
 
 /* Waits until cond(ch) holds: spins, then sleeps with the flag protocol. */
 static void
-p5_client_wait(struct p5_chan *ch, int fd, uint32_t want,
-    bool (*cond)(struct p5_chan *, const void *), const void *arg)
+cand_client_wait(struct cand_chan *ch, int fd, uint32_t want,
+    bool (*cond)(struct cand_chan *, const void *), const void *arg)
 {
 	int64_t t0 = now_ns();
 	struct pollfd pfd = { fd, POLLIN, 0 };
 
 	while (!cond(ch, arg))
-		if (now_ns() - t0 > p5_spin_ns) {
+		if (now_ns() - t0 > cand_spin_ns) {
 			atomic_store(&ch->c_sleep, want);	/* seq_cst */
 			if (!cond(ch, arg)) {
 				poll(&pfd, 1, -1);
-				p5_drain(fd);
+				cand_drain(fd);
 			}
 			atomic_store_explicit(&ch->c_sleep, 0,
 			    memory_order_relaxed);
@@ -175,22 +175,22 @@ p5_client_wait(struct p5_chan *ch, int fd, uint32_t want,
 		}
 }
 
-struct p5_room {
+struct cand_room {
 	uint64_t	tail;
 	size_t		need;
 };
 
 static bool
-p5_has_room(struct p5_chan *ch, const void *arg)
+cand_has_room(struct cand_chan *ch, const void *arg)
 {
-	const struct p5_room *r = arg;
+	const struct cand_room *r = arg;
 
 	return r->tail + r->need - atomic_load_explicit(&ch->tx_head,
-	    memory_order_acquire) <= P5_RING;
+	    memory_order_acquire) <= CAND_RING;
 }
 
 static bool
-p5_has_msg(struct p5_chan *ch, const void *arg)
+cand_has_msg(struct cand_chan *ch, const void *arg)
 {
 	const uint64_t *head = arg;
 
@@ -200,65 +200,65 @@ p5_has_msg(struct p5_chan *ch, const void *arg)
 
 /* One send: a record in the tx ring, published with its stamp. */
 static void
-p5_ring_send(struct p5_chan *ch, int fd, const void *buf, size_t len,
+cand_ring_send(struct cand_chan *ch, int fd, const void *buf, size_t len,
     uint16_t flags)
 {
 	uint64_t tail = atomic_load_explicit(&ch->tx_tail,
 	    memory_order_relaxed);
-	size_t off = tail % P5_RING, need = p5_need(len);
-	struct p5_room room = { tail, need };
-	struct p5_rec h;
+	size_t off = tail % CAND_RING, need = cand_need(len);
+	struct cand_room room = { tail, need };
+	struct cand_rec h;
 
-	if (off + need > P5_RING) {	/* a record never wraps: pad */
-		room.need = P5_RING - off + need;
-		p5_client_wait(ch, fd, P5_WANT_ROOM, p5_has_room, &room);
-		h = (struct p5_rec){ (uint32_t)(P5_RING - off - P5_HDR),
-		    P5_KIND_PAD, 0, 0 };
+	if (off + need > CAND_RING) {	/* a record never wraps: pad */
+		room.need = CAND_RING - off + need;
+		cand_client_wait(ch, fd, CAND_WANT_ROOM, cand_has_room, &room);
+		h = (struct cand_rec){ (uint32_t)(CAND_RING - off - CAND_HDR),
+		    CAND_KIND_PAD, 0, 0 };
 		memcpy(ch->tx + off, &h, sizeof(h));
-		tail += P5_RING - off;
+		tail += CAND_RING - off;
 		off = 0;
 	} else {
-		p5_client_wait(ch, fd, P5_WANT_ROOM, p5_has_room, &room);
+		cand_client_wait(ch, fd, CAND_WANT_ROOM, cand_has_room, &room);
 	}
-	h = (struct p5_rec){ (uint32_t)len, P5_KIND_MSG, flags,
+	h = (struct cand_rec){ (uint32_t)len, CAND_KIND_MSG, flags,
 	    (uint64_t)now_ns() };
 	memcpy(ch->tx + off, &h, sizeof(h));
-	memcpy(ch->tx + off + P5_HDR, buf, len);
+	memcpy(ch->tx + off + CAND_HDR, buf, len);
 	atomic_store_explicit(&ch->tx_tail, tail + need, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&ch->d_sleep, memory_order_relaxed) &
-	    P5_WANT_DATA)
-		p5_wake(fd);
+	    CAND_WANT_DATA)
+		cand_wake(fd);
 }
 
 /* One receive into buf: the payload length, *flags. */
 static size_t
-p5_ring_recv(struct p5_chan *ch, int fd, void *buf, size_t cap,
+cand_ring_recv(struct cand_chan *ch, int fd, void *buf, size_t cap,
     uint16_t *flags)
 {
 	uint64_t head = atomic_load_explicit(&ch->rx_head,
 	    memory_order_relaxed);
-	struct p5_rec h;
+	struct cand_rec h;
 
 	for (;;) {
-		p5_client_wait(ch, fd, P5_WANT_DATA, p5_has_msg, &head);
-		memcpy(&h, ch->rx + head % P5_RING, sizeof(h));
-		if (h.kind != P5_KIND_PAD)
+		cand_client_wait(ch, fd, CAND_WANT_DATA, cand_has_msg, &head);
+		memcpy(&h, ch->rx + head % CAND_RING, sizeof(h));
+		if (h.kind != CAND_KIND_PAD)
 			break;
-		head += P5_HDR + h.len;
+		head += CAND_HDR + h.len;
 	}
 	if (h.len > cap)
 		h.len = (uint32_t)cap;
-	memcpy(buf, ch->rx + head % P5_RING + P5_HDR, h.len);
+	memcpy(buf, ch->rx + head % CAND_RING + CAND_HDR, h.len);
 	*flags = h.flags;
 	/* The acknowledgement: a store, before the call returns. */
-	head += p5_need(h.len);
+	head += cand_need(h.len);
 	atomic_store_explicit(&ch->rx_head, head, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	if ((atomic_load_explicit(&ch->d_sleep, memory_order_relaxed) &
-	    P5_WANT_ROOM) && atomic_load_explicit(&ch->rx_tail,
-	    memory_order_relaxed) - head <= P5_RING / 2)
-		p5_wake(fd);
+	    CAND_WANT_ROOM) && atomic_load_explicit(&ch->rx_tail,
+	    memory_order_relaxed) - head <= CAND_RING / 2)
+		cand_wake(fd);
 	return h.len;
 }
 
@@ -266,33 +266,33 @@ p5_ring_recv(struct p5_chan *ch, int fd, void *buf, size_t cap,
  * The client side of C1
  */
 
-struct p5_reader {
+struct cand_reader {
 	uint8_t	*buf;
 	size_t	 off, have;
 	uint64_t consumed;
 };
 
 static int
-p5_sock_send(int fd, uint8_t *frame, size_t len, uint16_t flags)
+cand_sock_send(int fd, uint8_t *frame, size_t len, uint16_t flags)
 {
-	struct p5_rec h = { (uint32_t)len, P5_KIND_MSG, flags,
+	struct cand_rec h = { (uint32_t)len, CAND_KIND_MSG, flags,
 	    (uint64_t)now_ns() };
 
 	memcpy(frame, &h, sizeof(h));
-	return p5_write_all(fd, frame, p5_need(len));
+	return cand_write_all(fd, frame, cand_need(len));
 }
 
 /* One receive from the socket's buffered stream; -1 on EOF. */
 static ssize_t
-p5_sock_recv(struct p5_chan *page, int fd, struct p5_reader *r, void *buf,
+cand_sock_recv(struct cand_chan *page, int fd, struct cand_reader *r, void *buf,
     size_t cap, uint16_t *flags)
 {
-	struct p5_rec h;
+	struct cand_rec h;
 
 	for (;;) {
-		if (r->have - r->off >= P5_HDR) {
+		if (r->have - r->off >= CAND_HDR) {
 			memcpy(&h, r->buf + r->off, sizeof(h));
-			if (r->have - r->off >= p5_need(h.len))
+			if (r->have - r->off >= cand_need(h.len))
 				break;
 		}
 		if (r->off > 0) {
@@ -300,7 +300,7 @@ p5_sock_recv(struct p5_chan *page, int fd, struct p5_reader *r, void *buf,
 			r->have -= r->off;
 			r->off = 0;
 		}
-		ssize_t n = read(fd, r->buf + r->have, P5_READ - r->have);
+		ssize_t n = read(fd, r->buf + r->have, CAND_READ - r->have);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -310,8 +310,8 @@ p5_sock_recv(struct p5_chan *page, int fd, struct p5_reader *r, void *buf,
 	}
 	if (h.len > cap)
 		return -1;
-	memcpy(buf, r->buf + r->off + P5_HDR, h.len);
-	r->off += p5_need(h.len);
+	memcpy(buf, r->buf + r->off + CAND_HDR, h.len);
+	r->off += cand_need(h.len);
 	*flags = h.flags;
 	atomic_store_explicit(&page->rx_head, ++r->consumed,
 	    memory_order_release);
@@ -323,39 +323,39 @@ p5_sock_recv(struct p5_chan *page, int fd, struct p5_reader *r, void *buf,
  */
 
 static int
-p5_sender(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
+cand_sender(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 {
-	struct p5 *p = arg;
-	uint8_t *buf = malloc(p5_need(s->size));
+	struct cand *p = arg;
+	uint8_t *buf = malloc(cand_need(s->size));
 	int rc = 0;
 
 	if (buf == NULL)
 		return run_fail(ctx, "out of memory");
-	memset(buf, 0x5a, p5_need(s->size));
+	memset(buf, 0x5a, cand_need(s->size));
 	run_ready(ctx);
 	while (!run_stopped(ctx)) {
 		if (p->ring)
-			p5_ring_send(p->chan[idx], p->cfd[idx], buf, s->size,
+			cand_ring_send(p->chan[idx], p->cfd[idx], buf, s->size,
 			    0);
-		else if (p5_sock_send(p->cfd[idx], buf, s->size, 0) < 0)
+		else if (cand_sock_send(p->cfd[idx], buf, s->size, 0) < 0)
 			return run_fail(ctx, "write: %s", strerror(errno));
 	}
 	if (p->ring)
-		p5_ring_send(p->chan[idx], p->cfd[idx], buf, s->size,
-		    P5_FLAG_LAST);
+		cand_ring_send(p->chan[idx], p->cfd[idx], buf, s->size,
+		    CAND_FLAG_LAST);
 	else
-		rc = p5_sock_send(p->cfd[idx], buf, s->size, P5_FLAG_LAST);
+		rc = cand_sock_send(p->cfd[idx], buf, s->size, CAND_FLAG_LAST);
 	free(buf);
 	return rc < 0 ? run_fail(ctx, "write: %s", strerror(errno)) : 0;
 }
 
 static int
-p5_receiver(struct runctx *ctx, const struct spec *s, unsigned idx,
+cand_receiver(struct runctx *ctx, const struct spec *s, unsigned idx,
     void *arg)
 {
-	struct p5 *p = arg;
+	struct cand *p = arg;
 	unsigned me = p->nends - 1, lasts = 0;
-	struct p5_reader rd = { malloc(P5_READ), 0, 0, 0 };
+	struct cand_reader rd = { malloc(CAND_READ), 0, 0, 0 };
 	uint8_t *buf = malloc(s->size);
 	uint64_t msgs = 0, bytes = 0;
 	uint16_t flags;
@@ -365,16 +365,16 @@ p5_receiver(struct runctx *ctx, const struct spec *s, unsigned idx,
 		return run_fail(ctx, "out of memory");
 	run_ready(ctx);
 	while (lasts < s->senders) {
-		ssize_t len = p->ring ? (ssize_t)p5_ring_recv(p->chan[me],
+		ssize_t len = p->ring ? (ssize_t)cand_ring_recv(p->chan[me],
 		    p->cfd[me], buf, s->size, &flags) :
-		    p5_sock_recv(p->chan[me], p->cfd[me], &rd, buf, s->size,
+		    cand_sock_recv(p->chan[me], p->cfd[me], &rd, buf, s->size,
 		    &flags);
 
 		if (len < 0)
 			return run_fail(ctx, "recv: EOF or bad record");
 		msgs++;
 		bytes += (uint64_t)len;
-		lasts += (flags & P5_FLAG_LAST) != 0;
+		lasts += (flags & CAND_FLAG_LAST) != 0;
 		run_tick(ctx, msgs, bytes);
 	}
 	run_report(ctx, msgs, bytes);
@@ -382,11 +382,11 @@ p5_receiver(struct runctx *ctx, const struct spec *s, unsigned idx,
 }
 
 static int
-p5_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
+cand_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 {
-	struct p5 *p = arg;
-	struct p5_reader rd = { malloc(P5_READ), 0, 0, 0 };
-	uint8_t *buf = malloc(p5_need(s->size)), *in = malloc(s->size);
+	struct cand *p = arg;
+	struct cand_reader rd = { malloc(CAND_READ), 0, 0, 0 };
+	uint8_t *buf = malloc(cand_need(s->size)), *in = malloc(s->size);
 	uint64_t n = 0;
 	uint16_t flags;
 	int64_t t0;
@@ -394,16 +394,16 @@ p5_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 	(void)idx;
 	if (buf == NULL || in == NULL || rd.buf == NULL)
 		return run_fail(ctx, "out of memory");
-	memset(buf, 0x5a, p5_need(s->size));
+	memset(buf, 0x5a, cand_need(s->size));
 	run_ready(ctx);
 	while (!run_stopped(ctx)) {
 		t0 = now_ns();
 		if (p->ring) {
-			p5_ring_send(p->chan[0], p->cfd[0], buf, s->size, 0);
-			p5_ring_recv(p->chan[0], p->cfd[0], in, s->size,
+			cand_ring_send(p->chan[0], p->cfd[0], buf, s->size, 0);
+			cand_ring_recv(p->chan[0], p->cfd[0], in, s->size,
 			    &flags);
-		} else if (p5_sock_send(p->cfd[0], buf, s->size, 0) < 0 ||
-		    p5_sock_recv(p->chan[0], p->cfd[0], &rd, in, s->size,
+		} else if (cand_sock_send(p->cfd[0], buf, s->size, 0) < 0 ||
+		    cand_sock_recv(p->chan[0], p->cfd[0], &rd, in, s->size,
 		    &flags) < 0) {
 			return run_fail(ctx, "ping: %s", strerror(errno));
 		}
@@ -414,20 +414,20 @@ p5_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 	}
 	run_report(ctx, n, n * s->size);
 	if (p->ring)
-		p5_ring_send(p->chan[0], p->cfd[0], buf, s->size,
-		    P5_FLAG_LAST);
-	else if (p5_sock_send(p->cfd[0], buf, s->size, P5_FLAG_LAST) < 0)
+		cand_ring_send(p->chan[0], p->cfd[0], buf, s->size,
+		    CAND_FLAG_LAST);
+	else if (cand_sock_send(p->cfd[0], buf, s->size, CAND_FLAG_LAST) < 0)
 		return run_fail(ctx, "ping: %s", strerror(errno));
 	return 0;
 }
 
 static int
-p5_pong(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
+cand_pong(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 {
-	struct p5 *p = arg;
+	struct cand *p = arg;
 	unsigned me = p->nends - 1;
-	struct p5_reader rd = { malloc(P5_READ), 0, 0, 0 };
-	uint8_t *buf = malloc(p5_need(s->size));
+	struct cand_reader rd = { malloc(CAND_READ), 0, 0, 0 };
+	uint8_t *buf = malloc(cand_need(s->size));
 	uint16_t flags;
 
 	(void)idx;
@@ -435,22 +435,22 @@ p5_pong(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 		return run_fail(ctx, "out of memory");
 	run_ready(ctx);
 	for (;;) {
-		ssize_t len = p->ring ? (ssize_t)p5_ring_recv(p->chan[me],
-		    p->cfd[me], buf + P5_HDR, s->size, &flags) :
-		    p5_sock_recv(p->chan[me], p->cfd[me], &rd, buf + P5_HDR,
+		ssize_t len = p->ring ? (ssize_t)cand_ring_recv(p->chan[me],
+		    p->cfd[me], buf + CAND_HDR, s->size, &flags) :
+		    cand_sock_recv(p->chan[me], p->cfd[me], &rd, buf + CAND_HDR,
 		    s->size, &flags);
 
 		if (len < 0)
 			return run_fail(ctx, "pong: EOF or bad record");
-		if (flags & P5_FLAG_LAST)
+		if (flags & CAND_FLAG_LAST)
 			return 0;
 		if (p->ring)
-			p5_ring_send(p->chan[me], p->cfd[me], buf + P5_HDR,
+			cand_ring_send(p->chan[me], p->cfd[me], buf + CAND_HDR,
 			    (size_t)len, 0);
 		else {
 			/* The record header goes in front of the payload. */
-			memmove(buf, buf + P5_HDR, (size_t)len);
-			if (p5_sock_send(p->cfd[me], buf, (size_t)len, 0) < 0)
+			memmove(buf, buf + CAND_HDR, (size_t)len);
+			if (cand_sock_send(p->cfd[me], buf, (size_t)len, 0) < 0)
 				return run_fail(ctx, "pong: %s",
 				    strerror(errno));
 		}
@@ -469,18 +469,18 @@ p5_pong(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
  * room is given back a pass at a time: a pass's records are contiguous in
  * the arena and delivered before the next pass's.
  */
-struct p5_ref {
+struct cand_ref {
 	uint64_t	 q_off;		/* in the arena */
 	uint32_t	 need;
 	uint64_t	 release;	/* arena position freed once consumed */
 	uint64_t	 rx_end;	/* C2: ring position after it */
 };
 
-struct p5_dest {
+struct cand_dest {
 	uint8_t		*q;		/* the arena, circular */
 	uint64_t	 q_tail, q_done;	/* byte positions */
 	uint64_t	 pass_start;	/* q_tail when this pass began */
-	struct p5_ref	*ref;		/* P5_INFLIGHT, circular */
+	struct cand_ref	*ref;		/* CAND_INFLIGHT, circular */
 	size_t		 r_head, r_sent, r_tail;	/* consumed, delivered,
 						 * queued */
 	uint64_t	 rx_tail;	/* C2: how far the rx ring is written */
@@ -490,37 +490,37 @@ struct p5_dest {
 };
 
 /* A record taken in a pass, before the merge by stamp. */
-struct p5_taken {
+struct cand_taken {
 	uint64_t	 stamp;
 	unsigned	 dest;
 	uint32_t	 need;
 	uint64_t	 q_off;
 };
 
-struct p5_daemon {
-	struct p5	*p;
-	struct p5_dest	 dest[P5_ENDS];
-	uint64_t	 last_stamp[P5_ENDS];	/* the clamp, per source */
-	uint64_t	 tx_head[P5_ENDS];	/* C2: consumed, per source */
-	uint8_t		*inbuf[P5_ENDS];	/* C1: bytes read, per source */
-	size_t		 in_off[P5_ENDS], in_have[P5_ENDS];
-	struct p5_taken	*taken;
+struct cand_daemon {
+	struct cand	*p;
+	struct cand_dest	 dest[CAND_ENDS];
+	uint64_t	 last_stamp[CAND_ENDS];	/* the clamp, per source */
+	uint64_t	 tx_head[CAND_ENDS];	/* C2: consumed, per source */
+	uint8_t		*inbuf[CAND_ENDS];	/* C1: bytes read, per source */
+	size_t		 in_off[CAND_ENDS], in_have[CAND_ENDS];
+	struct cand_taken	*taken;
 	size_t		 ntaken;
 	bool		 stamp_deferred;	/* a record waits for a pass */
 };
 
-#define P5_TAKEN	P5_INFLIGHT
+#define CAND_TAKEN	CAND_INFLIGHT
 
 static unsigned
-p5_route(const struct p5 *p, unsigned src)
+cand_route(const struct cand *p, unsigned src)
 {
 	return src == p->nends - 1 ? 0 : p->nends - 1;
 }
 
 static int
-p5_cmp_taken(const void *a, const void *b)
+cand_cmp_taken(const void *a, const void *b)
 {
-	const struct p5_taken *x = a, *y = b;
+	const struct cand_taken *x = a, *y = b;
 
 	return x->stamp < y->stamp ? -1 : x->stamp > y->stamp;
 }
@@ -531,24 +531,24 @@ p5_cmp_taken(const void *a, const void *b)
  * and there is room for it: true when taken.
  */
 static bool
-p5_take(struct p5_daemon *d, unsigned src, const uint8_t *rec, size_t need,
+cand_take(struct cand_daemon *d, unsigned src, const uint8_t *rec, size_t need,
     uint64_t t0)
 {
-	unsigned to = p5_route(d->p, src);
-	struct p5_dest *dst = &d->dest[to];
-	size_t off = dst->q_tail % P5_QUEUE, skip = 0;
-	struct p5_rec h;
+	unsigned to = cand_route(d->p, src);
+	struct cand_dest *dst = &d->dest[to];
+	size_t off = dst->q_tail % CAND_QUEUE, skip = 0;
+	struct cand_rec h;
 	uint64_t stamp;
 
-	if (off + need > P5_QUEUE)	/* no record wraps in the arena */
-		skip = P5_QUEUE - off;
-	if (dst->q_tail + skip + need - dst->q_done > P5_QUEUE ||
-	    dst->r_tail - dst->r_head + d->ntaken >= P5_INFLIGHT ||
-	    d->ntaken == P5_TAKEN)
+	if (off + need > CAND_QUEUE)	/* no record wraps in the arena */
+		skip = CAND_QUEUE - off;
+	if (dst->q_tail + skip + need - dst->q_done > CAND_QUEUE ||
+	    dst->r_tail - dst->r_head + d->ntaken >= CAND_INFLIGHT ||
+	    d->ntaken == CAND_TAKEN)
 		return false;
-	memcpy(dst->q + (off + skip) % P5_QUEUE, rec, need);
-	memcpy(&h, dst->q + (off + skip) % P5_QUEUE, sizeof(h));
-	if (p5_need(h.len) != need)
+	memcpy(dst->q + (off + skip) % CAND_QUEUE, rec, need);
+	memcpy(&h, dst->q + (off + skip) % CAND_QUEUE, sizeof(h));
+	if (cand_need(h.len) != need)
 		return false;	/* changed under us: the real daemon closes */
 	stamp = h.stamp < d->last_stamp[src] ? d->last_stamp[src] : h.stamp;
 	if (stamp >= t0) {
@@ -556,39 +556,39 @@ p5_take(struct p5_daemon *d, unsigned src, const uint8_t *rec, size_t need,
 		return false;
 	}
 	dst->q_tail += skip + need;
-	d->taken[d->ntaken++] = (struct p5_taken){ stamp, to, (uint32_t)need,
-	    (off + skip) % P5_QUEUE };
+	d->taken[d->ntaken++] = (struct cand_taken){ stamp, to, (uint32_t)need,
+	    (off + skip) % CAND_QUEUE };
 	d->last_stamp[src] = stamp;
 	return true;
 }
 
 /* C2: the records of one client's tx ring; true if any was taken. */
 static bool
-p5_take_ring(struct p5_daemon *d, unsigned src, uint64_t t0)
+cand_take_ring(struct cand_daemon *d, unsigned src, uint64_t t0)
 {
-	struct p5_chan *ch = d->p->chan[src];
+	struct cand_chan *ch = d->p->chan[src];
 	uint64_t head = d->tx_head[src], tail;
 	bool any = false;
 
 	/* Hostile memory: one load, clamped; each header copied before it
 	 * is looked at, each record copied before it is decoded. */
-	tail = p5_clamp(atomic_load_explicit(&ch->tx_tail,
-	    memory_order_acquire), head, head + P5_RING);
-	while (tail - head >= P5_HDR) {
-		struct p5_rec h;
-		size_t off = head % P5_RING;
+	tail = cand_clamp(atomic_load_explicit(&ch->tx_tail,
+	    memory_order_acquire), head, head + CAND_RING);
+	while (tail - head >= CAND_HDR) {
+		struct cand_rec h;
+		size_t off = head % CAND_RING;
 
 		memcpy(&h, ch->tx + off, sizeof(h));
-		if (h.len > P5_RING - P5_HDR - off ||
-		    p5_need(h.len) > tail - head)
+		if (h.len > CAND_RING - CAND_HDR - off ||
+		    cand_need(h.len) > tail - head)
 			break;		/* the real daemon closes it */
-		if (h.kind == P5_KIND_PAD) {
-			head += P5_HDR + h.len;
+		if (h.kind == CAND_KIND_PAD) {
+			head += CAND_HDR + h.len;
 			continue;
 		}
-		if (!p5_take(d, src, ch->tx + off, p5_need(h.len), t0))
+		if (!cand_take(d, src, ch->tx + off, cand_need(h.len), t0))
 			break;
-		head += p5_need(h.len);
+		head += cand_need(h.len);
 		any = true;
 	}
 	if (head != d->tx_head[src]) {
@@ -597,28 +597,28 @@ p5_take_ring(struct p5_daemon *d, unsigned src, uint64_t t0)
 		    memory_order_release);
 		atomic_thread_fence(memory_order_seq_cst);
 		if ((atomic_load_explicit(&ch->c_sleep, memory_order_relaxed) &
-		    P5_WANT_ROOM) && atomic_load_explicit(&ch->tx_tail,
-		    memory_order_relaxed) - head <= P5_RING / 2)
-			p5_wake(d->p->dfd[src]);
+		    CAND_WANT_ROOM) && atomic_load_explicit(&ch->tx_tail,
+		    memory_order_relaxed) - head <= CAND_RING / 2)
+			cand_wake(d->p->dfd[src]);
 	}
 	return any;
 }
 
 /* C1: the whole records of one socket's buffered input. */
 static bool
-p5_take_sock(struct p5_daemon *d, unsigned src, uint64_t t0)
+cand_take_sock(struct cand_daemon *d, unsigned src, uint64_t t0)
 {
 	bool any = false;
 
-	while (d->in_have[src] - d->in_off[src] >= P5_HDR) {
+	while (d->in_have[src] - d->in_off[src] >= CAND_HDR) {
 		uint8_t *rec = d->inbuf[src] + d->in_off[src];
-		struct p5_rec h;
+		struct cand_rec h;
 
 		memcpy(&h, rec, sizeof(h));
-		if (d->in_have[src] - d->in_off[src] < p5_need(h.len) ||
-		    !p5_take(d, src, rec, p5_need(h.len), t0))
+		if (d->in_have[src] - d->in_off[src] < cand_need(h.len) ||
+		    !cand_take(d, src, rec, cand_need(h.len), t0))
 			break;
-		d->in_off[src] += p5_need(h.len);
+		d->in_off[src] += cand_need(h.len);
 		any = true;
 	}
 	return any;
@@ -626,23 +626,23 @@ p5_take_sock(struct p5_daemon *d, unsigned src, uint64_t t0)
 
 /* The pass's records, merged by stamp, onto their ends' FIFOs. */
 static void
-p5_enqueue(struct p5_daemon *d, bool several)
+cand_enqueue(struct cand_daemon *d, bool several)
 {
 	if (several)
-		qsort(d->taken, d->ntaken, sizeof(d->taken[0]), p5_cmp_taken);
+		qsort(d->taken, d->ntaken, sizeof(d->taken[0]), cand_cmp_taken);
 	for (size_t i = 0; i < d->ntaken; i++) {
-		struct p5_taken *t = &d->taken[i];
-		struct p5_dest *dst = &d->dest[t->dest];
+		struct cand_taken *t = &d->taken[i];
+		struct cand_dest *dst = &d->dest[t->dest];
 
-		dst->ref[dst->r_tail++ % P5_INFLIGHT] = (struct p5_ref){
+		dst->ref[dst->r_tail++ % CAND_INFLIGHT] = (struct cand_ref){
 		    t->q_off, t->need, 0, 0 };
 	}
 	/* The last reference of each end's pass gives the pass back. */
 	for (unsigned e = 0; e < d->p->nends; e++) {
-		struct p5_dest *dst = &d->dest[e];
+		struct cand_dest *dst = &d->dest[e];
 
 		if (dst->q_tail != dst->pass_start && dst->r_tail > 0)
-			dst->ref[(dst->r_tail - 1) % P5_INFLIGHT].release =
+			dst->ref[(dst->r_tail - 1) % CAND_INFLIGHT].release =
 			    dst->q_tail;
 		dst->pass_start = dst->q_tail;
 	}
@@ -651,18 +651,18 @@ p5_enqueue(struct p5_daemon *d, bool several)
 
 /* Frees what the end has consumed: the acknowledgements. */
 static void
-p5_reap(struct p5_daemon *d, unsigned e)
+cand_reap(struct cand_daemon *d, unsigned e)
 {
-	struct p5_dest *dst = &d->dest[e];
-	struct p5_chan *ch = d->p->chan[e];
+	struct cand_dest *dst = &d->dest[e];
+	struct cand_chan *ch = d->p->chan[e];
 	uint64_t acked = atomic_load_explicit(&ch->rx_head,
 	    memory_order_acquire);
 
 	if (d->p->ring)
-		acked = p5_clamp(acked, dst->acked, dst->rx_tail);
+		acked = cand_clamp(acked, dst->acked, dst->rx_tail);
 	dst->acked = acked;
 	while (dst->r_head != dst->r_sent) {
-		struct p5_ref *r = &dst->ref[dst->r_head % P5_INFLIGHT];
+		struct cand_ref *r = &dst->ref[dst->r_head % CAND_INFLIGHT];
 		/* C1 counts messages, C2 ring bytes. */
 		uint64_t end = d->p->ring ? r->rx_end :
 		    (uint64_t)dst->r_head + 1;
@@ -677,26 +677,26 @@ p5_reap(struct p5_daemon *d, unsigned e)
 
 /* Hands queued records on: into the rx ring (C2) or the output (C1). */
 static bool
-p5_deliver(struct p5_daemon *d, unsigned e)
+cand_deliver(struct cand_daemon *d, unsigned e)
 {
-	struct p5_dest *dst = &d->dest[e];
-	struct p5_chan *ch = d->p->chan[e];
+	struct cand_dest *dst = &d->dest[e];
+	struct cand_chan *ch = d->p->chan[e];
 	uint64_t rx = dst->rx_tail;
 	bool any = false;
 
 	while (dst->r_sent != dst->r_tail) {
-		struct p5_ref *r = &dst->ref[dst->r_sent % P5_INFLIGHT];
+		struct cand_ref *r = &dst->ref[dst->r_sent % CAND_INFLIGHT];
 
 		if (d->p->ring) {
-			size_t off = rx % P5_RING;
-			uint64_t pad = off + r->need > P5_RING ?
-			    P5_RING - off : 0;
+			size_t off = rx % CAND_RING;
+			uint64_t pad = off + r->need > CAND_RING ?
+			    CAND_RING - off : 0;
 
-			if (rx + pad + r->need - dst->acked > P5_RING)
+			if (rx + pad + r->need - dst->acked > CAND_RING)
 				break;
 			if (pad > 0) {
-				struct p5_rec ph = { (uint32_t)(pad - P5_HDR),
-				    P5_KIND_PAD, 0, 0 };
+				struct cand_rec ph = { (uint32_t)(pad - CAND_HDR),
+				    CAND_KIND_PAD, 0, 0 };
 
 				memcpy(ch->rx + off, &ph, sizeof(ph));
 				rx += pad;
@@ -705,7 +705,7 @@ p5_deliver(struct p5_daemon *d, unsigned e)
 			memcpy(ch->rx + off, dst->q + r->q_off, r->need);
 			rx += r->need;
 		} else {
-			if (dst->out_len + r->need > P5_READ)
+			if (dst->out_len + r->need > CAND_READ)
 				break;
 			memcpy(dst->out + dst->out_len, dst->q + r->q_off,
 			    r->need);
@@ -720,8 +720,8 @@ p5_deliver(struct p5_daemon *d, unsigned e)
 		atomic_store_explicit(&ch->rx_tail, rx, memory_order_release);
 		atomic_thread_fence(memory_order_seq_cst);
 		if (atomic_load_explicit(&ch->c_sleep, memory_order_relaxed) &
-		    P5_WANT_DATA)
-			p5_wake(d->p->dfd[e]);
+		    CAND_WANT_DATA)
+			cand_wake(d->p->dfd[e]);
 	}
 	if (!d->p->ring && dst->out_len > 0) {
 		ssize_t n = write(d->p->dfd[e], dst->out, dst->out_len);
@@ -738,12 +738,12 @@ p5_deliver(struct p5_daemon *d, unsigned e)
 
 /* C2: nothing to do anywhere?  Checked again after the sleep flags. */
 static bool
-p5_ring_idle(struct p5_daemon *d)
+cand_ring_idle(struct cand_daemon *d)
 {
 	for (unsigned e = 0; e < d->p->nends; e++) {
-		struct p5_chan *ch = d->p->chan[e];
+		struct cand_chan *ch = d->p->chan[e];
 
-		const struct p5_dest *dst = &d->dest[e];
+		const struct cand_dest *dst = &d->dest[e];
 
 		if (atomic_load_explicit(&ch->tx_tail, memory_order_acquire) !=
 		    d->tx_head[e])
@@ -751,18 +751,18 @@ p5_ring_idle(struct p5_daemon *d)
 		/* Deliveries waiting for room go on at half a ring. */
 		if (dst->r_sent != dst->r_tail && dst->rx_tail -
 		    atomic_load_explicit(&ch->rx_head, memory_order_acquire) <=
-		    P5_RING / 2)
+		    CAND_RING / 2)
 			return false;
 	}
 	return true;
 }
 
 static int
-p5_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
+cand_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 {
-	struct p5_daemon *d = calloc(1, sizeof(*d));
-	struct pollfd pfd[P5_ENDS];
-	struct p5 *p = arg;
+	struct cand_daemon *d = calloc(1, sizeof(*d));
+	struct pollfd pfd[CAND_ENDS];
+	struct cand *p = arg;
 	int64_t idle_since = 0;
 	bool deferred = false;
 
@@ -771,16 +771,16 @@ p5_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 	if (d == NULL)
 		return run_fail(ctx, "out of memory");
 	d->p = p;
-	d->taken = malloc(P5_TAKEN * sizeof(d->taken[0]));
+	d->taken = malloc(CAND_TAKEN * sizeof(d->taken[0]));
 	if (d->taken == NULL)
 		return run_fail(ctx, "out of memory");
 	for (unsigned e = 0; e < p->nends; e++) {
-		struct p5_dest *dst = &d->dest[e];
+		struct cand_dest *dst = &d->dest[e];
 
-		dst->q = calloc(1, P5_QUEUE);
-		dst->ref = malloc(P5_INFLIGHT * sizeof(dst->ref[0]));
-		dst->out = malloc(P5_READ);
-		d->inbuf[e] = malloc(P5_READ);
+		dst->q = calloc(1, CAND_QUEUE);
+		dst->ref = malloc(CAND_INFLIGHT * sizeof(dst->ref[0]));
+		dst->out = malloc(CAND_READ);
+		d->inbuf[e] = malloc(CAND_READ);
 		if (dst->q == NULL || dst->ref == NULL || dst->out == NULL ||
 		    d->inbuf[e] == NULL)
 			return run_fail(ctx, "out of memory");
@@ -809,7 +809,7 @@ p5_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 			bool took;
 
 			if (p->ring) {
-				took = p5_take_ring(d, e, t0);
+				took = cand_take_ring(d, e, t0);
 			} else {
 				if (pfd[e].revents & POLLIN) {
 					size_t *off = &d->in_off[e],
@@ -820,28 +820,28 @@ p5_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 					    *have - *off);
 					*have -= *off;
 					*off = 0;
-					n = *have == P5_READ ? -1 :
+					n = *have == CAND_READ ? -1 :
 					    read(p->dfd[e], d->inbuf[e] + *have,
-					    P5_READ - *have);
+					    CAND_READ - *have);
 					if (n > 0)
 						*have += (size_t)n;
 					else if (n == 0)
 						pfd[e].fd = -1;
 				}
-				took = p5_take_sock(d, e, t0);
+				took = cand_take_sock(d, e, t0);
 			}
 			sources += took;
 			work |= took;
 		}
 		several = sources > 1;
-		p5_enqueue(d, several);
+		cand_enqueue(d, several);
 		/* C1: records stamped after this pass began are taken by the
 		 * next one, without sleeping in poll first. */
 		deferred = d->stamp_deferred;
 		d->stamp_deferred = false;
 		for (unsigned e = 0; e < p->nends; e++) {
-			p5_reap(d, e);
-			work |= p5_deliver(d, e);
+			cand_reap(d, e);
+			work |= cand_deliver(d, e);
 		}
 		if (!p->ring || work) {
 			idle_since = 0;
@@ -850,28 +850,28 @@ p5_daemon(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 		/* C2, nothing this pass: spin a little, then sleep. */
 		if (idle_since == 0)
 			idle_since = now_ns();
-		if (now_ns() - idle_since < p5_spin_ns)
+		if (now_ns() - idle_since < cand_spin_ns)
 			continue;
 		for (unsigned e = 0; e < p->nends; e++)
-			atomic_store(&p->chan[e]->d_sleep, P5_WANT_DATA |
+			atomic_store(&p->chan[e]->d_sleep, CAND_WANT_DATA |
 			    (d->dest[e].r_sent != d->dest[e].r_tail ?
-			    P5_WANT_ROOM : 0));
-		if (p5_ring_idle(d))
+			    CAND_WANT_ROOM : 0));
+		if (cand_ring_idle(d))
 			poll(pfd, p->nends, -1);
 		for (unsigned e = 0; e < p->nends; e++) {
 			atomic_store_explicit(&p->chan[e]->d_sleep, 0,
 			    memory_order_relaxed);
 			if (pfd[e].revents & POLLIN)
-				p5_drain(p->dfd[e]);
+				cand_drain(p->dfd[e]);
 		}
 		idle_since = 0;
 	}
 }
 
 static void
-p5_close(struct p5 *p)
+cand_close(struct cand *p)
 {
-	for (unsigned e = 0; e < P5_ENDS; e++) {
+	for (unsigned e = 0; e < CAND_ENDS; e++) {
 		if (p->chan[e] != NULL)
 			munmap(p->chan[e], sizeof(*p->chan[e]));
 		if (p->cfd[e] >= 0)
@@ -882,23 +882,23 @@ p5_close(struct p5 *p)
 }
 
 void
-proto5_run(const struct spec *s, struct result *r)
+candidate_run(const struct spec *s, struct result *r)
 {
-	struct p5 p = { .ring = s->path == P_P5_RING, .nends = s->senders + 1 };
-	struct job j = { .arg = &p, .middle = p5_daemon };
+	struct cand p = { .ring = s->path == P_CAND_RING, .nends = s->senders + 1 };
+	struct job j = { .arg = &p, .middle = cand_daemon };
 	char err[160] = "";
 
-	const char *spin = getenv("MBX_BENCH_P5_SPIN_NS");
+	const char *spin = getenv("MBX_BENCH_CAND_SPIN_NS");
 
 	if (spin != NULL)
-		p5_spin_ns = atoll(spin);
-	for (unsigned e = 0; e < P5_ENDS; e++)
+		cand_spin_ns = atoll(spin);
+	for (unsigned e = 0; e < CAND_ENDS; e++)
 		p.cfd[e] = p.dfd[e] = -1;
 	for (unsigned e = 0; e < p.nends; e++) {
-		int sp[2], mfd = memfd_create("mbx-p5", MFD_CLOEXEC);
+		int sp[2], mfd = memfd_create("mbx-cand", MFD_CLOEXEC);
 
-		if (mfd < 0 || ftruncate(mfd, sizeof(struct p5_chan)) < 0 ||
-		    (p.chan[e] = mmap(NULL, sizeof(struct p5_chan),
+		if (mfd < 0 || ftruncate(mfd, sizeof(struct cand_chan)) < 0 ||
+		    (p.chan[e] = mmap(NULL, sizeof(struct cand_chan),
 		    PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) ==
 		    MAP_FAILED ||
 		    socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0) {
@@ -919,19 +919,19 @@ proto5_run(const struct spec *s, struct result *r)
 			fcntl(sp[0], F_SETFL, O_NONBLOCK);
 	}
 	if (s->kind == K_PINGPONG) {
-		j.sender = p5_ping;
-		j.receiver = p5_pong;
+		j.sender = cand_ping;
+		j.receiver = cand_pong;
 	} else {
-		j.sender = p5_sender;
-		j.receiver = p5_receiver;
+		j.sender = cand_sender;
+		j.receiver = cand_receiver;
 	}
 	run_job(s, &j, r);
 	snprintf(r->note, sizeof(r->note), "prototype");
-	p5_close(&p);
+	cand_close(&p);
 	return;
 fail:
 	memset(r, 0, sizeof(*r));
 	r->spec = *s;
 	snprintf(r->err, sizeof(r->err), "%s", err);
-	p5_close(&p);
+	cand_close(&p);
 }
