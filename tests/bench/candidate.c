@@ -44,15 +44,16 @@
 #include "bench.h"
 
 #define CAND_RING		(64 * KIB)	/* each ring of a channel */
-#define CAND_HDR		16u		/* record: u32 len, u16 kind, u16
-					 * flags, u64 stamp */
+/* A record's header: u32 len, u16 kind, u16 flags, u64 stamp. */
+#define CAND_HDR		16u
 #define CAND_KIND_MSG	1
 #define CAND_KIND_PAD	2
 #define CAND_FLAG_LAST	1		/* the sender's last message */
 #define CAND_QUEUE	(4 * MIB)	/* the daemon's queue per destination */
 #define CAND_INFLIGHT	8192		/* in-flight entries per destination */
 #define CAND_READ		MIB
-#define CAND_ENDS		(FANIN_SENDERS + 1)	/* senders, then receiver */
+/* The ends of a run: the senders, then the receiver. */
+#define CAND_ENDS		(FANIN_SENDERS + 1)
 
 /*
  * What a sleeper waits for.  Data wakes it at the first byte (latency);
@@ -695,8 +696,9 @@ cand_deliver(struct cand_daemon *d, unsigned e)
 			if (rx + pad + r->need - dst->acked > CAND_RING)
 				break;
 			if (pad > 0) {
-				struct cand_rec ph = { (uint32_t)(pad - CAND_HDR),
-				    CAND_KIND_PAD, 0, 0 };
+				struct cand_rec ph = {
+				    (uint32_t)(pad - CAND_HDR), CAND_KIND_PAD,
+				    0, 0 };
 
 				memcpy(ch->rx + off, &ph, sizeof(ph));
 				rx += pad;
@@ -884,7 +886,8 @@ cand_close(struct cand *p)
 void
 candidate_run(const struct spec *s, struct result *r)
 {
-	struct cand p = { .ring = s->path == P_CAND_RING, .nends = s->senders + 1 };
+	struct cand p = { .ring = s->path == P_CAND_RING,
+	    .nends = s->senders + 1 };
 	struct job j = { .arg = &p, .middle = cand_daemon };
 	char err[160] = "";
 
