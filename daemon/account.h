@@ -14,8 +14,8 @@
  * An account lives while anything is charged to it.  Quotas are checked
  * by the broker against struct broker_limits; the account only counts.
  */
-#ifndef MBX_ACCOUNT_H
-#define MBX_ACCOUNT_H
+#ifndef MBXD_ACCOUNT_H
+#define MBXD_ACCOUNT_H
 
 #include <stdbool.h>
 #include <stdint.h>

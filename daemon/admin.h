@@ -11,8 +11,8 @@
  * page is a snapshot of its own moment: an element changed between two
  * pages shows in the later one (see PROTOCOL.md, "LIST and CLIENTS").
  */
-#ifndef MBX_ADMIN_H
-#define MBX_ADMIN_H
+#ifndef MBXD_ADMIN_H
+#define MBXD_ADMIN_H
 
 #include <stdbool.h>
 #include <stddef.h>

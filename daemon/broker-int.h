@@ -2,8 +2,8 @@
  * broker-int.h - what the broker's own files (broker.c, broker-bind.c,
  * broker-deliver.c) share with each other and nobody else.
  */
-#ifndef MBX_BROKER_INT_H
-#define MBX_BROKER_INT_H
+#ifndef MBXD_BROKER_INT_H
+#define MBXD_BROKER_INT_H
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -10,8 +10,8 @@
  * waits and will be answered later through the peer's ops, or a negative
  * errno.  An error return changed nothing.
  */
-#ifndef MBX_BROKER_H
-#define MBX_BROKER_H
+#ifndef MBXD_BROKER_H
+#define MBXD_BROKER_H
 
 #include <stdbool.h>
 #include <stddef.h>

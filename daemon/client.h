@@ -3,8 +3,8 @@
  * handshake, request decoding, and replies.  A client joins a conn (the
  * bytes) to a peer (the broker's view of it).
  */
-#ifndef MBX_CLIENT_H
-#define MBX_CLIENT_H
+#ifndef MBXD_CLIENT_H
+#define MBXD_CLIENT_H
 
 #include <sys/queue.h>
 

@@ -6,8 +6,8 @@
  * value: loading builds a new one and nothing changes until the caller
  * applies it, so a bad reload leaves the running configuration in force.
  */
-#ifndef MBX_CONFIG_H
-#define MBX_CONFIG_H
+#ifndef MBXD_CONFIG_H
+#define MBXD_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -9,8 +9,8 @@
  * (or EOF, an error, malformed input) marks it dead and schedules the
  * owner's closed() for the next loop turn; the owner frees it there.
  */
-#ifndef MBX_CONN_H
-#define MBX_CONN_H
+#ifndef MBXD_CONN_H
+#define MBXD_CONN_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -17,8 +17,8 @@
  * within half its max_fds_per_uid, and one such grant holds at most
  * CREDIT_ZC_WINDOW slots, however it grew.
  */
-#ifndef MBX_CREDIT_H
-#define MBX_CREDIT_H
+#ifndef MBXD_CREDIT_H
+#define MBXD_CREDIT_H
 
 #include <stdbool.h>
 #include <stdint.h>

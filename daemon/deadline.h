@@ -5,8 +5,8 @@
  * calls).  Each node knows its heap slot, so removal is O(log n) when a
  * call completes before its deadline.
  */
-#ifndef MBX_DEADLINE_H
-#define MBX_DEADLINE_H
+#ifndef MBXD_DEADLINE_H
+#define MBXD_DEADLINE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /*
  * listener.h - the daemon's listening Unix socket.
  */
-#ifndef MBX_LISTENER_H
-#define MBX_LISTENER_H
+#ifndef MBXD_LISTENER_H
+#define MBXD_LISTENER_H
 
 #include <sys/types.h>
 

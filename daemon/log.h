@@ -4,8 +4,8 @@
  * The verbosity is a process-wide setting because logging is a property of
  * the process, not of a broker; tests may set it freely.
  */
-#ifndef MBX_LOG_H
-#define MBX_LOG_H
+#ifndef MBXD_LOG_H
+#define MBXD_LOG_H
 
 #include <stdnoreturn.h>
 

@@ -13,8 +13,8 @@
  * A direct address ("@ID") is a mailbox with an owner: it has no standbys
  * and its owner is always its receiver.
  */
-#ifndef MBX_MAILBOX_H
-#define MBX_MAILBOX_H
+#ifndef MBXD_MAILBOX_H
+#define MBXD_MAILBOX_H
 
 #include <stdbool.h>
 #include <stddef.h>

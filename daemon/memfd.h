@@ -9,8 +9,8 @@
  * for another uid).  A memfd that could fail a receiver would be given
  * out, fail, come back to the head of its queue and fail the next one.
  */
-#ifndef MBX_MEMFD_H
-#define MBX_MEMFD_H
+#ifndef MBXD_MEMFD_H
+#define MBXD_MEMFD_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
  * its holder's index by id (hnext), so that an acknowledgement and a
  * receiver losing a mailbox cost what they touch, not what is in flight.
  */
-#ifndef MBX_MSG_H
-#define MBX_MSG_H
+#ifndef MBXD_MSG_H
+#define MBXD_MSG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -3,8 +3,8 @@
  * directly: one datagram to $NOTIFY_SOCKET.  Linking libsystemd for this
  * would drag in libraries a broker does not need.
  */
-#ifndef MBX_NOTIFY_H
-#define MBX_NOTIFY_H
+#ifndef MBXD_NOTIFY_H
+#define MBXD_NOTIFY_H
 
 /* Sends state ("READY=1", ...) when NOTIFY_SOCKET is set; 0 or -errno. */
 int	notify_send(const char *state);

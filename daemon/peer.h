@@ -13,8 +13,8 @@
  * The broker knows nothing of sockets.  It answers parked calls through
  * the peer's ops, which the protocol layer (client.c) implements.
  */
-#ifndef MBX_PEER_H
-#define MBX_PEER_H
+#ifndef MBXD_PEER_H
+#define MBXD_PEER_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,8 +2,8 @@
  * ptrvec.h - a small ordered set of pointers (a peer's mailboxes, a
  * mailbox's standbys).  These sets are short, so linear search is right.
  */
-#ifndef MBX_PTRVEC_H
-#define MBX_PTRVEC_H
+#ifndef MBXD_PTRVEC_H
+#define MBXD_PTRVEC_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,8 +2,8 @@
  * server.h - one running mbxd: the event loop joining the listener, the
  * clients, the broker, its deadline timer and the systemd protocols.
  */
-#ifndef MBX_SERVER_H
-#define MBX_SERVER_H
+#ifndef MBXD_SERVER_H
+#define MBXD_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>

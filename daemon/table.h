@@ -10,8 +10,8 @@
  * that whoever chooses the names cannot choose their slots.  The daemon
  * draws the key at random (getrandom()); a unit test passes a fixed one.
  */
-#ifndef MBX_TABLE_H
-#define MBX_TABLE_H
+#ifndef MBXD_TABLE_H
+#define MBXD_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
