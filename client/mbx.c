@@ -53,8 +53,11 @@
 /* The library is built with -fvisibility=hidden: only these are exported. */
 #define MBX_EXPORT	__attribute__((visibility("default")))
 
-/* A decoded MSG body; the strings point into the answer. */
-struct msg {
+/*
+ * A decoded MSG body; the strings point into the answer.  (The daemon's
+ * struct msg, a queued message, is another thing.)
+ */
+struct msg_body {
 	uint64_t		id;
 	struct proto_str	mailbox;
 	uint64_t		sender;
@@ -597,7 +600,7 @@ acks_flush_keep_errno(struct mbx *c)
  * (and the daemon then puts it back).  m->fd takes a's descriptor.
  */
 static int
-msg_decode(struct mbx *c, struct answer *a, uint64_t cap, struct msg *m)
+msg_decode(struct mbx *c, struct answer *a, uint64_t cap, struct msg_body *m)
 {
 	bool fd_msg = (a->h.flags & PROTO_MSG_FD) != 0;
 
@@ -742,7 +745,7 @@ take_held(struct mbx *c, struct held *h, struct slot *s)
 static int
 recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 {
-	struct msg m;
+	struct msg_body m;
 	bool sync, more;
 	uint32_t id = a->h.id;
 	uint64_t last;
@@ -757,7 +760,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
 	last = m.id;
 	while (more) {
-		struct msg h;
+		struct msg_body h;
 
 		if (answer_wait(c, id, a) == -1)
 			goto drop;
@@ -855,7 +858,7 @@ recv_probe(struct mbx *c)
 		return 0;
 	}
 	while (more) {
-		struct msg m;
+		struct msg_body m;
 
 		if (a.h.type != PROTO_MSG ||
 		    msg_decode(c, &a, UINT64_MAX, &m) == -1)
