@@ -35,7 +35,10 @@ WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wpointer-arith \
 	  -Wcast-qual -Wundef -Wvla -Wno-unused-parameter
 CFLAGS	?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-MBX_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Iproto -Iclient
+# Every object sees proto/; client/*.c find mbx.h beside them, and only
+# the programs under tests/ add -Iclient (and -Idaemon): mbxd's objects
+# cannot include a header of libmbx by accident.
+MBX_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Iproto
 ifneq ($(SANITIZE),)
 MBX_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS	+= -fsanitize=$(SANITIZE)
@@ -116,7 +119,7 @@ $(MBXCTL): $(call obj,$(CTL_SRC) $(PROTO_SRC)) $(LIBA)
 
 $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(MBX_CFLAGS) $(CHECK_CFLAGS) -Idaemon $(CFLAGS) -c -o $@ $<
+	$(CC) $(MBX_CFLAGS) $(CHECK_CFLAGS) -Iclient -Idaemon $(CFLAGS) -c -o $@ $<
 
 # test-memfd.c unit-tests client/shm.c, whose symbols libmbx.a keeps local.
 $(TESTS): $(call obj,$(TEST_SRC) $(DAEMON_LIB_SRC) daemon/conn.c $(PROTO_SRC) \
@@ -245,7 +248,7 @@ $(B)/tests/notify-listen: tests/notify-listen.c
 
 $(B)/tests/sysclient: tests/sysclient.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(MBX_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) $(MBX_CFLAGS) -Iclient $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 check-system: all units $(B)/tests/notify-listen $(B)/tests/sysclient
 	+B=$(B) MAKE="$(MAKE)" MBXD=$(abspath $(MBXD)) \
