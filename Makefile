@@ -344,7 +344,7 @@ FUZZ_SECONDS	?= 60
 FUZZ_LIVE_SECONDS ?= 30
 SOAK_SECONDS	?= 60
 FUZZ_B		 = build/fuzz
-FUZZ_TARGETS	 = fuzz-decoder fuzz-requests
+FUZZ_TARGETS	 = fuzz-decoder fuzz-requests fuzz-ring
 FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
 FUZZ_LIVE_B	 = build/asan
 SOAK_B		 = build/asan
@@ -361,9 +361,12 @@ fuzz: deps-test
 	        tests/fuzz/corpus/$$t; \
 	done
 
-fuzz-build: $(B)/fuzz-decoder $(B)/fuzz-requests $(B)/gen-corpus
+fuzz-build: $(B)/fuzz-decoder $(B)/fuzz-requests $(B)/fuzz-ring $(B)/gen-corpus
 
 $(B)/fuzz-decoder: $(call obj,tests/fuzz/fuzz-decoder.c $(PROTO_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
+
+$(B)/fuzz-ring: $(call obj,tests/fuzz/fuzz-ring.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
 
 $(B)/fuzz-requests: $(call obj,tests/fuzz/fuzz-requests.c $(DAEMON_LIB_SRC) \

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "channel.h"
 #include "proto.h"
 
 /* Client ids in a fuzz-requests session: connections 0, 1, 2. */
@@ -504,6 +505,44 @@ requests_corpus(void)
 	write_file("fuzz-requests", "violations");
 }
 
+/*
+ * fuzz-ring: a hostile ring holding two valid records and a pad, and an
+ * honest script (reserve, publish, take) that laps the ring.
+ */
+static void
+ring_corpus(void)
+{
+	uint8_t rec[16] = { 0 };
+
+	proto_put_raw(&file, 1)[0] = 0;			/* hostile */
+	proto_put_u64(&file, CHANNEL_RING_SIZE - 48);	/* head */
+	proto_put_u64(&file, CHANNEL_RING_SIZE + 48);	/* tail */
+	proto_put_raw(&file, 1)[0] = 255;		/* the reader's cap */
+	rec[0] = 32;
+	rec[4] = CHANNEL_PAD;
+	memcpy(proto_put_raw(&file, 16), rec, 16);
+	memset(proto_put_raw(&file, 32), 0, 32);
+	rec[0] = 20;
+	rec[4] = CHANNEL_POST;
+	memcpy(proto_put_raw(&file, 16), rec, 16);
+	memset(proto_put_raw(&file, 32), 'x', 32);
+	write_file("fuzz-ring", "pad-then-post");
+
+	proto_put_raw(&file, 1)[0] = 1;			/* honest */
+	proto_put_u64(&file, 0);
+	for (int i = 0; i < 200; i++) {
+		uint8_t *op = proto_put_raw(&file, 6);
+
+		op[0] = (uint8_t)(4 * i);		/* reserve */
+		op[1] = (uint8_t)(i % 64);
+		op[2] = (uint8_t)i;
+		op[3] = i % 3 == 2 ? 1 : 2;		/* publish or take */
+		op[4] = 0;
+		op[5] = 0;
+	}
+	write_file("fuzz-ring", "lap");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -516,5 +555,6 @@ main(int argc, char **argv)
 		die(outdir);
 	decoder_corpus();
 	requests_corpus();
+	ring_corpus();
 	return 0;
 }
