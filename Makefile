@@ -56,7 +56,7 @@ SOVERSION = 1
 MAKEFLAGS += --no-print-directory
 VERSION	= 0.1.0
 
-PROTO_SRC  = proto/proto.c
+PROTO_SRC  = proto/proto.c proto/body.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
