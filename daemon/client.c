@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "body.h"
 #include "client.h"
 #include "conn.h"
 #include "log.h"
@@ -43,8 +44,8 @@ static int  client_frame(void *, const struct proto_header *, const uint8_t *,
 static void client_closed(void *);
 static int  client_charge(void *, const struct proto_header *, int64_t);
 static int  client_refused(void *, const struct proto_header *);
-static size_t client_reply_begin(struct client *, int);
-static void client_reply_end(struct client *, size_t, uint32_t);
+static void client_reply_status(struct client *, uint32_t, int);
+static void client_reply_sendv(struct client *, uint32_t, int, size_t);
 static void client_reply(struct peer *, uint32_t, int);
 static void client_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void client_revoke(struct peer *, const struct mailbox *, unsigned);
@@ -171,14 +172,14 @@ client_charge(void *ctx, const struct proto_header *h, int64_t delta)
 	if (!c->registered)
 		return delta > 0 ? -1 : 0;
 	/*
-	 * An inline POST (u64 mailbox_id, u32 length, payload) that one of
-	 * the connection's grants has room for: that room is already
+	 * An inline POST (BODY_POST_HEAD bytes, then the payload) that one
+	 * of the connection's grants has room for: that room is already
 	 * charged, and the post takes it.  Counting the frame too would
 	 * charge the message twice.
 	 */
 	if (h != NULL && h->type == PROTO_POST &&
-	    (h->flags & PROTO_POST_FD) == 0 && h->len >= 12 &&
-	    broker_post_covered(&c->peer, h->len - 12))
+	    (h->flags & PROTO_POST_FD) == 0 && h->len >= BODY_POST_HEAD &&
+	    broker_post_covered(&c->peer, h->len - BODY_POST_HEAD))
 		return CONN_COVERED;
 	return broker_charge_input(c->set->broker, &c->peer, delta) < 0 ?
 	    -1 : 0;
@@ -195,7 +196,6 @@ static int
 client_refused(void *ctx, const struct proto_header *h)
 {
 	struct client *c = ctx;
-	size_t start;
 
 	if (!c->greeted || c->refused != 0 || h->id == 0 ||
 	    (h->type != PROTO_SEND && h->type != PROTO_SENDV &&
@@ -210,10 +210,10 @@ client_refused(void *ctx, const struct proto_header *h)
 		    "share: dropped", (unsigned long long)c->peer.id);
 		return 0;
 	}
-	start = client_reply_begin(c, -ENOBUFS);
 	if (h->type == PROTO_SENDV)
-		proto_put_u32(conn_out(c->conn), 0);
-	client_reply_end(c, start, h->id);
+		client_reply_sendv(c, h->id, -ENOBUFS, 0);
+	else
+		client_reply_status(c, h->id, -ENOBUFS);
 	return 0;
 }
 
@@ -422,29 +422,29 @@ client_set_free_all(struct client_set *set)
  * Replies.
  */
 
-/* Starts a REPLY frame with status err; the caller ends it. */
+/* Starts a REPLY frame; the caller writes its body and ends it. */
 static size_t
-client_reply_begin(struct client *c, int err)
+client_reply_begin(struct client *c)
 {
-	struct proto_writer *w = conn_out(c->conn);
-	size_t start = proto_frame_begin(w);
-
-	proto_put_u32(w, proto_errno_to_status(err));
-	return start;
+	return proto_frame_begin(conn_out(c->conn));
 }
 
 static void
-client_reply_end_flags(struct client *c, size_t start, uint32_t req,
-    uint32_t flags)
+client_reply_end(struct client *c, size_t start, uint32_t req, uint32_t flags)
 {
 	proto_frame_end(conn_out(c->conn), start, PROTO_REPLY, req, flags, 0);
 	conn_flush_soon(c->conn);
 }
 
+/* The answer that is a status alone. */
 static void
-client_reply_end(struct client *c, size_t start, uint32_t req)
+client_reply_status(struct client *c, uint32_t req, int err)
 {
-	client_reply_end_flags(c, start, req, 0);
+	struct body_reply b = { proto_errno_to_status(err) };
+	size_t start = client_reply_begin(c);
+
+	body_reply_put(conn_out(c->conn), &b);
+	client_reply_end(c, start, req, 0);
 }
 
 static void
@@ -452,9 +452,20 @@ client_reply(struct peer *p, uint32_t req, int err)
 {
 	struct client *c = p->ctx;
 
-	if (conn_dead(c->conn))
-		return;
-	client_reply_end(c, client_reply_begin(c, err), req);
+	if (!conn_dead(c->conn))
+		client_reply_status(c, req, err);
+}
+
+/* The answer to a SENDV: err, and how many of its messages were enqueued. */
+static void
+client_reply_sendv(struct client *c, uint32_t req, int err, size_t done)
+{
+	struct body_reply_sendv b = { proto_errno_to_status(err),
+	    (uint32_t)done };
+	size_t start = client_reply_begin(c);
+
+	body_reply_sendv_put(conn_out(c->conn), &b);
+	client_reply_end(c, start, req, 0);
 }
 
 static void
@@ -462,22 +473,27 @@ client_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 {
 	struct client *c = p->ctx;
 	struct proto_writer *w = conn_out(c->conn);
+	struct body_msg b = {
+		.msg_id = m->id,
+		.mailbox = { m->mbox->name, m->mbox->name_len },
+		.sender_id = m->sender_id,
+		.pid = m->pid,
+		.uid = m->uid,
+		.has_fd = m->fd >= 0,
+		.size = m->len,
+		.payload = { (const char *)m->data, m->len },
+	};
 	uint32_t flags = 0;
 	size_t start;
 
 	if (conn_dead(c->conn))
 		return;
 	start = proto_frame_begin(w);
-	proto_put_u64(w, m->id);
-	proto_put_str(w, m->mbox->name, m->mbox->name_len);
-	proto_put_u64(w, m->sender_id);
-	proto_put_u32(w, m->pid);
-	proto_put_u32(w, m->uid);
-	if (m->fd >= 0) {
+	body_msg_put(w, &b);
+	if (b.has_fd) {
 		/* The message keeps its descriptor until acknowledged. */
 		int fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
 
-		proto_put_u64(w, m->len);
 		if (fd < 0 || conn_attach_fd(c->conn, start, fd) < 0) {
 			/* Unsendable: it stays in flight and comes back. */
 			if (fd >= 0)
@@ -486,12 +502,10 @@ client_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 			return;
 		}
 		flags |= PROTO_MSG_FD | (m->shared ? PROTO_MSG_SHARED : 0);
-	} else {
-		proto_put_blob(w, m->data, m->len);
 	}
 	proto_frame_end(w, start, PROTO_MSG, req, flags |
 	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
-	    (more ? PROTO_MSG_MORE : 0), m->fd >= 0 ? 1 : 0);
+	    (more ? PROTO_MSG_MORE : 0), b.has_fd ? 1 : 0);
 	conn_flush_soon(c->conn);
 }
 
@@ -500,14 +514,13 @@ client_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 {
 	struct client *c = p->ctx;
 	struct proto_writer *w = conn_out(c->conn);
+	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id };
 	size_t start;
 
 	if (conn_dead(c->conn))
 		return;
 	start = proto_frame_begin(w);
-	proto_put_u32(w, what);
-	proto_put_str(w, mb->name, mb->name_len);
-	proto_put_u64(w, mb->id);
+	body_revoke_put(w, &b);
 	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
 	conn_flush_soon(c->conn);
 }
@@ -533,26 +546,34 @@ client_answer(struct client *c, uint32_t req, int ret)
 }
 
 /*
- * Requests.  Each handler returns -1 when the body is malformed.
+ * Requests.  Each handler decodes its body (proto/body.h) and returns -1
+ * when it is malformed.  fds holds the frame's h->nfds descriptors
+ * (SEND and POST only): the handler's when it returns 0; when it returns
+ * -1, client_frame() closes those whose slot it did not set to -1.
  */
 
 static int
 client_hello(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	uint32_t version = proto_get_u32(r);
-	int err = version != PROTO_VERSION ? -EPROTO : c->refused;
+	struct body_hello b;
+	struct body_reply_hello rb;
+	int err;
 	size_t start;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_hello_get(body, h->len, h->flags, &b))
 		return -1;
-	start = client_reply_begin(c, err);
-	proto_put_u32(conn_out(c->conn), PROTO_VERSION);
-	proto_put_u64(conn_out(c->conn), c->registered ? c->peer.id : 0);
-	client_reply_end(c, start, h->id);
-	if (version != PROTO_VERSION)
+	err = b.version != PROTO_VERSION ? -EPROTO : c->refused;
+	rb.status = proto_errno_to_status(err);
+	rb.version = PROTO_VERSION;
+	rb.client_id = c->registered ? c->peer.id : 0;
+	start = client_reply_begin(c);
+	body_reply_hello_put(conn_out(c->conn), &rb);
+	client_reply_end(c, start, h->id, 0);
+	if (b.version != PROTO_VERSION)
 		log_warn("client %llu speaks protocol %u, not %u: closing",
-		    (unsigned long long)c->peer.id, version, PROTO_VERSION);
+		    (unsigned long long)c->peer.id, b.version, PROTO_VERSION);
 	if (err != 0)
 		conn_close_after_flush(c->conn);
 	event_free(c->handshake);
@@ -563,94 +584,97 @@ client_hello(struct client *c, const struct proto_header *h,
 
 static int
 client_create(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
-	int64_t capacity = proto_get_i64(r);
+	struct body_create b;
 	struct broker_attr a;
-	uint32_t gid;
 	int ret;
 
-	a.max_msg = proto_get_u64(r);
-	a.mode = proto_get_u32(r);
-	gid = proto_get_u32(r);
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_create_get(body, h->len, h->flags, &b))
 		return -1;
-	a.capacity = (long)capacity;
+	a.capacity = (long)b.capacity;
+	a.max_msg = b.max_msg;
+	a.mode = b.mode;
 	a.uid = c->peer.uid;
-	a.gid = gid == PROTO_ID_NONE ? (gid_t)-1 : (gid_t)gid;
+	a.gid = b.gid == PROTO_ID_NONE ? (gid_t)-1 : (gid_t)b.gid;
 	/* 0 means "the default" inside the daemon only: a client says. */
-	if (capacity < -1 || a.max_msg == 0)
+	if (b.capacity < -1 || a.max_msg == 0)
 		ret = -EINVAL;
 	else
-		ret = broker_create(c->set->broker, &c->peer, name.ptr,
-		    name.len, &a);
+		ret = broker_create(c->set->broker, &c->peer, b.name.ptr,
+		    b.name.len, &a);
 	if (ret == 0)
-		log_info("mailbox %.*s created by client %llu", (int)name.len,
-		    name.ptr, (unsigned long long)c->peer.id);
+		log_info("mailbox %.*s created by client %llu",
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)c->peer.id);
 	client_answer(c, h->id, ret);
 	return 0;
 }
 
 static int
 client_destroy(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
+	struct body_name b;
 	int ret;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
 		return -1;
-	ret = broker_destroy(c->set->broker, &c->peer, name.ptr, name.len);
+	ret = broker_destroy(c->set->broker, &c->peer, b.name.ptr, b.name.len);
 	if (ret == 0)
-		log_info("mailbox %.*s destroyed by client %llu", (int)name.len,
-		    name.ptr, (unsigned long long)c->peer.id);
+		log_info("mailbox %.*s destroyed by client %llu",
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)c->peer.id);
 	client_answer(c, h->id, ret);
 	return 0;
 }
 
 static int
 client_bind(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
-	uint32_t how = proto_get_u32(r);
+	struct body_bind b;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_bind_get(body, h->len, h->flags, &b))
 		return -1;
 	client_answer(c, h->id, broker_bind(c->set->broker, &c->peer,
-	    name.ptr, name.len, how > 2 ? -1 : (int)how));
+	    b.name.ptr, b.name.len, b.how > 2 ? -1 : (int)b.how));
 	return 0;
 }
 
 static int
 client_unbind(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
+	struct body_name b;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
 		return -1;
 	client_answer(c, h->id, broker_unbind(c->set->broker, &c->peer,
-	    name.ptr, name.len, (h->flags & PROTO_UNBIND_EVICT) != 0));
+	    b.name.ptr, b.name.len, (h->flags & PROTO_UNBIND_EVICT) != 0));
 	return 0;
 }
 
 static int
 client_rebind(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
-	uint64_t target = proto_get_u64(r);
+	struct body_rebind b;
 	int ret;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_rebind_get(body, h->len, h->flags, &b))
 		return -1;
-	ret = broker_rebind(c->set->broker, &c->peer, name.ptr, name.len,
-	    target);
+	ret = broker_rebind(c->set->broker, &c->peer, b.name.ptr, b.name.len,
+	    b.client_id);
 	if (ret == 0)
 		log_info("mailbox %.*s rebound to client %llu by client %llu",
-		    (int)name.len, name.ptr, (unsigned long long)target,
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)b.client_id,
 		    (unsigned long long)c->peer.id);
 	client_answer(c, h->id, ret);
 	return 0;
@@ -658,83 +682,79 @@ client_rebind(struct client *c, const struct proto_header *h,
 
 static int
 client_chmod(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
-	uint32_t mode = proto_get_u32(r);
+	struct body_chmod b;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_chmod_get(body, h->len, h->flags, &b))
 		return -1;
 	client_answer(c, h->id, broker_chmod(c->set->broker, &c->peer,
-	    name.ptr, name.len, mode));
+	    b.name.ptr, b.name.len, b.mode));
 	return 0;
 }
 
 static int
 client_chown(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
-	uint32_t uid = proto_get_u32(r);
-	uint32_t gid = proto_get_u32(r);
+	struct body_chown b;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_chown_get(body, h->len, h->flags, &b))
 		return -1;
 	client_answer(c, h->id, broker_chown(c->set->broker, &c->peer,
-	    name.ptr, name.len, uid == PROTO_ID_NONE ? (uid_t)-1 : uid,
-	    gid == PROTO_ID_NONE ? (gid_t)-1 : gid));
+	    b.name.ptr, b.name.len, b.uid == PROTO_ID_NONE ? (uid_t)-1 : b.uid,
+	    b.gid == PROTO_ID_NONE ? (gid_t)-1 : b.gid));
 	return 0;
 }
 
 static int
 client_purge(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str name = proto_get_str(r);
+	struct body_name b;
 	int ret;
 
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
 		return -1;
-	ret = broker_purge(c->set->broker, &c->peer, name.ptr, name.len);
+	ret = broker_purge(c->set->broker, &c->peer, b.name.ptr, b.name.len);
 	if (ret == 0)
-		log_info("mailbox %.*s purged by client %llu", (int)name.len,
-		    name.ptr, (unsigned long long)c->peer.id);
+		log_info("mailbox %.*s purged by client %llu", (int)b.name.len,
+		    b.name.ptr, (unsigned long long)c->peer.id);
 	client_answer(c, h->id, ret);
 	return 0;
 }
 
+/* A SEND, inline or (PROTO_SEND_FD) with its memfd in fds[0]. */
 static int
 client_send(struct client *c, const struct proto_header *h,
-    struct proto_reader *r, int *fds)
+    const uint8_t *body, int *fds)
 {
 	struct broker_send s;
-	struct proto_str name = proto_get_str(r);
-	struct proto_str data = { "", 0 };
-	bool has_fd = (h->flags & PROTO_SEND_FD) != 0;
-	uint64_t size = 0;
+	struct body_send b;
+	struct body_reply_send rb;
 	size_t start;
 	int ret;
 
-	s.timeout_ms = proto_get_i32(r);
-	if (has_fd)
-		size = proto_get_u64(r);
-	else
-		data = proto_get_blob(r);
-	if (!proto_reader_done(r) || h->nfds != (has_fd ? 1 : 0) ||
+	if (!body_send_get(body, h->len, h->flags, &b) ||
+	    h->nfds != (b.has_fd ? 1 : 0) ||
 	    (h->flags & ~(PROTO_SEND_SYNC | PROTO_SEND_FD |
 	    PROTO_SEND_SHARED | PROTO_SEND_CREDIT)) != 0 ||
-	    ((h->flags & PROTO_SEND_SHARED) && !has_fd) || size > SIZE_MAX)
+	    ((h->flags & PROTO_SEND_SHARED) && !b.has_fd) || b.size > SIZE_MAX)
 		return -1;
-	s.name = name.ptr;
-	s.name_len = name.len;
-	s.data = data.ptr;
-	s.len = has_fd ? (size_t)size : data.len;
-	s.fd = has_fd ? fds[0] : -1;
+	s.timeout_ms = b.timeout_ms;
+	s.name = b.name.ptr;
+	s.name_len = b.name.len;
+	s.data = b.payload.ptr;
+	s.len = (size_t)b.size;
+	s.fd = b.has_fd ? fds[0] : -1;
 	s.shared = (h->flags & PROTO_SEND_SHARED) != 0;
 	s.sync = (h->flags & PROTO_SEND_SYNC) != 0;
 	/* Room held for a sender that will not use it is room lost. */
 	s.want_credit = (h->flags & PROTO_SEND_CREDIT) != 0;
-	if (has_fd && (ret = memfd_check(s.fd, size, s.shared)) < 0) {
+	if (b.has_fd && (ret = memfd_check(s.fd, b.size, s.shared)) < 0) {
 		close(s.fd);
 		client_answer(c, h->id, ret);
 		return 0;
@@ -751,12 +771,15 @@ client_send(struct client *c, const struct proto_header *h,
 		client_answer(c, h->id, ret);
 		return 0;
 	}
-	start = client_reply_begin(c, 0);
-	proto_put_u64(conn_out(c->conn), s.mailbox_id);
-	proto_put_u32(conn_out(c->conn), s.credit_count);
-	proto_put_u64(conn_out(c->conn), s.credit_bytes);
-	proto_put_u64(conn_out(c->conn), s.max_msg);
-	client_reply_end_flags(c, start, h->id,
+	rb.status = PROTO_OK;
+	rb.has_grant = true;
+	rb.mailbox_id = s.mailbox_id;
+	rb.count = s.credit_count;
+	rb.bytes = s.credit_bytes;
+	rb.max_msg = s.max_msg;
+	start = client_reply_begin(c);
+	body_reply_send_put(conn_out(c->conn), &rb);
+	client_reply_end(c, start, h->id,
 	    (s.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0) |
 	    (s.credit_shared ? PROTO_REPLY_SHARED : 0));
 	return 0;
@@ -767,40 +790,34 @@ client_send(struct client *c, const struct proto_header *h,
 
 static int
 client_sendv(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	uint32_t n = proto_get_u32(r);
+	struct body_sendv v;
+	struct body_sendv_item it;
 	struct broker_send *s;
-	size_t done, start;
+	uint32_t n = 0;
+	size_t done;
 	int err;
 
-	if (r->bad || n == 0 || n > CLIENT_SENDV_MAX || h->flags != 0)
+	(void)fds;
+	if (!body_sendv_get(body, h->len, h->flags, &v) || v.count == 0 ||
+	    v.count > CLIENT_SENDV_MAX || h->flags != 0)
 		return -1;
-	if ((s = calloc(n, sizeof(*s))) == NULL) {
-		start = client_reply_begin(c, -ENOMEM);
-		proto_put_u32(conn_out(c->conn), 0);
-		client_reply_end(c, start, h->id);
+	if ((s = calloc(v.count, sizeof(*s))) == NULL) {
+		client_reply_sendv(c, h->id, -ENOMEM, 0);
 		return 0;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct proto_str name = proto_get_str(r);
-		struct proto_str data = proto_get_blob(r);
-
-		s[i].name = name.ptr;
-		s[i].name_len = name.len;
-		s[i].data = data.ptr;
-		s[i].len = data.len;
-		s[i].fd = -1;
-	}
-	if (!proto_reader_done(r)) {
-		free(s);
-		return -1;
+	while (n < v.count && body_sendv_next(&v, &it)) {
+		s[n].name = it.name.ptr;
+		s[n].name_len = it.name.len;
+		s[n].data = it.payload.ptr;
+		s[n].len = it.payload.len;
+		s[n].fd = -1;
+		n++;
 	}
 	done = broker_sendv(c->set->broker, &c->peer, s, n, &err);
 	free(s);
-	start = client_reply_begin(c, err);
-	proto_put_u32(conn_out(c->conn), (uint32_t)done);
-	client_reply_end(c, start, h->id);
+	client_reply_sendv(c, h->id, err, done);
 	return 0;
 }
 
@@ -811,60 +828,48 @@ client_sendv(struct client *c, const struct proto_header *h,
  */
 static int
 client_post(struct client *c, const struct proto_header *h,
-    struct proto_reader *r, int *fds)
+    const uint8_t *body, int *fds)
 {
-	bool has_fd = (h->flags & PROTO_POST_FD) != 0;
+	struct body_post b;
 	bool shared = (h->flags & PROTO_POST_SHARED) != 0;
-	uint64_t mailbox_id = proto_get_u64(r);
-	struct proto_str data = { "", 0 };
-	uint64_t size = 0;
 	int fd;
 
-	if (has_fd)
-		size = proto_get_u64(r);
-	else
-		data = proto_get_blob(r);
-	if (!proto_reader_done(r) || h->nfds != (has_fd ? 1 : 0) ||
+	if (!body_post_get(body, h->len, h->flags, &b) ||
+	    h->nfds != (b.has_fd ? 1 : 0) ||
 	    (h->flags & ~(PROTO_POST_FD | PROTO_POST_SHARED)) != 0 ||
-	    (shared && !has_fd) || size > SIZE_MAX)
+	    (shared && !b.has_fd) || b.size > SIZE_MAX)
 		return -1;
-	if (!has_fd)
-		return broker_post(c->set->broker, &c->peer, mailbox_id,
-		    data.ptr, data.len, -1, false) < 0 ? -1 : 0;
-	if (memfd_check(fds[0], size, shared) < 0)
+	if (!b.has_fd)
+		return broker_post(c->set->broker, &c->peer, b.mailbox_id,
+		    b.payload.ptr, b.payload.len, -1, false) < 0 ? -1 : 0;
+	if (memfd_check(fds[0], b.size, shared) < 0)
 		return -1;
 	fd = fds[0];
 	/* The descriptor is the broker's from here, whatever happens. */
 	fds[0] = -1;
-	return broker_post(c->set->broker, &c->peer, mailbox_id, NULL,
-	    (size_t)size, fd, shared) < 0 ? -1 : 0;
-}
-
-static int
-client_post_plain(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
-{
-	return client_post(c, h, r, NULL);
+	return broker_post(c->set->broker, &c->peer, b.mailbox_id, NULL,
+	    (size_t)b.size, fd, shared) < 0 ? -1 : 0;
 }
 
 static int
 client_recv(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
+	struct body_recv b;
 	struct broker_recv rq;
-	struct proto_str name = proto_get_str(r);
 	int ret;
 
-	rq.timeout_ms = proto_get_i32(r);
-	rq.cap = proto_get_u64(r);
-	rq.max = proto_get_u32(r);
-	rq.budget = proto_get_u64(r);
-	if (!proto_reader_done(r))
+	(void)fds;
+	if (!body_recv_get(body, h->len, h->flags, &b))
 		return -1;
+	rq.timeout_ms = b.timeout_ms;
+	rq.cap = b.cap;
+	rq.max = b.max_count;
+	rq.budget = b.budget;
 	if (rq.budget > CLIENT_RECV_MAX_BUDGET)
 		rq.budget = CLIENT_RECV_MAX_BUDGET;
-	rq.name = name.len > 0 ? name.ptr : NULL;
-	rq.name_len = name.len;
+	rq.name = b.name.len > 0 ? b.name.ptr : NULL;
+	rq.name_len = b.name.len;
 	ret = rq.timeout_ms < -1 ? -EINVAL :
 	    broker_recv(c->set->broker, &c->peer, h->id, &rq);
 	/* 0: the message itself was the answer. */
@@ -875,16 +880,19 @@ client_recv(struct client *c, const struct proto_header *h,
 
 static int
 client_ack(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
 	bool reply = (h->flags & PROTO_ACK_REPLY) != 0;
+	struct body_ack b;
 	int ret = 0;
 
+	(void)fds;
 	/* One or more ids; an answer only for exactly one. */
-	if (h->len == 0 || h->len % 8 != 0 || (reply && h->len != 8))
+	if (!body_ack_get(body, h->len, h->flags, &b) ||
+	    (reply && b.count != 1))
 		return -1;
-	while (r->left > 0)
-		ret = broker_ack(c->set->broker, &c->peer, proto_get_u64(r));
+	for (size_t i = 0; i < b.count; i++)
+		ret = broker_ack(c->set->broker, &c->peer, body_ack_id(&b, i));
 	if (reply)
 		client_reply(&c->peer, h->id, ret);
 	return 0;
@@ -897,43 +905,38 @@ client_ack(struct client *c, const struct proto_header *h,
  */
 static int
 client_list(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
+    const uint8_t *body, int *fds)
 {
-	struct proto_str cursor = { "", 0 };
+	struct body_list b;
+	struct body_reply_page rb;
 	struct admin_page pg;
 	size_t start;
 	int err;
 
-	if (h->len > 0)
-		cursor = proto_get_str(r);
-	if (!proto_reader_done(r) || h->flags != 0)
+	(void)fds;
+	if (!body_list_get(body, h->len, h->flags, &b) || h->flags != 0)
 		return -1;
 	err = h->type == PROTO_LIST ?
-	    admin_list_page(c->set->broker, cursor.ptr, cursor.len, &pg) :
-	    admin_clients_page(c->set->broker, cursor.ptr, cursor.len, &pg);
+	    admin_list_page(c->set->broker, b.cursor.ptr, b.cursor.len, &pg) :
+	    admin_clients_page(c->set->broker, b.cursor.ptr, b.cursor.len,
+	    &pg);
 	if (err < 0) {
 		client_reply(&c->peer, h->id, err);
 		return 0;
 	}
-	start = client_reply_begin(c, 0);
-	proto_put_blob(conn_out(c->conn), pg.text, pg.len);
-	if (pg.more)
-		proto_put_str(conn_out(c->conn), pg.cursor, pg.cursor_len);
-	client_reply_end_flags(c, start, h->id, pg.more ? PROTO_REPLY_MORE : 0);
+	rb.status = PROTO_OK;
+	rb.json = (struct proto_str){ pg.text, pg.len };
+	rb.more = pg.more;
+	rb.cursor = (struct proto_str){ pg.cursor, pg.cursor_len };
+	start = client_reply_begin(c);
+	body_reply_page_put(conn_out(c->conn), &rb);
+	client_reply_end(c, start, h->id, pg.more ? PROTO_REPLY_MORE : 0);
 	admin_page_free(&pg);
 	return 0;
 }
 
 typedef int (*client_handler)(struct client *, const struct proto_header *,
-    struct proto_reader *);
-
-/* SEND is the one request that may carry a descriptor. */
-static int
-client_send_plain(struct client *c, const struct proto_header *h,
-    struct proto_reader *r)
-{
-	return client_send(c, h, r, NULL);
-}
+    const uint8_t *, int *);
 
 static const client_handler client_handlers[] = {
 	[PROTO_HELLO] = client_hello,
@@ -941,7 +944,7 @@ static const client_handler client_handlers[] = {
 	[PROTO_DESTROY] = client_destroy,
 	[PROTO_BIND] = client_bind,
 	[PROTO_UNBIND] = client_unbind,
-	[PROTO_SEND] = client_send_plain,
+	[PROTO_SEND] = client_send,
 	[PROTO_RECV] = client_recv,
 	[PROTO_ACK] = client_ack,
 	[PROTO_REBIND] = client_rebind,
@@ -951,7 +954,7 @@ static const client_handler client_handlers[] = {
 	[PROTO_CHOWN] = client_chown,
 	[PROTO_PURGE] = client_purge,
 	[PROTO_SENDV] = client_sendv,
-	[PROTO_POST] = client_post_plain,
+	[PROTO_POST] = client_post,
 };
 
 static int
@@ -959,7 +962,6 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
     int *fds)
 {
 	struct client *c = ctx;
-	struct proto_reader r;
 	client_handler fn = NULL;
 	int ret;
 
@@ -980,20 +982,15 @@ client_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 		    h->type, h->nfds);
 		return -1;
 	}
-	proto_reader_init(&r, body, h->len);
-	if (h->type == PROTO_SEND || h->type == PROTO_POST) {
-		ret = h->type == PROTO_SEND ? client_send(c, h, &r, fds) :
-		    client_post(c, h, &r, fds);
-		if (ret < 0)
-			for (unsigned i = 0; i < h->nfds; i++)
-				if (fds[i] >= 0)
-					close(fds[i]);
-	} else {
-		ret = fn(c, h, &r);
-	}
-	if (ret < 0)
+	ret = fn(c, h, body, fds);
+	if (ret < 0) {
+		/* Refused: the descriptors no handler took go with it. */
+		for (unsigned i = 0; i < h->nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		log_warn("client %llu: malformed frame type %u: closing",
 		    (unsigned long long)c->peer.id, h->type);
+	}
 	if (c->set->after_batch != NULL)
 		c->set->after_batch(c->set->ctx);
 	return ret;
