@@ -74,7 +74,8 @@ struct body_create {
 };
 
 void	body_create_put(struct proto_writer *, const struct body_create *);
-bool	body_create_get(const void *, size_t, uint32_t, struct body_create *);
+bool	body_create_get(const void *, size_t, uint32_t,
+	    struct body_create *);
 
 /* DESTROY, UNBIND and PURGE: str name, alone. */
 struct body_name {
@@ -150,7 +151,8 @@ struct body_rebind {
 };
 
 void	body_rebind_put(struct proto_writer *, const struct body_rebind *);
-bool	body_rebind_get(const void *, size_t, uint32_t, struct body_rebind *);
+bool	body_rebind_get(const void *, size_t, uint32_t,
+	    struct body_rebind *);
 
 /*
  * LIST and CLIENTS: empty, or with has_cursor str cursor (the page to
@@ -337,6 +339,7 @@ struct body_revoke {
 };
 
 void	body_revoke_put(struct proto_writer *, const struct body_revoke *);
-bool	body_revoke_get(const void *, size_t, uint32_t, struct body_revoke *);
+bool	body_revoke_get(const void *, size_t, uint32_t,
+	    struct body_revoke *);
 
 #endif /* MBX_BODY_H */
