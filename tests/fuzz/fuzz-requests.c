@@ -38,6 +38,7 @@
 #include <event2/event.h>
 
 #include "account.h"
+#include "body.h"
 #include "broker.h"
 #include "mailbox.h"
 #include "peer.h"
@@ -262,13 +263,17 @@ put_bytes(struct run *s, int i, const uint8_t *p, size_t len,
 static void
 hello(struct run *s, int i)
 {
-	uint8_t f[PROTO_HEADER_SIZE + 4];
-	struct proto_header h = { 4, PROTO_HELLO, 0, 1, 0 };
+	struct body_hello b = { PROTO_VERSION };
+	struct proto_writer w;
+	size_t start;
 
-	proto_header_encode(f, &h);
-	f[PROTO_HEADER_SIZE] = PROTO_VERSION;
-	memset(f + PROTO_HEADER_SIZE + 1, 0, 3);
-	put_bytes(s, i, f, sizeof(f), 0);
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	body_hello_put(&w, &b);
+	proto_frame_end(&w, start, PROTO_HELLO, 1, 0, 0);
+	CHECK(!proto_writer_failed(&w));
+	put_bytes(s, i, w.buf, w.len, 0);
+	proto_writer_free(&w);
 }
 
 /* Makes the newest peer a user: uid (and one supplementary group). */
