@@ -56,13 +56,13 @@ SOVERSION = 1
 MAKEFLAGS += --no-print-directory
 VERSION	= 0.1.0
 
-PROTO_SRC  = proto/proto.c proto/channel.c
+PROTO_SRC  = proto/proto.c proto/body.c proto/channel.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/broker-bind.c \
 	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c
-DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
+DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
 	     client/shm.c client/order.c
@@ -370,7 +370,7 @@ $(B)/fuzz-ring: $(call obj,tests/fuzz/fuzz-ring.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
 
 $(B)/fuzz-requests: $(call obj,tests/fuzz/fuzz-requests.c $(DAEMON_LIB_SRC) \
-	    daemon/conn.c daemon/client.c $(PROTO_SRC))
+	    daemon/conn.c daemon/session.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS)
 
 $(B)/gen-corpus: $(call obj,tests/fuzz/gen-corpus.c $(PROTO_SRC))

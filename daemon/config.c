@@ -20,8 +20,8 @@
 #include <jansson.h>
 
 #include "broker.h"
-#include "client.h"
 #include "config.h"
+#include "session.h"
 
 /* One step of a path into the document: an object key or an array index. */
 struct config_step {
@@ -691,7 +691,7 @@ config_init(struct config *c)
 	c->socket_gid = (gid_t)-1;
 	c->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
 	c->limits.max_msg = PROTO_MAX_PAYLOAD;
-	c->handshake_ms = CLIENT_DEFAULT_HANDSHAKE_MS;
+	c->handshake_ms = SESSION_DEFAULT_HANDSHAKE_MS;
 	c->socket_path = strdup(CONFIG_DEFAULT_SOCKET);
 	return c->socket_path != NULL ? 0 : -ENOMEM;
 }

@@ -11,7 +11,7 @@
  * list is walked instead: slower, never wrong.
  *
  * The broker knows nothing of sockets.  It answers parked calls through
- * the peer's ops, which the protocol layer (client.c) implements.
+ * the peer's ops, which the protocol layer (session.c) implements.
  */
 #ifndef MBXD_PEER_H
 #define MBXD_PEER_H

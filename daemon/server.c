@@ -25,12 +25,12 @@
 #include <event2/event.h>
 
 #include "broker.h"
-#include "client.h"
 #include "config.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
+#include "session.h"
 
 #define SERVER_STATUS_MS	2000
 #define SD_LISTEN_FDS_START	3
@@ -40,7 +40,7 @@ struct server {
 	struct config	 config;
 	struct event_base *base;
 	struct broker	*broker;
-	struct client_set clients;
+	struct session_set sessions;
 	struct listener	*listener;
 	struct event	*timer;
 	uint64_t	 timer_at;	/* DEADLINE_NONE when not armed */
@@ -87,7 +87,7 @@ server_accept(int fd, void *ctx)
 {
 	struct server *s = ctx;
 
-	if (client_new(&s->clients, fd) < 0)
+	if (session_new(&s->sessions, fd) < 0)
 		log_warn("out of memory for a new client: refused");
 }
 
@@ -130,7 +130,7 @@ server_apply(struct server *s, const struct config *c, bool reload)
 		log_warn("limits changed: max_memory %" PRIu64 ", max_msg %"
 		    PRIu64, s->broker->limits.max_memory,
 		    s->broker->limits.max_msg);
-	s->clients.handshake_ms = c->handshake_ms;
+	s->sessions.handshake_ms = c->handshake_ms;
 	for (size_t i = 0; i < c->nmailboxes; i++) {
 		const struct config_mailbox *mb = &c->mailboxes[i];
 		struct broker_attr a = { mb->capacity, mb->max_msg, mb->mode,
@@ -315,8 +315,8 @@ server_free(struct server *s)
 		listener_close(s->listener);
 	if (s->broker != NULL) {
 		broker_shutdown(s->broker);
-		client_set_flush(&s->clients);
-		client_set_free_all(&s->clients);
+		session_set_flush(&s->sessions);
+		session_set_free_all(&s->sessions);
 		broker_free(s->broker);
 	}
 	if (s->timer != NULL)
@@ -364,7 +364,7 @@ server_setup(struct server *s)
 	    (s->broker = broker_new(NULL)) == NULL ||
 	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL)
 		return -1;
-	client_set_init(&s->clients, s->base, s->broker, server_arm_timer, s);
+	session_set_init(&s->sessions, s->base, s->broker, server_arm_timer, s);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		s->signals[i] = evsignal_new(s->base, sigs[i], server_signal_cb, s);
 		if (s->signals[i] == NULL || evsignal_add(s->signals[i], NULL) < 0)

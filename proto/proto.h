@@ -1,8 +1,9 @@
 /*
  * proto.h - the mbx wire contract, shared by mbxd and libmbx.
  *
- * This header and proto.c are the only place where the byte layout of the
- * protocol lives; PROTOCOL.md beside them is its prose specification.
+ * This header, proto.c and body.[ch] are the only place where the byte
+ * layout of the protocol lives; PROTOCOL.md beside them is its prose
+ * specification.
  *
  * Every frame is a 16-byte header followed by `len` bytes of body:
  *
@@ -19,7 +20,8 @@
  * fields read and written with the proto_get_*() and proto_put_*()
  * helpers: integers, strings (u16 length + bytes, no NUL) and blobs (u32
  * length + bytes).  A decoder must consume the body exactly: trailing bytes
- * make the frame malformed.
+ * make the frame malformed.  Every body is encoded and decoded by body.h
+ * (struct body_X, body_X_put(), body_X_get()), on top of those helpers.
  *
  * The decoder does no I/O: bytes in, a header or "need more" or
  * "malformed" out.  That keeps it unit-testable and fuzzable.
@@ -48,6 +50,13 @@
 #define PROTO_MAX_FDS		4
 #define PROTO_NAME_MAX		255
 
+/*
+ * The frame types and their bodies in brief.  body.h has each body as a
+ * struct with its encoder and decoder: struct body_hello for HELLO and so
+ * on, except that DESTROY, UNBIND and PURGE share struct body_name, LIST
+ * and CLIENTS struct body_list, and a REPLY has one struct per kind of
+ * answer (struct body_reply_hello, ...).
+ */
 enum proto_type {
 	/* client -> daemon requests; each is answered by one reply */
 	PROTO_HELLO = 1,	/* u32 version */

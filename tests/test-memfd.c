@@ -509,7 +509,7 @@ END_TEST
 
 /*
  * Double closes, daemon side.  conn_attach_fd() closed a descriptor it
- * could not queue, and client_deliver() closed it again.  Now the conn
+ * could not queue, and session_deliver() closed it again.  Now the conn
  * owns the descriptor only on success: after a refusal it is the caller's,
  * still open, and closed once by it.
  */

@@ -59,6 +59,7 @@
 
 #include "mbx.h"
 #include "../mbxd-proc.h"
+#include "body.h"
 #include "proto.h"
 
 #define CONNS_PER_BATCH	8
@@ -174,33 +175,36 @@ static size_t nlive;
 /* The client ids of this batch's connections (0: not greeted). */
 static long batch_ids[CONNS_PER_BATCH];
 
-/* A name: usually a mailbox that exists, sometimes anything. */
-static void
-put_name(struct proto_writer *w)
+/*
+ * A name: usually a mailbox that exists, sometimes anything.  It is
+ * written into buf (at least 300 bytes), which the view returned points
+ * at.
+ */
+static struct proto_str
+pick_name(char *buf, size_t size)
 {
 	static const char *const names[] = { "m0", "m1", "m2", "m3", "m4",
 	    "rv", "big", "", "bad name", "@0", "@01", "@" };
-	char buf[300];
 	unsigned k = below(100);
 
 	if (k < 60) {
 		/* m5 and m6 are another user's (setup()). */
-		snprintf(buf, sizeof(buf), "m%u", below(7));
+		snprintf(buf, size, "m%u", below(7));
 	} else if (k < 68 && nlive > 0) {
-		snprintf(buf, sizeof(buf), "@%ld", live_ids[below((unsigned)
+		snprintf(buf, size, "@%ld", live_ids[below((unsigned)
 		    nlive)]);
 	} else if (k < 75) {
 		/* Another connection of the batch, perhaps another user's. */
-		snprintf(buf, sizeof(buf), "@%ld", batch_ids[below(
+		snprintf(buf, size, "@%ld", batch_ids[below(
 		    sizeof(batch_ids) / sizeof(batch_ids[0]))]);
 	} else if (k < 78) {
 		memset(buf, 'n', 256);	/* one byte too long */
 		buf[256] = '\0';
 	} else {
-		snprintf(buf, sizeof(buf), "%s",
+		snprintf(buf, size, "%s",
 		    names[below(sizeof(names) / sizeof(names[0]))]);
 	}
-	proto_put_str(w, buf, strlen(buf));
+	return (struct proto_str){ buf, strlen(buf) };
 }
 
 static int32_t
@@ -212,18 +216,30 @@ timeout(void)
 	    (int32_t)(-2 - (int)below(5));
 }
 
-static void
-put_payload(struct proto_writer *w)
+/* The length of a payload: now and then past the daemon's max_msg. */
+static size_t
+payload_len(void)
 {
-	size_t len = chance(3) ? 70000 + below(1 << 20) : below(2048);
+	return chance(3) ? 70000 + below(1 << 20) : below(2048);
+}
+
+/*
+ * The payload's bytes, after a _put_head() wrote its length: one letter,
+ * written in place rather than built elsewhere and copied.
+ */
+static void
+put_payload_bytes(struct proto_writer *w, size_t len)
+{
 	uint8_t *p;
 
-	proto_put_u32(w, (uint32_t)len);
 	if ((p = proto_put_raw(w, len)) != NULL)
 		memset(p, 'a' + (int)below(26), len);
 }
 
-/* Builds one request body; returns its type and sets flags and nfds. */
+/*
+ * Builds one request body with proto/body.h; returns its type and sets
+ * flags and nfds.  The fields are drawn in the order they travel.
+ */
 static uint16_t
 build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
     uint64_t last_msg)
@@ -236,96 +252,152 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 	    PROTO_REBIND, PROTO_LIST, PROTO_CLIENTS, PROTO_CHMOD, PROTO_CHOWN,
 	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY };
 	uint16_t type = types[below(sizeof(types) / sizeof(types[0]))];
+	char nb[300];
 
 	*flags = 0;
 	*nfds = 0;
 	switch (type) {
-	case PROTO_CREATE:
-		put_name(b);
-		proto_put_i64(b, (int64_t)below(6) - 1);
-		proto_put_u64(b, chance(90) ? 65536 : rnd());
-		proto_put_u32(b, chance(80) ? 0666 : below(01000));
-		proto_put_u32(b, chance(80) ? PROTO_ID_NONE : 65530);
+	case PROTO_CREATE: {
+		struct body_create c;
+
+		c.name = pick_name(nb, sizeof(nb));
+		c.capacity = (int64_t)below(6) - 1;
+		c.max_msg = chance(90) ? 65536 : rnd();
+		c.mode = chance(80) ? 0666 : below(01000);
+		c.gid = chance(80) ? PROTO_ID_NONE : 65530;
+		body_create_put(b, &c);
 		break;
+	}
 	case PROTO_DESTROY:
 	case PROTO_PURGE:
-		put_name(b);
+	case PROTO_UNBIND: {
+		struct body_name n;
+
+		n.name = pick_name(nb, sizeof(nb));
+		body_name_put(b, &n);
+		if (type == PROTO_UNBIND)
+			*flags = chance(50) ? PROTO_UNBIND_EVICT : 0;
 		break;
-	case PROTO_UNBIND:
-		put_name(b);
-		*flags = chance(50) ? PROTO_UNBIND_EVICT : 0;
+	}
+	case PROTO_BIND: {
+		struct body_bind bd;
+
+		bd.name = pick_name(nb, sizeof(nb));
+		bd.how = below(4);
+		body_bind_put(b, &bd);
 		break;
-	case PROTO_BIND:
-		put_name(b);
-		proto_put_u32(b, below(4));
-		break;
-	case PROTO_SEND:
-		put_name(b);
-		proto_put_i32(b, timeout());
+	}
+	case PROTO_SEND: {
+		struct body_send sd = { .payload = { NULL, 0 } };
+
+		sd.name = pick_name(nb, sizeof(nb));
+		sd.timeout_ms = timeout();
 		*flags = chance(20) ? PROTO_SEND_SYNC : 0;
 		/* Grants, for the posts below to use now and then. */
 		if (chance(30))
 			*flags |= PROTO_SEND_CREDIT;
-		if (chance(10)) {
+		sd.has_fd = chance(10);
+		if (sd.has_fd) {
 			*flags |= PROTO_SEND_FD |
 			    (chance(20) ? PROTO_SEND_SHARED : 0);
 			*nfds = 1;
-			proto_put_u64(b, below(8192));
+			sd.size = below(8192);
+			body_send_put(b, &sd);
 		} else {
-			put_payload(b);
-		}
-		break;
-	case PROTO_RECV:
-		put_name(b);
-		proto_put_i32(b, timeout());
-		proto_put_u64(b, chance(90) ? 1 << 20 : below(64));
-		proto_put_u32(b, below(70));
-		proto_put_u64(b, chance(90) ? 1 << 20 : rnd());
-		break;
-	case PROTO_ACK:
-		for (unsigned i = 0, n = 1 + below(3); i < n; i++)
-			proto_put_u64(b, chance(70) ? last_msg : below(64));
-		*flags = chance(20) ? PROTO_ACK_REPLY : 0;
-		break;
-	case PROTO_REBIND:
-		put_name(b);
-		proto_put_u64(b, nlive > 0 && chance(80) ?
-		    (uint64_t)live_ids[below((unsigned)nlive)] : rnd());
-		break;
-	case PROTO_LIST:
-	case PROTO_CLIENTS:
-		break;
-	case PROTO_CHMOD:
-		put_name(b);
-		proto_put_u32(b, chance(90) ? 0666 : below(010000));
-		break;
-	case PROTO_CHOWN:
-		put_name(b);
-		proto_put_u32(b, chance(50) ? PROTO_ID_NONE : 65534);
-		proto_put_u32(b, chance(50) ? PROTO_ID_NONE : 65530);
-		break;
-	case PROTO_SENDV: {
-		/* As PROTOCOL.md gives it: u32 count (1 to 1024), entries. */
-		unsigned n = chance(95) ? 1 + below(8) : chance(50) ? 0 : 1025;
-
-		proto_put_u32(b, n);
-		for (unsigned i = 0; i < n && i < 8; i++) {
-			put_name(b);
-			put_payload(b);
+			sd.payload.len = payload_len();
+			body_send_put_head(b, &sd);
+			put_payload_bytes(b, sd.payload.len);
 		}
 		break;
 	}
-	default:	/* PROTO_POST, inline or memfd */
-		proto_put_u64(b, below(16));
-		if (chance(30)) {
+	case PROTO_RECV: {
+		struct body_recv rv;
+
+		rv.name = pick_name(nb, sizeof(nb));
+		rv.timeout_ms = timeout();
+		rv.cap = chance(90) ? 1 << 20 : below(64);
+		rv.max_count = below(70);
+		rv.budget = chance(90) ? 1 << 20 : rnd();
+		body_recv_put(b, &rv);
+		break;
+	}
+	case PROTO_ACK: {
+		uint64_t ids[3];
+		struct body_ack a = { 1 + below(3), ids, NULL };
+
+		for (size_t i = 0; i < a.count; i++)
+			ids[i] = chance(70) ? last_msg : below(64);
+		body_ack_put(b, &a);
+		*flags = chance(20) ? PROTO_ACK_REPLY : 0;
+		break;
+	}
+	case PROTO_REBIND: {
+		struct body_rebind rb;
+
+		rb.name = pick_name(nb, sizeof(nb));
+		rb.client_id = nlive > 0 && chance(80) ?
+		    (uint64_t)live_ids[below((unsigned)nlive)] : rnd();
+		body_rebind_put(b, &rb);
+		break;
+	}
+	case PROTO_LIST:
+	case PROTO_CLIENTS:
+		break;
+	case PROTO_CHMOD: {
+		struct body_chmod cm;
+
+		cm.name = pick_name(nb, sizeof(nb));
+		cm.mode = chance(90) ? 0666 : below(010000);
+		body_chmod_put(b, &cm);
+		break;
+	}
+	case PROTO_CHOWN: {
+		struct body_chown co;
+
+		co.name = pick_name(nb, sizeof(nb));
+		co.uid = chance(50) ? PROTO_ID_NONE : 65534;
+		co.gid = chance(50) ? PROTO_ID_NONE : 65530;
+		body_chown_put(b, &co);
+		break;
+	}
+	case PROTO_SENDV: {
+		/*
+		 * As PROTOCOL.md gives it: u32 count (1 to 1024), entries;
+		 * now and then a count out of bounds, with at most 8
+		 * entries whatever it says.
+		 */
+		struct body_sendv v = { .count = chance(95) ? 1 + below(8) :
+		    chance(50) ? 0 : 1025 };
+
+		body_sendv_put(b, &v);
+		for (unsigned i = 0; i < v.count && i < 8; i++) {
+			struct body_sendv_item it;
+
+			it.name = pick_name(nb, sizeof(nb));
+			it.payload = (struct proto_str){ NULL, payload_len() };
+			body_sendv_item_put_head(b, &it);
+			put_payload_bytes(b, it.payload.len);
+		}
+		break;
+	}
+	default: {	/* PROTO_POST, inline or memfd */
+		struct body_post po = { .payload = { NULL, 0 } };
+
+		po.mailbox_id = below(16);
+		po.has_fd = chance(30);
+		if (po.has_fd) {
 			*flags = PROTO_POST_FD |
 			    (chance(20) ? PROTO_POST_SHARED : 0);
 			*nfds = 1;
-			proto_put_u64(b, below(8192));
+			po.size = below(8192);
+			body_post_put(b, &po);
 		} else {
-			put_payload(b);
+			po.payload.len = payload_len();
+			body_post_put_head(b, &po);
+			put_payload_bytes(b, po.payload.len);
 		}
 		break;
+	}
 	}
 	return type;
 }
@@ -483,34 +555,32 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, int fd)
 static void
 reply_seen(struct conn *c, const struct proto_header *h, const uint8_t *body)
 {
-	struct proto_reader r;
-	uint32_t status, enqueued;
+	struct body_reply_hello rh;
+	struct body_reply_sendv rs;
+	uint32_t status;
 
-	if (h->len < 4)
+	if (!body_reply_status(body, h->len, &status))
 		return;
-	proto_reader_init(&r, body, h->len);
-	status = proto_get_u32(&r);
 	nanswers[c->who]++;
 	switch (c->sent_type[h->id % 64]) {
 	case PROTO_HELLO:
-		if (status != PROTO_OK || h->id != 1 || h->len != 16)
+		if (status != PROTO_OK || h->id != 1 ||
+		    !body_reply_hello_get(body, h->len, h->flags, &rh))
 			break;
 		ngreeted[c->who]++;
-		proto_get_u32(&r);
-		batch_ids[c - conns] = (long)proto_get_u64(&r);
+		batch_ids[c - conns] = (long)rh.client_id;
 		break;
 	case PROTO_SEND:
 		if (status == PROTO_OK)
 			nsends_ok++;
 		break;
 	case PROTO_SENDV:
-		if (h->len != 8)
+		if (!body_reply_sendv_get(body, h->len, h->flags, &rs))
 			break;
-		enqueued = proto_get_u32(&r);
 		nsendv_answered++;
-		if (enqueued > 0) {
+		if (rs.enqueued > 0) {
 			nsendv_accepted++;
-			nsendv_enqueued += enqueued;
+			nsendv_enqueued += rs.enqueued;
 		}
 		break;
 	}
@@ -601,6 +671,7 @@ conn_read(struct conn *c)
 static void
 conn_open(struct conn *c)
 {
+	struct body_hello hb;
 	struct proto_writer w;
 	size_t start;
 
@@ -620,7 +691,8 @@ conn_open(struct conn *c)
 	c->next_id = 1;
 	proto_writer_init(&w);
 	start = proto_frame_begin(&w);
-	proto_put_u32(&w, chance(97) ? PROTO_VERSION : (uint32_t)rnd());
+	hb.version = chance(97) ? PROTO_VERSION : (uint32_t)rnd();
+	body_hello_put(&w, &hb);
 	c->sent_type[c->next_id % 64] = PROTO_HELLO;
 	proto_frame_end(&w, start, PROTO_HELLO, c->next_id++, 0, 0);
 	if (chance(5)) {

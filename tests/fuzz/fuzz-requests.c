@@ -1,9 +1,9 @@
 /*
  * fuzz-requests.c - libFuzzer target over whole request handling: the
- * daemon's own objects (a broker, a client set, conns) on a libevent base,
+ * daemon's own objects (a broker, a session set, conns) on a libevent base,
  * fed through socketpairs, as mbxd runs them minus the listener.
  *
- * Each input is one session of three connections:
+ * Each input is one run of three connections:
  *
  *	byte 0		flags: bit 0, connection 2 starts with a HELLO
  *	then chunks	op (1 byte), len (2 bytes, LE), len bytes
@@ -38,11 +38,12 @@
 #include <event2/event.h>
 
 #include "account.h"
+#include "body.h"
 #include "broker.h"
-#include "client.h"
 #include "mailbox.h"
 #include "peer.h"
 #include "proto.h"
+#include "session.h"
 
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -118,15 +119,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-struct session {
+struct run {
 	struct broker	*b;
-	struct client_set set;
+	struct session_set set;
 	int		 fd[NCONN];	/* our ends; -1 once closed */
 };
 
 /* Reads and drops what the daemon wrote; returns the bytes seen. */
 static size_t
-drain(struct session *s)
+drain(struct run *s)
 {
 	static uint8_t buf[65536];
 	size_t total = 0;
@@ -178,7 +179,7 @@ drain(struct session *s)
 
 /* Runs the loop without blocking until nothing moves any more. */
 static void
-run_idle(struct session *s)
+run_idle(struct run *s)
 {
 	int quiet = 0;
 
@@ -222,7 +223,7 @@ make_fd(unsigned kind)
  * the daemon reads on; if nothing moves for a while the rest is dropped.
  */
 static void
-put_bytes(struct session *s, int i, const uint8_t *p, size_t len,
+put_bytes(struct run *s, int i, const uint8_t *p, size_t len,
     unsigned kind)
 {
 	int passed = kind != 0 ? make_fd(kind) : -1;
@@ -260,15 +261,19 @@ put_bytes(struct session *s, int i, const uint8_t *p, size_t len,
 }
 
 static void
-hello(struct session *s, int i)
+hello(struct run *s, int i)
 {
-	uint8_t f[PROTO_HEADER_SIZE + 4];
-	struct proto_header h = { 4, PROTO_HELLO, 0, 1, 0 };
+	struct body_hello b = { PROTO_VERSION };
+	struct proto_writer w;
+	size_t start;
 
-	proto_header_encode(f, &h);
-	f[PROTO_HEADER_SIZE] = PROTO_VERSION;
-	memset(f + PROTO_HEADER_SIZE + 1, 0, 3);
-	put_bytes(s, i, f, sizeof(f), 0);
+	proto_writer_init(&w);
+	start = proto_frame_begin(&w);
+	body_hello_put(&w, &b);
+	proto_frame_end(&w, start, PROTO_HELLO, 1, 0, 0);
+	CHECK(!proto_writer_failed(&w));
+	put_bytes(s, i, w.buf, w.len, 0);
+	proto_writer_free(&w);
 }
 
 /* Makes the newest peer a user: uid (and one supplementary group). */
@@ -300,7 +305,7 @@ become(struct broker *b, uid_t uid, gid_t group)
 }
 
 static void
-session_start(struct session *s, uint8_t flags)
+run_start(struct run *s, uint8_t flags)
 {
 	struct broker_limits l;
 
@@ -319,13 +324,13 @@ session_start(struct session *s, uint8_t flags)
 	CHECK(s->b != NULL);
 	fake_now = 1000;
 	s->b->clock = fake_clock;
-	client_set_init(&s->set, base, s->b, NULL, NULL);
+	session_set_init(&s->set, base, s->b, NULL, NULL);
 	for (int i = 0; i < NCONN; i++) {
 		int sv[2];
 
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0, sv) == 0);
-		CHECK(client_new(&s->set, sv[0]) == 0);
+		CHECK(session_new(&s->set, sv[0]) == 0);
 		s->fd[i] = sv[1];
 		if (i == 1)
 			become(s->b, 1000, (gid_t)-1);
@@ -340,17 +345,17 @@ session_start(struct session *s, uint8_t flags)
 }
 
 static void
-session_end(struct session *s)
+run_end(struct run *s)
 {
 	for (int i = 0; i < NCONN; i++)
 		if (s->fd[i] >= 0) {
 			close(s->fd[i]);
 			s->fd[i] = -1;
 		}
-	/* The daemon sees EOF and frees each client on the next turn. */
+	/* The daemon sees EOF and frees each session on the next turn. */
 	for (int i = 0; i < MAX_PASSES && !TAILQ_EMPTY(&s->set.list); i++)
 		event_base_loop(base, EVLOOP_NONBLOCK);
-	client_set_free_all(&s->set);
+	session_set_free_all(&s->set);
 	broker_free(s->b);
 	if (count_fds() != baseline_fds) {
 		fprintf(stderr, "fuzz-requests: %d descriptors open, %d at the "
@@ -363,7 +368,7 @@ session_end(struct session *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct session s;
+	struct run s;
 	size_t off = 1;
 
 	if (size < 1)
@@ -371,7 +376,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Counted per input: libFuzzer itself opens descriptors between
 	 * inputs (-close_fd_mask, the symbolizer's pipes). */
 	baseline_fds = count_fds();
-	session_start(&s, data[0]);
+	run_start(&s, data[0]);
 	for (int n = 0; n < 4096 && off + 3 <= size; n++) {
 		uint8_t op = data[off];
 		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
@@ -393,6 +398,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		run_idle(&s);
 	}
-	session_end(&s);
+	run_end(&s);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "body.h"
 #include "channel.h"
 #include "proto.h"
 
@@ -73,10 +74,11 @@ frame_end(uint16_t type, uint32_t id, uint32_t flags, uint16_t nfds)
 		die("out of memory");
 }
 
-static void
-name(const char *s)
+/* A string of the body, a view of s. */
+static struct proto_str
+str(const char *s)
 {
-	proto_put_str(&body, s, strlen(s));
+	return (struct proto_str){ s, strlen(s) };
 }
 
 /* A decoder seed: the frame alone. */
@@ -143,114 +145,141 @@ req(uint16_t type, uint32_t flags, uint16_t nfds)
 static void
 create(const char *n, int64_t capacity, uint32_t mode)
 {
-	name(n);
-	proto_put_i64(&body, capacity);
-	proto_put_u64(&body, 1024 * 1024);
-	proto_put_u32(&body, mode);
-	proto_put_u32(&body, PROTO_ID_NONE);
+	struct body_create b = { str(n), capacity, 1024 * 1024, mode,
+	    PROTO_ID_NONE };
+
+	body_create_put(&body, &b);
 	req(PROTO_CREATE, 0, 0);
 }
 
+/* DESTROY, UNBIND or PURGE. */
 static void
 named(uint16_t type, const char *n, uint32_t flags)
 {
-	name(n);
+	struct body_name b = { str(n) };
+
+	body_name_put(&body, &b);
 	req(type, flags, 0);
 }
 
 static void
 bind_(const char *n, uint32_t how)
 {
-	name(n);
-	proto_put_u32(&body, how);
+	struct body_bind b = { str(n), how };
+
+	body_bind_put(&body, &b);
 	req(PROTO_BIND, 0, 0);
 }
 
 static void
 send_msg(const char *n, int32_t timeout, const char *data, uint32_t flags)
 {
-	name(n);
-	proto_put_i32(&body, timeout);
-	proto_put_blob(&body, data, strlen(data));
+	struct body_send b = { str(n), timeout, false, 0, str(data) };
+
+	body_send_put(&body, &b);
 	req(PROTO_SEND, flags, 0);
 }
 
 static void
 send_fd(const char *n, uint64_t size)
 {
-	name(n);
-	proto_put_i32(&body, 0);
-	proto_put_u64(&body, size);
+	struct body_send b = { str(n), 0, true, size, { "", 0 } };
+
+	body_send_put(&body, &b);
 	req(PROTO_SEND, PROTO_SEND_FD, 1);
 }
 
 static void
 recv_msg(const char *n, int32_t timeout, uint32_t max)
 {
-	name(n);
-	proto_put_i32(&body, timeout);
-	proto_put_u64(&body, 65536);
-	proto_put_u32(&body, max);
-	proto_put_u64(&body, 65536);
+	struct body_recv b = { str(n), timeout, 65536, max, 65536 };
+
+	body_recv_put(&body, &b);
 	req(PROTO_RECV, 0, 0);
 }
 
+/* An ACK of the count ids at ids. */
 static void
-ack(uint64_t msg_id, uint32_t flags)
+ack(const uint64_t *ids, size_t count, uint32_t flags)
 {
-	proto_put_u64(&body, msg_id);
+	struct body_ack b = { count, ids, NULL };
+
+	body_ack_put(&body, &b);
 	req(PROTO_ACK, flags, 0);
+}
+
+/* An ACK of one id. */
+static void
+ack1(uint64_t msg_id, uint32_t flags)
+{
+	ack(&msg_id, 1, flags);
 }
 
 static void
 rebind(const char *n, uint64_t target)
 {
-	name(n);
-	proto_put_u64(&body, target);
+	struct body_rebind b = { str(n), target };
+
+	body_rebind_put(&body, &b);
 	req(PROTO_REBIND, 0, 0);
 }
 
 static void
 chmod_(const char *n, uint32_t mode)
 {
-	name(n);
-	proto_put_u32(&body, mode);
+	struct body_chmod b = { str(n), mode };
+
+	body_chmod_put(&body, &b);
 	req(PROTO_CHMOD, 0, 0);
 }
 
 static void
 chown_(const char *n, uint32_t uid, uint32_t gid)
 {
-	name(n);
-	proto_put_u32(&body, uid);
-	proto_put_u32(&body, gid);
+	struct body_chown b = { str(n), uid, gid };
+
+	body_chown_put(&body, &b);
 	req(PROTO_CHOWN, 0, 0);
 }
 
 static void
 sendv(const char *n, int count)
 {
-	proto_put_i32(&body, 0);
-	proto_put_u32(&body, (uint32_t)count);
-	for (int i = 0; i < count; i++) {
-		name(n);
-		proto_put_blob(&body, "batched", 7);
-	}
+	struct body_sendv b = { (uint32_t)count, { NULL, 0, false } };
+	struct body_sendv_item it = { str(n), str("batched") };
+
+	body_sendv_put(&body, &b);
+	for (int i = 0; i < count; i++)
+		body_sendv_item_put(&body, &it);
 	req(PROTO_SENDV, 0, 0);
 }
 
 static void
 post(uint64_t mailbox_id, const char *data)
 {
-	proto_put_u64(&body, mailbox_id);
-	proto_put_blob(&body, data, strlen(data));
+	struct body_post b = { mailbox_id, false, 0, str(data) };
+
+	body_post_put(&body, &b);
 	req(PROTO_POST, 0, 0);
 }
 
+/* A LIST or CLIENTS, from the first page. */
 static void
-empty(uint16_t type)
+list(uint16_t type)
 {
+	struct body_list b = { false, { "", 0 } };
+
+	body_list_put(&body, &b);
 	req(type, 0, 0);
+}
+
+static void
+hello(uint32_t id)
+{
+	struct body_hello b = { PROTO_VERSION };
+
+	body_hello_put(&body, &b);
+	frame_end(PROTO_HELLO, id, 0, 0);
 }
 
 /* Every frame type once, valid, for the decoder. */
@@ -262,8 +291,7 @@ decoder_corpus(void)
 	    "list", "clients", "chmod", "chown", "purge", "sendv", "post" };
 	size_t i = 0;
 
-	proto_put_u32(&body, PROTO_VERSION);
-	frame_end(PROTO_HELLO, 1, 0, 0);
+	hello(1);
 	decoder_seed(names[i++]);
 	create("jobs", 16, 0640);
 	decoder_seed(names[i++]);
@@ -279,14 +307,17 @@ decoder_corpus(void)
 	decoder_seed(names[i++]);
 	recv_msg("", 250, 64);
 	decoder_seed(names[i++]);
-	proto_put_u64(&body, 7);
-	ack(8, 0);
+	{
+		static const uint64_t ids[] = { 7, 8 };
+
+		ack(ids, 2, 0);
+	}
 	decoder_seed(names[i++]);
 	rebind("jobs", 5);
 	decoder_seed(names[i++]);
-	empty(PROTO_LIST);
+	list(PROTO_LIST);
 	decoder_seed(names[i++]);
-	empty(PROTO_CLIENTS);
+	list(PROTO_CLIENTS);
 	decoder_seed(names[i++]);
 	chmod_("jobs", 0666);
 	decoder_seed(names[i++]);
@@ -300,37 +331,52 @@ decoder_corpus(void)
 	decoder_seed(names[i++]);
 
 	/* The daemon's frames. */
-	proto_put_u32(&body, PROTO_OK);
-	proto_put_u32(&body, PROTO_VERSION);
-	proto_put_u64(&body, 42);
-	frame_end(PROTO_REPLY, 1, 0, 0);
-	decoder_seed("reply-hello");
-	proto_put_u32(&body, PROTO_OK);
-	proto_put_blob(&body, "[{\"name\":\"jobs\"}]", 17);
-	frame_end(PROTO_REPLY, 9, 0, 0);
-	decoder_seed("reply-list");
-	proto_put_u32(&body, PROTO_OK);
-	proto_put_u64(&body, 4);
-	proto_put_u32(&body, 16);
-	proto_put_u64(&body, 4096);
-	frame_end(PROTO_REPLY, 3, 0, 0);
-	decoder_seed("reply-credit");
-	proto_put_u32(&body, PROTO_EDQUOT);
-	frame_end(PROTO_REPLY, 3, 0, 0);
-	decoder_seed("reply-edquot");
-	proto_put_u64(&body, 77);
-	name("jobs");
-	proto_put_u64(&body, 3);
-	proto_put_u32(&body, 1234);
-	proto_put_u32(&body, 1000);
-	proto_put_blob(&body, "payload", 7);
-	frame_end(PROTO_MSG, 5, PROTO_MSG_SYNC | PROTO_MSG_MORE, 0);
-	decoder_seed("msg");
-	proto_put_u32(&body, PROTO_REVOKE_BINDING);
-	name("jobs");
-	proto_put_u64(&body, 4);
-	frame_end(PROTO_REVOKE, 0, 0, 0);
-	decoder_seed("revoke");
+	{
+		struct body_reply_hello rh = { PROTO_OK, PROTO_VERSION, 42 };
+
+		body_reply_hello_put(&body, &rh);
+		frame_end(PROTO_REPLY, 1, 0, 0);
+		decoder_seed("reply-hello");
+	}
+	{
+		struct body_reply_page rp = { PROTO_OK,
+		    str("[{\"name\":\"jobs\"}]"), false, { "", 0 } };
+
+		body_reply_page_put(&body, &rp);
+		frame_end(PROTO_REPLY, 9, 0, 0);
+		decoder_seed("reply-list");
+	}
+	{
+		struct body_reply_send rs = { PROTO_OK, true, 4, 16, 4096,
+		    1024 * 1024 };
+
+		body_reply_send_put(&body, &rs);
+		frame_end(PROTO_REPLY, 3, 0, 0);
+		decoder_seed("reply-credit");
+	}
+	{
+		struct body_reply r = { PROTO_EDQUOT };
+
+		body_reply_put(&body, &r);
+		frame_end(PROTO_REPLY, 3, 0, 0);
+		decoder_seed("reply-edquot");
+	}
+	{
+		struct body_msg m = { 77, str("jobs"), 3, 1234, 1000, false, 0,
+		    str("payload") };
+
+		body_msg_put(&body, &m);
+		frame_end(PROTO_MSG, 5, PROTO_MSG_SYNC | PROTO_MSG_MORE, 0);
+		decoder_seed("msg");
+	}
+	{
+		struct body_revoke rv = { PROTO_REVOKE_BINDING, str("jobs"),
+		    4 };
+
+		body_revoke_put(&body, &rv);
+		frame_end(PROTO_REVOKE, 0, 0, 0);
+		decoder_seed("revoke");
+	}
 }
 
 /* Sessions that walk the request handlers, for fuzz-requests. */
@@ -349,11 +395,11 @@ requests_corpus(void)
 	on(0);
 	recv_msg("m", 0, 8);
 	on(1);
-	ack(1, 0);
+	ack1(1, 0);
 	on(1);
-	empty(PROTO_LIST);
+	list(PROTO_LIST);
 	on(0);
-	empty(PROTO_CLIENTS);
+	list(PROTO_CLIENTS);
 	on(2);
 	write_file("fuzz-requests", "basic");
 
@@ -367,7 +413,7 @@ requests_corpus(void)
 	on(1);
 	send_msg("r", 100, "meet", PROTO_SEND_SYNC);
 	on(0);
-	ack(1, PROTO_ACK_REPLY);
+	ack1(1, PROTO_ACK_REPLY);
 	on(1);
 	send_msg("r", 50, "late", PROTO_SEND_SYNC);
 	on(0);
@@ -449,10 +495,11 @@ requests_corpus(void)
 	on(0);
 	recv_msg("v", 0, 64);
 	on(0);
-	proto_put_u64(&body, 1);
-	proto_put_u64(&body, 2);
-	proto_put_u64(&body, 3);
-	ack(4, 0);
+	{
+		static const uint64_t ids[] = { 1, 2, 3, 4 };
+
+		ack(ids, 4, 0);
+	}
 	on(0);
 	write_file("fuzz-requests", "batches");
 
@@ -470,7 +517,7 @@ requests_corpus(void)
 	chunk(0, 3, &frame);
 	recv_msg("z", 0, 4);
 	on(0);
-	ack(1, 0);
+	ack1(1, 0);
 	on(0);
 	write_file("fuzz-requests", "zerocopy");
 
@@ -497,10 +544,9 @@ requests_corpus(void)
 		chunk(2, 0, &g);
 		proto_writer_free(&g);
 	}
-	empty(PROTO_LIST);
+	list(PROTO_LIST);
 	on(1);
-	proto_put_u32(&body, PROTO_VERSION);
-	frame_end(PROTO_HELLO, 7, 0, 0);
+	hello(7);
 	on(0);
 	write_file("fuzz-requests", "violations");
 }

@@ -1,0 +1,998 @@
+/*
+ * session.c - one connection's protocol, from mbxd's side: handshake,
+ * request dispatch and the answers and messages it writes.  The bodies
+ * are decoded and encoded by proto/body.h; the bytes, descriptors and
+ * frames move through conn.c; the requests are the broker's.
+ *
+ * A request that breaks the protocol (a bad body, an unknown or
+ * daemon-only type, a request before the handshake) closes only this
+ * connection: who sent the bad data pays for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "admin.h"
+#include "body.h"
+#include "conn.h"
+#include "log.h"
+#include "mailbox.h"
+#include "memfd.h"
+#include "proto.h"
+#include "session.h"
+
+struct session {
+	struct session_set *set;
+	struct conn	*conn;
+	struct peer	 peer;
+	bool		 registered;	/* peer is known to the broker */
+	int		 refused;	/* why HELLO will be refused, or 0 */
+	bool		 greeted;
+	struct event	*handshake;	/* deadline for HELLO */
+	TAILQ_ENTRY(session) entry;
+};
+
+static int  session_frame(void *, const struct proto_header *, const uint8_t *,
+    int *);
+static void session_closed(void *);
+static int  session_charge(void *, const struct proto_header *, int64_t);
+static int  session_refused(void *, const struct proto_header *);
+static void session_reply_status(struct session *, uint32_t, int);
+static void session_reply_sendv(struct session *, uint32_t, int, size_t);
+static void session_reply(struct peer *, uint32_t, int);
+static void session_deliver(struct peer *, uint32_t, const struct msg *, bool);
+static void session_revoke(struct peer *, const struct mailbox *, unsigned);
+static void session_settle(struct peer *);
+static void session_output(void *, int64_t, int);
+static bool session_may_read(void *);
+static bool session_may_take_fds(struct peer *, unsigned);
+
+static const struct conn_ops session_conn_ops = {
+	.frame = session_frame,
+	.closed = session_closed,
+	.charge = session_charge,
+	.refused = session_refused,
+	.output = session_output,
+	.may_read = session_may_read,
+};
+
+static const struct peer_ops session_peer_ops = {
+	.reply = session_reply,
+	.deliver = session_deliver,
+	.revoke = session_revoke,
+	.settle = session_settle,
+	.may_take_fds = session_may_take_fds,
+};
+
+/*
+ * Most inline payload bytes one RECV batch carries past its first
+ * message, whatever budget the client asks for: the batch is written at
+ * once, so this bounds what a receive that is never read costs.
+ */
+#define SESSION_RECV_MAX_BUDGET	(1024u * 1024)
+/* Descriptors one connection may hold unread, whoever its uid. */
+#define SESSION_MAX_OUT_FDS	256
+
+void
+session_set_init(struct session_set *set, struct event_base *base,
+    struct broker *b, void (*after_batch)(void *), void *ctx)
+{
+	TAILQ_INIT(&set->list);
+	set->base = base;
+	set->broker = b;
+	set->after_batch = after_batch;
+	set->ctx = ctx;
+	set->handshake_ms = SESSION_DEFAULT_HANDSHAKE_MS;
+	set->nrefused = 0;
+}
+
+/*
+ * The command name of pid, for operators; "?" when it cannot be read.
+ * Its process chose it: it is escaped (proto_escape()) once, here, so
+ * that CLIENTS (JSON wants UTF-8) and the log get text that is safe.
+ */
+static void
+session_read_comm(pid_t pid, char *comm, size_t size)
+{
+	char path[64], raw[PEER_COMM_RAW + 1];
+	ssize_t n;
+	int fd;
+
+	snprintf(comm, size, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, raw, sizeof(raw));
+	close(fd);
+	if (n <= 0)
+		return;
+	/* The kernel ends the name with a newline: not part of it. */
+	if (raw[n - 1] == '\n')
+		n--;
+	if (n > PEER_COMM_RAW)
+		n = PEER_COMM_RAW;
+	proto_escape(comm, size, raw, (size_t)n);
+}
+
+/*
+ * The peer's identity, from the kernel alone: SO_PEERCRED for the uid,
+ * gid and pid at connect time, SO_PEERGROUPS for the supplementary groups.
+ * Nothing the client says about itself is believed.
+ */
+static int
+session_credentials(struct peer *p, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[64];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	p->gid = cred.gid;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 &&
+	    len > 0) {
+		p->groups = malloc(len);
+		if (p->groups == NULL)
+			return -ENOMEM;
+		memcpy(p->groups, groups, len);
+		p->ngroups = len / sizeof(gid_t);
+	}
+	/* More than 64 groups (ERANGE): the primary group still counts. */
+	session_read_comm(cred.pid, p->comm, sizeof(p->comm));
+	return 0;
+}
+
+static void
+session_handshake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	log_warn("client %llu (pid %d) said nothing valid in %u ms: closing",
+	    (unsigned long long)s->peer.id, (int)s->peer.pid,
+	    s->set->handshake_ms);
+	conn_kill(s->conn, NULL);
+}
+
+static int
+session_charge(void *ctx, const struct proto_header *h, int64_t delta)
+{
+	struct session *s = ctx;
+
+	/* A refused client has no account: it may announce nothing big. */
+	if (!s->registered)
+		return delta > 0 ? -1 : 0;
+	/*
+	 * An inline POST (BODY_POST_HEAD bytes, then the payload) that one
+	 * of the connection's grants has room for: that room is already
+	 * charged, and the post takes it.  Counting the frame too would
+	 * charge the message twice.
+	 */
+	if (h != NULL && h->type == PROTO_POST &&
+	    (h->flags & PROTO_POST_FD) == 0 && h->len >= BODY_POST_HEAD &&
+	    broker_post_covered(&s->peer, h->len - BODY_POST_HEAD))
+		return CONN_COVERED;
+	return broker_charge_input(s->set->broker, &s->peer, delta) < 0 ?
+	    -1 : 0;
+}
+
+/*
+ * A request too large for its sender's memory share, dropped unread: a
+ * limit reached, answered ENOBUFS as the same request would be once read.
+ * A POST has no answer, and no grant of the connection covered it (see
+ * session_charge()): it would be dropped anyway.  No library sends
+ * anything else that large.
+ */
+static int
+session_refused(void *ctx, const struct proto_header *h)
+{
+	struct session *s = ctx;
+
+	if (!s->greeted || s->refused != 0 || h->id == 0 ||
+	    (h->type != PROTO_SEND && h->type != PROTO_SENDV &&
+	    h->type != PROTO_POST)) {
+		log_warn("client %llu: a frame of type %u larger than its "
+		    "memory share: closing", (unsigned long long)s->peer.id,
+		    h->type);
+		return -1;
+	}
+	if (h->type == PROTO_POST) {
+		log_warn("client %llu: a post no grant covers, over its memory "
+		    "share: dropped", (unsigned long long)s->peer.id);
+		return 0;
+	}
+	if (h->type == PROTO_SENDV)
+		session_reply_sendv(s, h->id, -ENOBUFS, 0);
+	else
+		session_reply_status(s, h->id, -ENOBUFS);
+	return 0;
+}
+
+/*
+ * Output accounting (see account.h): what a connection holds unwritten,
+ * and the descriptors it was passed and has not read, count against its
+ * uid.  Past the uid's share of memory, its connections that have output
+ * waiting are no longer read (as one connection past CONN_OUT_HIGH is);
+ * they are read again once the uid's output is under half its share.
+ */
+static void
+session_output(void *ctx, int64_t bytes, int fds)
+{
+	struct session *s = ctx;
+	struct account *acct = s->peer.acct;
+	uint64_t share = s->set->broker->limits.max_bytes_per_uid;
+	struct session *o;
+
+	if (!s->registered || acct == NULL)
+		return;
+	s->peer.out_bytes = (uint64_t)((int64_t)s->peer.out_bytes + bytes);
+	s->peer.out_fds = (unsigned)((int)s->peer.out_fds + fds);
+	acct->out_bytes = (uint64_t)((int64_t)acct->out_bytes + bytes);
+	acct->out_fds = (unsigned)((int)acct->out_fds + fds);
+	if (!acct->out_over && acct->out_bytes > share &&
+	    !broker_is_admin(s->set->broker, &s->peer))
+		acct->out_over = true;
+	if (!acct->out_over || acct->out_bytes >= share / 2)
+		return;
+	acct->out_over = false;
+	TAILQ_FOREACH(o, &s->set->list, entry)
+		if (o->registered && o->peer.acct == acct)
+			conn_resume(o->conn);
+}
+
+static bool
+session_may_read(void *ctx)
+{
+	struct session *s = ctx;
+
+	return !s->registered || !s->peer.acct->out_over;
+}
+
+/*
+ * The descriptors p's uid holds unread, refreshed from the kernel once
+ * they reach the quota (a peer may have read them since they were last
+ * looked at).  That walks every connection, so it is done at most every
+ * SESSION_FDS_LOOK_MS for a uid: a uid at its quota that keeps asking
+ * cannot make each of its requests cost the daemon a walk.
+ */
+#define SESSION_FDS_LOOK_MS	10
+
+static unsigned
+session_uid_out_fds(struct session *s)
+{
+	struct account *acct = s->peer.acct;
+	uint64_t now = broker_now(s->set->broker);
+	struct session *o;
+
+	if (acct->out_fds < s->set->broker->limits.max_fds_per_uid ||
+	    now - acct->out_fds_looked < SESSION_FDS_LOOK_MS)
+		return acct->out_fds;
+	acct->out_fds_looked = now;
+	TAILQ_FOREACH(o, &s->set->list, entry)
+		if (o->registered && o->peer.acct == acct && o->conn != NULL)
+			(void)conn_out_fds(o->conn);
+	return acct->out_fds;
+}
+
+static bool
+session_may_take_fds(struct peer *p, unsigned n)
+{
+	struct session *s = p->ctx;
+	unsigned max = s->set->broker->limits.max_fds_per_uid;
+
+	/* A closing connection takes nothing out of the daemon's table. */
+	if (conn_dead(s->conn))
+		return true;
+	if (conn_out_fds(s->conn) + n > SESSION_MAX_OUT_FDS)
+		return false;
+	return broker_is_admin(s->set->broker, p) ||
+	    session_uid_out_fds(s) + n <= max;
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->handshake != NULL)
+		event_free(s->handshake);
+	if (s->conn != NULL)
+		conn_uncharge(s->conn);
+	if (s->registered)
+		broker_peer_remove(s->set->broker, &s->peer);
+	else {
+		peer_deinit(&s->peer);
+		s->set->nrefused--;
+	}
+	conn_free(s->conn);
+	TAILQ_REMOVE(&s->set->list, s, entry);
+	free(s);
+}
+
+static void
+session_closed(void *ctx)
+{
+	struct session *s = ctx;
+
+	log_info("client %llu disconnected", (unsigned long long)s->peer.id);
+	session_free(s);
+}
+
+/* Names the connection for the log and says who came. */
+static void
+session_announce(struct session *s)
+{
+	char label[32];
+
+	snprintf(label, sizeof(label), "client %llu",
+	    (unsigned long long)s->peer.id);
+	conn_set_label(s->conn, label);
+	if (s->registered)
+		log_info("client %llu connected (pid %d, uid %u, %s)",
+		    (unsigned long long)s->peer.id, (int)s->peer.pid,
+		    s->peer.uid, s->peer.comm);
+	else
+		log_warn("pid %d (uid %u, %s) refused: %s", (int)s->peer.pid,
+		    s->peer.uid, s->peer.comm, s->refused == -EDQUOT ?
+		    "over its uid's connection quota" :
+		    "over the daemon's connection cap");
+}
+
+int
+session_new(struct session_set *set, int fd)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct timeval tv = { set->handshake_ms / 1000,
+	    (set->handshake_ms % 1000) * 1000 };
+	int err;
+
+	if (s == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->set = set;
+	peer_init(&s->peer);
+	if ((err = session_credentials(&s->peer, fd)) < 0)
+		goto fail;
+	/*
+	 * Over a quota: the HELLO will be answered with why, then closed.
+	 * Those waiting to be told are capped, or they would be a way round
+	 * the very quota that refused them.
+	 */
+	err = broker_peer_add(set->broker, &s->peer, &session_peer_ops, s);
+	if (err == -ENOMEM || (err < 0 && set->nrefused >= SESSION_MAX_REFUSED))
+		goto fail;
+	if (err < 0)
+		set->nrefused++;
+	s->registered = err == 0;
+	s->refused = err;
+	s->conn = conn_new(set->base, fd, PROTO_MAX_BODY, &session_conn_ops, s);
+	fd = -1;
+	s->handshake = evtimer_new(set->base, session_handshake_cb, s);
+	if (s->conn == NULL || s->handshake == NULL ||
+	    evtimer_add(s->handshake, &tv) < 0) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	TAILQ_INSERT_TAIL(&set->list, s, entry);
+	session_announce(s);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (s->handshake != NULL)
+		event_free(s->handshake);
+	if (s->registered)
+		broker_peer_remove(set->broker, &s->peer);
+	else
+		peer_deinit(&s->peer);
+	if (s->refused != 0)
+		set->nrefused--;
+	conn_free(s->conn);
+	free(s);
+	return err;
+}
+
+void
+session_set_flush(struct session_set *set)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &set->list, entry)
+		conn_flush_now(s->conn);
+}
+
+void
+session_set_free_all(struct session_set *set)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&set->list)) != NULL)
+		session_free(s);
+}
+
+/*
+ * Replies.
+ */
+
+/* Starts a REPLY frame; the caller writes its body and ends it. */
+static size_t
+session_reply_begin(struct session *s)
+{
+	return proto_frame_begin(conn_out(s->conn));
+}
+
+static void
+session_reply_end(struct session *s, size_t start, uint32_t req, uint32_t flags)
+{
+	proto_frame_end(conn_out(s->conn), start, PROTO_REPLY, req, flags, 0);
+	conn_flush_soon(s->conn);
+}
+
+/* The answer that is a status alone. */
+static void
+session_reply_status(struct session *s, uint32_t req, int err)
+{
+	struct body_reply b = { proto_errno_to_status(err) };
+	size_t start = session_reply_begin(s);
+
+	body_reply_put(conn_out(s->conn), &b);
+	session_reply_end(s, start, req, 0);
+}
+
+static void
+session_reply(struct peer *p, uint32_t req, int err)
+{
+	struct session *s = p->ctx;
+
+	if (!conn_dead(s->conn))
+		session_reply_status(s, req, err);
+}
+
+/* The answer to a SENDV: err, and how many of its messages were enqueued. */
+static void
+session_reply_sendv(struct session *s, uint32_t req, int err, size_t done)
+{
+	struct body_reply_sendv b = { proto_errno_to_status(err),
+	    (uint32_t)done };
+	size_t start = session_reply_begin(s);
+
+	body_reply_sendv_put(conn_out(s->conn), &b);
+	session_reply_end(s, start, req, 0);
+}
+
+static void
+session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
+{
+	struct session *s = p->ctx;
+	struct proto_writer *w = conn_out(s->conn);
+	struct body_msg b = {
+		.msg_id = m->id,
+		.mailbox = { m->mbox->name, m->mbox->name_len },
+		.sender_id = m->sender_id,
+		.pid = m->pid,
+		.uid = m->uid,
+		.has_fd = m->fd >= 0,
+		.size = m->len,
+		.payload = { (const char *)m->data, m->len },
+	};
+	uint32_t flags = 0;
+	size_t start;
+
+	if (conn_dead(s->conn))
+		return;
+	start = proto_frame_begin(w);
+	body_msg_put(w, &b);
+	if (b.has_fd) {
+		/* The message keeps its descriptor until acknowledged. */
+		int fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0 || conn_attach_fd(s->conn, start, fd) < 0) {
+			/* Unsendable: it stays in flight and comes back. */
+			if (fd >= 0)
+				close(fd);
+			conn_kill(s->conn, "cannot pass a descriptor");
+			return;
+		}
+		flags |= PROTO_MSG_FD | (m->shared ? PROTO_MSG_SHARED : 0);
+	}
+	proto_frame_end(w, start, PROTO_MSG, req, flags |
+	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
+	    (more ? PROTO_MSG_MORE : 0), b.has_fd ? 1 : 0);
+	conn_flush_soon(s->conn);
+}
+
+static void
+session_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
+{
+	struct session *s = p->ctx;
+	struct proto_writer *w = conn_out(s->conn);
+	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id };
+	size_t start;
+
+	if (conn_dead(s->conn))
+		return;
+	start = proto_frame_begin(w);
+	body_revoke_put(w, &b);
+	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	conn_flush_soon(s->conn);
+}
+
+/*
+ * The ACKs p wrote before now: libmbx writes a receive's ACK before the
+ * call returns, possibly ahead of its next request.
+ */
+static void
+session_settle(struct peer *p)
+{
+	struct session *s = p->ctx;
+
+	conn_take_leading(s->conn, PROTO_ACK);
+}
+
+/* Answers req with err unless the call was parked. */
+static void
+session_answer(struct session *s, uint32_t req, int ret)
+{
+	if (ret != BROKER_PARKED)
+		session_reply(&s->peer, req, ret);
+}
+
+/*
+ * Requests.  Each handler decodes its body (proto/body.h) and returns -1
+ * when it is malformed.  fds holds the frame's h->nfds descriptors
+ * (SEND and POST only): the handler's when it returns 0; when it returns
+ * -1, session_frame() closes those whose slot it did not set to -1.
+ */
+
+static int
+session_hello(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_hello b;
+	struct body_reply_hello rb;
+	int err;
+	size_t start;
+
+	(void)fds;
+	if (!body_hello_get(body, h->len, h->flags, &b))
+		return -1;
+	err = b.version != PROTO_VERSION ? -EPROTO : s->refused;
+	rb.status = proto_errno_to_status(err);
+	rb.version = PROTO_VERSION;
+	rb.client_id = s->registered ? s->peer.id : 0;
+	start = session_reply_begin(s);
+	body_reply_hello_put(conn_out(s->conn), &rb);
+	session_reply_end(s, start, h->id, 0);
+	if (b.version != PROTO_VERSION)
+		log_warn("client %llu speaks protocol %u, not %u: closing",
+		    (unsigned long long)s->peer.id, b.version, PROTO_VERSION);
+	if (err != 0)
+		conn_close_after_flush(s->conn);
+	event_free(s->handshake);
+	s->handshake = NULL;
+	s->greeted = true;
+	return 0;
+}
+
+static int
+session_create(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_create b;
+	struct broker_attr a;
+	int ret;
+
+	(void)fds;
+	if (!body_create_get(body, h->len, h->flags, &b))
+		return -1;
+	a.capacity = (long)b.capacity;
+	a.max_msg = b.max_msg;
+	a.mode = b.mode;
+	a.uid = s->peer.uid;
+	a.gid = b.gid == PROTO_ID_NONE ? (gid_t)-1 : (gid_t)b.gid;
+	/* 0 means "the default" inside the daemon only: a client says. */
+	if (b.capacity < -1 || a.max_msg == 0)
+		ret = -EINVAL;
+	else
+		ret = broker_create(s->set->broker, &s->peer, b.name.ptr,
+		    b.name.len, &a);
+	if (ret == 0)
+		log_info("mailbox %.*s created by client %llu",
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)s->peer.id);
+	session_answer(s, h->id, ret);
+	return 0;
+}
+
+static int
+session_destroy(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_name b;
+	int ret;
+
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
+		return -1;
+	ret = broker_destroy(s->set->broker, &s->peer, b.name.ptr, b.name.len);
+	if (ret == 0)
+		log_info("mailbox %.*s destroyed by client %llu",
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)s->peer.id);
+	session_answer(s, h->id, ret);
+	return 0;
+}
+
+static int
+session_bind(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_bind b;
+
+	(void)fds;
+	if (!body_bind_get(body, h->len, h->flags, &b))
+		return -1;
+	session_answer(s, h->id, broker_bind(s->set->broker, &s->peer,
+	    b.name.ptr, b.name.len, b.how > 2 ? -1 : (int)b.how));
+	return 0;
+}
+
+static int
+session_unbind(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_name b;
+
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
+		return -1;
+	session_answer(s, h->id, broker_unbind(s->set->broker, &s->peer,
+	    b.name.ptr, b.name.len, (h->flags & PROTO_UNBIND_EVICT) != 0));
+	return 0;
+}
+
+static int
+session_rebind(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_rebind b;
+	int ret;
+
+	(void)fds;
+	if (!body_rebind_get(body, h->len, h->flags, &b))
+		return -1;
+	ret = broker_rebind(s->set->broker, &s->peer, b.name.ptr, b.name.len,
+	    b.client_id);
+	if (ret == 0)
+		log_info("mailbox %.*s rebound to client %llu by client %llu",
+		    (int)b.name.len, b.name.ptr,
+		    (unsigned long long)b.client_id,
+		    (unsigned long long)s->peer.id);
+	session_answer(s, h->id, ret);
+	return 0;
+}
+
+static int
+session_chmod(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_chmod b;
+
+	(void)fds;
+	if (!body_chmod_get(body, h->len, h->flags, &b))
+		return -1;
+	session_answer(s, h->id, broker_chmod(s->set->broker, &s->peer,
+	    b.name.ptr, b.name.len, b.mode));
+	return 0;
+}
+
+static int
+session_chown(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_chown b;
+
+	(void)fds;
+	if (!body_chown_get(body, h->len, h->flags, &b))
+		return -1;
+	session_answer(s, h->id, broker_chown(s->set->broker, &s->peer,
+	    b.name.ptr, b.name.len, b.uid == PROTO_ID_NONE ? (uid_t)-1 : b.uid,
+	    b.gid == PROTO_ID_NONE ? (gid_t)-1 : b.gid));
+	return 0;
+}
+
+static int
+session_purge(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_name b;
+	int ret;
+
+	(void)fds;
+	if (!body_name_get(body, h->len, h->flags, &b))
+		return -1;
+	ret = broker_purge(s->set->broker, &s->peer, b.name.ptr, b.name.len);
+	if (ret == 0)
+		log_info("mailbox %.*s purged by client %llu", (int)b.name.len,
+		    b.name.ptr, (unsigned long long)s->peer.id);
+	session_answer(s, h->id, ret);
+	return 0;
+}
+
+/* A SEND, inline or (PROTO_SEND_FD) with its memfd in fds[0]. */
+static int
+session_send(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct broker_send bs;
+	struct body_send b;
+	struct body_reply_send rb;
+	size_t start;
+	int ret;
+
+	if (!body_send_get(body, h->len, h->flags, &b) ||
+	    h->nfds != (b.has_fd ? 1 : 0) ||
+	    (h->flags & ~(PROTO_SEND_SYNC | PROTO_SEND_FD |
+	    PROTO_SEND_SHARED | PROTO_SEND_CREDIT)) != 0 ||
+	    ((h->flags & PROTO_SEND_SHARED) && !b.has_fd) || b.size > SIZE_MAX)
+		return -1;
+	bs.timeout_ms = b.timeout_ms;
+	bs.name = b.name.ptr;
+	bs.name_len = b.name.len;
+	bs.data = b.payload.ptr;
+	bs.len = (size_t)b.size;
+	bs.fd = b.has_fd ? fds[0] : -1;
+	bs.shared = (h->flags & PROTO_SEND_SHARED) != 0;
+	bs.sync = (h->flags & PROTO_SEND_SYNC) != 0;
+	/* Room held for a sender that will not use it is room lost. */
+	bs.want_credit = (h->flags & PROTO_SEND_CREDIT) != 0;
+	if (b.has_fd && (ret = memfd_check(bs.fd, b.size, bs.shared)) < 0) {
+		close(bs.fd);
+		session_answer(s, h->id, ret);
+		return 0;
+	}
+	bs.credit_count = 0;
+	bs.credit_zerocopy = false;
+	bs.credit_shared = false;
+	ret = bs.timeout_ms < -1 ? -EINVAL :
+	    broker_send(s->set->broker, &s->peer, h->id, &bs);
+	/* Not taken: the send failed and the descriptor goes. */
+	if (bs.fd >= 0)
+		close(bs.fd);
+	if (ret != 0 || bs.credit_count == 0) {
+		session_answer(s, h->id, ret);
+		return 0;
+	}
+	rb.status = PROTO_OK;
+	rb.has_grant = true;
+	rb.mailbox_id = bs.mailbox_id;
+	rb.count = bs.credit_count;
+	rb.bytes = bs.credit_bytes;
+	rb.max_msg = bs.max_msg;
+	start = session_reply_begin(s);
+	body_reply_send_put(conn_out(s->conn), &rb);
+	session_reply_end(s, start, h->id,
+	    (bs.credit_zerocopy ? PROTO_REPLY_ZEROCOPY : 0) |
+	    (bs.credit_shared ? PROTO_REPLY_SHARED : 0));
+	return 0;
+}
+
+/* The largest batch a SENDV may carry. */
+#define SESSION_SENDV_MAX	1024
+
+static int
+session_sendv(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_sendv v;
+	struct body_sendv_item it;
+	struct broker_send *bs;
+	uint32_t n = 0;
+	size_t done;
+	int err;
+
+	(void)fds;
+	if (!body_sendv_get(body, h->len, h->flags, &v) || v.count == 0 ||
+	    v.count > SESSION_SENDV_MAX || h->flags != 0)
+		return -1;
+	if ((bs = calloc(v.count, sizeof(*bs))) == NULL) {
+		session_reply_sendv(s, h->id, -ENOMEM, 0);
+		return 0;
+	}
+	while (n < v.count && body_sendv_next(&v, &it)) {
+		bs[n].name = it.name.ptr;
+		bs[n].name_len = it.name.len;
+		bs[n].data = it.payload.ptr;
+		bs[n].len = it.payload.len;
+		bs[n].fd = -1;
+		n++;
+	}
+	done = broker_sendv(s->set->broker, &s->peer, bs, n, &err);
+	free(bs);
+	session_reply_sendv(s, h->id, err, done);
+	return 0;
+}
+
+/*
+ * A POST, inline or (PROTO_POST_FD) with its memfd in fds[0].  A memfd
+ * that fails the checks of a memfd SEND, like a post past its mailbox's
+ * max_msg, is something no library sends: the connection is closed.
+ */
+static int
+session_post(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_post b;
+	bool shared = (h->flags & PROTO_POST_SHARED) != 0;
+	int fd;
+
+	if (!body_post_get(body, h->len, h->flags, &b) ||
+	    h->nfds != (b.has_fd ? 1 : 0) ||
+	    (h->flags & ~(PROTO_POST_FD | PROTO_POST_SHARED)) != 0 ||
+	    (shared && !b.has_fd) || b.size > SIZE_MAX)
+		return -1;
+	if (!b.has_fd)
+		return broker_post(s->set->broker, &s->peer, b.mailbox_id,
+		    b.payload.ptr, b.payload.len, -1, false) < 0 ? -1 : 0;
+	if (memfd_check(fds[0], b.size, shared) < 0)
+		return -1;
+	fd = fds[0];
+	/* The descriptor is the broker's from here, whatever happens. */
+	fds[0] = -1;
+	return broker_post(s->set->broker, &s->peer, b.mailbox_id, NULL,
+	    (size_t)b.size, fd, shared) < 0 ? -1 : 0;
+}
+
+static int
+session_recv(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_recv b;
+	struct broker_recv rq;
+	int ret;
+
+	(void)fds;
+	if (!body_recv_get(body, h->len, h->flags, &b))
+		return -1;
+	rq.timeout_ms = b.timeout_ms;
+	rq.cap = b.cap;
+	rq.max = b.max_count;
+	rq.budget = b.budget;
+	if (rq.budget > SESSION_RECV_MAX_BUDGET)
+		rq.budget = SESSION_RECV_MAX_BUDGET;
+	rq.name = b.name.len > 0 ? b.name.ptr : NULL;
+	rq.name_len = b.name.len;
+	ret = rq.timeout_ms < -1 ? -EINVAL :
+	    broker_recv(s->set->broker, &s->peer, h->id, &rq);
+	/* 0: the message itself was the answer. */
+	if (ret != 0)
+		session_answer(s, h->id, ret);
+	return 0;
+}
+
+static int
+session_ack(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	bool reply = (h->flags & PROTO_ACK_REPLY) != 0;
+	struct body_ack b;
+	int ret = 0;
+
+	(void)fds;
+	/* One or more ids; an answer only for exactly one. */
+	if (!body_ack_get(body, h->len, h->flags, &b) ||
+	    (reply && b.count != 1))
+		return -1;
+	for (size_t i = 0; i < b.count; i++)
+		ret = broker_ack(s->set->broker, &s->peer, body_ack_id(&b, i));
+	if (reply)
+		session_reply(&s->peer, h->id, ret);
+	return 0;
+}
+
+/*
+ * LIST and CLIENTS: one page of the view, from the cursor the body may
+ * carry (none: the first page).  A page that another follows says so
+ * with PROTO_REPLY_MORE and ends with the cursor of the next.
+ */
+static int
+session_list(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_list b;
+	struct body_reply_page rb;
+	struct admin_page pg;
+	size_t start;
+	int err;
+
+	(void)fds;
+	if (!body_list_get(body, h->len, h->flags, &b) || h->flags != 0)
+		return -1;
+	err = h->type == PROTO_LIST ?
+	    admin_list_page(s->set->broker, b.cursor.ptr, b.cursor.len, &pg) :
+	    admin_clients_page(s->set->broker, b.cursor.ptr, b.cursor.len,
+	    &pg);
+	if (err < 0) {
+		session_reply(&s->peer, h->id, err);
+		return 0;
+	}
+	rb.status = PROTO_OK;
+	rb.json = (struct proto_str){ pg.text, pg.len };
+	rb.more = pg.more;
+	rb.cursor = (struct proto_str){ pg.cursor, pg.cursor_len };
+	start = session_reply_begin(s);
+	body_reply_page_put(conn_out(s->conn), &rb);
+	session_reply_end(s, start, h->id, pg.more ? PROTO_REPLY_MORE : 0);
+	admin_page_free(&pg);
+	return 0;
+}
+
+typedef int (*session_handler)(struct session *, const struct proto_header *,
+    const uint8_t *, int *);
+
+static const session_handler session_handlers[] = {
+	[PROTO_HELLO] = session_hello,
+	[PROTO_CREATE] = session_create,
+	[PROTO_DESTROY] = session_destroy,
+	[PROTO_BIND] = session_bind,
+	[PROTO_UNBIND] = session_unbind,
+	[PROTO_SEND] = session_send,
+	[PROTO_RECV] = session_recv,
+	[PROTO_ACK] = session_ack,
+	[PROTO_REBIND] = session_rebind,
+	[PROTO_LIST] = session_list,
+	[PROTO_CLIENTS] = session_list,
+	[PROTO_CHMOD] = session_chmod,
+	[PROTO_CHOWN] = session_chown,
+	[PROTO_PURGE] = session_purge,
+	[PROTO_SENDV] = session_sendv,
+	[PROTO_POST] = session_post,
+};
+
+static int
+session_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
+    int *fds)
+{
+	struct session *s = ctx;
+	session_handler fn = NULL;
+	int ret;
+
+	if (h->type < sizeof(session_handlers) / sizeof(session_handlers[0]))
+		fn = session_handlers[h->type];
+	/*
+	 * The handshake comes first and once, and is all a refused client
+	 * may say (to hear why); only SEND and POST carry a descriptor.
+	 */
+	if (fn == NULL || h->id == 0 || (h->nfds != 0 &&
+	    h->type != PROTO_SEND && h->type != PROTO_POST) ||
+	    (h->type == PROTO_HELLO) == s->greeted ||
+	    (s->refused != 0 && h->type != PROTO_HELLO)) {
+		for (unsigned i = 0; i < h->nfds; i++)
+			close(fds[i]);
+		log_warn("client %llu: unexpected frame type %u (%u "
+		    "descriptors): closing", (unsigned long long)s->peer.id,
+		    h->type, h->nfds);
+		return -1;
+	}
+	ret = fn(s, h, body, fds);
+	if (ret < 0) {
+		/* Refused: the descriptors no handler took go with it. */
+		for (unsigned i = 0; i < h->nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		log_warn("client %llu: malformed frame type %u: closing",
+		    (unsigned long long)s->peer.id, h->type);
+	}
+	if (s->set->after_batch != NULL)
+		s->set->after_batch(s->set->ctx);
+	return ret;
+}

@@ -1,0 +1,43 @@
+/*
+ * session.h - the protocol state of one connection in mbxd: the version
+ * handshake, request decoding, and replies.  A session joins a conn (the
+ * bytes) to a peer (the broker's view of the client at the other end).
+ */
+#ifndef MBXD_SESSION_H
+#define MBXD_SESSION_H
+
+#include <sys/queue.h>
+
+#include "broker.h"
+
+struct event_base;
+struct session;
+
+/* Every session of one server, so that shutdown can reach them all. */
+struct session_set {
+	TAILQ_HEAD(, session) list;
+	struct event_base *base;
+	struct broker	*broker;
+	/* Called after each batch of requests (the deadline timer re-arms). */
+	void		(*after_batch)(void *ctx);
+	void		*ctx;
+	/* A connection that has not said HELLO by then is closed. */
+	unsigned	 handshake_ms;
+	/* Connections refused over a quota, open until told why. */
+	unsigned	 nrefused;
+};
+
+/* More refused connections than this are closed without a word. */
+#define SESSION_MAX_REFUSED	64
+
+#define SESSION_DEFAULT_HANDSHAKE_MS	5000
+
+void	 session_set_init(struct session_set *set, struct event_base *base,
+	    struct broker *b, void (*after_batch)(void *), void *ctx);
+/* Takes ownership of fd, an accepted connection.  0 or -ENOMEM. */
+int	 session_new(struct session_set *set, int fd);
+/* Answers every parked call (the broker was shut down), then writes. */
+void	 session_set_flush(struct session_set *set);
+void	 session_set_free_all(struct session_set *set);
+
+#endif
