@@ -60,7 +60,8 @@ PROTO_SRC  = proto/proto.c proto/body.c proto/channel.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
-	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/broker-bind.c \
+	  daemon/mailbox.c daemon/peer.c daemon/broker-lookup.c \
+	  daemon/broker-wait.c daemon/broker.c daemon/broker-bind.c \
 	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c

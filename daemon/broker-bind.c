@@ -7,11 +7,18 @@
  * receiver and standby fields.  A receiver that loses a binding loses its
  * parked receives there (EPERM) and the messages it held in flight, which
  * go back to the head of the queue in order.
+ *
+ * The bindings layer: above delivery (a new receiver is pumped, a lost
+ * one's messages withdrawn), the parked calls and the lookups; below the
+ * lifecycle (broker.c), which it never calls.
  */
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "broker-int.h"
+#include "broker-bind.h"
+#include "broker-deliver.h"
+#include "broker-lookup.h"
+#include "broker-wait.h"
 #include "mailbox.h"
 #include "proto.h"
 
@@ -37,20 +44,6 @@ broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb)
 	}
 }
 
-/* Ends p's receives parked on mb (not those on "any") with err. */
-void
-broker_fail_recvs(struct broker *b, struct peer *p, struct mailbox *mb,
-    int err)
-{
-	struct wait *w, *next;
-
-	for (w = TAILQ_FIRST(&p->recvs); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if (w->mbox == mb)
-			wait_end(b, w, err, err != 0);
-	}
-}
-
 /* The receiver of mb loses the binding (unbind, replace, rebind, gone). */
 void
 broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
@@ -70,7 +63,7 @@ broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
 		p->ops->settle(p);
 	mb->receiver = NULL;
 	ptrvec_remove(&p->bound, mb);
-	broker_fail_recvs(b, p, mb, err);
+	broker_wait_fail_recvs(b, p, mb, err);
 	broker_return_inflight(b, p, mb);
 	/* Messages p's library holds ahead of its calls are no longer p's. */
 	if (err != 0)
@@ -99,7 +92,7 @@ broker_promote(struct broker *b, struct mailbox *mb)
 	while (mb->receiver == NULL && (p = mailbox_standby_pop(mb)) != NULL) {
 		ptrvec_remove(&p->standing, mb);
 		if (broker_set_receiver(b, mb, p) < 0)
-			broker_fail_recvs(b, p, mb, -ENOMEM);
+			broker_wait_fail_recvs(b, p, mb, -ENOMEM);
 	}
 }
 
@@ -110,7 +103,7 @@ broker_drop_standby(struct broker *b, struct mailbox *mb, struct peer *p,
 {
 	mailbox_standby_remove(mb, p);
 	ptrvec_remove(&p->standing, mb);
-	broker_fail_recvs(b, p, mb, err);
+	broker_wait_fail_recvs(b, p, mb, err);
 }
 
 int

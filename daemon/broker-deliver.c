@@ -13,6 +13,10 @@
  * sent) when the message is queued, or for a synchronous or rendezvous
  * send, when the receiver acknowledges it.  Until then it can be
  * withdrawn, so a failed send never leaves a message behind.
+ *
+ * The delivery layer: above the lookups (broker-lookup.c), the parked
+ * calls (broker-wait.c) and credit (credit.c); below the bindings
+ * (broker-bind.c) and the lifecycle (broker.c), which it never calls.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,69 +24,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker-int.h"
+#include "broker-deliver.h"
+#include "broker-lookup.h"
+#include "broker-wait.h"
 #include "credit.h"
 #include "log.h"
 #include "mailbox.h"
 #include "proto.h"
-
-static void broker_charge(struct broker *, struct peer *, struct msg *);
-
-/* A parked call; NULL with *err set when p may park no more. */
-static struct wait *
-wait_new(struct broker *b, struct peer *p, enum wait_kind kind, uint32_t req,
-    int timeout_ms, int *err)
-{
-	struct wait *w;
-
-	*err = -EDQUOT;
-	if (p->nwaits >= b->limits.max_pending_per_connection)
-		return NULL;
-	if ((*err = broker_charge_input(b, p, BROKER_WAIT_COST)) < 0)
-		return NULL;
-	*err = -ENOMEM;
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
-		return NULL;
-	}
-	w->kind = kind;
-	w->peer = p;
-	w->req = req;
-	deadline_node_init(&w->deadline);
-	if (timeout_ms > 0 && deadline_heap_add(&b->deadlines, &w->deadline,
-	    broker_now(b) + (uint64_t)timeout_ms) < 0) {
-		(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
-		free(w);
-		return NULL;
-	}
-	if (kind == WAIT_SEND)
-		TAILQ_INSERT_TAIL(&p->sends, w, entry);
-	else
-		TAILQ_INSERT_TAIL(&p->recvs, w, entry);
-	p->nwaits++;
-	return w;
-}
-
-/* Unparks w; answers its caller with err unless err is 0 and quiet. */
-void
-wait_end(struct broker *b, struct wait *w, int err, bool answer)
-{
-	struct peer *p = w->peer;
-
-	deadline_heap_remove(&b->deadlines, &w->deadline);
-	p->nwaits--;
-	if (w->kind == WAIT_SEND) {
-		TAILQ_REMOVE(&p->sends, w, entry);
-		if (w->msg != NULL)
-			w->msg->sender = NULL;
-	} else {
-		TAILQ_REMOVE(&p->recvs, w, entry);
-	}
-	(void)broker_charge_input(b, p, -BROKER_WAIT_COST);
-	if (answer)
-		p->ops->reply(p, w->req, err);
-	free(w);
-}
 
 /* A send succeeded: count it and answer its sender if it waits. */
 static void
@@ -90,7 +38,14 @@ broker_send_done(struct broker *b, struct msg *m)
 {
 	m->mbox->sent++;
 	if (m->sender != NULL)
-		wait_end(b, m->sender, 0, true);
+		broker_wait_end(b, m->sender, 0, true);
+}
+
+void
+broker_msg_free(struct broker *b, struct msg *m)
+{
+	account_release(&b->accounts, &m->charge, NULL);
+	msg_free(m);
 }
 
 /*
@@ -105,48 +60,10 @@ broker_withdraw(struct broker *b, struct msg *m, int err)
 	if (m->mbox != NULL)
 		mailbox_drop(m->mbox, m);
 	if (m->sender != NULL)
-		wait_end(b, m->sender, err, err != 0);
+		broker_wait_end(b, m->sender, err, err != 0);
 	broker_msg_free(b, m);
 }
 
-/*
- * A recycled buffer stays writable by its sender: it may go only where
- * no other uid is meant to receive, a named mailbox of the sender's uid
- * that gives neither group nor others the read bit, or the direct address
- * of a connection of the sender's uid.  Judged on owner and mode alone,
- * whoever the sender (uid 0 too) and whoever binds: an administrator may
- * bind anything, so the receiver of the moment proves nothing.
- */
-bool
-broker_shared_ok(const struct peer *p, const struct mailbox *mb)
-{
-	return mb->uid == p->uid && (mb->owner != NULL ||
-	    (mb->mode & 044) == 0);
-}
-
-/* The peer that receives from mb: its owner for a direct address. */
-struct peer *
-mailbox_receiver(const struct mailbox *mb)
-{
-	return mb->owner != NULL ? mb->owner : mb->receiver;
-}
-
-/* The first receive parked by p that a message of mb may answer. */
-static struct wait *
-broker_find_recv(struct peer *p, const struct mailbox *mb)
-{
-	struct wait *w;
-
-	TAILQ_FOREACH(w, &p->recvs, entry)
-		if (w->mbox == mb || w->mbox == NULL)
-			return w;
-	return NULL;
-}
-
-/*
- * Hands m to p (answering req, with more to follow or not): m is in
- * flight until acknowledged.
- */
 /*
  * A recycled buffer stays writable by its sender: only a receiver of the
  * sender's uid (or root) may map it.  Anyone else gets a sealed copy,
@@ -212,19 +129,19 @@ broker_pump(struct broker *b, struct mailbox *mb)
 	if (rcv == NULL)
 		return;
 	while ((m = mailbox_head(mb)) != NULL &&
-	    (w = broker_find_recv(rcv, mb)) != NULL) {
+	    (w = broker_wait_find_recv(rcv, mb)) != NULL) {
 		uint32_t req = w->req;
 
 		if (m->len > w->cap) {
-			wait_end(b, w, -EMSGSIZE, true);
+			broker_wait_end(b, w, -EMSGSIZE, true);
 			continue;
 		}
 		if (m->fd >= 0 && !broker_may_take_fds(rcv, 1)) {
-			wait_end(b, w, -EMFILE, true);
+			broker_wait_end(b, w, -EMFILE, true);
 			continue;
 		}
 		err = broker_fit_reader(rcv, m);
-		wait_end(b, w, err, err != 0);
+		broker_wait_end(b, w, err, err != 0);
 		if (err == 0)
 			broker_deliver(b, rcv, req, m, false);
 	}
@@ -239,8 +156,35 @@ broker_receiver_waits(struct mailbox *mb, size_t len)
 
 	if (rcv == NULL || mailbox_head(mb) != NULL)
 		return false;
-	w = broker_find_recv(rcv, mb);
+	w = broker_wait_find_recv(rcv, mb);
 	return w != NULL && w->cap >= len;
+}
+
+/*
+ * What a message of len bytes from p costs: its bytes, one message, and
+ * with a memfd one of the daemon's descriptors.  Checked against the
+ * caps (flags 0) or taken from room reserved before (ACCOUNT_RESERVED).
+ */
+static int
+broker_charge_msg(struct broker *b, struct peer *p, size_t len, bool fd,
+    unsigned flags, struct charge *ch)
+{
+	const struct charge_amount cost = { .bytes = len, .msgs = 1,
+	    .fds = fd ? 1 : 0 };
+
+	if (broker_is_admin(b, p))
+		flags |= ACCOUNT_EXEMPT;
+	return account_charge(&b->accounts, ch, p->acct, &cost, flags);
+}
+
+/* m, from p, takes the charge made for it. */
+static void
+broker_stamp(struct peer *p, struct msg *m, const struct charge *ch)
+{
+	m->charge = *ch;
+	m->sender_id = p->id;
+	m->pid = (uint32_t)p->pid;
+	m->uid = (uint32_t)p->uid;
 }
 
 int
@@ -249,8 +193,10 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 {
 	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
 	bool sync = s->sync, room, zerocopy;
+	struct charge charge = { 0 };
 	struct msg *m;
 	struct wait *w = NULL;
+	int err;
 
 	if (mb == NULL)
 		return proto_name_valid(s->name, s->name_len) ||
@@ -261,43 +207,39 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		return -EACCES;
 	if (s->shared && !broker_shared_ok(p, mb))
 		return -EPERM;
-	if (b->mem_used > b->limits.max_memory ||
-	    s->len > b->limits.max_memory - b->mem_used)
-		return -ENOBUFS;
-	/* One uid's share of the memory: the rest stays for the others. */
-	if (!broker_is_admin(b, p) &&
-	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
-	    s->len > b->limits.max_bytes_per_uid - p->acct->bytes))
-		return -ENOBUFS;
-	/* Even empty messages cost the daemon memory: count them too. */
-	if (!broker_is_admin(b, p) &&
-	    p->acct->msgs >= b->limits.max_msgs_per_uid)
-		return -ENOBUFS;
-	/* Each zero-copy message holds one of the daemon's descriptors. */
-	if (s->fd >= 0 && !broker_is_admin(b, p) &&
-	    p->acct->fds >= b->limits.max_fds_per_uid)
-		return -EMFILE;
+	/* Memory (ENOBUFS), messages (ENOBUFS), descriptors (EMFILE). */
+	if ((err = broker_charge_msg(b, p, s->len, s->fd >= 0, 0, &charge)) < 0)
+		return err;
 	if (mb->capacity == 0)
 		sync = true;
 	room = mailbox_has_room(mb) && TAILQ_EMPTY(&mb->pending);
 	if (s->timeout_ms == 0 &&
-	    (sync ? !broker_receiver_waits(mb, s->len) : !room))
+	    (sync ? !broker_receiver_waits(mb, s->len) : !room)) {
+		account_release(&b->accounts, &charge, NULL);
 		return -EAGAIN;
+	}
 	m = s->fd >= 0 ? msg_new_fd(b->next_msg_id, s->fd, s->len, s->shared) :
 	    msg_new(b->next_msg_id, s->data, s->len);
-	if (m == NULL)
+	if (m == NULL) {
+		account_release(&b->accounts, &charge, NULL);
 		return -ENOMEM;
+	}
 	zerocopy = s->fd >= 0;
 	s->fd = -1;
 	if (sync || !room) {
-		int err;
-
+		/*
+		 * The parked call's cost is judged on what the uid held
+		 * without this message, as the message was judged without the
+		 * call: each must fit on its own.  The message's charge, just
+		 * checked, is taken back unchecked once the call is parked.
+		 */
+		account_release(&b->accounts, &charge, NULL);
 		/*
 		 * Timeout 0 and a receive parked for it: the receiver has
 		 * BROKER_SYNC_NOW_MS to acknowledge, then the message is
 		 * withdrawn (its ACK comes back STALE) and the send fails.
 		 */
-		w = wait_new(b, p, WAIT_SEND, req, s->timeout_ms == 0 ?
+		w = broker_wait_new(b, p, WAIT_SEND, req, s->timeout_ms == 0 ?
 		    BROKER_SYNC_NOW_MS : s->timeout_ms, &err);
 		if (w == NULL) {
 			/* Give the descriptor back: an error changed nothing. */
@@ -306,13 +248,15 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 			msg_free(m);
 			return err;
 		}
+		(void)broker_charge_msg(b, p, s->len, zerocopy,
+		    ACCOUNT_RESERVED, &charge);
 		w->msg = m;
 		w->sync = sync;
 		w->nonblock = s->timeout_ms == 0;
 		m->sender = w;
 	}
 	b->next_msg_id++;
-	broker_charge(b, p, m);
+	broker_stamp(p, m, &charge);
 	if (room)
 		mailbox_add_queued(mb, m);
 	else
@@ -336,22 +280,6 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	else if (!zerocopy && req != 0)
 		credit_release(b, p, mb);
 	return 0;
-}
-
-/* Charges m (len bytes from p) to the memory accounts. */
-static void
-broker_charge(struct broker *b, struct peer *p, struct msg *m)
-{
-	b->mem_used += m->len;
-	m->acct = p->acct;
-	account_hold(m->acct);
-	m->acct->bytes += m->len;
-	if (m->fd >= 0)
-		m->acct->fds++;
-	m->acct->msgs++;
-	m->sender_id = p->id;
-	m->pid = (uint32_t)p->pid;
-	m->uid = (uint32_t)p->uid;
 }
 
 size_t
@@ -381,6 +309,7 @@ broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
     const void *data, size_t len, int fd, bool shared)
 {
 	uint64_t max_post = credit_max_post(p, mailbox_id);
+	struct charge charge = { 0 };
 	struct mailbox *mb;
 	struct msg *m;
 
@@ -425,7 +354,10 @@ broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 		}
 	}
 	b->next_msg_id++;
-	broker_charge(b, p, m);
+	/* The room the grant held (released by credit_take()) is its. */
+	(void)broker_charge_msg(b, p, len, m->fd >= 0, ACCOUNT_RESERVED,
+	    &charge);
+	broker_stamp(p, m, &charge);
 	mailbox_add_queued(mb, m);
 	mb->sent++;
 	broker_pump(b, mb);
@@ -549,7 +481,7 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	}
 	if (r->timeout_ms == 0)
 		return -EAGAIN;
-	w = wait_new(b, p, WAIT_RECV, req, r->timeout_ms, &err);
+	w = broker_wait_new(b, p, WAIT_RECV, req, r->timeout_ms, &err);
 	if (w == NULL)
 		return err;
 	w->mbox = r->name != NULL ? mb : NULL;
@@ -574,17 +506,27 @@ broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
 	return 0;
 }
 
-void
+/* A parked call's deadline passed. */
+static void
 broker_timeout(struct broker *b, struct wait *w)
 {
 	struct mailbox *mb;
 
 	if (w->kind == WAIT_RECV) {
-		wait_end(b, w, -ETIMEDOUT, true);
+		broker_wait_end(b, w, -ETIMEDOUT, true);
 		return;
 	}
 	/* A withdrawn message may have held a queue slot: wake the next. */
 	mb = w->msg->mbox;
 	broker_withdraw(b, w->msg, w->nonblock ? -EAGAIN : -ETIMEDOUT);
 	broker_pump(b, mb);
+}
+
+void
+broker_expire(struct broker *b, uint64_t now)
+{
+	struct wait *w;
+
+	while ((w = broker_wait_expired(b, now)) != NULL)
+		broker_timeout(b, w);
 }

@@ -1,8 +1,16 @@
 /*
- * broker.c - the broker's state and its administration: limits and who
- * may do what, peers coming and going, mailboxes created, changed and
- * destroyed, deadlines and shutdown.  Sending, receiving and every way a
- * parked call ends live in broker-deliver.c; bindings in broker-bind.c.
+ * broker.c - the broker's state and its lifecycle: limits, peers coming
+ * and going, mailboxes created, changed and destroyed, shutdown.
+ *
+ * The broker is a one-way stack of files; each calls only those below it
+ * (their headers say what they offer the layers above):
+ *
+ *   broker.c          lifecycle: peers, mailboxes, limits, shutdown
+ *   broker-bind.c     who receives from a mailbox: bind, standby, rebind
+ *   broker-deliver.c  send, post, receive, acknowledge, expire, pump
+ *   broker-wait.c     parked calls and their deadlines   credit.c: grants
+ *   broker-lookup.c   lookups and permissions, the clock
+ *   mailbox.c, peer.c, msg.c, account.c, table.c, deadline.c: data
  *
  * The broker is pure state: see broker.h for its conventions.
  */
@@ -14,11 +22,31 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "broker-int.h"
+#include "broker-bind.h"
+#include "broker-deliver.h"
+#include "broker-lookup.h"
+#include "broker-wait.h"
 #include "credit.h"
 #include "log.h"
 #include "mailbox.h"
 #include "proto.h"
+
+/* The accounts check the per-uid quotas of the limits. */
+static void
+broker_set_quota(struct broker *b)
+{
+	const struct broker_limits *l = &b->limits;
+	const struct account_quota q = {
+		.max_memory = l->max_memory,
+		.max_bytes = l->max_bytes_per_uid,
+		.max_msgs = l->max_msgs_per_uid,
+		.max_fds = l->max_fds_per_uid,
+		.max_connections = l->max_connections_per_uid,
+		.max_mailboxes = l->max_mailboxes_per_uid,
+	};
+
+	accounts_set_quota(&b->accounts, &q);
+}
 
 static uint64_t
 monotonic_ms(void)
@@ -42,12 +70,14 @@ broker_new(const struct broker_limits *limits)
 		free(b);
 		return NULL;
 	}
+	table_init(&b->mailboxes, key);
+	accounts_init(&b->accounts);
 	b->limits.max_memory = BROKER_DEFAULT_MAX_MEMORY;
 	b->limits.max_msg = PROTO_MAX_PAYLOAD;
 	if (limits != NULL)
 		broker_set_limits(b, limits);
-	table_init(&b->mailboxes, key);
-	accounts_init(&b->accounts);
+	else
+		broker_set_quota(b);
 	TAILQ_INIT(&b->peers);
 	deadline_heap_init(&b->deadlines);
 	b->next_peer_id = 1;
@@ -88,74 +118,12 @@ broker_set_limits(struct broker *b, const struct broker_limits *l)
 		n->max_msgs_per_uid = BROKER_DEFAULT_MAX_MSGS_PER_UID;
 	if (n->nadmin_gids > sizeof(n->admin_gids) / sizeof(n->admin_gids[0]))
 		n->nadmin_gids = sizeof(n->admin_gids) / sizeof(n->admin_gids[0]);
-}
-
-bool
-broker_is_admin(const struct broker *b, const struct peer *p)
-{
-	if (p == NULL || p->uid == 0)
-		return true;
-	for (size_t i = 0; i < b->limits.nadmin_gids; i++)
-		if (peer_in_group(p, b->limits.admin_gids[i]))
-			return true;
-	return false;
-}
-
-/*
- * May p do what bit (S_IWOTH: send, S_IROTH: bind and receive) asks of
- * mb?  The owner's, the group's or the others' bits apply, as for a file.
- */
-bool
-broker_may(const struct broker *b, const struct peer *p,
-    const struct mailbox *mb, mode_t bit)
-{
-	if (mb->owner != NULL)
-		return bit == S_IWOTH || mb->owner == p;
-	/*
-	 * Root reads and writes anything, as with files; an admin group
-	 * manages mailboxes (destroy, chmod, rebind...) but reads and writes
-	 * only what the bits allow it.
-	 */
-	if (p->uid == 0)
-		return true;
-	if (p->uid == mb->uid)
-		return (mb->mode & (bit << 6)) != 0;
-	if (peer_in_group(p, mb->gid))
-		return (mb->mode & (bit << 3)) != 0;
-	return (mb->mode & bit) != 0;
+	broker_set_quota(b);
 }
 
 static void broker_set_owner(struct broker *, struct mailbox *, uid_t, gid_t);
 static void broker_check_grants(struct broker *, struct mailbox *);
 static void broker_mailbox_free(struct broker *, struct mailbox *);
-
-/* Owner-only operations: destroy, purge, chmod, rebind, evict. */
-bool
-broker_owns(const struct broker *b, const struct peer *p,
-    const struct mailbox *mb)
-{
-	return broker_is_admin(b, p) || p->uid == mb->uid;
-}
-
-uint64_t
-broker_now(const struct broker *b)
-{
-	return b->clock();
-}
-
-void
-broker_msg_free(struct broker *b, struct msg *m)
-{
-	b->mem_used -= m->len;
-	if (m->acct != NULL) {
-		m->acct->bytes -= m->len;
-		if (m->fd >= 0)
-			m->acct->fds--;
-		m->acct->msgs--;
-		account_put(&b->accounts, m->acct);
-	}
-	msg_free(m);
-}
 
 /* Frees a mailbox's messages; their senders are answered by the caller. */
 static void
@@ -171,10 +139,7 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 		mailbox_drop(mb, m);
 		broker_msg_free(b, m);
 	}
-	if (mb->acct != NULL) {
-		mb->acct->mailboxes--;
-		account_put(&b->accounts, mb->acct);
-	}
+	account_release(&b->accounts, &mb->charge, NULL);
 	mailbox_free(mb);
 }
 
@@ -194,39 +159,23 @@ broker_free(struct broker *b)
 	free(b);
 }
 
-struct mailbox *
-broker_lookup(const struct broker *b, const char *name, size_t len)
-{
-	return table_get(&b->mailboxes, name, len);
-}
-
-/* Looks up a named (not direct) mailbox: -EINVAL, -ENOENT or 0. */
-int
-broker_lookup_named(const struct broker *b, const char *name, size_t len,
-    struct mailbox **out)
-{
-	if (!proto_name_valid(name, len))
-		return -EINVAL;
-	*out = broker_lookup(b, name, len);
-	return *out != NULL ? 0 : -ENOENT;
-}
-
 int
 broker_peer_add(struct broker *b, struct peer *p, const struct peer_ops *ops,
     void *ctx)
 {
+	const struct charge_amount one = { .connections = 1 };
+	struct account *acct;
 	char name[32];
-	int len;
+	int len, err;
 
 	if (b->npeers >= b->limits.max_connections)
 		return -ENOBUFS;
-	if ((p->acct = account_get(&b->accounts, p->uid)) == NULL)
+	if ((acct = account_of(&b->accounts, p->uid)) == NULL)
 		return -ENOMEM;
-	if (p->acct->connections >= b->limits.max_connections_per_uid &&
-	    !broker_is_admin(b, p)) {
-		account_put(&b->accounts, p->acct);
-		return -EDQUOT;
-	}
+	if ((err = account_charge(&b->accounts, &p->charge, acct, &one,
+	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0)) < 0)
+		return err;
+	p->acct = acct;
 	p->id = b->next_peer_id;
 	p->ops = ops;
 	p->ctx = ctx;
@@ -235,28 +184,19 @@ broker_peer_add(struct broker *b, struct peer *p, const struct peer_ops *ops,
 	if (p->direct == NULL || table_put(&b->mailboxes, p->direct->name,
 	    p->direct->name_len, p->direct) < 0) {
 		mailbox_free(p->direct);
-		account_put(&b->accounts, p->acct);
+		p->direct = NULL;
+		account_release(&b->accounts, &p->charge, NULL);
+		p->acct = NULL;
 		return -ENOMEM;
 	}
 	p->direct->owner = p;
 	p->direct->id = b->next_mailbox_id++;
 	p->direct->uid = p->uid;
 	p->direct->gid = p->gid;
-	p->acct->connections++;
 	b->next_peer_id++;
 	TAILQ_INSERT_TAIL(&b->peers, p, entry);
 	b->npeers++;
 	return 0;
-}
-
-struct peer *
-broker_peer_find(const struct broker *b, uint64_t id)
-{
-	char name[32];
-	int len = snprintf(name, sizeof(name), "@%llu", (unsigned long long)id);
-	struct mailbox *mb = broker_lookup(b, name, (size_t)len);
-
-	return mb != NULL ? mb->owner : NULL;
 }
 
 /* Ends every call waiting on mb with err and frees mb and its messages. */
@@ -280,7 +220,7 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 	while (mb->standby.len > 0)
 		broker_drop_standby(b, mb, mb->standby.items[0], err);
 	if (rcv != NULL) {
-		broker_fail_recvs(b, rcv, mb, err);
+		broker_wait_fail_recvs(b, rcv, mb, err);
 		while ((m = TAILQ_FIRST(&mb->inflight)) != NULL)
 			broker_withdraw(b, m, err);
 		if (mb->receiver != NULL)
@@ -288,10 +228,10 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 	}
 	TAILQ_FOREACH(m, &mb->queue, entry)
 		if (m->sender != NULL)
-			wait_end(b, m->sender, err, true);
+			broker_wait_end(b, m->sender, err, true);
 	TAILQ_FOREACH(m, &mb->pending, entry)
 		if (m->sender != NULL)
-			wait_end(b, m->sender, err, true);
+			broker_wait_end(b, m->sender, err, true);
 	broker_mailbox_free(b, mb);
 }
 
@@ -302,7 +242,7 @@ broker_peer_remove(struct broker *b, struct peer *p)
 
 	/* Receives first, so that no pump below hands p a message. */
 	while ((w = TAILQ_FIRST(&p->recvs)) != NULL)
-		wait_end(b, w, 0, false);
+		broker_wait_end(b, w, 0, false);
 	while ((w = TAILQ_FIRST(&p->sends)) != NULL) {
 		struct mailbox *mb = w->msg->mbox;
 
@@ -324,8 +264,10 @@ broker_peer_remove(struct broker *b, struct peer *p)
 	p->direct = NULL;
 	TAILQ_REMOVE(&b->peers, p, entry);
 	b->npeers--;
-	p->acct->connections--;
-	account_put(&b->accounts, p->acct);
+	/* Its input is released by its connection first: any rest goes too. */
+	account_release(&b->accounts, &p->input, NULL);
+	account_release(&b->accounts, &p->charge, NULL);
+	p->acct = NULL;
 	peer_deinit(p);
 }
 
@@ -348,6 +290,8 @@ int
 broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
     const struct broker_attr *a)
 {
+	const struct charge_amount one = { .mailboxes = 1 };
+	struct account *acct;
 	struct mailbox *mb;
 	uint64_t max_msg = a->max_msg;
 	int err;
@@ -368,18 +312,13 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	mb->uid = p != NULL ? p->uid : a->uid;
 	mb->gid = a->gid != (gid_t)-1 ? a->gid : p != NULL ? p->gid : 0;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
-	if ((mb->acct = account_get(&b->accounts, mb->uid)) == NULL) {
+	/* The daemon's own mailboxes (no creator) count, unbounded. */
+	if ((acct = account_of(&b->accounts, mb->uid)) == NULL ||
+	    (err = account_charge(&b->accounts, &mb->charge, acct, &one,
+	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0)) < 0) {
 		mailbox_free(mb);
-		return -ENOMEM;
+		return acct == NULL ? -ENOMEM : err;
 	}
-	if (p != NULL && mb->acct->mailboxes >=
-	    b->limits.max_mailboxes_per_uid && !broker_is_admin(b, p)) {
-		/* Not counted yet: nothing to give back but the reference. */
-		account_put(&b->accounts, mb->acct);
-		mailbox_free(mb);
-		return -EDQUOT;
-	}
-	mb->acct->mailboxes++;
 	if (table_put(&b->mailboxes, mb->name, mb->name_len, mb) < 0) {
 		broker_mailbox_free(b, mb);
 		return -ENOMEM;
@@ -416,18 +355,6 @@ broker_declare(struct broker *b, const char *name, size_t len,
 	/* More room may let waiting senders in. */
 	broker_pump(b, mb);
 	return BROKER_CHANGED;
-}
-
-/* Looks up a named mailbox that p owns (or administers). */
-int
-broker_lookup_owned(const struct broker *b, const struct peer *p,
-    const char *name, size_t len, struct mailbox **out)
-{
-	int err = broker_lookup_named(b, name, len, out);
-
-	if (err == 0 && p != NULL && !broker_owns(b, p, *out))
-		return -EACCES;
-	return err;
 }
 
 int
@@ -504,18 +431,10 @@ broker_chmod(struct broker *b, struct peer *p, const char *name, size_t len,
 static void
 broker_set_owner(struct broker *b, struct mailbox *mb, uid_t uid, gid_t gid)
 {
-	if (uid != mb->uid) {
-		struct account *acct = account_get(&b->accounts, uid);
-
-		/* Out of memory: keep the old charge rather than lose it. */
-		if (acct != NULL) {
-			mb->acct->mailboxes--;
-			account_put(&b->accounts, mb->acct);
-			mb->acct = acct;
-			acct->mailboxes++;
-		}
-		mb->uid = uid;
-	}
+	/* Out of memory: the old charge stays rather than be lost. */
+	if (uid != mb->uid)
+		(void)account_move(&b->accounts, &mb->charge, uid);
+	mb->uid = uid;
 	mb->gid = gid;
 }
 
@@ -539,54 +458,24 @@ broker_chown(struct broker *b, struct peer *p, const char *name, size_t len,
 	return 0;
 }
 
-void
-broker_expire(struct broker *b, uint64_t now)
-{
-	struct deadline *d;
-
-	while ((d = deadline_heap_first(&b->deadlines)) != NULL &&
-	    d->when <= now) {
-		struct wait *w = (struct wait *)((char *)d -
-		    offsetof(struct wait, deadline));
-
-		broker_timeout(b, w);
-	}
-}
-
 int
 broker_charge_input(struct broker *b, struct peer *p, int64_t delta)
 {
-	uint64_t d = (uint64_t)(delta < 0 ? -delta : delta);
+	const struct charge_amount d = {
+		.bytes = (uint64_t)(delta < 0 ? -delta : delta) };
 
 	if (delta < 0) {
-		b->mem_used -= d;
-		p->acct->bytes -= d;
+		account_release(&b->accounts, &p->input, &d);
 		return 0;
 	}
-	if (b->mem_used > b->limits.max_memory ||
-	    d > b->limits.max_memory - b->mem_used)
-		return -ENOBUFS;
-	if (!broker_is_admin(b, p) &&
-	    (p->acct->bytes > b->limits.max_bytes_per_uid ||
-	    d > b->limits.max_bytes_per_uid - p->acct->bytes))
-		return -ENOBUFS;
-	b->mem_used += d;
-	p->acct->bytes += d;
-	return 0;
+	return account_charge(&b->accounts, &p->input, p->acct, &d,
+	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0);
 }
 
 bool
 broker_post_covered(const struct peer *p, uint64_t len)
 {
 	return credit_covers(p, len);
-}
-
-uint64_t
-broker_next_deadline(const struct broker *b)
-{
-	struct deadline *d = deadline_heap_first(&b->deadlines);
-
-	return d != NULL ? d->when : DEADLINE_NONE;
 }
 
 void
@@ -599,6 +488,6 @@ broker_shutdown(struct broker *b)
 		while ((w = TAILQ_FIRST(&p->sends)) != NULL)
 			broker_withdraw(b, w->msg, -ESHUTDOWN);
 		while ((w = TAILQ_FIRST(&p->recvs)) != NULL)
-			wait_end(b, w, -ESHUTDOWN, true);
+			broker_wait_end(b, w, -ESHUTDOWN, true);
 	}
 }

@@ -1,5 +1,9 @@
 /*
- * credit.c - grants of room ahead of sends (see credit.h).
+ * credit.c - grants of room ahead of sends (see credit.h).  A layer of
+ * the broker above the lookups (it asks broker_is_admin()) and below
+ * delivery, which grants, takes and ends credit through it.  What a grant
+ * holds of its uid's account is its charge: changed only through
+ * account_charge() and account_release().
  */
 #include <stdlib.h>
 
@@ -21,30 +25,50 @@ credit_find(const struct peer *p, const struct mailbox *mb)
 	return NULL;
 }
 
-/* Moves count slots and bytes between the grant and the accounts. */
+/*
+ * Adds count slots and bytes to the grant, charged to its holder's uid
+ * (unchecked: credit_target() sized them under half of every cap).
+ */
 static void
-credit_charge(struct broker *b, struct grant *g, long count, int64_t bytes)
+credit_grow(struct broker *b, struct grant *g, unsigned count, uint64_t bytes)
 {
-	if (g->zerocopy)
-		g->peer->acct->zc_slots = (unsigned)((long)g->peer->acct->zc_slots +
-		    count);
-	g->count = (unsigned)((long)g->count + count);
-	g->bytes = (uint64_t)((int64_t)g->bytes + bytes);
-	g->mb->reserved = (unsigned)((long)g->mb->reserved + count);
-	b->mem_used = (uint64_t)((int64_t)b->mem_used + bytes);
-	g->peer->acct->bytes = (uint64_t)((int64_t)g->peer->acct->bytes + bytes);
+	const struct charge_amount amt = { .bytes = bytes,
+	    .zc_slots = g->zerocopy ? count : 0 };
+
+	(void)account_charge(&b->accounts, &g->charge, g->peer->acct, &amt,
+	    ACCOUNT_RESERVED);
+	g->count += count;
+	g->bytes += bytes;
+	g->mb->reserved += count;
+}
+
+/* Takes count slots and bytes out of the grant, and out of its charge. */
+static void
+credit_shrink(struct broker *b, struct grant *g, unsigned count,
+    uint64_t bytes)
+{
+	const struct charge_amount amt = { .bytes = bytes,
+	    .zc_slots = g->zerocopy ? count : 0 };
+
+	account_release(&b->accounts, &g->charge, &amt);
+	g->count -= count;
+	g->bytes -= bytes;
+	g->mb->reserved -= count;
 }
 
 /* Whether g covers memfd posts, its slots counted as such or not. */
 static void
-credit_set_zerocopy(struct grant *g, bool zerocopy)
+credit_set_zerocopy(struct broker *b, struct grant *g, bool zerocopy)
 {
+	const struct charge_amount slots = { .zc_slots = g->count };
+
 	if (g->zerocopy == zerocopy)
 		return;
 	if (zerocopy)
-		g->peer->acct->zc_slots += g->count;
+		(void)account_charge(&b->accounts, &g->charge, g->peer->acct,
+		    &slots, ACCOUNT_RESERVED);
 	else
-		g->peer->acct->zc_slots -= g->count;
+		account_release(&b->accounts, &g->charge, &slots);
 	g->zerocopy = zerocopy;
 }
 
@@ -74,8 +98,8 @@ credit_zc_room(const struct broker *b, const struct peer *p,
 static void
 credit_end(struct broker *b, struct grant *g)
 {
-	credit_charge(b, g, -(long)g->count, -(int64_t)g->bytes);
-	credit_set_zerocopy(g, false);
+	g->mb->reserved -= g->count;
+	account_release(&b->accounts, &g->charge, NULL);
 	ptrvec_remove(&g->peer->grants, g);
 	ptrvec_remove(&g->mb->grants, g);
 	free(g);
@@ -115,7 +139,7 @@ credit_target(const struct broker *b, const struct peer *p,
 	if (zerocopy && *count > credit_zc_room(b, p, g))
 		*count = credit_zc_room(b, p, g);
 	*bytes = (uint64_t)*count * per;
-	if (b->mem_used + *bytes > b->limits.max_memory / 2 ||
+	if (b->accounts.bytes + *bytes > b->limits.max_memory / 2 ||
 	    (!broker_is_admin(b, p) &&
 	    p->acct->bytes + *bytes > b->limits.max_bytes_per_uid / 2)) {
 		*count = 0;
@@ -147,9 +171,9 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	}
 	/* Top up only: a grant never shrinks under its holder. */
 	if (g != NULL && (want_count > g->count || want_bytes > g->bytes))
-		credit_charge(b, g, want_count > g->count ?
-		    (long)(want_count - g->count) : 0,
-		    want_bytes > g->bytes ? (int64_t)(want_bytes - g->bytes) : 0);
+		credit_grow(b, g, want_count > g->count ?
+		    want_count - g->count : 0,
+		    want_bytes > g->bytes ? want_bytes - g->bytes : 0);
 	/* Posts are judged by what the peer was told, even if it shrinks. */
 	if (g != NULL)
 		g->max_msg = mb->max_msg < b->limits.max_msg ? mb->max_msg :
@@ -160,11 +184,11 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	 * 64 slots), which an inline send's top-up may also make it.
 	 */
 	if (g != NULL && zerocopy)
-		credit_set_zerocopy(g, want_count > 0 &&
+		credit_set_zerocopy(b, g, want_count > 0 &&
 		    g->count <= credit_zc_room(b, p, g));
 	else if (g != NULL && g->zerocopy &&
 	    g->count > credit_zc_room(b, p, g))
-		credit_set_zerocopy(g, false);
+		credit_set_zerocopy(b, g, false);
 	/* The holder hears of the grant anew: it may post on it again. */
 	if (g != NULL)
 		g->revoked = false;
@@ -215,7 +239,7 @@ credit_take(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	if (g == NULL || g->count == 0 || g->bytes < len ||
 	    (zerocopy && !g->zerocopy))
 		return NULL;
-	credit_charge(b, g, -1, -(int64_t)len);
+	credit_shrink(b, g, 1, len);
 	mb = g->mb;
 	/* Used up: the bytes left over go back to everyone. */
 	if (g->count == 0)

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "account.h"
+
 struct broker;
 struct mailbox;
 struct peer;
@@ -37,6 +39,8 @@ struct grant {
 	bool		 shared;	/* told: shared memfd posts too */
 	bool		 revoked;	/* told PROTO_REVOKE_CREDIT since the
 					 * holder last heard of the grant */
+	struct charge	 charge;	/* bytes, and count memfd slots while
+					 * zerocopy: to the holder's uid */
 };
 
 /* Most slots and bytes one grant holds. */

@@ -38,6 +38,12 @@ mailbox_free(struct mailbox *mb)
 	free(mb);
 }
 
+struct peer *
+mailbox_receiver(const struct mailbox *mb)
+{
+	return mb->owner != NULL ? mb->owner : mb->receiver;
+}
+
 bool
 mailbox_has_room(const struct mailbox *mb)
 {

@@ -21,11 +21,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "account.h"
 #include "msg.h"
 #include "proto.h"
 #include "ptrvec.h"
 
-struct account;
 struct peer;
 
 struct mailbox {
@@ -38,7 +38,7 @@ struct mailbox {
 	uid_t		 uid;		/* owner, group and mode, as a file's */
 	gid_t		 gid;
 	mode_t		 mode;
-	struct account	*acct;		/* charged with this mailbox */
+	struct charge	 charge;	/* this mailbox, to its owner uid */
 
 	struct msg_list	 queue;
 	size_t		 nqueued;
@@ -59,8 +59,11 @@ struct mailbox {
 
 struct mailbox *mailbox_new(const char *name, size_t len, long capacity,
 	    size_t max_msg);
-/* Frees the mailbox; it must hold no message. */
+/* Frees the mailbox; it must hold no message, and its charge is released. */
 void	 mailbox_free(struct mailbox *mb);
+
+/* The peer that receives from mb: its owner for a direct address. */
+struct peer *mailbox_receiver(const struct mailbox *mb);
 
 /* True when one more message may enter the queue. */
 bool	 mailbox_has_room(const struct mailbox *mb);

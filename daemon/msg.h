@@ -17,7 +17,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-struct account;
+#include "account.h"
+
 struct mailbox;
 struct peer;
 struct wait;
@@ -37,7 +38,8 @@ struct msg {
 	struct wait	*sender;	/* the sender's parked call, if it waits */
 	struct peer	*holder;	/* the receiver, while in flight */
 	enum msg_state	 state;
-	struct account	*acct;		/* charged with len bytes */
+	struct charge	 charge;	/* len bytes, one message, its fd: to
+					 * the sender's uid */
 	uint64_t	 sender_id;
 	uint32_t	 pid;
 	uint32_t	 uid;

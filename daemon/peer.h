@@ -21,12 +21,12 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "account.h"
 #include "deadline.h"
 #include "msg.h"
 #include "proto.h"
 #include "ptrvec.h"
 
-struct account;
 struct mailbox;
 struct peer;
 
@@ -67,6 +67,7 @@ struct wait {
 	struct peer	*peer;
 	uint32_t	 req;
 	struct deadline	 deadline;
+	struct charge	 charge;	/* BROKER_WAIT_COST bytes, to its uid */
 	TAILQ_ENTRY(wait) entry;	/* peer's sends or recvs */
 	/* WAIT_SEND */
 	struct msg	*msg;
@@ -89,7 +90,9 @@ struct peer {
 	gid_t		 gid;
 	gid_t		*groups;	/* supplementary, from SO_PEERGROUPS */
 	size_t		 ngroups;
-	struct account	*acct;
+	struct account	*acct;		/* its uid's: charge.acct, for short */
+	struct charge	 charge;	/* this connection, to its uid */
+	struct charge	 input;		/* large frames announced, not read */
 	size_t		 nwaits;	/* parked calls, sends and receives */
 	uint64_t	 out_bytes;	/* output its connection holds unwritten */
 	unsigned	 out_fds;	/* descriptors passed to it, not read */

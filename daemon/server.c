@@ -99,7 +99,7 @@ server_status(struct server *s, bool force)
 
 	snprintf(status, sizeof(status), "STATUS=%zu mailboxes, %zu clients, "
 	    "%" PRIu64 " bytes queued%s%s", s->broker->nnamed,
-	    s->broker->npeers, s->broker->mem_used,
+	    s->broker->npeers, s->broker->accounts.bytes,
 	    s->reload_error[0] ? "; reload failed: " : "", s->reload_error);
 	if (!force && strcmp(status, s->last_status) == 0)
 		return;

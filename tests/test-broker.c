@@ -172,7 +172,15 @@ finish(struct broker *b, struct rec **peers, size_t n)
 	/* The memory account matches what the mailboxes still hold. */
 	while ((mb = table_next(&b->mailboxes, &pos)) != NULL)
 		held += mb->bytes;
-	ck_assert_uint_eq(b->mem_used, held);
+	ck_assert_uint_eq(b->accounts.bytes, held);
+	/* No connection, grant or parked call is left charged to anyone. */
+	for (size_t i = 0; i < b->accounts.list.len; i++) {
+		const struct account *acct = b->accounts.list.items[i];
+
+		ck_assert_uint_eq(acct->connections, 0);
+		ck_assert_uint_eq(acct->zc_slots, 0);
+		ck_assert_uint_gt(acct->refs, 0);
+	}
 	broker_free(b);
 }
 
@@ -346,7 +354,7 @@ START_TEST(sync_send_queued_then_withdrawn)
 	broker_expire(b, test_now);
 	ck_assert_int_eq(s.reply_err, -ETIMEDOUT);
 	ck_assert_uint_eq(mbox(b, "q")->nqueued, 0);
-	ck_assert_uint_eq(b->mem_used, 0);
+	ck_assert_uint_eq(b->accounts.bytes, 0);
 	finish(b, all, 2);
 }
 END_TEST
@@ -883,6 +891,66 @@ START_TEST(quotas_are_per_uid)
 }
 END_TEST
 
+/*
+ * One charge object: a quota is checked and charged in one call, and a
+ * release gives back exactly what the charge holds, once.
+ */
+START_TEST(charge_is_exact_and_released_once)
+{
+	struct accounts a;
+	const struct account_quota q = { .max_memory = 100, .max_bytes = 60,
+	    .max_msgs = 2, .max_fds = 1, .max_connections = 1,
+	    .max_mailboxes = 1 };
+	const struct charge_amount msg = { .bytes = 40, .msgs = 1, .fds = 1 };
+	const struct charge_amount half = { .bytes = 20 };
+	struct charge c1 = { 0 }, c2 = { 0 }, c3 = { 0 };
+	struct account *acct;
+
+	accounts_init(&a);
+	accounts_set_quota(&a, &q);
+	ck_assert_ptr_nonnull(acct = account_of(&a, 1000));
+	ck_assert_int_eq(account_charge(&a, &c1, acct, &msg, 0), 0);
+	ck_assert_uint_eq(acct->refs, 1);
+	/* The uid's share (60), then its descriptors: an error changes nothing. */
+	ck_assert_int_eq(account_charge(&a, &c2, acct, &msg, 0), -ENOBUFS);
+	ck_assert_int_eq(account_charge(&a, &c2, acct, &half, 0), 0);
+	ck_assert_int_eq(account_charge(&a, &c3, acct,
+	    &(struct charge_amount){ .fds = 1, .msgs = 1 }, 0), -EMFILE);
+	ck_assert_int_eq(account_charge(&a, &c3, acct, &msg, ACCOUNT_EXEMPT), 0);
+	/* The memory cap applies to the exempt too. */
+	ck_assert_int_eq(account_charge(&a, &c3, acct, &msg, ACCOUNT_EXEMPT),
+	    -ENOBUFS);
+	ck_assert_uint_eq(a.bytes, 100);
+	ck_assert_uint_eq(acct->fds, 2);
+	/* Part of a charge, never more than it holds; then all of it, once. */
+	account_release(&a, &c2, &(struct charge_amount){ .bytes = 50 });
+	ck_assert_ptr_null(c2.acct);
+	account_release(&a, &c2, NULL);
+	account_release(&a, &c3, NULL);
+	account_release(&a, &c3, NULL);
+	ck_assert_uint_eq(a.bytes, 40);
+	ck_assert_uint_eq(acct->bytes, 40);
+	ck_assert_uint_eq(acct->msgs, 1);
+	ck_assert_uint_eq(acct->fds, 1);
+	ck_assert_uint_eq(acct->refs, 1);
+	/* Moved whole to another uid; the first account goes. */
+	ck_assert_int_eq(account_move(&a, &c1, 1001), 0);
+	ck_assert_ptr_null(account_find(&a, 1000));
+	ck_assert_uint_eq(c1.acct->uid, 1001);
+	ck_assert_uint_eq(c1.acct->bytes, 40);
+	ck_assert_uint_eq(a.bytes, 40);
+	account_release(&a, &c1, NULL);
+	ck_assert_uint_eq(a.bytes, 0);
+	ck_assert_uint_eq(a.list.len, 0);
+	/* Counted quotas: EDQUOT, and an account nothing holds goes. */
+	acct = account_of(&a, 7);
+	ck_assert_int_eq(account_charge(&a, &c1, acct,
+	    &(struct charge_amount){ .connections = 2 }, 0), -EDQUOT);
+	ck_assert_uint_eq(a.list.len, 0);
+	accounts_deinit(&a);
+}
+END_TEST
+
 START_TEST(table_many_keys)
 {
 	struct table t;
@@ -1085,6 +1153,7 @@ broker_suite(void)
 	tcase_add_test(tc, quotas_are_per_uid);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("structures");
+	tcase_add_test(tc, charge_is_exact_and_released_once);
 	tcase_add_test(tc, table_many_keys);
 	tcase_add_test(tc, table_siphash_vectors);
 	tcase_add_test(tc, inflight_index);

@@ -281,16 +281,12 @@ static void
 become(struct broker *b, uid_t uid, gid_t group)
 {
 	struct peer *p = NULL, *q;
-	struct account *acct;
 
 	TAILQ_FOREACH(q, &b->peers, entry)
 		p = q;
-	if (p == NULL || (acct = account_get(&b->accounts, uid)) == NULL)
+	if (p == NULL || account_move(&b->accounts, &p->charge, uid) < 0)
 		return;
-	p->acct->connections--;
-	account_put(&b->accounts, p->acct);
-	p->acct = acct;
-	acct->connections++;
+	p->acct = p->charge.acct;
 	p->uid = uid;
 	p->gid = uid;
 	p->direct->uid = uid;
