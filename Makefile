@@ -65,8 +65,11 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
-LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
-	     client/shm.c client/order.c
+# libmbx, top down (client/mbx-int.h draws the layers): the API, the
+# handle, the session, the transport and its leaves.
+LIB_SRC	   = client/mbx-admin.c client/mbx-send.c client/mbx-recv.c \
+	     client/mbx.c client/session.c client/net.c client/order.c \
+	     client/grant.c client/inbox.c client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \

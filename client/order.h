@@ -10,7 +10,9 @@
  * next on another, the library remembers the last handle with unanswered
  * bytes and, before writing on a different one, waits until the daemon
  * has read them (SIOCOUTQ reaches 0).  One handle alone never waits.
- * Internal to libmbx.
+ * Internal to libmbx: the session (session.c) is its only caller, around
+ * every write and every answer read.  It stays a file of its own because
+ * its state is the process's, not a handle's.
  */
 #ifndef MBX_ORDER_H
 #define MBX_ORDER_H
@@ -26,7 +28,7 @@
  * messages only when the process may have seen such a cause: when some
  * handle read an answer since this handle last read everything the
  * daemon had sent it.  order_answers() counts the answers read in the
- * process; see conn_drain_if_due().
+ * process; see session_drain_if_due().
  */
 unsigned order_answers(void);
 

@@ -1,14 +1,16 @@
 /*
- * credit.h - room the daemon granted this handle ahead of its sends.
+ * grant.h - room the daemon granted this handle ahead of its sends (the
+ * client's side of credit; daemon/credit.c is the daemon's).
  *
  * A send that succeeded may come back with a grant: so many more messages,
  * so many bytes, in that mailbox (named by its unique id, so a mailbox
  * destroyed and created again under the same name is not confused with
  * the old one).  While a message fits the grant, mbx_send() posts it
- * without waiting for an answer.  No I/O here.
+ * without waiting for an answer.  No I/O here.  (struct grant_slot, not
+ * struct grant: that is the daemon's record of the same grant.)
  */
-#ifndef MBX_CREDIT_H
-#define MBX_CREDIT_H
+#ifndef MBX_GRANT_H
+#define MBX_GRANT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,9 +18,9 @@
 
 #include "proto.h"
 
-#define CREDIT_SLOTS	8
+#define GRANT_SLOTS	8
 
-struct credit {
+struct grant_slot {
 	char		name[PROTO_NAME_MAX + 1];	/* "" : unused */
 	uint64_t	mailbox_id;
 	unsigned	count;
@@ -28,22 +30,22 @@ struct credit {
 	bool		shared;		/* shared memfd posts too */
 };
 
-struct credits {
-	struct credit	slot[CREDIT_SLOTS];
-	unsigned	next_victim;
+struct grants {
+	struct grant_slot slot[GRANT_SLOTS];
+	unsigned	 next_victim;
 };
 
-void	credits_init(struct credits *cr);
+void	grant_init(struct grants *g);
 /* The grant in name that covers a message of len bytes, or NULL. */
-struct credit *credits_cover(struct credits *cr, const char *name,
+struct grant_slot *grant_cover(struct grants *g, const char *name,
 	    size_t len);
 /*
  * Records the daemon's grant in name (count 0: none); flags are those of
  * the REPLY that carried it (PROTO_REPLY_ZEROCOPY, PROTO_REPLY_SHARED).
  */
-void	credits_set(struct credits *cr, const char *name, uint64_t mailbox_id,
+void	grant_set(struct grants *g, const char *name, uint64_t mailbox_id,
 	    unsigned count, uint64_t bytes, uint64_t max_msg, uint32_t flags);
 /* The mailbox with that id is gone: its grant with it. */
-void	credits_drop(struct credits *cr, uint64_t mailbox_id);
+void	grant_drop(struct grants *g, uint64_t mailbox_id);
 
 #endif

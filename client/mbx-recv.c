@@ -1,0 +1,513 @@
+/*
+ * mbx-recv.c - receives in libmbx: mbx_recv(), mbx_recvv(),
+ * mbx_recvmsg() (see mbx.h).  A RECV asks for up to c->prefetch messages
+ * at once; the first answers the call, the rest are held in the inbox
+ * (inbox.h) for the next receives, and every message the caller gets is
+ * acknowledged (session_ack()) before the call returns.  The MSG body is
+ * decoded here (recv_msg_decode()).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inbox.h"
+#include "mbx-int.h"
+#include "mbx.h"
+#include "proto.h"
+#include "session.h"
+#include "shm.h"
+
+/*
+ * A decoded MSG body; the strings point into the answer.  (The daemon's
+ * struct msg, a queued message, is another thing.)
+ */
+struct msg_body {
+	uint64_t		id;
+	struct proto_str	mailbox;
+	uint64_t		sender;
+	uint32_t		pid;
+	uint32_t		uid;
+	struct proto_str	payload;	/* inline payload */
+	uint64_t		size;		/* its length, or the memfd's */
+	int			fd;		/* a zero-copy payload, or -1 */
+	bool			shared;
+};
+
+
+static int64_t
+recv_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Milliseconds left until deadline, at least 1: a deadline that has just
+ * passed still gets one more look at the queue, and a timed receive ends
+ * in ETIMEDOUT (from the daemon), never in the EAGAIN of a zero timeout.
+ */
+static int
+recv_ms_left(int64_t deadline)
+{
+	int64_t left = deadline - recv_now_ms();
+
+	if (left < 1)
+		return 1;
+	if (left > INT_MAX)
+		return INT_MAX;
+	return (int)left;
+}
+
+
+/* session_acks_flush() on a failure path: the caller's errno is the one
+ * to keep. */
+static void
+recv_acks_flush_keep_errno(struct mbx *c)
+{
+	int err = errno;
+
+	(void)session_acks_flush(c);
+	errno = err;
+}
+
+
+/*
+ * Decodes a MSG body; a message larger than promised breaks the handle
+ * (and the daemon then puts it back).  m->fd takes a's descriptor.
+ */
+static int
+recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
+    struct msg_body *m)
+{
+	bool fd_msg = (a->h.flags & PROTO_MSG_FD) != 0;
+
+	m->fd = a->fd;
+	a->fd = -1;
+	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
+	m->id = proto_get_u64(&a->r);
+	m->mailbox = proto_get_str(&a->r);
+	m->sender = proto_get_u64(&a->r);
+	m->pid = proto_get_u32(&a->r);
+	m->uid = proto_get_u32(&a->r);
+	m->payload.ptr = "";
+	m->payload.len = 0;
+	if (fd_msg)
+		m->size = proto_get_u64(&a->r);
+	else
+		m->payload = proto_get_blob(&a->r);
+	if (!fd_msg)
+		m->size = m->payload.len;
+	if (!proto_reader_done(&a->r) || m->mailbox.len > MBX_NAME_MAX ||
+	    m->size > cap || m->size > SIZE_MAX || m->sender > LONG_MAX) {
+		if (m->fd >= 0)
+			(void)close(m->fd);
+		return net_break(&c->net, EPROTO);
+	}
+	return 0;
+}
+
+/*
+ * Where one received message goes: the caller's buffer (copied) or a
+ * message object (obj != NULL), and its meta.
+ */
+struct slot {
+	void		*buf;
+	size_t		 cap;
+	struct mbx_meta	*meta;
+	size_t		 len;
+	struct mbx_msg	**obj;
+	struct mbx_msg	*release;	/* copied out: free after the ACK */
+};
+
+static void
+slot_meta(struct slot *s, const char *mailbox, size_t mailbox_len,
+    long sender, pid_t pid, uid_t uid, size_t len)
+{
+	s->len = len;
+	if (s->meta == NULL)
+		return;
+	memcpy(s->meta->mailbox, mailbox, mailbox_len);
+	s->meta->mailbox[mailbox_len] = '\0';
+	s->meta->sender_id = sender;
+	s->meta->pid = pid;
+	s->meta->uid = uid;
+	s->meta->len = len;
+}
+
+/*
+ * Puts a payload into s: inline bytes, or the memfd fd (taken) of len
+ * bytes, mapped for a message object or copied out of its mapping.
+ */
+static int
+slot_fill(struct mbx *c, struct slot *s, const void *data, int fd,
+    bool shared, size_t len)
+{
+	struct mbx_msg *m;
+
+	if (s->obj == NULL && fd < 0) {
+		if (len > 0)
+			memcpy(s->buf, data, len);
+		return 0;
+	}
+	m = fd >= 0 ? shm_receive(&c->shm, fd, len, shared) :
+	    shm_receive_copy(data, len);
+	if (m == NULL)
+		return -1;
+	if (s->obj != NULL) {
+		*s->obj = m;
+		return 0;
+	}
+	memcpy(s->buf, m->data, len);
+	/*
+	 * A shared buffer goes back to its sender only once the daemon knows
+	 * the message was received: were it given out again after a crash,
+	 * the sender might have written the buffer anew meanwhile.
+	 */
+	s->release = m;
+	return 0;
+}
+
+/*
+ * What s holds was not received after all: its ACK came back STALE (the
+ * sync sender gave up and took its buffer back, and may be reusing it) or
+ * was never written (the message goes back to its queue, still the
+ * daemon's).  Neither is the caller's, and a shared buffer is not handed
+ * back (shm_discard()); a retry then fills s anew.  Keeps errno.
+ */
+static void
+slot_drop(struct slot *s)
+{
+	int err = errno;
+
+	if (s->obj != NULL) {
+		shm_discard(*s->obj);
+		*s->obj = NULL;
+	}
+	shm_discard(s->release);
+	s->release = NULL;
+	errno = err;
+}
+
+/* Hands a held message to the caller. */
+static int
+recv_take_held(struct mbx *c, struct held *h, struct slot *s)
+{
+	uint64_t id = h->id;
+	int fd = h->fd;
+	bool sync = h->sync;
+
+	inbox_take(&c->inbox, h);
+	h->fd = -1;
+	slot_meta(s, h->mailbox, strlen(h->mailbox), h->sender, h->pid,
+	    h->uid, h->len);
+	if (slot_fill(c, s, h->data, fd, h->shared, h->len) == -1) {
+		/* Unacknowledged, the daemon gives it out again later. */
+		inbox_release(&c->inbox, h);
+		return net_break(&c->net, errno);
+	}
+	inbox_release(&c->inbox, h);
+	/* A sync one comes from recv_probe(): its sender waits for this. */
+	if (session_ack(c, id, sync) == -1) {
+		slot_drop(s);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads the MSG frames answering one RECV (a receive-any when any): the
+ * first goes to s, the rest are held.  Returns 0, or -1 (ESTALE: the
+ * first was withdrawn).
+ */
+static int
+recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
+{
+	struct msg_body m;
+	bool sync, more;
+	uint32_t id = a->h.id;
+	uint64_t last;
+
+	if (recv_msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap,
+	    &m) == -1)
+		return -1;
+	slot_meta(s, m.mailbox.ptr, m.mailbox.len, (long)m.sender,
+	    (pid_t)m.pid, (uid_t)m.uid, (size_t)m.size);
+	if (slot_fill(c, s, m.payload.ptr, m.fd, m.shared, (size_t)m.size) == -1)
+		return net_break(&c->net, errno);
+	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
+	more = (a->h.flags & PROTO_MSG_MORE) != 0;
+	last = m.id;
+	while (more) {
+		struct msg_body h;
+
+		if (session_answer_wait(c, id, a) == -1)
+			goto drop;
+		if (a->h.type != PROTO_MSG ||
+		    recv_msg_decode(c, a, UINT64_MAX, &h) == -1) {
+			(void)net_break(&c->net, EPROTO);
+			goto drop;
+		}
+		more = (a->h.flags & PROTO_MSG_MORE) != 0;
+		/* Held messages are never sync ones: those come alone. */
+		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
+		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
+		    h.payload.ptr, (size_t)h.size, false, !any)) {
+			(void)net_break(&c->net, ENOMEM);
+			goto drop;
+		}
+		last = h.id;
+	}
+	/* The daemon took the oldest it had, one after the other. */
+	if (any)
+		inbox_settle(&c->inbox, last);
+	if (session_ack(c, m.id, sync) == -1)
+		goto drop;
+	return 0;
+drop:
+	slot_drop(s);
+	return -1;
+}
+
+/*
+ * One RECV exchange for up to max messages: the first into s, the rest
+ * held.  0, or -1 with errno (ESTALE: try again).
+ */
+static int
+recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
+    int timeout_ms)
+{
+	struct answer a;
+	uint32_t id, status;
+
+	session_req_begin(c);
+	session_req_put_name(c, name != NULL ? name : "");
+	proto_put_i32(&c->out, timeout_ms);
+	proto_put_u64(&c->out, s->obj != NULL ? UINT64_MAX : s->cap);
+	proto_put_u32(&c->out, max);
+	proto_put_u64(&c->out, MBX_PREFETCH_BYTES);
+	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
+		return -1;
+	if (session_call(c, id, NULL, 0, &a) == -1)
+		return -1;
+	if (a.h.type == PROTO_REPLY) {
+		if (session_reply_status(c, &a, &status) == -1)
+			return -1;
+		/* A successful RECV is answered by a MSG, never by OK. */
+		if (status == PROTO_OK)
+			return net_break(&c->net, EPROTO);
+		return session_status_fail(c, status);
+	}
+	return recv_answer(c, &a, s, name == NULL);
+}
+
+/*
+ * A receive-any whose oldest held message came with a named receive: the
+ * daemon may hold an older one.  Asks for its oldest without waiting and
+ * holds what comes (a sync one too: it is acknowledged when taken); the
+ * oldest held message is then the oldest of all.
+ */
+static int
+recv_probe(struct mbx *c)
+{
+	struct answer a;
+	uint32_t id, status;
+	uint64_t last = 0;
+	bool more = true;
+
+	session_req_begin(c);
+	session_req_put_name(c, "");
+	proto_put_i32(&c->out, 0);
+	proto_put_u64(&c->out, UINT64_MAX);
+	proto_put_u32(&c->out, c->prefetch);
+	proto_put_u64(&c->out, MBX_PREFETCH_BYTES);
+	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
+		return -1;
+	if (session_call(c, id, NULL, 0, &a) == -1)
+		return -1;
+	if (a.h.type == PROTO_REPLY) {
+		if (session_reply_status(c, &a, &status) == -1)
+			return -1;
+		if (status == PROTO_OK)
+			return net_break(&c->net, EPROTO);
+		if (status != PROTO_EAGAIN)
+			return session_status_fail(c, status);
+		/* Nothing there: what comes later is younger. */
+		inbox_settle(&c->inbox, UINT64_MAX);
+		return 0;
+	}
+	while (more) {
+		struct msg_body m;
+
+		if (a.h.type != PROTO_MSG ||
+		    recv_msg_decode(c, &a, UINT64_MAX, &m) == -1)
+			return net_break(&c->net, EPROTO);
+		more = (a.h.flags & PROTO_MSG_MORE) != 0;
+		if (!inbox_push(&c->inbox, m.id, m.mailbox.ptr, m.mailbox.len,
+		    (long)m.sender, (pid_t)m.pid, (uid_t)m.uid, m.fd, m.shared,
+		    m.payload.ptr, (size_t)m.size,
+		    (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+			return net_break(&c->net, ENOMEM);
+		last = m.id;
+		if (more && session_answer_wait(c, id, &a) == -1)
+			return -1;
+	}
+	inbox_settle(&c->inbox, last);
+	return 0;
+}
+
+/*
+ * Receives into s: a held message of name if there is one, else from
+ * the daemon, asking for up to max at once.  Waits as timeout_ms says.
+ */
+static int
+recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
+    int timeout_ms, bool drained)
+{
+	int64_t deadline = timeout_ms > 0 ? recv_now_ms() + timeout_ms : 0;
+	int left = timeout_ms;
+	struct held *h;
+
+	for (;;) {
+		/* A binding lost since the last call takes its messages. */
+		if (!drained && c->inbox.count > 0 && session_drain(c) == -1)
+			return -1;
+		drained = false;
+		h = inbox_find(&c->inbox, name);
+		if (h != NULL && name == NULL && h->unsettled) {
+			if (recv_probe(c) == -1)
+				return -1;
+			h = inbox_find(&c->inbox, NULL);
+		}
+		if (h != NULL) {
+			if (s->obj == NULL && h->len > s->cap)
+				return mbx_fail(EMSGSIZE);
+			if (recv_take_held(c, h, s) == 0)
+				return 0;
+		} else if (recv_once(c, name, s, max, left) == 0) {
+			return 0;
+		}
+		if (errno != ESTALE)
+			return -1;
+		/* A sync sender withdrew the message between hand-out and
+		 * ACK: receive again, within what is left of the time. */
+		if (timeout_ms > 0)
+			left = recv_ms_left(deadline);
+	}
+}
+
+/* One receive into s, then its acknowledgement written out. */
+static int
+recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
+{
+	int ret = 0;
+
+	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
+		/* recv_slot() left nothing in s: see slot_drop(). */
+		recv_acks_flush_keep_errno(c);
+		ret = -1;
+	} else if (session_acks_flush(c) == -1) {
+		/*
+		 * The acknowledgement is written before the call returns:
+		 * whatever the caller does next (an operator's rebind, say)
+		 * the daemon then knows this message was received, and a
+		 * shared buffer may go back to its sender.  Unwritten, the
+		 * message goes back to its queue: not ours.
+		 */
+		slot_drop(s);
+		ret = -1;
+	}
+	mbx_msg_free(s->release);
+	return ret;
+}
+
+MBX_EXPORT ssize_t
+mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct slot s = { buf, cap, meta, 0, NULL, NULL };
+
+	if (c == NULL || (name != NULL && !mbx_name_ok(name)) ||
+	    (buf == NULL && cap > 0) || timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	if (recv_one(c, name, &s, timeout_ms) == -1)
+		return -1;
+	return (ssize_t)s.len;
+}
+
+MBX_EXPORT int
+mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
+    struct mbx_meta *meta, int timeout_ms)
+{
+	struct slot s = { NULL, 0, meta, 0, m, NULL };
+
+	if (c == NULL || (name != NULL && !mbx_name_ok(name)) || m == NULL ||
+	    timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	*m = NULL;
+	return recv_one(c, name, &s, timeout_ms);
+}
+
+MBX_EXPORT ssize_t
+mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
+    int timeout_ms)
+{
+	size_t i;
+
+	if (c == NULL || (name != NULL && !mbx_name_ok(name)) || v == NULL ||
+	    n == 0 || timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	for (i = 0; i < n; i++)
+		if (v[i].buf == NULL && v[i].cap > 0)
+			return mbx_fail(EINVAL);
+	for (i = 0; i < n; i++) {
+		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL,
+		    NULL };
+		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
+		    c->prefetch;
+
+		/* Only the first message may wait; then only held ones. */
+		if (i > 0 && inbox_find(&c->inbox, name) == NULL)
+			break;
+		/* One look for notices per call: the batch is one receive. */
+		if (recv_slot(c, name, &s, max, i == 0 ? timeout_ms : 0,
+		    i > 0) == -1) {
+			if (i == 0) {
+				recv_acks_flush_keep_errno(c);
+				return -1;
+			}
+			break;
+		}
+		v[i].len = s.len;
+		/* A shared buffer copied out goes back after its ACK. */
+		if (s.release != NULL) {
+			if (session_acks_flush(c) == -1) {
+				/*
+				 * Unacknowledged, the message goes back to
+				 * its queue with its buffer, which is then
+				 * not handed back (shm_discard()).  The
+				 * caller has its copy: the handle is broken
+				 * and the next call says so.
+				 */
+				shm_discard(s.release);
+				return (ssize_t)(i + 1);
+			}
+			mbx_msg_free(s.release);
+		}
+	}
+	/*
+	 * One ACK frame for the batch, written before the call returns.  If
+	 * it cannot be, the connection is broken (the daemon gives the
+	 * messages out again): the caller still has what it consumed, and
+	 * its next call fails.
+	 */
+	(void)session_acks_flush(c);
+	return (ssize_t)i;
+}
+

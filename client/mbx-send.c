@@ -1,0 +1,425 @@
+/*
+ * mbx-send.c - sends in libmbx: mbx_send(), mbx_sendv(), mbx_sendmsg()
+ * (see mbx.h), and the credit they go on.  A send is a SEND round trip,
+ * whose OK may bring a grant (grant.h); while one covers the next
+ * message, that goes as a POST, written without waiting for any answer.
+ * A payload above c->zerocopy_above, or a message object, travels as a
+ * memfd (shm.h).  The SEND, SENDV and POST bodies are encoded here.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "grant.h"
+#include "mbx-int.h"
+#include "mbx.h"
+#include "proto.h"
+#include "session.h"
+#include "shm.h"
+
+/*
+ * The rest of an OK answering a SEND: the grant the handle now holds in
+ * name, if any (none: what it knew of one there is forgotten).
+ */
+static int
+send_grant_read(struct mbx *c, const char *name, struct answer *a)
+{
+	uint64_t mailbox_id = 0, bytes = 0, max_msg = 0;
+	uint32_t count = 0;
+
+	if (a->r.left > 0) {
+		mailbox_id = proto_get_u64(&a->r);
+		count = proto_get_u32(&a->r);
+		bytes = proto_get_u64(&a->r);
+		max_msg = proto_get_u64(&a->r);
+		if (!proto_reader_done(&a->r) || count == 0)
+			return net_break(&c->net, EPROTO);
+	}
+	if (c->use_credit)
+		grant_set(&c->grants, name, mailbox_id, count, bytes,
+		    max_msg, a->h.flags);
+	return 0;
+}
+
+/*
+ * Posts a prepared memfd on credit: one write, no answer (see
+ * send_post()).  The descriptor fd is the message's; the kernel dups it.
+ */
+static int
+send_post_fd(struct mbx *c, struct grant_slot *cr, struct mbx_msg *m, int fd,
+    bool shared)
+{
+	struct iovec iov;
+
+	session_req_begin(c);
+	proto_put_u64(&c->out, cr->mailbox_id);
+	proto_put_u64(&c->out, m->len);
+	if (session_req_end_nfds(c, PROTO_POST, PROTO_POST_FD |
+	    (shared ? PROTO_POST_SHARED : 0), 0, 1) == 0)
+		return -1;
+	iov.iov_base = c->out.buf;
+	iov.iov_len = c->out.len;
+	if (session_write(c, &iov, 1, fd) == -1)
+		return -1;
+	cr->count--;
+	cr->bytes -= m->len;
+	return 0;
+}
+
+/* Whether grant cr covers a memfd post, shared or sealed. */
+static bool
+send_grant_covers_fd(const struct grant_slot *cr, int flags)
+{
+	return cr != NULL && cr->zerocopy &&
+	    (cr->shared || !(flags & MBX_SHARED));
+}
+
+/*
+ * A grant that covers a memfd post of len bytes to name, or NULL.  A
+ * shared one needs a grant that says the daemon would take it: elsewhere
+ * the SEND it goes as instead is refused (EPERM), as it must be.
+ */
+static struct grant_slot *
+send_grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
+{
+	struct grant_slot *cr;
+
+	if ((flags & MBX_SYNC) || !c->use_credit ||
+	    !send_grant_covers_fd(grant_cover(&c->grants, name, len), flags))
+		return NULL;
+	/* As for an inline post: a mailbox gone takes its grant along. */
+	if (session_drain_if_due(c) == -1)
+		return NULL;
+	cr = grant_cover(&c->grants, name, len);
+	return send_grant_covers_fd(cr, flags) ? cr : NULL;
+}
+
+/* A SEND whose payload is the memfd of m. */
+static int
+send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
+    int timeout_ms)
+{
+	bool shared = (flags & MBX_SHARED) != 0;
+	struct grant_slot *cr = send_grant_for_fd(c, name, m->len, flags);
+	struct iovec iov;
+	struct answer a;
+	uint32_t id, status;
+	int fd;
+
+	if (c->net.broken)
+		return mbx_fail(ECONNRESET);
+	if ((fd = shm_ready(&c->shm, m, shared)) < 0)
+		return -1;
+	if (cr != NULL) {
+		if (send_post_fd(c, cr, m, fd, shared) == -1)
+			goto fail;
+		shm_sent(&c->shm, m);
+		return 0;
+	}
+	session_req_begin(c);
+	session_req_put_name(c, name);
+	proto_put_i32(&c->out, timeout_ms);
+	proto_put_u64(&c->out, m->len);
+	id = session_req_end_nfds(c, PROTO_SEND, PROTO_SEND_FD |
+	    (shared ? PROTO_SEND_SHARED : 0) |
+	    ((flags & MBX_SYNC) ? PROTO_SEND_SYNC :
+	    c->use_credit ? PROTO_SEND_CREDIT : 0), 0, 1);
+	if (id == 0)
+		goto fail;
+	iov.iov_base = c->out.buf;
+	iov.iov_len = c->out.len;
+	if (session_write(c, &iov, 1, fd) == -1 ||
+	    session_answer_wait(c, id, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1)
+		goto fail;
+	if (status != PROTO_OK) {
+		(void)session_status_fail(c, status);
+		goto fail;
+	}
+	if (send_grant_read(c, name, &a) == -1)
+		goto fail;
+	shm_sent(&c->shm, m);
+	return 0;
+fail:
+	{
+		int err = errno;
+
+		shm_unsent(m, shared);
+		errno = err;
+	}
+	return -1;
+}
+
+MBX_EXPORT int
+mbx_sendmsg(mbx_t *c, const char *name, mbx_msg_t *m, int flags,
+    int timeout_ms)
+{
+	if (c == NULL || !mbx_name_ok(name) || m == NULL || m->received ||
+	    (flags & ~(MBX_SYNC | MBX_SHARED)) != 0 || timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	if (c->net.broken)
+		return mbx_fail(ECONNRESET);
+	return send_fd(c, name, m, flags, timeout_ms);
+}
+
+/* mbx_send() of a payload too large to travel inline: a sealed copy. */
+static int
+send_large(struct mbx *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct mbx_msg *m = shm_alloc(&c->shm, len);
+	int ret;
+
+	if (m == NULL)
+		return -1;
+	memcpy(m->data, data, len);
+	ret = send_fd(c, name, m, flags & MBX_SYNC, timeout_ms);
+	if (ret == -1)
+		mbx_msg_free(m);
+	return ret;
+}
+
+/*
+ * Posts a message on credit: the daemon reserved room for it, so it
+ * cannot fail there and nothing is answered.  One write, no wait.
+ */
+static int
+send_post(struct mbx *c, struct grant_slot *cr, const void *data, size_t len)
+{
+	uint32_t id;
+
+	session_req_begin(c);
+	proto_put_u64(&c->out, cr->mailbox_id);
+	proto_put_u32(&c->out, (uint32_t)len);
+	if ((id = session_req_end(c, PROTO_POST, 0, len)) == 0)
+		return -1;
+	if (session_req_send(c, data, len) == -1)
+		return -1;
+	cr->count--;
+	cr->bytes -= len;
+	return 0;
+}
+
+/* Bytes of posts gathered for one write. */
+#define POST_BATCH_BYTES	(256u * 1024)
+
+/*
+ * Posts the prefix of v[0..n) that credit covers, copied into one write
+ * of at most about POST_BATCH_BYTES: how many (0 when credit does not
+ * cover v[0]), or -1 when the handle broke (out of memory for the frames,
+ * which carry the pending acknowledgements too, or a failed write).
+ */
+static ssize_t
+send_post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && (i == 0 || c->out.len < POST_BATCH_BYTES); i++) {
+		struct grant_slot *cr = grant_cover(&c->grants, v[i].name,
+		    v[i].len);
+		uint8_t *p;
+
+		if (cr == NULL)
+			break;
+		if (i == 0) {
+			session_req_begin(c);
+		} else {
+			c->req_off = c->out.len;
+			(void)proto_frame_begin(&c->out);
+		}
+		proto_put_u64(&c->out, cr->mailbox_id);
+		proto_put_u32(&c->out, (uint32_t)v[i].len);
+		if ((p = proto_put_raw(&c->out, v[i].len)) != NULL &&
+		    v[i].len > 0)
+			memcpy(p, v[i].data, v[i].len);
+		if (session_req_end(c, PROTO_POST, 0, 0) == 0)
+			return net_break(&c->net, ENOMEM);
+		cr->count--;
+		cr->bytes -= v[i].len;
+	}
+	if (i > 0 && session_req_send(c, NULL, 0) == -1)
+		return -1;
+	return (ssize_t)i;
+}
+
+/* A SEND round trip; a success may bring credit for the next ones. */
+static int
+send_call(struct mbx *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct answer a;
+	uint32_t id, status;
+
+	session_req_begin(c);
+	session_req_put_name(c, name);
+	proto_put_i32(&c->out, timeout_ms);
+	/* The blob's length; its bytes follow straight from data, so a
+	 * large payload is not copied into the request first. */
+	proto_put_u32(&c->out, (uint32_t)len);
+	id = session_req_end(c, PROTO_SEND,
+	    (flags & MBX_SYNC) ? PROTO_SEND_SYNC :
+	    c->use_credit ? PROTO_SEND_CREDIT : 0, len);
+	if (id == 0 || session_call(c, id, data, len, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status != PROTO_OK)
+		return session_status_fail(c, status);
+	return send_grant_read(c, name, &a);
+}
+
+MBX_EXPORT int
+mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
+    int flags, int timeout_ms)
+{
+	struct grant_slot *cr;
+
+	if (c == NULL || !mbx_name_ok(name) || (data == NULL && len > 0) ||
+	    (flags & ~MBX_SYNC) != 0 || timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	if (c->net.broken)
+		return mbx_fail(ECONNRESET);
+	if (len > c->zerocopy_above)
+		return send_large(c, name, data, len, flags, timeout_ms);
+	/* A mailbox gone (as far as this process can know) takes its
+	 * credit with it. */
+	if (!(flags & MBX_SYNC) && c->use_credit &&
+	    (cr = grant_cover(&c->grants, name, len)) != NULL) {
+		if (session_drain_if_due(c) == -1)
+			return -1;
+		if ((cr = grant_cover(&c->grants, name, len)) != NULL)
+			return send_post(c, cr, data, len);
+	}
+	return send_call(c, name, data, len, flags, timeout_ms);
+}
+
+/* How many of v[0..n) one SENDV frame can carry (at least one). */
+static size_t
+sendv_fit(const struct mbx_smsg *v, size_t n)
+{
+	size_t body = 4, i;
+
+	for (i = 0; i < n; i++) {
+		body += 2 + strlen(v[i].name) + 4 + v[i].len;
+		if (body > PROTO_MAX_BODY)
+			break;
+	}
+	return i > 0 ? i : 1;
+}
+
+/*
+ * The SENDV round trip for a prefix of v[0..n) (*tried messages, as many
+ * as one frame carries): how many the daemon enqueued.
+ */
+static ssize_t
+sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n, size_t *tried)
+{
+	struct iovec iov[1 + 2 * 64];
+	struct answer a;
+	uint32_t id, status, done;
+	size_t start;
+
+	if (n > 64)
+		n = 64;
+	n = sendv_fit(v, n);
+	*tried = n;
+	session_req_begin(c);
+	proto_put_u32(&c->out, (uint32_t)n);
+	/* Names and lengths into c->out; payloads straight from the caller. */
+	start = c->out.len;
+	for (size_t i = 0; i < n; i++) {
+		session_req_put_name(c, v[i].name);
+		proto_put_u32(&c->out, (uint32_t)v[i].len);
+	}
+	{
+		size_t extra = 0, off = start, k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			extra += v[i].len;
+		if ((id = session_req_end(c, PROTO_SENDV, 0, extra)) == 0)
+			return -1;
+		/* Interleave: [prefix+name0+len0][data0][name1+len1][data1]... */
+		iov[k].iov_base = c->out.buf;
+		iov[k++].iov_len = off;
+		for (size_t i = 0; i < n; i++) {
+			size_t field = 2 + strlen(v[i].name) + 4;
+
+			iov[k].iov_base = c->out.buf + off;
+			iov[k++].iov_len = field;
+			off += field;
+			iov[k].iov_base = (void *)(uintptr_t)v[i].data;
+			iov[k++].iov_len = v[i].len;
+		}
+		if (session_write(c, iov, k, -1) == -1)
+			return -1;
+	}
+	if (session_answer_wait(c, id, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1)
+		return -1;
+	done = proto_get_u32(&a.r);
+	if (!proto_reader_done(&a.r) || done > n)
+		return net_break(&c->net, EPROTO);
+	if (done == 0)
+		return session_status_fail(c,
+		    status == PROTO_OK ? PROTO_EPROTO : status);
+	return (ssize_t)done;
+}
+
+MBX_EXPORT ssize_t
+mbx_sendv(mbx_t *c, const struct mbx_smsg *v, size_t n, int timeout_ms)
+{
+	size_t i = 0;
+	ssize_t done = 0;
+
+	if (c == NULL || v == NULL || n == 0 || timeout_ms < -1)
+		return mbx_fail(EINVAL);
+	for (size_t k = 0; k < n; k++)
+		if (!mbx_name_ok(v[k].name) ||
+		    (v[k].data == NULL && v[k].len > 0))
+			return mbx_fail(EINVAL);
+	/* Zero-copy ones go alone, as mbx_send() sends them. */
+	if (v[0].len > c->zerocopy_above)
+		return mbx_send(c, v[0].name, v[0].data, v[0].len, 0,
+		    timeout_ms) == -1 ? -1 : 1;
+	for (size_t k = 1; k < n; k++)
+		if (v[k].len > c->zerocopy_above)
+			n = k;
+	/* Whatever credit covers goes without a round trip. */
+	if (c->use_credit && session_drain_if_due(c) == -1)
+		return -1;
+	while (i < n && c->use_credit) {
+		ssize_t posted = send_post_batch(c, v + i, n - i);
+
+		/* A write cut short: which posts went is unknown. */
+		if (posted < 0)
+			return -1;
+		if (posted == 0)
+			break;
+		i += (size_t)posted;
+	}
+	if (i == n || (i > 0 && c->net.broken))
+		return (ssize_t)i;
+	/* Frame after frame while every message of the last one went. */
+	while (i < n) {
+		size_t tried;
+
+		done = sendv_call(c, v + i, n - i, &tried);
+		if (done <= 0)
+			break;
+		i += (size_t)done;
+		if ((size_t)done < tried)
+			return (ssize_t)i;
+	}
+	if (i > 0)
+		return (ssize_t)i;
+	/* Nothing could go without waiting: wait for the first alone. */
+	if (errno != EAGAIN || timeout_ms == 0)
+		return -1;
+	if (mbx_send(c, v[0].name, v[0].data, v[0].len, 0, timeout_ms) == -1)
+		return -1;
+	return 1;
+}
+
+

@@ -1,0 +1,405 @@
+/*
+ * session.c - the protocol state of a libmbx handle (see session.h and
+ * the invariants in mbx-int.h): requests and their answers, the frames
+ * a client accepts, the daemon's notices, acknowledgements written late,
+ * and the bookkeeping of order.h.  Frames come from net.c whole; what
+ * their bodies say beyond notices, statuses and acknowledgements is the
+ * API's (mbx-*.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "grant.h"
+#include "inbox.h"
+#include "net.h"
+#include "order.h"
+#include "session.h"
+
+/*
+ * Requests: building, sending.
+ */
+
+/* Appends an ACK frame for the pending acknowledgements to c->out. */
+static void
+session_put_acks(struct mbx *c)
+{
+	size_t start;
+
+	if (c->nacks == 0)
+		return;
+	start = proto_frame_begin(&c->out);
+	for (size_t i = 0; i < c->nacks; i++)
+		proto_put_u64(&c->out, c->acks[i]);
+	proto_frame_end(&c->out, start, PROTO_ACK, c->next_id++, 0, 0);
+	if (c->next_id == 0)
+		c->next_id = 1;
+	c->nacks = 0;
+}
+
+/*
+ * Starts a new request in c->out, forgetting the previous one.  Pending
+ * acknowledgements ride in front of it: one write for both.
+ */
+void
+session_req_begin(struct mbx *c)
+{
+	/* Keep the allocation between requests, unless it failed. */
+	if (proto_writer_failed(&c->out))
+		proto_writer_free(&c->out);
+	else
+		proto_writer_consume(&c->out, c->out.len);
+	session_put_acks(c);
+	c->req_off = c->out.len;
+	(void)proto_frame_begin(&c->out);
+}
+
+void
+session_req_put_name(struct mbx *c, const char *name)
+{
+	proto_put_str(&c->out, name, strlen(name));
+}
+
+/*
+ * Fills in the header of the request in c->out, whose body goes on for
+ * extra bytes that are not in c->out (a payload sent straight from the
+ * caller's buffer).  Returns the request id, or 0 with errno ENOMEM.
+ */
+uint32_t
+session_req_end_nfds(struct mbx *c, uint16_t type, uint32_t flags,
+    size_t extra, uint16_t nfds)
+{
+	struct proto_header h;
+
+	if (proto_writer_failed(&c->out)) {
+		errno = ENOMEM;
+		return 0;
+	}
+	h.len = (uint32_t)(c->out.len - c->req_off - PROTO_HEADER_SIZE + extra);
+	h.type = type;
+	h.nfds = nfds;
+	h.flags = flags;
+	h.id = c->next_id++;
+	if (c->next_id == 0)
+		c->next_id = 1;
+	proto_header_encode(c->out.buf + c->req_off, &h);
+	return h.id;
+}
+
+uint32_t
+session_req_end(struct mbx *c, uint16_t type, uint32_t flags, size_t extra)
+{
+	return session_req_end_nfds(c, type, flags, extra, 0);
+}
+
+/*
+ * Every write of the handle goes through here: bytes no answer covers
+ * yet (a post, an acknowledgement) must reach the daemon before what the
+ * process writes next on another handle (order.h).
+ */
+int
+session_write(struct mbx *c, struct iovec *iov, size_t iovcnt, int fd)
+{
+	if (c->net.broken) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	order_before_write(c->net.fd);
+	if (net_write(&c->net, iov, iovcnt, fd) == -1)
+		return -1;
+	order_written(c->net.fd);
+	return 0;
+}
+
+/* Writes the request in c->out, then the extra bytes. */
+int
+session_req_send(struct mbx *c, const void *extra, size_t extralen)
+{
+	struct iovec iov[2];
+
+	iov[0].iov_base = c->out.buf;
+	iov[0].iov_len = c->out.len;
+	/* The payload is only read; iovec just has no const member. */
+	iov[1].iov_base = (void *)(uintptr_t)extra;
+	iov[1].iov_len = extralen;
+	return session_write(c, iov, 2, -1);
+}
+
+/*
+ * Frames and notices.
+ */
+
+/*
+ * The frame-type policy: only REPLY, MSG and REVOKE travel to a client;
+ * only a zero-copy MSG declares a descriptor, sent with its first byte.
+ * A frame that passes becomes the answer a; any other breaks the handle,
+ * and no descriptor that came with it leaks into the caller's process.
+ */
+static int
+session_accept(struct mbx *c, struct net_frame *f, struct answer *a)
+{
+	if ((f->h.type != PROTO_REPLY && f->h.type != PROTO_MSG &&
+	    f->h.type != PROTO_REVOKE) ||
+	    f->h.nfds != ((f->h.type == PROTO_MSG &&
+	    (f->h.flags & PROTO_MSG_FD)) ? 1 : 0)) {
+		for (size_t i = 0; i < f->h.nfds; i++)
+			(void)close(f->fds[i]);
+		net_close_in_fds(&c->net);
+		return net_break(&c->net, EPROTO);
+	}
+	a->h = f->h;
+	a->fd = f->h.nfds == 1 ? f->fds[0] : -1;
+	proto_reader_init(&a->r, f->body, f->h.len);
+	return 0;
+}
+
+/* Reads the next frame the policy accepts, waiting as long as it takes. */
+static int
+session_read(struct mbx *c, struct answer *a)
+{
+	struct net_frame f;
+
+	if (net_read_frame(&c->net, &f) == -1)
+		return -1;
+	return session_accept(c, &f, a);
+}
+
+/*
+ * A REVOKE: the daemon took back the messages we held from a mailbox
+ * (its binding moved, or it is gone, and with it any credit there).
+ */
+static int
+session_revoke(struct mbx *c, struct answer *a)
+{
+	uint32_t what = proto_get_u32(&a->r);
+	struct proto_str name = proto_get_str(&a->r);
+	uint64_t mailbox_id = proto_get_u64(&a->r);
+
+	if (!proto_reader_done(&a->r) || a->h.id != 0)
+		return net_break(&c->net, EPROTO);
+	if (what != PROTO_REVOKE_CREDIT)
+		inbox_drop_mailbox(&c->inbox, name.ptr, name.len);
+	if (what != PROTO_REVOKE_BINDING)
+		grant_drop(&c->grants, mailbox_id);
+	return 0;
+}
+
+/* Reads frames until the answer to id, applying REVOKEs on the way. */
+int
+session_answer_wait(struct mbx *c, uint32_t id, struct answer *a)
+{
+	for (;;) {
+		if (session_read(c, a) == -1)
+			return -1;
+		if (a->h.type == PROTO_REVOKE) {
+			if (session_revoke(c, a) == -1)
+				return -1;
+			continue;
+		}
+		/* One request at a time: another id means we lost track. */
+		if (a->h.id != id)
+			return net_break(&c->net, EPROTO);
+		order_answered(c->net.fd);
+		c->own_answers++;
+		return 0;
+	}
+}
+
+/*
+ * Applies the REVOKEs that arrived since the last call, without waiting:
+ * between calls nothing else can come.
+ */
+int
+session_drain(struct mbx *c)
+{
+	unsigned seen = order_answers();
+	struct net_frame f;
+	struct answer a;
+	int got;
+
+	for (;;) {
+		if ((got = net_poll_frame(&c->net, &f)) == -1)
+			return -1;
+		if (got == 0) {
+			c->notices_seen = seen;
+			c->own_answers = 0;
+			return 0;
+		}
+		if (session_accept(c, &f, &a) == -1)
+			return -1;
+		if (a.h.type != PROTO_REVOKE) {
+			if (a.fd >= 0)
+				(void)close(a.fd);
+			return net_break(&c->net, EPROTO);
+		}
+		if (session_revoke(c, &a) == -1)
+			return -1;
+	}
+}
+
+/*
+ * Applies the notices that may wait unread before a send on credit: only
+ * when some other handle of the process read an answer since this one
+ * last read all it was sent.  A handle alone (the common case) never pays
+ * a system call to look.
+ */
+int
+session_drain_if_due(struct mbx *c)
+{
+	if (order_answers() - c->notices_seen == c->own_answers)
+		return 0;
+	return session_drain(c);
+}
+
+/*
+ * Answers.
+ */
+
+/* Sends the request built in c->out (plus extra) and waits for its
+ * answer. */
+int
+session_call(struct mbx *c, uint32_t id, const void *extra, size_t extralen,
+    struct answer *a)
+{
+	unsigned seen = order_answers(), own = c->own_answers;
+
+	if (session_req_send(c, extra, extralen) == -1 ||
+	    session_answer_wait(c, id, a) == -1)
+		return -1;
+	/*
+	 * Whatever the process had seen before the request, the daemon had
+	 * done before answering it: its notices came before the answer.
+	 */
+	c->notices_seen = seen;
+	c->own_answers -= own;
+	return 0;
+}
+
+/* Reads the status that starts a REPLY; -1 (handle broken) when a is
+ * no REPLY. */
+int
+session_reply_status(struct mbx *c, struct answer *a, uint32_t *status)
+{
+	/* Set on failure too, though the caller then does not look: the
+	 * compiler cannot see that net_break() always returns -1. */
+	*status = PROTO_EPROTO;
+	if (a->h.type != PROTO_REPLY)
+		return net_break(&c->net, EPROTO);
+	*status = proto_get_u32(&a->r);
+	if (a->r.bad)
+		return net_break(&c->net, EPROTO);
+	return 0;
+}
+
+/* Fails with the errno of a status other than PROTO_OK. */
+int
+session_status_fail(struct mbx *c, uint32_t status)
+{
+	int err = proto_status_to_errno(status);
+
+	/* PROTO_STALE answers a sync ACK only (handled there). */
+	if (err == ESTALE)
+		return net_break(&c->net, EPROTO);
+	/* PROTO_ESHUTDOWN: the daemon is stopping and closes every
+	 * connection; the handle is as good as gone. */
+	if (err == ECONNRESET)
+		return net_break(&c->net, ECONNRESET);
+	errno = err;
+	return -1;
+}
+
+/*
+ * Waits for the answer to a request whose success is a bare status.
+ * What follows an error status is not checked: the error is the answer
+ * whatever detail comes with it.
+ */
+int
+session_call_status(struct mbx *c, uint32_t id, const void *extra,
+    size_t extralen)
+{
+	struct answer a;
+	uint32_t status;
+
+	if (session_call(c, id, extra, extralen, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status != PROTO_OK)
+		return session_status_fail(c, status);
+	if (!proto_reader_done(&a.r))
+		return net_break(&c->net, EPROTO);
+	return 0;
+}
+
+/*
+ * Acknowledgements.
+ */
+
+/* Writes the pending acknowledgements now, alone. */
+int
+session_acks_flush(struct mbx *c)
+{
+	if (c->nacks == 0)
+		return 0;
+	if (proto_writer_failed(&c->out))
+		proto_writer_free(&c->out);
+	else
+		proto_writer_consume(&c->out, c->out.len);
+	session_put_acks(c);
+	/* An ACK we cannot send leaves messages handed out for good: drop
+	 * the connection so that the daemon puts them back. */
+	if (proto_writer_failed(&c->out))
+		return net_break(&c->net, ENOMEM);
+	return session_req_send(c, NULL, 0);
+}
+
+/*
+ * Confirms a message whose payload the caller now has, the second phase
+ * of a receive.  An ordinary one joins the pending acknowledgements,
+ * written with the next request or as soon as nothing more is held.  A
+ * sync sender waits on this very message, so its ACK goes at once and
+ * asks for an answer: PROTO_STALE (ESTALE here) means the sender gave up
+ * and withdrew it meanwhile, and the receive does not count.
+ */
+int
+session_ack(struct mbx *c, uint64_t msg_id, bool sync)
+{
+	struct answer a;
+	uint32_t id, status;
+
+	if (!sync) {
+		c->acks[c->nacks++] = msg_id;
+		return c->nacks == MBX_ACK_MAX ? session_acks_flush(c) : 0;
+	}
+	session_req_begin(c);
+	proto_put_u64(&c->out, msg_id);
+	if ((id = session_req_end(c, PROTO_ACK, PROTO_ACK_REPLY, 0)) == 0)
+		return net_break(&c->net, ENOMEM);
+	if (session_call(c, id, NULL, 0, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1)
+		return -1;
+	if (status == PROTO_STALE) {
+		errno = ESTALE;
+		return -1;
+	}
+	if (status != PROTO_OK)
+		return session_status_fail(c, status);
+	if (!proto_reader_done(&a.r))
+		return net_break(&c->net, EPROTO);
+	return 0;
+}
+
+/*
+ * Taken messages are confirmed (held ones go back to the daemon when the
+ * socket closes), and what the handle wrote last still goes before what
+ * the process does next on another handle.
+ */
+void
+session_end(struct mbx *c)
+{
+	if (c->net.fd == -1)
+		return;
+	if (!c->net.broken)
+		(void)session_acks_flush(c);
+	order_forget(c->net.fd);
+}

@@ -1,0 +1,88 @@
+/*
+ * session.h - the protocol state of one libmbx handle, between the API
+ * (mbx*.c) and the transport (net.c): requests built and matched with
+ * their answers, the frame-type policy (which frames may come, and with
+ * descriptors), the daemon's notices (REVOKE) applied to the inbox and
+ * the grants, acknowledgements written late, and the order of this
+ * handle's writes against the process's other handles (order.c).
+ *
+ * A request is built in c->out: session_req_begin(), its body with
+ * proto_put_*(), then session_req_end(); session_call() sends it and
+ * waits for its answer.  Internal to libmbx: nothing here is exported.
+ */
+#ifndef MBX_SESSION_H
+#define MBX_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "mbx-int.h"
+#include "proto.h"
+
+/* An answer frame; its body points into the read buffer until the next
+ * read. */
+struct answer {
+	struct proto_header	h;
+	struct proto_reader	r;
+	int			fd;	/* the descriptor it came with, or -1:
+					 * the reader of the answer owns it */
+};
+
+/* Requests. */
+/*
+ * Starts a new request in c->out, forgetting the previous one; pending
+ * acknowledgements ride in front of it.
+ */
+void	 session_req_begin(struct mbx *c);
+void	 session_req_put_name(struct mbx *c, const char *name);
+/*
+ * Fills in the header of the request in c->out, whose body goes on for
+ * extra bytes that are not in c->out, with nfds descriptors.  Returns the
+ * request id, or 0 with errno ENOMEM.
+ */
+uint32_t session_req_end_nfds(struct mbx *c, uint16_t type, uint32_t flags,
+	    size_t extra, uint16_t nfds);
+uint32_t session_req_end(struct mbx *c, uint16_t type, uint32_t flags,
+	    size_t extra);
+/* Writes iov (and fd, or -1, with its first byte), in order with the
+ * process's other handles. */
+int	 session_write(struct mbx *c, struct iovec *iov, size_t iovcnt,
+	    int fd);
+/* Writes the request in c->out, then the extra bytes. */
+int	 session_req_send(struct mbx *c, const void *extra, size_t extralen);
+
+/* Answers. */
+/* Reads frames until the answer to id, applying notices on the way. */
+int	 session_answer_wait(struct mbx *c, uint32_t id, struct answer *a);
+/* Sends the request built in c->out (plus extra) and waits for its
+ * answer. */
+int	 session_call(struct mbx *c, uint32_t id, const void *extra,
+	    size_t extralen, struct answer *a);
+/* Reads the status that starts a REPLY; -1 (handle broken) when a is
+ * no REPLY. */
+int	 session_reply_status(struct mbx *c, struct answer *a,
+	    uint32_t *status);
+/* Fails with the errno of a status other than PROTO_OK. */
+int	 session_status_fail(struct mbx *c, uint32_t status);
+/* session_call() of a request whose success is a bare status. */
+int	 session_call_status(struct mbx *c, uint32_t id, const void *extra,
+	    size_t extralen);
+
+/* Notices. */
+/* Applies the notices that arrived since the last call, without waiting. */
+int	 session_drain(struct mbx *c);
+/* The same, only when the process may have seen a cause of one since. */
+int	 session_drain_if_due(struct mbx *c);
+
+/* Acknowledgements. */
+/* Confirms the message msg_id the caller now has (sync: at once). */
+int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync);
+/* Writes the pending acknowledgements now, alone. */
+int	 session_acks_flush(struct mbx *c);
+
+/* The handle is closing: acknowledgements out, its writes forgotten. */
+void	 session_end(struct mbx *c);
+
+#endif
