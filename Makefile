@@ -304,12 +304,12 @@ BENCH_DIR ?= build/bench
 BENCH_OBJ  = $(BENCH_DIR)/obj
 BENCH_SRC  = tests/bench/mbx-bench.c tests/bench/run.c tests/bench/daemon.c \
 	     tests/bench/baseline.c tests/bench/mbxload.c tests/bench/report.c \
-	     tests/bench/candidate.c
+	     tests/bench/candidate.c tests/bench/idle.c
 
 .PHONY: bench bench-deps bench-smoke
 
 $(B)/mbx-bench: $(call obj,$(BENCH_SRC)) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $^ -lrt
+	$(CC) $(LDFLAGS) -o $@ $^ -lrt -pthread
 
 # gnuplot draws the chart: installed when missing, never required.
 bench-deps:
