@@ -75,7 +75,8 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
-	  tests/test-errors.c tests/test-edges.c tests/test-channel.c
+	  tests/test-errors.c tests/test-edges.c tests/test-channel.c \
+	  tests/test-order.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
@@ -308,12 +309,12 @@ BENCH_DIR ?= build/bench
 BENCH_OBJ  = $(BENCH_DIR)/obj
 BENCH_SRC  = tests/bench/mbx-bench.c tests/bench/run.c tests/bench/daemon.c \
 	     tests/bench/baseline.c tests/bench/mbxload.c tests/bench/report.c \
-	     tests/bench/candidate.c
+	     tests/bench/candidate.c tests/bench/idle.c
 
 .PHONY: bench bench-deps bench-smoke
 
 $(B)/mbx-bench: $(call obj,$(BENCH_SRC)) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $^ -lrt
+	$(CC) $(LDFLAGS) -o $@ $^ -lrt -pthread
 
 # gnuplot draws the chart: installed when missing, never required.
 bench-deps:

@@ -20,5 +20,6 @@ Suite	*memfd_suite(void);	/* tests/test-memfd.c: memfds, shared */
 Suite	*errors_suite(void);	/* tests/test-errors.c: charges, errors */
 Suite	*edges_suite(void);	/* tests/test-edges.c: sockets, names,
 				 * odd but valid traffic */
+Suite	*order_suite(void);	/* tests/test-order.c: causal order, delivery */
 
 #endif /* MBX_TESTS_SUITES_H */

@@ -10,7 +10,8 @@
  *   daemon.c     a private mbxd: config, start, READY=1, RSS, stop
  *   baseline.c   the baselines: direct Unix socket, relay, POSIX mq
  *   mbxload.c    the same workloads through libmbx and mbxd
- *   candidate.c     prototypes of protocol 5's two candidate data paths
+ *   candidate.c  prototypes of protocol 5's two candidate data paths
+ *   idle.c       an idle mbxd: idle connections, blocked receivers
  *
  * Conventions: every role ends with a marker message whose payload is one
  * byte shorter than the others (every size is >= 64 B), so no payload byte
@@ -36,6 +37,9 @@
 #define BATCH_BYTES	(256 * MIB)
 /* Senders of the fan-in workload. */
 #define FANIN_SENDERS	8
+/* The receiver's identity in P_MBX_USERS (nobody on Debian). */
+#define BENCH_OTHER_UID	65534
+#define BENCH_OTHER_GID	65534
 /* Room for ping-pong round-trip samples. */
 #define LAT_MAX		(1u << 20)
 
@@ -53,6 +57,8 @@ enum path {
 	P_MBX_B_CR,		/* the same with MBX_OPT_CREDIT */
 	P_MBX_SEALED,		/* mbx_sendmsg sealed / mbx_recvmsg */
 	P_MBX_SHARED,		/* mbx_sendmsg MBX_SHARED / mbx_recvmsg */
+	P_MBX_USERS,		/* mbx_send / mbx_recv, receiver of another
+				 * uid (BENCH_OTHER_UID; needs root) */
 	P_CAND_SOCK,		/* protocol 5 prototype C1: socket posts */
 	P_CAND_RING,		/* protocol 5 prototype C2: rings */
 	P_NPATH
@@ -174,11 +180,28 @@ struct memfig {
 	char	 err[160];
 };
 
+/* An idle mbxd (idle.c). */
+struct idlefig {
+	bool	 ok;
+	long	 conns;			/* idle connections open */
+	long	 blocked;		/* receivers asleep in mbx_recv() */
+	double	 secs;			/* the window */
+	double	 cpu_pct;		/* mbxd's CPU over it, % of a core */
+	double	 spin_p50, spin_max;	/* us of CPU in a blocking call
+					 * before it slept, over the
+					 * receivers */
+	char	 err[160];
+};
+
 /* Everything one benchmark run found, and where. */
 struct report {
 	struct result	*results;	/* in the order they ran */
 	size_t		 n;
 	struct memfig	 mem;
+	struct idlefig	 idle;
+	bool		 idle_run;	/* the idle section ran */
+	long		 idle_n;	/* connections and receivers asked */
+	double		 idle_secs;	/* window asked */
 	double		 seconds;	/* per run */
 	unsigned	 reps;		/* runs per workload, median kept */
 	unsigned	 reps_noisy;	/* for ping-pong and mailbox counts */
@@ -196,6 +219,9 @@ int	 report_data(const struct report *rp, const char *dir);
 const char *size_str(size_t size, char *buf, size_t len);
 const char *kind_key(enum kind k);
 const char *num_str(double v, char *buf, size_t len);
+
+/* idle.c: n idle connections, n blocked receivers, a window of seconds. */
+int	 idle_run(const char *mbxd, long n, double seconds, struct idlefig *f);
 
 /* mbxload.c */
 void	 mbxload_run(const struct spec *s, struct result *r);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -159,6 +160,13 @@ daemon_start(struct daemon *d, const char *mbxd)
 		fprintf(stderr, "mbx-bench: mkdtemp %s: %s\n", d->dir,
 		    strerror(errno));
 		d->dir[0] = '\0';
+		return -1;
+	}
+	/* The receiver of another uid (P_MBX_USERS) must reach the socket. */
+	if (geteuid() == 0 && chmod(d->dir, 0711) < 0) {
+		fprintf(stderr, "mbx-bench: chmod %s: %s\n", d->dir,
+		    strerror(errno));
+		daemon_remove_dir(d);
 		return -1;
 	}
 	path_in(d->sock, sizeof(d->sock), d, "mbxd.sock");

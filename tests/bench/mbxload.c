@@ -17,13 +17,21 @@
  * of a page is what shared memory costs on a VM, and a real producer and
  * consumer touch every page at least once.  No payload is copied.
  *
+ * Between two users (P_MBX_USERS, for root only): the mailbox lets others
+ * read it and the receiver becomes BENCH_OTHER_UID for good before it
+ * connects; everything else is mbx_send/mbx_recv as in P_MBX.
+ *
  * The zero-copy calls are referenced weakly, so that this file builds and
  * every other mode runs against a libmbx that does not have them yet.
  */
 #include <errno.h>
+#include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -180,11 +188,34 @@ send_zerocopy(struct runctx *ctx, const struct spec *s, unsigned idx,
 	return 0;
 }
 
+/*
+ * The receiver of P_MBX_USERS becomes another user for good.  A change
+ * of credentials clears the parent-death signal (prctl(2)): set again.
+ */
+static int
+become_other(struct runctx *ctx)
+{
+	pid_t parent = getppid();
+
+	if (setgroups(0, NULL) < 0 || setgid(BENCH_OTHER_GID) < 0 ||
+	    setuid(BENCH_OTHER_UID) < 0)
+		return run_fail(ctx, "setuid(%d): %s", BENCH_OTHER_UID,
+		    errname(errno));
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(4);
+	return 0;
+}
+
 /* A receiver's connection, bound to the run's mailbox. */
 static mbx_t *
 receiver_open(struct runctx *ctx, const struct spec *s)
 {
-	mbx_t *c = role_open(ctx, s);
+	mbx_t *c;
+
+	if (s->path == P_MBX_USERS && become_other(ctx) < 0)
+		return NULL;
+	c = role_open(ctx, s);
 
 	if (c != NULL && mbx_bind(c, s->mailbox, MBX_BIND_EXCLUSIVE) < 0) {
 		role_fail(ctx, "mbx_bind", c);
@@ -391,6 +422,11 @@ mbxload_run(const struct spec *s0, struct result *r)
 		    "this libmbx");
 		return;
 	}
+	if (s.path == P_MBX_USERS && geteuid() != 0) {
+		snprintf(r->err, sizeof(r->err), "needs root to receive "
+		    "as uid %d", BENCH_OTHER_UID);
+		return;
+	}
 	snprintf(name, sizeof(name), "%s.%u", mailbox_prefix(s.kind), seq++);
 	s.mailbox = name;
 	if ((admin = mbx_open(s.sock)) == NULL) {
@@ -408,6 +444,8 @@ mbxload_run(const struct spec *s0, struct result *r)
 		a.capacity = (long)depth;
 	if (a.max_msg < s.size)
 		a.max_msg = s.size;
+	if (s.path == P_MBX_USERS)
+		a.mode = 0604;
 	if (mbx_create(admin, name, &a) < 0) {
 		snprintf(r->err, sizeof(r->err), "mbx_create: %s",
 		    errname(errno));
