@@ -56,7 +56,7 @@ SOVERSION = 1
 MAKEFLAGS += --no-print-directory
 VERSION	= 0.1.0
 
-PROTO_SRC  = proto/proto.c
+PROTO_SRC  = proto/proto.c proto/framer.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
@@ -67,7 +67,8 @@ DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
 	     client/shm.c client/order.c
 CTL_SRC	   = client/mbxctl.c
-TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
+TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
+	  tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \

@@ -7,6 +7,7 @@
 #include <check.h>
 
 Suite	*proto_suite(void);	/* tests/test-proto.c: the wire codec */
+Suite	*framer_suite(void);	/* tests/test-framer.c: the frame splitter */
 Suite	*broker_suite(void);	/* tests/test-broker.c: the daemon's core */
 Suite	*e2e_suite(void);	/* tests/test-e2e.c: libmbx against mbxd */
 Suite	*ctl_suite(void);	/* tests/test-ctl.c: mbxctl against mbxd */
