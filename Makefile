@@ -72,7 +72,7 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
-	  tests/test-errors.c tests/test-edges.c
+	  tests/test-errors.c tests/test-edges.c tests/raw.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
