@@ -56,7 +56,7 @@ SOVERSION = 1
 MAKEFLAGS += --no-print-directory
 VERSION	= 0.1.0
 
-PROTO_SRC  = proto/proto.c proto/body.c proto/channel.c
+PROTO_SRC  = proto/proto.c proto/body.c proto/framer.c proto/channel.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
@@ -71,12 +71,13 @@ LIB_SRC	   = client/mbx-admin.c client/mbx-send.c client/mbx-recv.c \
 	     client/mbx.c client/session.c client/net.c client/order.c \
 	     client/grant.c client/inbox.c client/shm.c
 CTL_SRC	   = client/mbxctl.c
-TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
+TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
+	  tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
 	  tests/test-errors.c tests/test-edges.c tests/test-channel.c \
-	  tests/test-order.c
+	  tests/test-order.c tests/raw.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "memfd-layout.h"
 #include "shm.h"
 
 #define HDR	PROTO_SHARED_HEADER
@@ -71,7 +72,7 @@ shm_create(size_t cap, int *fd, void **map)
 		return -1;
 	/* Its size is fixed from now on, so no mapping can ever fault. */
 	if (ftruncate(*fd, (off_t)total) < 0 ||
-	    fcntl(*fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK) < 0) {
+	    fcntl(*fd, F_ADD_SEALS, PROTO_MEMFD_SEALS_SIZE) < 0) {
 		close(*fd);
 		return -1;
 	}
@@ -222,7 +223,7 @@ shm_ready(struct shm *s, struct mbx_msg *m, bool shared)
 	if (munmap(m->map, m->map_len) < 0)
 		return -1;
 	m->map = NULL;
-	if (fcntl(m->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+	if (fcntl(m->fd, F_ADD_SEALS, PROTO_MEMFD_SEALS_SEALED) < 0)
 		return -1;
 	m->map = mmap(NULL, m->map_len, PROT_READ, MAP_SHARED, m->fd, 0);
 	if (m->map == MAP_FAILED) {

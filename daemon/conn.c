@@ -1,7 +1,8 @@
 /*
  * conn.c - socket transport: framed reads, queued writes, backpressure.
  *
- * Reads use recvmsg() so that passed descriptors are seen.  They queue in
+ * Reads use recvmsg() so that passed descriptors are seen.  The framer
+ * (proto/framer.h) cuts the input into frames: descriptors queue in
  * arrival order and each frame takes the number its header declares;
  * the frame's owner decides whether its type may carry any.  A descriptor
  * no frame claims, a truncated control message, or more than the queue
@@ -43,10 +44,12 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "framer.h"
 #include "log.h"
 
 #define CONN_READ_SIZE	(64u * 1024)
-#define CONN_MAX_FDS	(2 * PROTO_MAX_FDS)
+/* Descriptors received and not yet claimed: one frame's and the next's. */
+#define CONN_MAX_FDS	FRAMER_MAX_FDS
 /* Descriptors waiting to be written: a reader stalled longer is dropped. */
 #define CONN_MAX_OUT_FDS	256
 #define CONN_OUT_HIGH	(4u * 1024 * 1024)
@@ -66,7 +69,6 @@ struct conn {
 	struct event	*reap;
 	const struct conn_ops *ops;
 	void		*ctx;
-	uint32_t	 max_body;
 
 	uint8_t		*in;		/* allocated only while data waits */
 	size_t		 in_len;
@@ -75,8 +77,7 @@ struct conn {
 	struct proto_writer out;
 	size_t		 out_off;	/* bytes of out already written */
 
-	int		 in_fds[CONN_MAX_FDS];	/* received, not yet claimed */
-	size_t		 nin_fds;
+	struct framer	 framer;	/* frames cut, descriptors bound */
 	struct conn_fd {
 		size_t	 off;		/* frame start in out */
 		int	 fd;
@@ -146,7 +147,7 @@ conn_new(struct event_base *base, int fd, uint32_t max_body,
 	c->fd = fd;
 	c->ops = ops;
 	c->ctx = ctx;
-	c->max_body = max_body;
+	framer_init(&c->framer, max_body, CONN_MAX_FDS);
 	proto_writer_init(&c->out);
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
@@ -175,8 +176,7 @@ conn_free(struct conn *c)
 	if (c->retry != NULL)
 		event_free(c->retry);
 	close(c->fd);
-	for (size_t i = 0; i < c->nin_fds; i++)
-		close(c->in_fds[i]);
+	framer_deinit(&c->framer);
 	for (size_t i = 0; i < c->nout_fds; i++)
 		close(c->out_fds[i].fd);
 	free(c->out_fds);
@@ -454,44 +454,6 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		conn_pause_reading(c, false);
 }
 
-static void
-conn_close_in_fds(struct conn *c)
-{
-	for (size_t i = 0; i < c->nin_fds; i++)
-		close(c->in_fds[i]);
-	c->nin_fds = 0;
-}
-
-/*
- * Queues the descriptors of the control data; -1 (all closed) when more
- * came than a frame may claim.
- */
-static int
-conn_take_passed_fds(struct conn *c, struct msghdr *mh)
-{
-	struct cmsghdr *cm;
-	int overflow = 0;
-
-	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			if (c->nin_fds == CONN_MAX_FDS) {
-				close(fd);
-				overflow = -1;
-			} else {
-				c->in_fds[c->nin_fds++] = fd;
-			}
-		}
-	}
-	return overflow;
-}
-
 /* Makes room for at least want more bytes in the input buffer. */
 static int
 conn_reserve(struct conn *c, size_t want)
@@ -520,7 +482,6 @@ conn_reserve(struct conn *c, size_t want)
 static bool
 conn_parse_some(struct conn *c, int only)
 {
-	int fds[PROTO_MAX_FDS];
 	size_t off = 0;
 	bool other = false;
 
@@ -538,8 +499,8 @@ conn_parse_some(struct conn *c, int only)
 	/* After a refused handshake nothing more is read: it is not run. */
 	while (!c->dead && (only >= 0 || !c->reading_paused) &&
 	    !c->close_after_flush) {
-		struct proto_header h;
-		enum proto_decode d;
+		struct framer_frame fr;
+		enum framer_result d;
 
 		/* Output waits and the owner wants no more of it for now. */
 		if (c->out.len > c->out_off && c->ops->may_read != NULL &&
@@ -547,30 +508,23 @@ conn_parse_some(struct conn *c, int only)
 			conn_pause_reading(c, true);
 			break;
 		}
-		d = proto_header_decode(c->in + off, c->in_len - off,
-		    c->max_body, &h);
-
-		if (d == PROTO_DECODE_MALFORMED) {
+		d = framer_peek(&c->framer, c->in + off, c->in_len - off, &fr);
+		if (d == FRAMER_MALFORMED) {
 			c->parsing = false;
 			conn_kill(c, "malformed frame header");
 			return false;
 		}
-		if (d == PROTO_DECODE_MORE ||
-		    c->in_len - off < PROTO_HEADER_SIZE + (size_t)h.len)
+		if (d == FRAMER_MORE)
 			break;
-		if (only >= 0 && h.type != only) {
+		if (only >= 0 && fr.h.type != only) {
 			other = true;
 			break;
 		}
-		/* The descriptors were sent with the frame's first byte. */
-		if (h.nfds > c->nin_fds) {
+		if (framer_bind(&c->framer, &fr) != FRAMER_FRAME) {
 			c->parsing = false;
 			conn_kill(c, "a frame without its descriptors");
 			return false;
 		}
-		memcpy(fds, c->in_fds, h.nfds * sizeof(int));
-		c->nin_fds -= h.nfds;
-		memmove(c->in_fds, c->in_fds + h.nfds, c->nin_fds * sizeof(int));
 		/*
 		 * The frame charged while it came (the first in the buffer)
 		 * is complete: what its request keeps (a message) is charged
@@ -581,13 +535,12 @@ conn_parse_some(struct conn *c, int only)
 			c->covered = false;
 		}
 		/* The owner has logged why. */
-		if (c->ops->frame(c->ctx, &h, c->in + off + PROTO_HEADER_SIZE,
-		    fds) < 0) {
+		if (c->ops->frame(c->ctx, &fr.h, fr.body, fr.fds) < 0) {
 			c->parsing = false;
 			conn_kill(c, NULL);
 			return false;
 		}
-		off += PROTO_HEADER_SIZE + h.len;
+		off += fr.size;
 		if (c->out.len - c->out_off > CONN_OUT_HIGH)
 			conn_pause_reading(c, true);
 	}
@@ -597,7 +550,7 @@ conn_parse_some(struct conn *c, int only)
 		c->in_len -= off;
 	}
 	/* Descriptors that no frame (whole or begun) can claim. */
-	if (c->in_len == 0 && c->nin_fds > 0 && !c->reading_paused) {
+	if (framer_stray_fds(&c->framer, c->in_len) && !c->reading_paused) {
 		conn_kill(c, "unexpected file descriptor");
 		return false;
 	}
@@ -650,18 +603,18 @@ conn_skip(struct conn *c)
 static void
 conn_charge_frame(struct conn *c)
 {
-	struct proto_header h;
+	struct framer_frame fr;
 	size_t want = 0;
 
 	if (c->dead || c->skip_left > 0 || c->close_after_flush)
 		return;
-	if (c->in_len >= PROTO_HEADER_SIZE &&
-	    proto_header_decode(c->in, c->in_len, c->max_body, &h) ==
-	    PROTO_DECODE_OK && PROTO_HEADER_SIZE + (size_t)h.len > CONN_READ_SIZE)
-		want = PROTO_HEADER_SIZE + (size_t)h.len;
+	/* Whole or not, the first frame's header says how big it is. */
+	if (framer_peek(&c->framer, c->in, c->in_len, &fr) != FRAMER_MALFORMED &&
+	    fr.size > CONN_READ_SIZE)
+		want = fr.size;
 	if (want == c->charged || (want > 0 && c->covered))
 		return;
-	switch (c->ops->charge(c->ctx, want > c->charged ? &h : NULL,
+	switch (c->ops->charge(c->ctx, want > c->charged ? &fr.h : NULL,
 	    (int64_t)want - (int64_t)c->charged)) {
 	case 0:
 		c->charged = want;
@@ -670,16 +623,14 @@ conn_charge_frame(struct conn *c)
 		c->covered = true;
 		return;
 	}
-	/* The descriptors were sent with the frame's first byte. */
-	if (h.nfds > c->nin_fds) {
+	/* Dropped unread, the frame still takes its descriptors. */
+	if (framer_bind(&c->framer, &fr) != FRAMER_FRAME) {
 		conn_kill(c, "a frame without its descriptors");
 		return;
 	}
-	for (unsigned i = 0; i < h.nfds; i++)
-		close(c->in_fds[i]);
-	c->nin_fds -= h.nfds;
-	memmove(c->in_fds, c->in_fds + h.nfds, c->nin_fds * sizeof(int));
-	c->skip = h;
+	for (unsigned i = 0; i < fr.h.nfds; i++)
+		close(fr.fds[i]);
+	c->skip = fr.h;
 	c->skip_left = want;
 	conn_skip(c);
 }
@@ -708,10 +659,7 @@ conn_uncharge(struct conn *c)
 static int
 conn_recv_once(struct conn *c)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
-	} cbuf;
+	union framer_control cbuf;
 	struct iovec iov;
 	struct msghdr mh;
 	ssize_t n;
@@ -736,8 +684,8 @@ conn_recv_once(struct conn *c)
 		    strerror(errno));
 		return -1;
 	}
-	if (conn_take_passed_fds(c, &mh) < 0 || (mh.msg_flags & MSG_CTRUNC)) {
-		conn_close_in_fds(c);
+	if (framer_take_fds(&c->framer, &mh) != FRAMER_FRAME) {
+		framer_close_fds(&c->framer);
 		conn_kill(c, "too many or truncated file descriptors");
 		return -1;
 	}

@@ -1,5 +1,6 @@
 /*
- * memfd.c - the checks of a zero-copy payload (see memfd.h).
+ * memfd.c - the checks of a zero-copy payload (see memfd.h), against the
+ * layout and seal rules of proto/memfd-layout.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -7,18 +8,14 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "memfd-layout.h"
 #include "memfd.h"
-#include "proto.h"
-
-/* Every seal that stops writes, now or to new mappings. */
-#define MEMFD_WRITE_SEALS	(F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)
 
 int
 memfd_check(int fd, uint64_t size, bool shared)
 {
-	const int sealed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-	    F_SEAL_SEAL;
-	const int fixed = F_SEAL_GROW | F_SEAL_SHRINK;
+	const int sealed = PROTO_MEMFD_SEALS_SEALED;
+	const int fixed = PROTO_MEMFD_SEALS_SIZE | PROTO_MEMFD_SEALS_MBXD;
 	int seals, mode = fcntl(fd, F_GETFL);
 	struct statfs sfs;
 	struct stat st;
@@ -57,11 +54,11 @@ memfd_check(int fd, uint64_t size, bool shared)
 	 * read after: a write seal added before that (even while we look)
 	 * shows, and none can come later.  EPERM: already frozen.
 	 */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0 && errno != EPERM)
+	if (fcntl(fd, F_ADD_SEALS, PROTO_MEMFD_SEALS_MBXD) < 0 &&
+	    errno != EPERM)
 		return -EINVAL;
 	if ((seals = fcntl(fd, F_GET_SEALS)) < 0 ||
-	    (seals & (fixed | F_SEAL_SEAL)) != (fixed | F_SEAL_SEAL) ||
-	    (seals & MEMFD_WRITE_SEALS) != 0)
+	    (seals & fixed) != fixed || (seals & PROTO_MEMFD_SEALS_WRITE) != 0)
 		return -EINVAL;
 	return 0;
 }

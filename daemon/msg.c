@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memfd-layout.h"
 #include "msg.h"
 #include "proto.h"
 
@@ -45,8 +46,8 @@ msg_new_fd(uint64_t id, int fd, size_t len, bool shared)
 int
 msg_make_private(struct msg *m)
 {
-	const uint32_t state_free = 0;
-	loff_t in = PROTO_SHARED_HEADER, out = PROTO_SHARED_HEADER;
+	const uint32_t state_free = PROTO_MEMFD_FREE;
+	loff_t in = PROTO_MEMFD_PAYLOAD, out = PROTO_MEMFD_PAYLOAD;
 	size_t left = m->len, total;
 	int fd;
 
@@ -67,15 +68,15 @@ msg_make_private(struct msg *m)
 			goto fail;
 		left -= (size_t)n;
 	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
-	    F_SEAL_SEAL) < 0)
+	if (fcntl(fd, F_ADD_SEALS, PROTO_MEMFD_SEALS_SEALED) < 0)
 		goto fail;
 	/*
 	 * The sender may reuse its buffer: nobody will read it now.  Should
 	 * the write fail, the buffer only stays busy and the sender's pool
 	 * makes another.
 	 */
-	if (pwrite(m->fd, &state_free, sizeof(state_free), 0) < 0)
+	if (pwrite(m->fd, &state_free, sizeof(state_free),
+	    PROTO_MEMFD_STATE) < 0)
 		errno = 0;
 	close(m->fd);
 	m->fd = fd;

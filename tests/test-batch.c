@@ -21,6 +21,7 @@
 #include "mbxd-proc.h"
 #include "mbx.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 
 static void
@@ -551,69 +552,6 @@ START_TEST(shared_buffers_stay_within_one_user)
 }
 END_TEST
 
-/* Writes the frame in w with memfd fd attached, raw. */
-static void
-raw_write_fd(int sock, struct proto_writer *w, int fd)
-{
-	struct iovec iov = { w->buf, w->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	union proto_fd_control cbuf;
-
-	proto_attach_fd(&mh, &cbuf, fd);
-	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)w->len);
-	proto_writer_free(w);
-}
-
-/* Sends a SEND frame to "raw" with memfd fd attached, raw. */
-static void
-raw_send_fd(int sock, uint32_t id, uint32_t flags, int fd, uint64_t size)
-{
-	struct proto_writer w;
-	size_t start;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_str(&w, "raw", 3);
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_SEND, id, flags, 1);
-	raw_write_fd(sock, &w, fd);
-}
-
-/* Sends a memfd POST on the grant of mailbox_id, raw. */
-static void
-raw_post_fd(int sock, uint32_t id, uint64_t mailbox_id, int fd, uint64_t size)
-{
-	struct proto_writer w;
-	size_t start;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_u64(&w, mailbox_id);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_POST, id, PROTO_POST_FD, 1);
-	raw_write_fd(sock, &w, fd);
-}
-
-static uint32_t
-raw_reply_status(int fd, uint32_t id)
-{
-	struct proto_reader rd;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, flags, status;
-
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body, &len),
-	    1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&rd, body, len);
-	status = proto_get_u32(&rd);
-	free(body);
-	return status;
-}
-
 START_TEST(daemon_checks_the_seals)
 {
 	struct harness h;
@@ -629,17 +567,17 @@ START_TEST(daemon_checks_the_seals)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, 8192), 0);
 	/* Unsealed but claiming to be sealed: refused, nothing queued. */
-	raw_send_fd(sock, 2, PROTO_SEND_FD, fd, 100);
-	ck_assert_uint_eq(raw_reply_status(sock, 2), PROTO_EINVAL);
+	raw_send_fd(sock, "raw", 2, PROTO_SEND_FD, fd, 100);
+	ck_assert_uint_eq(raw_status(sock, 2), PROTO_EINVAL);
 	/* Sealed but smaller than it claims: refused. */
 	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW |
 	    F_SEAL_SHRINK | F_SEAL_SEAL), 0);
-	raw_send_fd(sock, 3, PROTO_SEND_FD, fd, 100000);
-	ck_assert_uint_eq(raw_reply_status(sock, 3), PROTO_EINVAL);
+	raw_send_fd(sock, "raw", 3, PROTO_SEND_FD, fd, 100000);
+	ck_assert_uint_eq(raw_status(sock, 3), PROTO_EINVAL);
 	ck_assert_int_eq(harness_mailbox_int(c, "raw", "queued"), 0);
 	/* Right: accepted. */
-	raw_send_fd(sock, 4, PROTO_SEND_FD, fd, 100);
-	ck_assert_uint_eq(raw_reply_status(sock, 4), PROTO_OK);
+	raw_send_fd(sock, "raw", 4, PROTO_SEND_FD, fd, 100);
+	ck_assert_uint_eq(raw_status(sock, 4), PROTO_OK);
 	ck_assert_int_eq(harness_mailbox_int(c, "raw", "queued"), 1);
 	close(fd);
 	close(sock);
@@ -733,20 +671,20 @@ START_TEST(memfd_posts_on_a_zero_copy_grant)
 	}
 	id = raw_grant(sock, 2, &zerocopy);
 	ck_assert(!zerocopy);
-	raw_post_fd(sock, 3, id, sealed_memfd('x', true), 64);
+	raw_post_fd(sock, 3, id, 0, sealed_memfd('x', true), 64);
 	/* Earned by a memfd send: memfd posts queue, in order. */
-	raw_send_fd(sock, 4, PROTO_SEND_FD | PROTO_SEND_CREDIT,
+	raw_send_fd(sock, "raw", 4, PROTO_SEND_FD | PROTO_SEND_CREDIT,
 	    sealed_memfd('a', true), 64);
 	id = raw_grant(sock, 4, &zerocopy);
 	ck_assert(zerocopy);
-	raw_post_fd(sock, 5, id, sealed_memfd('b', true), 64);
-	raw_post_fd(sock, 6, id, sealed_memfd('c', true), 64);
+	raw_post_fd(sock, 5, id, 0, sealed_memfd('b', true), 64);
+	raw_post_fd(sock, 6, id, 0, sealed_memfd('c', true), 64);
 	ck_assert(harness_wait_mailbox_int(c, "raw", "queued", 4));
 	/* Three memfds held: the inline message and the dropped post hold
 	 * none. */
 	ck_assert(fd_count_reaches(h.pid, fds + 1 + 3));
 	/* An unsealed memfd posted as sealed: the connection goes. */
-	raw_post_fd(sock, 7, id, sealed_memfd('d', false), 64);
+	raw_post_fd(sock, 7, id, 0, sealed_memfd('d', false), 64);
 	ck_assert(harness_wait_client_gone(c, raw_id));
 	ck_assert_int_eq(harness_mailbox_int(c, "raw", "queued"), 4);
 	close(sock);

@@ -30,6 +30,7 @@
 #include "mbxd-proc.h"
 #include "mbx.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 #include "users.h"
 
@@ -236,63 +237,9 @@ join_ok(struct harness_child *ch)
 }
 
 /*
- * Raw frames, for what libmbx cannot be made to send.
+ * Raw frames, for what libmbx never sends (tests/raw.h has the
+ * writers and readers every suite shares).
  */
-
-static void
-raw_frame_flags(int fd, uint16_t type, uint32_t id, uint32_t flags,
-    const struct proto_writer *b)
-{
-	struct proto_writer w;
-	size_t start;
-	uint8_t *p;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	p = proto_put_raw(&w, b->len);
-	if (p != NULL && b->len > 0)
-		memcpy(p, b->buf, b->len);
-	proto_frame_end(&w, start, type, id, flags, 0);
-	ck_assert(!proto_writer_failed(&w));
-	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
-	    strerror(errno));
-	proto_writer_free(&w);
-}
-
-static void
-raw_frame(int fd, uint16_t type, uint32_t id, const struct proto_writer *b)
-{
-	raw_frame_flags(fd, type, id, 0, b);
-}
-
-/* A raw BIND of name. */
-static void
-raw_bind(int fd, uint32_t id, const char *name, uint32_t how)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, strlen(name));
-	proto_put_u32(&b, how);
-	raw_frame(fd, PROTO_BIND, id, &b);
-	proto_writer_free(&b);
-}
-
-/* A raw RECV on name, for one message of at most 1024 bytes. */
-static void
-raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, strlen(name));
-	proto_put_i32(&b, timeout);
-	proto_put_u64(&b, 1024);	/* cap */
-	proto_put_u32(&b, 1);		/* max_count */
-	proto_put_u64(&b, 1024);	/* budget */
-	raw_frame(fd, PROTO_RECV, id, &b);
-	proto_writer_free(&b);
-}
 
 /*
  * Reads the MSG answering request id; returns its msg_id and flags and
@@ -338,47 +285,6 @@ raw_msg(int fd, uint32_t id, const char *want, uint32_t *flags)
 	    (int)payload.len, payload.ptr, want);
 	free(body);
 	return msg_id;
-}
-
-/* Reads one frame that must be a REPLY to id; returns its status. */
-static uint32_t
-raw_status(int fd, uint32_t id)
-{
-	struct proto_reader r;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, flags, status;
-
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
-	    &len), 1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&r, body, len);
-	status = proto_get_u32(&r);
-	free(body);
-	return status;
-}
-
-/* True when the daemon closes fd (EOF or reset) within the wait bound. */
-static bool
-raw_closed(int fd)
-{
-	uint8_t *body = NULL;
-	size_t len;
-	uint16_t type;
-	uint32_t id, flags;
-	int r;
-
-	/* Whatever it answers before closing is fine; it must close. */
-	for (int i = 0; i < 8; i++) {
-		r = harness_raw_read(fd, &type, &id, &flags, &body, &len);
-		free(body);
-		body = NULL;
-		if (r != 1)
-			return r == 0;
-	}
-	return false;
 }
 
 /*
@@ -476,10 +382,10 @@ START_TEST(test_handshake_version)
 	fd = harness_raw_connect(&h);
 	proto_writer_init(&b);
 	proto_put_u32(&b, PROTO_VERSION + 1);
-	raw_frame(fd, PROTO_HELLO, 7, &b);
+	raw_frame(fd, PROTO_HELLO, 7, 0, 0, &b);
 	proto_writer_free(&b);
 	ck_assert_uint_eq(raw_status(fd, 7), PROTO_EPROTO);
-	ck_assert_msg(raw_closed(fd), "the daemon kept the connection open "
+	ck_assert_msg(raw_closed(fd, 8), "the daemon kept the connection open "
 	    "after a version mismatch");
 	close(fd);
 
@@ -528,7 +434,7 @@ START_TEST(test_malformed_frame)
 		if (bad[i].hello)
 			id = harness_raw_hello(fd);
 		ck_assert(harness_raw_write(fd, bad[i].bytes, bad[i].len));
-		ck_assert_msg(raw_closed(fd), "case %zu: the connection "
+		ck_assert_msg(raw_closed(fd, 8), "case %zu: the connection "
 		    "stayed open", i);
 		close(fd);
 		if (id > 0)
@@ -1284,9 +1190,9 @@ START_TEST(test_unacked_returns)
 
 	fd = harness_raw_connect(&h);
 	harness_raw_hello(fd);
-	raw_bind(fd, 2, "al", PROTO_BIND_EXCLUSIVE);
+	raw_bind(fd, 2, "al", strlen("al"), PROTO_BIND_EXCLUSIVE);
 	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
-	raw_recv(fd, 3, "al", 0);
+	raw_recv(fd, 3, "al", strlen("al"), 0, 1024);
 	raw_msg(fd, 3, "m1", &flags);
 	ck_assert_uint_eq(flags & PROTO_MSG_SYNC, 0);
 	/* Delivered, not acknowledged: still held. */
@@ -1322,9 +1228,9 @@ START_TEST(test_sync_stale)
 	create(c, "st", 4, 0);
 	fd = harness_raw_connect(&h);
 	harness_raw_hello(fd);
-	raw_bind(fd, 2, "st", PROTO_BIND_EXCLUSIVE);
+	raw_bind(fd, 2, "st", strlen("st"), PROTO_BIND_EXCLUSIVE);
 	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
-	raw_recv(fd, 3, "st", -1);
+	raw_recv(fd, 3, "st", strlen("st"), -1, 1024);
 
 	/* Delivered at once or when the receive arrives: never acked. */
 	t0 = harness_now_ms();
@@ -1335,14 +1241,14 @@ START_TEST(test_sync_stale)
 	    "PROTO_MSG_SYNC");
 	proto_writer_init(&b);
 	proto_put_u64(&b, msg_id);
-	raw_frame_flags(fd, PROTO_ACK, 4, PROTO_ACK_REPLY, &b);
+	raw_frame(fd, PROTO_ACK, 4, PROTO_ACK_REPLY, 0, &b);
 	proto_writer_free(&b);
 	ck_assert_uint_eq(raw_status(fd, 4), PROTO_STALE);
 
 	/* Withdrawn: nothing held, nothing received, nothing to receive. */
 	ck_assert_int_eq(mbint(c, "st", "queued"), 0);
 	ck_assert_int_eq(mbint(c, "st", "received"), 0);
-	raw_recv(fd, 5, "st", 0);
+	raw_recv(fd, 5, "st", strlen("st"), 0, 1024);
 	ck_assert_uint_eq(raw_status(fd, 5), PROTO_EAGAIN);
 	close(fd);
 	mbx_close(c);
@@ -1760,12 +1666,12 @@ START_TEST(test_rebind_after_ack)
 		poll(NULL, 0, 1);
 	ck_assert_int_eq(proc_state(h.pid), 'T');
 	proto_writer_init(&b);
-	raw_frame(fd, PROTO_LIST, 2, &b);
+	raw_frame(fd, PROTO_LIST, 2, 0, 0, &b);
 	/* Returns m2 with no round trip, its ACK written. */
 	expect(r, "ra", 0, "m2", NULL);
 	proto_put_str(&b, "ra", 2);
 	proto_put_u64(&b, (uint64_t)mbx_id(s));
-	raw_frame(fd, PROTO_REBIND, 3, &b);
+	raw_frame(fd, PROTO_REBIND, 3, 0, 0, &b);
 	proto_writer_free(&b);
 	ck_assert_int_eq(kill(h.pid, SIGCONT), 0);
 

@@ -24,200 +24,11 @@
 
 #include "harness.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 #include "users.h"
 
 #define MiB	(1024u * 1024)
-
-/*
- * Raw frames.
- */
-
-static void
-raw_frame(int fd, uint16_t type, uint32_t id, uint32_t flags,
-    const struct proto_writer *b)
-{
-	struct proto_writer w;
-	size_t start;
-	uint8_t *p;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	p = proto_put_raw(&w, b->len);
-	if (p != NULL && b->len > 0)
-		memcpy(p, b->buf, b->len);
-	proto_frame_end(&w, start, type, id, flags, 0);
-	ck_assert(!proto_writer_failed(&w));
-	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
-	    strerror(errno));
-	proto_writer_free(&w);
-}
-
-/* The status of the REPLY to id (the next frame); its body in *rest. */
-static uint32_t
-raw_status_body(int fd, uint32_t id, uint8_t **rest, size_t *rest_len)
-{
-	struct proto_reader r;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, flags, status;
-
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
-	    &len), 1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&r, body, len);
-	status = proto_get_u32(&r);
-	if (rest != NULL) {
-		*rest = body;
-		*rest_len = len;
-	} else {
-		free(body);
-	}
-	return status;
-}
-
-static uint32_t
-raw_status(int fd, uint32_t id)
-{
-	return raw_status_body(fd, id, NULL, NULL);
-}
-
-/* True when the daemon closes fd (EOF or reset) within the wait bound. */
-static bool
-raw_closed(int fd)
-{
-	uint8_t *body = NULL;
-	size_t len;
-	uint16_t type;
-	uint32_t id, flags;
-	int r;
-
-	for (int i = 0; i < 8; i++) {
-		r = harness_raw_read(fd, &type, &id, &flags, &body, &len);
-		free(body);
-		body = NULL;
-		if (r != 1)
-			return r == 0;
-	}
-	return false;
-}
-
-/* A raw request whose body is one str name (DESTROY, UNBIND, PURGE...). */
-static void
-raw_name_req(int fd, uint16_t type, uint32_t id, const char *name,
-    size_t len)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	raw_frame(fd, type, id, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_create(int fd, uint32_t id, const char *name, size_t len, int64_t cap)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i64(&b, cap);
-	proto_put_u64(&b, MBX_DEFAULT_MAX_MSG);
-	proto_put_u32(&b, 0666);
-	proto_put_u32(&b, PROTO_ID_NONE);
-	raw_frame(fd, PROTO_CREATE, id, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_bind(int fd, uint32_t id, const char *name, size_t len)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_u32(&b, MBX_BIND_EXCLUSIVE);
-	raw_frame(fd, PROTO_BIND, id, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_recv(int fd, uint32_t id, const char *name, size_t len, int32_t timeout)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i32(&b, timeout);
-	proto_put_u64(&b, 1024);	/* cap */
-	proto_put_u32(&b, 1);		/* max_count */
-	proto_put_u64(&b, 1024);	/* budget */
-	raw_frame(fd, PROTO_RECV, id, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_send(int fd, uint32_t id, const char *name, size_t len,
-    const void *data, size_t dlen, uint32_t flags, int32_t timeout)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i32(&b, timeout);
-	proto_put_blob(&b, data, dlen);
-	raw_frame(fd, PROTO_SEND, id, flags, &b);
-	proto_writer_free(&b);
-}
-
-/* The msg_id of the MSG answering id (the next frame). */
-static uint64_t
-raw_msg_id(int fd, uint32_t id)
-{
-	struct proto_reader r;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, flags;
-	uint64_t msg_id;
-
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
-	    &len), 1);
-	ck_assert_int_eq(type, PROTO_MSG);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&r, body, len);
-	msg_id = proto_get_u64(&r);
-	free(body);
-	return msg_id;
-}
-
-/* An ACK of msg_id that asks for an answer; returns its status. */
-static uint32_t
-raw_ack(int fd, uint32_t id, uint64_t msg_id)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_u64(&b, msg_id);
-	raw_frame(fd, PROTO_ACK, id, PROTO_ACK_REPLY, &b);
-	proto_writer_free(&b);
-	return raw_status(fd, id);
-}
-
-/* A round trip on a raw connection: everything written before is read. */
-static void
-raw_sync(int fd, uint32_t id)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	raw_frame(fd, PROTO_LIST, id, 0, &b);
-	proto_writer_free(&b);
-	ck_assert_uint_eq(raw_status(fd, id), PROTO_OK);
-}
 
 /*
  * A daemon whose stderr (and -v log) goes to dir/mbxd.log: the harness
@@ -551,9 +362,9 @@ START_TEST(test_sync_zero_bounded)
 		int fd = harness_raw_connect(&h);
 
 		ck_assert_int_gt(harness_raw_hello(fd), 0);
-		raw_bind(fd, 2, name, strlen(name));
+		raw_bind(fd, 2, name, strlen(name), MBX_BIND_EXCLUSIVE);
 		ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
-		raw_recv(fd, 3, name, strlen(name), -1);
+		raw_recv(fd, 3, name, strlen(name), -1, 1024);
 		/* The RECV is parked once its connection's next call is answered. */
 		raw_sync(fd, 4);
 		harness_child_start(&ch, &h, child_zero_send,
@@ -569,7 +380,7 @@ START_TEST(test_sync_zero_bounded)
 		    "%ld ms", name, ms);
 		ck_assert_int_eq(harness_child_join(&ch), 0);
 		/* Failed, so not received: the ACK comes too late. */
-		ck_assert_uint_eq(raw_ack(fd, 5, msg_id), PROTO_STALE);
+		ck_assert_uint_eq(raw_ack_reply(fd, 5, msg_id), PROTO_STALE);
 		ck_assert_int_eq(harness_mailbox_int(c, name, "queued"), 0);
 		ck_assert_int_eq(harness_mailbox_int(c, name, "sent"), 0);
 		ck_assert_int_eq(harness_mailbox_int(c, name, "received"), 0);
@@ -593,9 +404,9 @@ START_TEST(test_sync_zero_ok)
 	create(c, "z.ok", 4, 0, 0);
 	fd = harness_raw_connect(&h);
 	ck_assert_int_gt(harness_raw_hello(fd), 0);
-	raw_bind(fd, 2, "z.ok", 4);
+	raw_bind(fd, 2, "z.ok", 4, MBX_BIND_EXCLUSIVE);
 	ck_assert_uint_eq(raw_status(fd, 2), PROTO_OK);
-	raw_recv(fd, 3, "z.ok", 4, -1);
+	raw_recv(fd, 3, "z.ok", 4, -1, 1024);
 	raw_sync(fd, 4);
 	{
 		int s = harness_raw_connect(&h);
@@ -603,7 +414,7 @@ START_TEST(test_sync_zero_ok)
 		ck_assert_int_gt(harness_raw_hello(s), 0);
 		raw_send(s, 2, "z.ok", 4, "ok", 2, PROTO_SEND_SYNC, 0);
 		msg_id = raw_msg_id(fd, 3);
-		ck_assert_uint_eq(raw_ack(fd, 5, msg_id), PROTO_OK);
+		ck_assert_uint_eq(raw_ack_reply(fd, 5, msg_id), PROTO_OK);
 		ck_assert_uint_eq(raw_status(s, 2), PROTO_OK);
 		close(s);
 	}
@@ -768,7 +579,7 @@ START_TEST(test_hello_bad_version_stops)
 	/* One write: the daemon reads both frames at once. */
 	ck_assert(harness_raw_write(fd, all.buf, all.len));
 	ck_assert_uint_eq(raw_status(fd, 1), PROTO_EPROTO);
-	ck_assert_msg(raw_closed(fd), "the connection stayed open");
+	ck_assert_msg(raw_closed(fd, 8), "the connection stayed open");
 	close(fd);
 	c = open_ok(&h);
 	mb = harness_mailbox(c, "after.hello");
@@ -987,9 +798,9 @@ START_TEST(test_hostile_names_payloads)
 		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
 		raw_send(fd, id, n, len, "x", 1, 0, 0);
 		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
-		raw_bind(fd, id, n, len);
+		raw_bind(fd, id, n, len, MBX_BIND_EXCLUSIVE);
 		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
-		raw_recv(fd, id, n, len, 0);
+		raw_recv(fd, id, n, len, 0, 1024);
 		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);
 		raw_name_req(fd, PROTO_DESTROY, id, n, len);
 		ck_assert_uint_eq(raw_status(fd, id++), PROTO_EINVAL);

@@ -31,6 +31,7 @@
 #include "mbxd-proc.h"
 #include "memfd.h"
 #include "proto.h"
+#include "raw.h"
 #include "shm.h"
 #include "suites.h"
 #include "users.h"
@@ -129,86 +130,6 @@ reopen(int fd, int how)
 	ck_assert_msg(fd2 >= 0, "reopen %s", path);
 	close(fd);
 	return fd2;
-}
-
-/* Writes the frame in w with fd attached (none if -1), raw. */
-static void
-raw_write_fd(int sock, struct proto_writer *w, int fd)
-{
-	struct iovec iov = { w->buf, w->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	union proto_fd_control cbuf;
-
-	if (fd >= 0)
-		proto_attach_fd(&mh, &cbuf, fd);
-	ck_assert_int_eq(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)w->len);
-	proto_writer_free(w);
-}
-
-/* A memfd SEND of size bytes to name, raw; the descriptor stays ours. */
-static void
-raw_send_fd(int sock, const char *name, uint32_t id, uint32_t flags, int fd,
-    uint64_t size)
-{
-	struct proto_writer w;
-	size_t start;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_str(&w, name, strlen(name));
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_SEND, id, PROTO_SEND_FD | flags, 1);
-	raw_write_fd(sock, &w, fd);
-}
-
-/* A memfd POST on the grant of mailbox_id, raw. */
-static void
-raw_post_fd(int sock, uint32_t id, uint64_t mailbox_id, uint32_t flags,
-    int fd, uint64_t size)
-{
-	struct proto_writer w;
-	size_t start;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_u64(&w, mailbox_id);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_POST, id, PROTO_POST_FD | flags, 1);
-	raw_write_fd(sock, &w, fd);
-}
-
-/*
- * Reads the REPLY to request id: its status; *flags and, when the reply
- * carries a grant, *mailbox_id (else 0).
- */
-static uint32_t
-raw_reply(int sock, uint32_t id, uint32_t *flags, uint64_t *mailbox_id)
-{
-	struct proto_reader rd;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, status, fl;
-
-	ck_assert_int_eq(harness_raw_read(sock, &type, &rid, &fl, &body,
-	    &len), 1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&rd, body, len);
-	status = proto_get_u32(&rd);
-	if (mailbox_id != NULL)
-		*mailbox_id = rd.left > 0 ? proto_get_u64(&rd) : 0;
-	if (flags != NULL)
-		*flags = fl;
-	free(body);
-	return status;
-}
-
-static uint32_t
-raw_status(int sock, uint32_t id)
-{
-	return raw_reply(sock, id, NULL, NULL);
 }
 
 /* Receives from name through libmbx, both ways, and checks the payload. */
@@ -556,28 +477,6 @@ START_TEST(attach_fd_failure_leaves_the_fd_to_its_caller)
 END_TEST
 
 /*
- * A raw frame of type with a name, the rest of the body in tail; false
- * when the daemon has closed the connection.
- */
-static bool
-raw_named(int sock, uint16_t type, uint32_t id, const char *name,
-    const void *tail, size_t tail_len)
-{
-	struct proto_writer w;
-	size_t start;
-	bool ok;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_str(&w, name, strlen(name));
-	memcpy(proto_put_raw(&w, tail_len), tail, tail_len);
-	proto_frame_end(&w, start, type, id, 0, 0);
-	ok = harness_raw_write(sock, w.buf, w.len);
-	proto_writer_free(&w);
-	return ok;
-}
-
-/*
  * The same end to end: a receiver that asks for memfd messages and never
  * reads is held to the descriptors its connection may hold unread (its
  * later RECVs are answered EMFILE, see test-memory.c); when it goes, its
@@ -767,67 +666,6 @@ START_TEST(stale_shared_message_is_not_leaked_copied)
 END_TEST
 
 /*
- * The shared-buffer rule, on every path.  A recycled buffer may go only
- * into a named mailbox of the sender's uid with no group or other read
- * bit, or to the direct address of a connection of the sender's uid
- * (else EPERM), whoever the sender and whoever receives.
- */
-
-/* A raw frame that skips the REVOKE notices on the way; 1, 0 EOF, -1. */
-static int
-raw_next(int sock, uint16_t *type, uint32_t *id, uint32_t *flags,
-    uint8_t **body, size_t *len, int *fd)
-{
-	for (int i = 0; i < 64; i++) {
-		int r = harness_raw_read_fd(sock, type, id, flags, body, len,
-		    fd);
-
-		if (r != 1 || *type != PROTO_REVOKE)
-			return r;
-		free(*body);
-		if (*fd >= 0)
-			close(*fd);
-	}
-	return -1;
-}
-
-/* The status of the REPLY to id, REVOKEs skipped; its grant, if any. */
-static uint32_t
-raw_reply_skip(int sock, uint32_t id, uint32_t *flags, uint64_t *mailbox_id)
-{
-	struct proto_reader rd;
-	uint8_t *body;
-	size_t len;
-	uint16_t type;
-	uint32_t rid, status, fl;
-	int fd;
-
-	ck_assert_int_eq(raw_next(sock, &type, &rid, flags != NULL ? flags :
-	    &fl, &body, &len, &fd), 1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	ck_assert_int_eq(fd, -1);
-	proto_reader_init(&rd, body, len);
-	status = proto_get_u32(&rd);
-	*mailbox_id = rd.left > 0 ? proto_get_u64(&rd) : 0;
-	free(body);
-	return status;
-}
-
-static void
-raw_bind(int sock, uint32_t id, const char *name)
-{
-	struct proto_writer t;
-	uint64_t none;
-
-	proto_writer_init(&t);
-	proto_put_u32(&t, PROTO_BIND_EXCLUSIVE);
-	ck_assert(raw_named(sock, PROTO_BIND, id, name, t.buf, t.len));
-	proto_writer_free(&t);
-	ck_assert_uint_eq(raw_reply_skip(sock, id, NULL, &none), PROTO_OK);
-}
-
-/*
  * One message from name at raw connection sock, acknowledged: its first
  * payload byte, and whether it came as a shared buffer (-1: none there).
  */
@@ -961,9 +799,9 @@ START_TEST(shared_rule_on_send_across_users)
 	ASSERT_OK(mbx_create(own, "group", &a));
 	rx = harness_raw_connect(&h);		/* root binds them all */
 	harness_raw_hello(rx);
-	raw_bind(rx, 2, "theirs");
-	raw_bind(rx, 3, "mine");
-	raw_bind(rx, 4, "group");
+	raw_bind_ok(rx, 2, "theirs");
+	raw_bind_ok(rx, 3, "mine");
+	raw_bind_ok(rx, 4, "group");
 	/* Into another user's mailbox, or one the group reads: EPERM. */
 	ck_assert_int_eq(send_msg(own, "theirs", 'a', MBX_SHARED, &err), -1);
 	ck_assert_int_eq(err, EPERM);
@@ -1023,8 +861,8 @@ START_TEST(shared_rule_on_credit_posts)
 	mk(own, "mine2", 16, 0600);
 	rx = harness_raw_connect(&h);		/* root */
 	harness_raw_hello(rx);
-	raw_bind(rx, 2, "theirs");
-	raw_bind(rx, 3, "mine");
+	raw_bind_ok(rx, 2, "theirs");
+	raw_bind_ok(rx, 3, "mine");
 
 	/* libmbx: a sealed send earns memfd credit; a shared one is EPERM. */
 	ck_assert_int_eq(send_msg(cr, "theirs", 'a', 0, &err), 0);
@@ -1259,7 +1097,7 @@ START_TEST(shared_rule_fuzz)
 				if (may(ids[i], uid, gid, mode, 0400))
 					cand[n++] = i;
 			rcv = cand[rnd(&st) % (uint32_t)n];
-			raw_bind(rx[rcv], req++, name);
+			raw_bind_ok(rx[rcv], req++, name);
 		}
 		snprintf(what, sizeof(what), "round %d: %s -> %s (%s, mode %o, "
 		    "owner %s), path %d, %s%s, receiver %s", round, S->what,

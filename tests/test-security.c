@@ -46,6 +46,7 @@
 #include "mbx.h"
 #include "mbxd-proc.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites-security.h"
 #include "users.h"
 
@@ -186,67 +187,9 @@ join_ok(struct harness_child *ch)
 }
 
 /*
- * Raw frames, for what libmbx never sends
+ * Raw frames, for what libmbx never sends (tests/raw.h has the
+ * writers and readers every suite shares).
  */
-
-/* Writes one frame: header (nfds as given) and body b (NULL: empty). */
-static void
-raw_frame(int fd, uint16_t type, uint32_t id, uint32_t flags, uint16_t nfds,
-    const struct proto_writer *b)
-{
-	struct proto_writer w;
-	size_t start;
-
-	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	if (b != NULL && b->len > 0)
-		memcpy(proto_put_raw(&w, b->len), b->buf, b->len);
-	proto_frame_end(&w, start, type, id, flags, nfds);
-	ck_assert(!proto_writer_failed(&w));
-	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
-	    strerror(errno));
-	proto_writer_free(&w);
-}
-
-static void
-raw_recv(int fd, uint32_t id, const char *name, int32_t timeout)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, strlen(name));
-	proto_put_i32(&b, timeout);
-	proto_put_u64(&b, 4096);	/* cap */
-	proto_put_u32(&b, 1);		/* max_count */
-	proto_put_u64(&b, 4096);	/* budget */
-	raw_frame(fd, PROTO_RECV, id, 0, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_send(int fd, uint32_t id, const char *name, int32_t timeout,
-    const char *data)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_str(&b, name, strlen(name));
-	proto_put_i32(&b, timeout);
-	proto_put_blob(&b, data, strlen(data));
-	raw_frame(fd, PROTO_SEND, id, 0, 0, &b);
-	proto_writer_free(&b);
-}
-
-static void
-raw_ack(int fd, uint32_t id, uint64_t msg_id)
-{
-	struct proto_writer b;
-
-	proto_writer_init(&b);
-	proto_put_u64(&b, msg_id);
-	raw_frame(fd, PROTO_ACK, id, 0, 0, &b);
-	proto_writer_free(&b);
-}
 
 /*
  * Reads the next frame, which must answer id: a REPLY (returns its
@@ -286,27 +229,6 @@ raw_answer(int fd, uint32_t id, const char *want, uint64_t *msg_id)
 	}
 	free(body);
 	return status;
-}
-
-/* True when the daemon closes fd (EOF or reset) within the wait bound. */
-static bool
-raw_closed(int fd)
-{
-	uint8_t *body = NULL;
-	size_t len;
-	uint16_t type;
-	uint32_t id, flags;
-
-	/* Whatever it answers before closing is fine; it must close. */
-	for (int i = 0; i < 16; i++) {
-		int r = harness_raw_read(fd, &type, &id, &flags, &body, &len);
-
-		free(body);
-		body = NULL;
-		if (r != 1)
-			return r == 0;
-	}
-	return false;
 }
 
 /*
@@ -349,33 +271,6 @@ child_raw_hello(const struct harness *h, long *id)
 	proto_get_u32(&r);
 	*id = (long)proto_get_u64(&r);
 	return fd;
-}
-
-/* sendmsg() of len bytes with nfds descriptors attached. */
-static bool
-send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-	} cbuf;
-	struct iovec iov = { (void *)(uintptr_t)buf, len };
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	ck_assert(nfds > 0 && nfds <= 16);
-	memset(&cbuf, 0, sizeof(cbuf));
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf.buf;
-	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
 /*
@@ -963,14 +858,14 @@ START_TEST(test_quota_pending)
 	id1 = harness_raw_hello(r1);
 	snprintf(direct, sizeof(direct), "@%ld", id1);
 	for (uint32_t id = 2; id <= 6; id++)
-		raw_recv(r1, id, direct, -1);
+		raw_recv(r1, id, direct, strlen(direct), -1, 4096);
 	ck_assert_uint_eq(raw_answer(r1, 6, NULL, NULL), PROTO_EDQUOT);
 
 	/* Another connection of the same uid parks as usual. */
 	r2 = raw_connect_as(&h, QA);
 	harness_raw_hello(r2);
 	for (uint32_t id = 2; id <= 5; id++)
-		raw_recv(r2, id, "", 50);
+		raw_recv(r2, id, "", strlen(""), 50, 4096);
 	{
 		unsigned seen = 0;
 
@@ -996,7 +891,7 @@ START_TEST(test_quota_pending)
 	put(a, direct, "m1");
 	ck_assert_uint_eq(raw_answer(r1, 2, "m1", &msg_id), PROTO_STATUS_MAX);
 	raw_ack(r1, 7, msg_id);
-	raw_recv(r1, 8, direct, -1);
+	raw_recv(r1, 8, direct, strlen(direct), -1, 4096);
 	put(a, direct, "m2");
 	put(a, direct, "m3");
 	put(a, direct, "m4");
@@ -1012,7 +907,8 @@ START_TEST(test_quota_pending)
 	r3 = raw_connect_as(&h, QA);
 	harness_raw_hello(r3);
 	for (uint32_t id = 2; id <= 6; id++)
-		raw_send(r3, id, "full", -1, "waiting");
+		raw_send(r3, id, "full", strlen("full"), "waiting",
+		    strlen("waiting"), 0, -1);
 	ck_assert_uint_eq(raw_answer(r3, 6, NULL, NULL), PROTO_EDQUOT);
 	ASSERT_OK(mbx_bind(a, "full", MBX_BIND_EXCLUSIVE));
 	expect(a, "full", 0, "first");
@@ -1357,7 +1253,7 @@ START_TEST(test_hostile_frames)
 	fd = harness_raw_connect(&h);
 	memset(buf, 0xa5, 64);
 	ck_assert(harness_raw_write(fd, buf, 64));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "garbage");
 
@@ -1375,7 +1271,8 @@ START_TEST(test_hostile_frames)
 			    PROTO_HEADER_SIZE));
 		}
 		for (int i = 0; i < 64; i++) {
-			ck_assert_msg(raw_closed(many[i]), "oversized %d", i);
+			ck_assert_msg(raw_closed(many[i], 16), "oversized %d",
+			    i);
 			close(many[i]);
 		}
 		hostile_after(&h, c, fds, rss, "oversized length");
@@ -1397,7 +1294,7 @@ START_TEST(test_hostile_frames)
 			memset(buf + PROTO_HEADER_SIZE, 0, 4);
 			ck_assert(harness_raw_write(fd, buf, PROTO_HEADER_SIZE +
 			    (bad[i].type == PROTO_HELLO ? 4 : 0)));
-			ck_assert_msg(raw_closed(fd), "bad header %zu", i);
+			ck_assert_msg(raw_closed(fd, 16), "bad header %zu", i);
 			close(fd);
 			hostile_after(&h, c, fds, rss, "bad header");
 		}
@@ -1407,7 +1304,7 @@ START_TEST(test_hostile_frames)
 	fd = harness_raw_connect(&h);
 	hdr(buf, 0, PROTO_LIST, 0, 2);
 	ck_assert(harness_raw_write(fd, buf, PROTO_HEADER_SIZE));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "request before HELLO");
 
@@ -1418,7 +1315,7 @@ START_TEST(test_hostile_frames)
 	hdr(buf, 4, PROTO_LIST, 0, 2);
 	memset(buf + PROTO_HEADER_SIZE, 0, 4);
 	ck_assert(harness_raw_write(fd, buf, PROTO_HEADER_SIZE + 4));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "trailing bytes");
 	{
@@ -1433,7 +1330,7 @@ START_TEST(test_hostile_frames)
 		harness_raw_hello(fd);
 		raw_frame(fd, PROTO_SEND, 2, 0, 0, &b);
 		proto_writer_free(&b);
-		ck_assert(raw_closed(fd));
+		ck_assert(raw_closed(fd, 16));
 		close(fd);
 		hostile_after(&h, c, fds, rss, "inner length");
 	}
@@ -1460,8 +1357,8 @@ START_TEST(test_hostile_frames)
 	fd = harness_raw_connect(&h);
 	harness_raw_hello(fd);
 	hdr(buf, 0, PROTO_LIST, 0, 2);
-	ck_assert(send_fds(fd, buf, PROTO_HEADER_SIZE, &p[0], 1));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_send_fds(fd, buf, PROTO_HEADER_SIZE, &p[0], 1));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "undeclared descriptor");
 
@@ -1470,7 +1367,7 @@ START_TEST(test_hostile_frames)
 	harness_raw_hello(fd);
 	hdr(buf, 0, PROTO_LIST, 1, 2);
 	ck_assert(harness_raw_write(fd, buf, PROTO_HEADER_SIZE));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "declared, missing descriptor");
 
@@ -1478,8 +1375,8 @@ START_TEST(test_hostile_frames)
 	fd = harness_raw_connect(&h);
 	harness_raw_hello(fd);
 	hdr(buf, 0, PROTO_LIST, 1, 2);
-	ck_assert(send_fds(fd, buf, PROTO_HEADER_SIZE, &p[0], 1));
-	ck_assert(raw_closed(fd));
+	ck_assert(raw_send_fds(fd, buf, PROTO_HEADER_SIZE, &p[0], 1));
+	ck_assert(raw_closed(fd, 16));
 	close(fd);
 	hostile_after(&h, c, fds, rss, "descriptor on LIST");
 
@@ -1492,8 +1389,8 @@ START_TEST(test_hostile_frames)
 		fd = harness_raw_connect(&h);
 		harness_raw_hello(fd);
 		hdr(buf, 0, PROTO_LIST, 0, 2);
-		ck_assert(send_fds(fd, buf, PROTO_HEADER_SIZE, many, 12));
-		ck_assert(raw_closed(fd));
+		ck_assert(raw_send_fds(fd, buf, PROTO_HEADER_SIZE, many, 12));
+		ck_assert(raw_closed(fd, 16));
 		close(fd);
 		hostile_after(&h, c, fds, rss, "MSG_CTRUNC");
 	}
@@ -1528,7 +1425,8 @@ START_TEST(test_hostile_frames)
 			memcpy(proto_put_raw(&w, b.len), b.buf, b.len);
 			proto_frame_end(&w, start, PROTO_SEND, 2 + i,
 			    PROTO_SEND_FD, 1);
-			ck_assert(send_fds(fd, w.buf, w.len, &cases[i].fd, 1));
+			ck_assert(raw_send_fds(fd, w.buf, w.len,
+			    &cases[i].fd, 1));
 			ck_assert_uint_eq(raw_answer(fd, 2 + i, NULL, NULL),
 			    PROTO_EINVAL);
 			proto_writer_free(&w);
