@@ -61,7 +61,7 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/account.c daemon/credit.c \
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker.c daemon/broker-bind.c \
-	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c
+	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c daemon/pass.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/client.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 LIB_SRC	   = client/mbx.c client/conn.c client/inbox.c client/credit.c \
@@ -71,7 +71,7 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-broker.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
-	  tests/test-errors.c tests/test-edges.c tests/test-channel.c
+	  tests/test-errors.c tests/test-edges.c tests/test-channel.c tests/test-pass.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
