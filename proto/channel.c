@@ -198,6 +198,34 @@ channel_rx_skip(struct channel_rx *rx)
 }
 
 uint64_t
+channel_rx_pos(const struct channel_rx *rx)
+{
+	return rx->head;
+}
+
+bool
+channel_rx_copy(const struct channel_rx *rx, uint64_t pos,
+    const struct channel_rec *rec, size_t off, void *dst, size_t len)
+{
+	/*
+	 * rx_header() checked that the record, as rec says, lies before the
+	 * ring's end; these bounds keep it so whatever the caller passes.
+	 */
+	if (off > rec->len || len > rec->len - off)
+		return false;
+	memcpy(dst, rx->ring + pos % CHANNEL_RING_SIZE + CHANNEL_REC_HEADER +
+	    off, len);
+	return true;
+}
+
+void
+channel_rx_rewind(struct channel_rx *rx, uint64_t pos)
+{
+	rx->head = pos;
+	rx->peeked = false;
+}
+
+uint64_t
 channel_stamp_clamp(uint64_t stamp, uint64_t lo, uint64_t hi)
 {
 	if (stamp < lo)

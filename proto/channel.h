@@ -196,6 +196,23 @@ enum channel_read channel_rx_peek(struct channel_rx *rx, size_t cap,
 void	 channel_rx_take(struct channel_rx *rx, void *dst);
 /* Moves past the peeked record without copying it. */
 void	 channel_rx_skip(struct channel_rx *rx);
+/*
+ * Where the peeked record starts (after any PAD): a reader that takes
+ * records in two steps (headers first, bodies once it knows which it
+ * keeps, as mbxd's passes do) notes it, then copies with
+ * channel_rx_copy() and comes back with channel_rx_rewind().
+ */
+uint64_t channel_rx_pos(const struct channel_rx *rx);
+/*
+ * Copies len bytes from offset off of the body of the record at pos,
+ * whose header rec was peeked there; off + len must be at most rec->len
+ * (the caller's copy, never the ring's), else nothing is copied and the
+ * answer is false.
+ */
+bool	 channel_rx_copy(const struct channel_rx *rx, uint64_t pos,
+	    const struct channel_rec *rec, size_t off, void *dst, size_t len);
+/* Goes back to pos, a record's start this reader peeked, to read on. */
+void	 channel_rx_rewind(struct channel_rx *rx, uint64_t pos);
 
 /*
  * A stamp is the writer's word: the reader keeps it within [lo, hi), lo

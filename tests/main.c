@@ -73,6 +73,7 @@ main(void)
 	sr = srunner_create(proto_suite());
 	srunner_add_suite(sr, framer_suite());
 	srunner_add_suite(sr, channel_suite());
+	srunner_add_suite(sr, pass_suite());
 	srunner_add_suite(sr, broker_suite());
 	srunner_add_suite(sr, e2e_suite());
 	srunner_add_suite(sr, ctl_suite());
