@@ -62,7 +62,8 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/config.c \
 	  daemon/mailbox.c daemon/peer.c daemon/broker-lookup.c \
 	  daemon/broker-wait.c daemon/broker.c daemon/broker-bind.c \
-	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c daemon/pass.c
+	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c daemon/pass.c \
+	  daemon/rings.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
 	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
 # libmbx, top down (client/mbx-int.h draws the layers): the API, the
@@ -77,7 +78,7 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
 	  tests/test-errors.c tests/test-edges.c tests/test-channel.c \
-	  tests/test-order.c tests/test-pass.c tests/raw.c
+	  tests/test-order.c tests/test-pass.c tests/test-rings.c tests/raw.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
