@@ -246,7 +246,9 @@ pass_run(struct pass *p)
 		if (!s->broken && (err = source_take(p, s, t0, hi, &cut)) < 0)
 			break;
 	if (err == 0) {
-		qsort(p->items, p->nitems, sizeof(*p->items), item_cmp);
+		if (p->nitems > 0)	/* qsort(NULL, 0) is undefined */
+			qsort(p->items, p->nitems, sizeof(*p->items),
+			    item_cmp);
 		for (size_t i = 0; i < p->nitems; i++) {
 			struct pass_item *it = &p->items[i];
 			int rc;
