@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body.h"
 #include "mbx-int.h"
 #include "mbx.h"
 #include "proto.h"
@@ -21,10 +22,11 @@ static int
 admin_name_request(struct mbx *c, uint16_t type, uint32_t flags,
     const char *name)
 {
+	struct body_name b = { .name = mbx_str(name) };
 	uint32_t id;
 
 	session_req_begin(c);
-	session_req_put_name(c, name);
+	body_name_put(&c->out, &b);
 	if ((id = session_req_end(c, type, flags, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -44,6 +46,7 @@ mbx_attr_init(struct mbx_attr *a)
 MBX_EXPORT int
 mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a)
 {
+	struct body_create b;
 	struct mbx_attr def;
 	uint32_t id;
 
@@ -54,13 +57,15 @@ mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a)
 		a = &def;
 	}
 	/* Capacity and max_msg ranges are the daemon's to judge. */
+	b = (struct body_create){
+		.name = mbx_str(name),
+		.capacity = a->capacity,
+		.max_msg = a->max_msg,
+		.mode = a->mode,
+		.gid = a->gid == (gid_t)-1 ? PROTO_ID_NONE : (uint32_t)a->gid,
+	};
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_i64(&c->out, a->capacity);
-	proto_put_u64(&c->out, a->max_msg);
-	proto_put_u32(&c->out, a->mode);
-	proto_put_u32(&c->out, a->gid == (gid_t)-1 ? PROTO_ID_NONE :
-	    (uint32_t)a->gid);
+	body_create_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_CREATE, 0, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -77,26 +82,27 @@ mbx_destroy(mbx_t *c, const char *name)
 MBX_EXPORT int
 mbx_bind(mbx_t *c, const char *name, int how)
 {
-	uint32_t id, mode;
+	struct body_bind b;
+	uint32_t id;
 
 	if (c == NULL || !mbx_name_ok(name))
 		return mbx_fail(EINVAL);
+	b.name = mbx_str(name);
 	switch (how) {
 	case MBX_BIND_EXCLUSIVE:
-		mode = PROTO_BIND_EXCLUSIVE;
+		b.how = PROTO_BIND_EXCLUSIVE;
 		break;
 	case MBX_BIND_REPLACE:
-		mode = PROTO_BIND_REPLACE;
+		b.how = PROTO_BIND_REPLACE;
 		break;
 	case MBX_BIND_QUEUE:
-		mode = PROTO_BIND_QUEUE;
+		b.how = PROTO_BIND_QUEUE;
 		break;
 	default:
 		return mbx_fail(EINVAL);
 	}
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_u32(&c->out, mode);
+	body_bind_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_BIND, 0, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -121,13 +127,14 @@ mbx_evict(mbx_t *c, const char *name)
 MBX_EXPORT int
 mbx_chmod(mbx_t *c, const char *name, unsigned mode)
 {
+	struct body_chmod b;
 	uint32_t id;
 
 	if (c == NULL || !mbx_name_ok(name) || mode > 0777)
 		return mbx_fail(EINVAL);
+	b = (struct body_chmod){ .name = mbx_str(name), .mode = mode };
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_u32(&c->out, mode);
+	body_chmod_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_CHMOD, 0, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -136,14 +143,18 @@ mbx_chmod(mbx_t *c, const char *name, unsigned mode)
 MBX_EXPORT int
 mbx_chown(mbx_t *c, const char *name, uid_t uid, gid_t gid)
 {
+	struct body_chown b;
 	uint32_t id;
 
 	if (c == NULL || !mbx_name_ok(name))
 		return mbx_fail(EINVAL);
+	b = (struct body_chown){
+		.name = mbx_str(name),
+		.uid = uid == (uid_t)-1 ? PROTO_ID_NONE : (uint32_t)uid,
+		.gid = gid == (gid_t)-1 ? PROTO_ID_NONE : (uint32_t)gid,
+	};
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_u32(&c->out, uid == (uid_t)-1 ? PROTO_ID_NONE : (uint32_t)uid);
-	proto_put_u32(&c->out, gid == (gid_t)-1 ? PROTO_ID_NONE : (uint32_t)gid);
+	body_chown_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_CHOWN, 0, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -160,14 +171,16 @@ mbx_purge(mbx_t *c, const char *name)
 MBX_EXPORT int
 mbx_rebind(mbx_t *c, const char *name, long client_id)
 {
+	struct body_rebind b;
 	uint32_t id;
 
 	/* Client ids are positive; anything else cannot name a client. */
 	if (c == NULL || !mbx_name_ok(name) || client_id <= 0)
 		return mbx_fail(EINVAL);
+	b = (struct body_rebind){ .name = mbx_str(name),
+	    .client_id = (uint64_t)client_id };
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_u64(&c->out, (uint64_t)client_id);
+	body_rebind_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_REBIND, 0, 0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
@@ -184,17 +197,18 @@ admin_json_request(struct mbx *c, uint16_t type, char **json)
 	char cursor[PROTO_NAME_MAX + 1];
 	size_t cursor_len = 0, len = 0, cap = 0;
 	struct answer a;
-	struct proto_str blob, next;
+	struct body_list req;
+	struct body_reply_page page;
 	uint32_t id, status;
 	char *s = NULL, *grown;
-	bool more;
 
 	if (c == NULL || json == NULL)
 		return mbx_fail(EINVAL);
 	do {
+		req = (struct body_list){ .has_cursor = cursor_len > 0,
+		    .cursor = { cursor, cursor_len } };
 		session_req_begin(c);
-		if (cursor_len > 0)
-			proto_put_str(&c->out, cursor, cursor_len);
+		body_list_put(&c->out, &req);
 		if ((id = session_req_end(c, type, 0, 0)) == 0 ||
 		    session_call(c, id, NULL, 0, &a) == -1 ||
 		    session_reply_status(c, &a, &status) == -1)
@@ -203,33 +217,31 @@ admin_json_request(struct mbx *c, uint16_t type, char **json)
 			free(s);
 			return session_status_fail(c, status);
 		}
-		more = (a.h.flags & PROTO_REPLY_MORE) != 0;
-		blob = proto_get_blob(&a.r);
-		next = more ? proto_get_str(&a.r) : (struct proto_str){ "", 0 };
 		/* The caller gets a C string: a NUL inside would cut it short. */
-		if (!proto_reader_done(&a.r) ||
-		    memchr(blob.ptr, 0, blob.len) != NULL ||
-		    (more && (next.len == 0 || next.len > PROTO_NAME_MAX))) {
+		if (!body_reply_page_get(a.body, a.h.len, a.h.flags, &page) ||
+		    memchr(page.json.ptr, 0, page.json.len) != NULL ||
+		    (page.more && (page.cursor.len == 0 ||
+		    page.cursor.len > PROTO_NAME_MAX))) {
 			free(s);
 			return net_break(&c->net, EPROTO);
 		}
 		/* Doubling: a view of many pages is copied a few times only. */
-		if (len + blob.len + 1 > cap) {
+		if (len + page.json.len + 1 > cap) {
 			size_t want = cap > 0 ? cap : 4096;
 
-			while (want < len + blob.len + 1)
+			while (want < len + page.json.len + 1)
 				want *= 2;
 			if ((grown = realloc(s, want)) == NULL)
 				goto fail;
 			s = grown;
 			cap = want;
 		}
-		memcpy(s + len, blob.ptr, blob.len);
-		len += blob.len;
+		memcpy(s + len, page.json.ptr, page.json.len);
+		len += page.json.len;
 		s[len] = '\0';
-		memcpy(cursor, next.ptr, next.len);
-		cursor_len = next.len;
-	} while (more);
+		memcpy(cursor, page.cursor.ptr, page.cursor.len);
+		cursor_len = page.cursor.len;
+	} while (page.more);
 	*json = s;
 	return 0;
 fail:

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "body.h"
 #include "grant.h"
 #include "inbox.h"
 #include "net.h"
@@ -99,6 +100,13 @@ mbx_fail(int err)
 {
 	errno = err;
 	return -1;
+}
+
+/* A C string as a body field (checked by mbx_name_ok() beforehand). */
+static inline struct proto_str
+mbx_str(const char *s)
+{
+	return (struct proto_str){ s, strlen(s) };
 }
 
 /*

@@ -3,8 +3,9 @@
  * mbx_recvmsg() (see mbx.h).  A RECV asks for up to c->prefetch messages
  * at once; the first answers the call, the rest are held in the inbox
  * (inbox.h) for the next receives, and every message the caller gets is
- * acknowledged (session_ack()) before the call returns.  The MSG body is
- * decoded here (recv_msg_decode()).
+ * acknowledged (session_ack()) before the call returns.  A MSG is
+ * decoded (body_msg_get()) and checked against what was asked for in
+ * recv_msg_decode().
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "body.h"
 #include "inbox.h"
 #include "mbx-int.h"
 #include "mbx.h"
@@ -23,18 +25,13 @@
 #include "shm.h"
 
 /*
- * A decoded MSG body; the strings point into the answer.  (The daemon's
- * struct msg, a queued message, is another thing.)
+ * A MSG as received: its decoded body, whose strings point into the
+ * answer, and what came with the frame.  (The daemon's struct msg, a
+ * queued message, is another thing.)
  */
 struct msg_body {
-	uint64_t		id;
-	struct proto_str	mailbox;
-	uint64_t		sender;
-	uint32_t		pid;
-	uint32_t		uid;
-	struct proto_str	payload;	/* inline payload */
-	uint64_t		size;		/* its length, or the memfd's */
-	int			fd;		/* a zero-copy payload, or -1 */
+	struct body_msg		b;	/* payload inline, or size of fd's */
+	int			fd;	/* a zero-copy payload, or -1 */
 	bool			shared;
 };
 
@@ -86,26 +83,12 @@ static int
 recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
     struct msg_body *m)
 {
-	bool fd_msg = (a->h.flags & PROTO_MSG_FD) != 0;
-
 	m->fd = a->fd;
 	a->fd = -1;
 	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
-	m->id = proto_get_u64(&a->r);
-	m->mailbox = proto_get_str(&a->r);
-	m->sender = proto_get_u64(&a->r);
-	m->pid = proto_get_u32(&a->r);
-	m->uid = proto_get_u32(&a->r);
-	m->payload.ptr = "";
-	m->payload.len = 0;
-	if (fd_msg)
-		m->size = proto_get_u64(&a->r);
-	else
-		m->payload = proto_get_blob(&a->r);
-	if (!fd_msg)
-		m->size = m->payload.len;
-	if (!proto_reader_done(&a->r) || m->mailbox.len > MBX_NAME_MAX ||
-	    m->size > cap || m->size > SIZE_MAX || m->sender > LONG_MAX) {
+	if (!body_msg_get(a->body, a->h.len, a->h.flags, &m->b) ||
+	    m->b.mailbox.len > MBX_NAME_MAX || m->b.size > cap ||
+	    m->b.size > SIZE_MAX || m->b.sender_id > LONG_MAX) {
 		if (m->fd >= 0)
 			(void)close(m->fd);
 		return net_break(&c->net, EPROTO);
@@ -237,13 +220,14 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	if (recv_msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap,
 	    &m) == -1)
 		return -1;
-	slot_meta(s, m.mailbox.ptr, m.mailbox.len, (long)m.sender,
-	    (pid_t)m.pid, (uid_t)m.uid, (size_t)m.size);
-	if (slot_fill(c, s, m.payload.ptr, m.fd, m.shared, (size_t)m.size) == -1)
+	slot_meta(s, m.b.mailbox.ptr, m.b.mailbox.len, (long)m.b.sender_id,
+	    (pid_t)m.b.pid, (uid_t)m.b.uid, (size_t)m.b.size);
+	if (slot_fill(c, s, m.b.payload.ptr, m.fd, m.shared,
+	    (size_t)m.b.size) == -1)
 		return net_break(&c->net, errno);
 	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
-	last = m.id;
+	last = m.b.msg_id;
 	while (more) {
 		struct msg_body h;
 
@@ -256,18 +240,19 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		/* Held messages are never sync ones: those come alone. */
-		if (!inbox_push(&c->inbox, h.id, h.mailbox.ptr, h.mailbox.len,
-		    (long)h.sender, (pid_t)h.pid, (uid_t)h.uid, h.fd, h.shared,
-		    h.payload.ptr, (size_t)h.size, false, !any)) {
+		if (!inbox_push(&c->inbox, h.b.msg_id, h.b.mailbox.ptr,
+		    h.b.mailbox.len, (long)h.b.sender_id, (pid_t)h.b.pid,
+		    (uid_t)h.b.uid, h.fd, h.shared, h.b.payload.ptr,
+		    (size_t)h.b.size, false, !any)) {
 			(void)net_break(&c->net, ENOMEM);
 			goto drop;
 		}
-		last = h.id;
+		last = h.b.msg_id;
 	}
 	/* The daemon took the oldest it had, one after the other. */
 	if (any)
 		inbox_settle(&c->inbox, last);
-	if (session_ack(c, m.id, sync) == -1)
+	if (session_ack(c, m.b.msg_id, sync) == -1)
 		goto drop;
 	return 0;
 drop:
@@ -283,15 +268,18 @@ static int
 recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
     int timeout_ms)
 {
+	struct body_recv b = {
+		.name = mbx_str(name != NULL ? name : ""),
+		.timeout_ms = timeout_ms,
+		.cap = s->obj != NULL ? UINT64_MAX : s->cap,
+		.max_count = max,
+		.budget = MBX_PREFETCH_BYTES,
+	};
 	struct answer a;
 	uint32_t id, status;
 
 	session_req_begin(c);
-	session_req_put_name(c, name != NULL ? name : "");
-	proto_put_i32(&c->out, timeout_ms);
-	proto_put_u64(&c->out, s->obj != NULL ? UINT64_MAX : s->cap);
-	proto_put_u32(&c->out, max);
-	proto_put_u64(&c->out, MBX_PREFETCH_BYTES);
+	body_recv_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
 		return -1;
 	if (session_call(c, id, NULL, 0, &a) == -1)
@@ -316,17 +304,20 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 static int
 recv_probe(struct mbx *c)
 {
+	struct body_recv b = {
+		.name = { "", 0 },
+		.timeout_ms = 0,
+		.cap = UINT64_MAX,
+		.max_count = c->prefetch,
+		.budget = MBX_PREFETCH_BYTES,
+	};
 	struct answer a;
 	uint32_t id, status;
 	uint64_t last = 0;
 	bool more = true;
 
 	session_req_begin(c);
-	session_req_put_name(c, "");
-	proto_put_i32(&c->out, 0);
-	proto_put_u64(&c->out, UINT64_MAX);
-	proto_put_u32(&c->out, c->prefetch);
-	proto_put_u64(&c->out, MBX_PREFETCH_BYTES);
+	body_recv_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
 		return -1;
 	if (session_call(c, id, NULL, 0, &a) == -1)
@@ -349,12 +340,12 @@ recv_probe(struct mbx *c)
 		    recv_msg_decode(c, &a, UINT64_MAX, &m) == -1)
 			return net_break(&c->net, EPROTO);
 		more = (a.h.flags & PROTO_MSG_MORE) != 0;
-		if (!inbox_push(&c->inbox, m.id, m.mailbox.ptr, m.mailbox.len,
-		    (long)m.sender, (pid_t)m.pid, (uid_t)m.uid, m.fd, m.shared,
-		    m.payload.ptr, (size_t)m.size,
-		    (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+		if (!inbox_push(&c->inbox, m.b.msg_id, m.b.mailbox.ptr,
+		    m.b.mailbox.len, (long)m.b.sender_id, (pid_t)m.b.pid,
+		    (uid_t)m.b.uid, m.fd, m.shared, m.b.payload.ptr,
+		    (size_t)m.b.size, (a.h.flags & PROTO_MSG_SYNC) != 0, false))
 			return net_break(&c->net, ENOMEM);
-		last = m.id;
+		last = m.b.msg_id;
 		if (more && session_answer_wait(c, id, &a) == -1)
 			return -1;
 	}

@@ -4,7 +4,9 @@
  * whose OK may bring a grant (grant.h); while one covers the next
  * message, that goes as a POST, written without waiting for any answer.
  * A payload above c->zerocopy_above, or a message object, travels as a
- * memfd (shm.h).  The SEND, SENDV and POST bodies are encoded here.
+ * memfd (shm.h).  The SEND, SENDV and POST requests are built here, their
+ * bodies with proto/body.h; an inline payload goes from the caller's
+ * buffer straight to the socket (the body_*_put_head() encoders).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -13,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "body.h"
 #include "grant.h"
 #include "mbx-int.h"
 #include "mbx.h"
@@ -27,20 +30,15 @@
 static int
 send_grant_read(struct mbx *c, const char *name, struct answer *a)
 {
-	uint64_t mailbox_id = 0, bytes = 0, max_msg = 0;
-	uint32_t count = 0;
+	struct body_reply_send r;
 
-	if (a->r.left > 0) {
-		mailbox_id = proto_get_u64(&a->r);
-		count = proto_get_u32(&a->r);
-		bytes = proto_get_u64(&a->r);
-		max_msg = proto_get_u64(&a->r);
-		if (!proto_reader_done(&a->r) || count == 0)
-			return net_break(&c->net, EPROTO);
-	}
+	if (!body_reply_send_get(a->body, a->h.len, a->h.flags, &r) ||
+	    (r.has_grant && r.count == 0))
+		return net_break(&c->net, EPROTO);
+	/* Without a grant, r's fields are 0: grant_set() forgets. */
 	if (c->use_credit)
-		grant_set(&c->grants, name, mailbox_id, count, bytes,
-		    max_msg, a->h.flags);
+		grant_set(&c->grants, name, r.mailbox_id, r.count, r.bytes,
+		    r.max_msg, a->h.flags);
 	return 0;
 }
 
@@ -52,11 +50,12 @@ static int
 send_post_fd(struct mbx *c, struct grant_slot *cr, struct mbx_msg *m, int fd,
     bool shared)
 {
+	struct body_post b = { .mailbox_id = cr->mailbox_id, .has_fd = true,
+	    .size = m->len };
 	struct iovec iov;
 
 	session_req_begin(c);
-	proto_put_u64(&c->out, cr->mailbox_id);
-	proto_put_u64(&c->out, m->len);
+	body_post_put(&c->out, &b);
 	if (session_req_end_nfds(c, PROTO_POST, PROTO_POST_FD |
 	    (shared ? PROTO_POST_SHARED : 0), 0, 1) == 0)
 		return -1;
@@ -104,6 +103,8 @@ send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
 {
 	bool shared = (flags & MBX_SHARED) != 0;
 	struct grant_slot *cr = send_grant_for_fd(c, name, m->len, flags);
+	struct body_send b = { .name = mbx_str(name),
+	    .timeout_ms = timeout_ms, .has_fd = true, .size = m->len };
 	struct iovec iov;
 	struct answer a;
 	uint32_t id, status;
@@ -120,9 +121,7 @@ send_fd(struct mbx *c, const char *name, struct mbx_msg *m, int flags,
 		return 0;
 	}
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_i32(&c->out, timeout_ms);
-	proto_put_u64(&c->out, m->len);
+	body_send_put(&c->out, &b);
 	id = session_req_end_nfds(c, PROTO_SEND, PROTO_SEND_FD |
 	    (shared ? PROTO_SEND_SHARED : 0) |
 	    ((flags & MBX_SYNC) ? PROTO_SEND_SYNC :
@@ -189,11 +188,13 @@ send_large(struct mbx *c, const char *name, const void *data, size_t len,
 static int
 send_post(struct mbx *c, struct grant_slot *cr, const void *data, size_t len)
 {
+	/* The payload's bytes follow straight from data (session_req_send()). */
+	struct body_post b = { .mailbox_id = cr->mailbox_id,
+	    .payload = { data, len } };
 	uint32_t id;
 
 	session_req_begin(c);
-	proto_put_u64(&c->out, cr->mailbox_id);
-	proto_put_u32(&c->out, (uint32_t)len);
+	body_post_put_head(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_POST, 0, len)) == 0)
 		return -1;
 	if (session_req_send(c, data, len) == -1)
@@ -220,7 +221,7 @@ send_post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
 	for (i = 0; i < n && (i == 0 || c->out.len < POST_BATCH_BYTES); i++) {
 		struct grant_slot *cr = grant_cover(&c->grants, v[i].name,
 		    v[i].len);
-		uint8_t *p;
+		struct body_post b;
 
 		if (cr == NULL)
 			break;
@@ -230,11 +231,10 @@ send_post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
 			c->req_off = c->out.len;
 			(void)proto_frame_begin(&c->out);
 		}
-		proto_put_u64(&c->out, cr->mailbox_id);
-		proto_put_u32(&c->out, (uint32_t)v[i].len);
-		if ((p = proto_put_raw(&c->out, v[i].len)) != NULL &&
-		    v[i].len > 0)
-			memcpy(p, v[i].data, v[i].len);
+		/* Small posts are copied: one write for the batch. */
+		b = (struct body_post){ .mailbox_id = cr->mailbox_id,
+		    .payload = { v[i].data, v[i].len } };
+		body_post_put(&c->out, &b);
 		if (session_req_end(c, PROTO_POST, 0, 0) == 0)
 			return net_break(&c->net, ENOMEM);
 		cr->count--;
@@ -250,15 +250,15 @@ static int
 send_call(struct mbx *c, const char *name, const void *data, size_t len,
     int flags, int timeout_ms)
 {
+	/* The blob's length only; its bytes follow straight from data, so
+	 * a large payload is not copied into the request first. */
+	struct body_send b = { .name = mbx_str(name),
+	    .timeout_ms = timeout_ms, .payload = { data, len } };
 	struct answer a;
 	uint32_t id, status;
 
 	session_req_begin(c);
-	session_req_put_name(c, name);
-	proto_put_i32(&c->out, timeout_ms);
-	/* The blob's length; its bytes follow straight from data, so a
-	 * large payload is not copied into the request first. */
-	proto_put_u32(&c->out, (uint32_t)len);
+	body_send_put_head(&c->out, &b);
 	id = session_req_end(c, PROTO_SEND,
 	    (flags & MBX_SYNC) ? PROTO_SEND_SYNC :
 	    c->use_credit ? PROTO_SEND_CREDIT : 0, len);
@@ -302,7 +302,7 @@ sendv_fit(const struct mbx_smsg *v, size_t n)
 	size_t body = 4, i;
 
 	for (i = 0; i < n; i++) {
-		body += 2 + strlen(v[i].name) + 4 + v[i].len;
+		body += BODY_SENDV_ITEM_HEAD(strlen(v[i].name)) + v[i].len;
 		if (body > PROTO_MAX_BODY)
 			break;
 	}
@@ -317,21 +317,26 @@ static ssize_t
 sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n, size_t *tried)
 {
 	struct iovec iov[1 + 2 * 64];
+	struct body_sendv b;
+	struct body_reply_sendv r;
 	struct answer a;
-	uint32_t id, status, done;
+	uint32_t id, status;
 	size_t start;
 
 	if (n > 64)
 		n = 64;
 	n = sendv_fit(v, n);
 	*tried = n;
+	b = (struct body_sendv){ .count = (uint32_t)n };
 	session_req_begin(c);
-	proto_put_u32(&c->out, (uint32_t)n);
+	body_sendv_put(&c->out, &b);
 	/* Names and lengths into c->out; payloads straight from the caller. */
 	start = c->out.len;
 	for (size_t i = 0; i < n; i++) {
-		session_req_put_name(c, v[i].name);
-		proto_put_u32(&c->out, (uint32_t)v[i].len);
+		struct body_sendv_item it = { .name = mbx_str(v[i].name),
+		    .payload = { v[i].data, v[i].len } };
+
+		body_sendv_item_put_head(&c->out, &it);
 	}
 	{
 		size_t extra = 0, off = start, k = 0;
@@ -344,7 +349,7 @@ sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n, size_t *tried)
 		iov[k].iov_base = c->out.buf;
 		iov[k++].iov_len = off;
 		for (size_t i = 0; i < n; i++) {
-			size_t field = 2 + strlen(v[i].name) + 4;
+			size_t field = BODY_SENDV_ITEM_HEAD(strlen(v[i].name));
 
 			iov[k].iov_base = c->out.buf + off;
 			iov[k++].iov_len = field;
@@ -358,13 +363,13 @@ sendv_call(struct mbx *c, const struct mbx_smsg *v, size_t n, size_t *tried)
 	if (session_answer_wait(c, id, &a) == -1 ||
 	    session_reply_status(c, &a, &status) == -1)
 		return -1;
-	done = proto_get_u32(&a.r);
-	if (!proto_reader_done(&a.r) || done > n)
+	if (!body_reply_sendv_get(a.body, a.h.len, a.h.flags, &r) ||
+	    r.enqueued > n)
 		return net_break(&c->net, EPROTO);
-	if (done == 0)
+	if (r.enqueued == 0)
 		return session_status_fail(c,
 		    status == PROTO_OK ? PROTO_EPROTO : status);
-	return (ssize_t)done;
+	return (ssize_t)r.enqueued;
 }
 
 MBX_EXPORT ssize_t

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body.h"
 #include "grant.h"
 #include "inbox.h"
 #include "mbx-int.h"
@@ -45,12 +46,13 @@ mbx_default_socket(void)
 static int
 mbx_hello(struct mbx *c)
 {
+	struct body_hello hello = { .version = PROTO_VERSION };
+	struct body_reply_hello r;
 	struct answer a;
 	uint32_t id, status;
-	uint64_t cid;
 
 	session_req_begin(c);
-	proto_put_u32(&c->out, PROTO_VERSION);
+	body_hello_put(&c->out, &hello);
 	if ((id = session_req_end(c, PROTO_HELLO, 0, 0)) == 0)
 		return -1;
 	if (session_call(c, id, NULL, 0, &a) == -1 ||
@@ -62,12 +64,12 @@ mbx_hello(struct mbx *c)
 		    proto_status_to_errno(status);
 		return -1;
 	}
-	/* The server's own version: it said OK, so it speaks ours. */
-	(void)proto_get_u32(&a.r);
-	cid = proto_get_u64(&a.r);
-	if (!proto_reader_done(&a.r) || cid == 0 || cid > LONG_MAX)
+	/* The server's own version (r.version) is not looked at: it said
+	 * OK, so it speaks ours. */
+	if (!body_reply_hello_get(a.body, a.h.len, a.h.flags, &r) ||
+	    r.client_id == 0 || r.client_id > LONG_MAX)
 		return net_break(&c->net, EPROTO);
-	c->id = (long)cid;
+	c->id = (long)r.client_id;
 	return 0;
 }
 

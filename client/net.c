@@ -1,7 +1,8 @@
 /*
  * net.c - the transport of a libmbx handle (see net.h): the socket,
- * bytes and descriptors in and out, and frames cut from the bytes read.
- * What the frames mean is the session's (session.c).
+ * bytes and descriptors in and out, and the read buffer that
+ * proto/framer.c cuts frames from.  What the frames mean is the
+ * session's (session.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,9 @@ net_init(struct net *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
+	/* One frame's descriptors at most wait unbound: a client is sent
+	 * one descriptor per frame, and only with a zero-copy MSG. */
+	framer_init(&n->framer, PROTO_MAX_BODY, PROTO_MAX_FDS);
 }
 
 void
@@ -27,7 +31,7 @@ net_deinit(struct net *n)
 	if (n->fd != -1)
 		(void)close(n->fd);
 	n->fd = -1;
-	net_close_in_fds(n);
+	framer_deinit(&n->framer);
 	free(n->rbuf);
 	n->rbuf = NULL;
 }
@@ -156,50 +160,14 @@ net_write(struct net *n, struct iovec *iov, size_t iovcnt, int fd)
 void
 net_close_in_fds(struct net *n)
 {
-	for (size_t i = 0; i < n->nin_fds; i++)
-		(void)close(n->in_fds[i]);
-	n->nin_fds = 0;
-}
-
-/*
- * Queues the descriptors that came with msg, for the frames that declare
- * them.  More than any frame may claim is a protocol violation; none of
- * them may leak into the caller's process.
- */
-static int
-net_take_fds(struct net *n, struct msghdr *msg)
-{
-	struct cmsghdr *cm;
-	int ret = 0;
-	size_t count;
-	int fd;
-
-	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < count; i++) {
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-			    sizeof(fd));
-			if (n->nin_fds == PROTO_MAX_FDS) {
-				(void)close(fd);
-				ret = -1;
-			} else {
-				n->in_fds[n->nin_fds++] = fd;
-			}
-		}
-	}
-	return ret;
+	framer_close_fds(&n->framer);
 }
 
 /* Reads once into the free part of the read buffer, waiting if need be. */
 static int
 net_fill(struct net *n)
 {
-	union {
-		struct cmsghdr	align;
-		char buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
-	} cbuf;
+	union framer_control cbuf;
 	struct iovec iov = { n->rbuf + n->rpos + n->rlen,
 	    n->rcap - n->rpos - n->rlen };
 	struct msghdr msg;
@@ -225,9 +193,13 @@ net_fill(struct net *n)
 		if (net_wait(n, POLLIN) == -1)
 			return -1;
 	}
-	/* MSG_CTRUNC: descriptors were lost in the kernel. */
-	if (net_take_fds(n, &msg) == -1 || (msg.msg_flags & MSG_CTRUNC)) {
-		net_close_in_fds(n);
+	/*
+	 * More descriptors than any frame may claim, or MSG_CTRUNC (some
+	 * were lost in the kernel): the stream cannot be trusted, and none
+	 * of them may leak into the caller's process.
+	 */
+	if (framer_take_fds(&n->framer, &msg) != FRAMER_FRAME) {
+		framer_close_fds(&n->framer);
 		return net_break(n, EPROTO);
 	}
 	n->rlen += (size_t)got;
@@ -292,63 +264,61 @@ net_drop(struct net *n)
 }
 
 /*
- * Hands out the frame of need bytes at the front of the unconsumed ones,
+ * Hands out the frame f peeked at the front of the unconsumed bytes,
  * binding to it the descriptors its header declares.  Descriptors come
- * in the order of the frames that declare them, with their first byte: a
- * frame declaring more than have come is a violation, and whatever did
- * come is closed.
+ * with the first byte of the frames that declare them: a frame declaring
+ * more than have come is a violation, and so are descriptors left over
+ * once no byte is left to start a frame that could claim them.  Either
+ * way whatever did come is closed.
  */
 static int
-net_take_frame(struct net *n, struct net_frame *f, size_t need)
+net_take_frame(struct net *n, struct framer_frame *f)
 {
-	if (f->h.nfds > n->nin_fds) {
-		net_close_in_fds(n);
+	if (framer_bind(&n->framer, f) != FRAMER_FRAME) {
+		framer_close_fds(&n->framer);
 		return net_break(n, EPROTO);
 	}
-	for (size_t i = 0; i < f->h.nfds; i++)
-		f->fds[i] = n->in_fds[i];
-	n->nin_fds -= f->h.nfds;
-	memmove(n->in_fds, n->in_fds + f->h.nfds,
-	    n->nin_fds * sizeof(n->in_fds[0]));
-	f->body = n->rbuf + n->rpos + PROTO_HEADER_SIZE;
-	n->rdone = need;
+	if (framer_stray_fds(&n->framer, n->rlen - f->size)) {
+		for (size_t i = 0; i < f->h.nfds; i++)
+			(void)close(f->fds[i]);
+		framer_close_fds(&n->framer);
+		return net_break(n, EPROTO);
+	}
+	n->rdone = f->size;
 	return 0;
 }
 
 /*
  * Reads the next whole frame from the daemon.  The header's length is
- * checked (by proto_header_decode) before the buffer grows for the body.
+ * checked (by framer_peek()) before the buffer grows for the body.
  */
 int
-net_read_frame(struct net *n, struct net_frame *f)
+net_read_frame(struct net *n, struct framer_frame *f)
 {
-	enum proto_decode d;
-	size_t need;
-
 	if (n->broken) {
 		errno = ECONNRESET;
 		return -1;
 	}
 	net_drop(n);
 	for (;;) {
-		d = proto_header_decode(net_unread(n), n->rlen,
-		    PROTO_MAX_BODY, &f->h);
-		if (d == PROTO_DECODE_MALFORMED)
+		switch (framer_peek(&n->framer, net_unread(n), n->rlen, f)) {
+		case FRAMER_FRAME:
+			return net_take_frame(n, f);
+		case FRAMER_MORE:
+			break;
+		case FRAMER_MALFORMED:
+		default:
+			framer_close_fds(&n->framer);
 			return net_break(n, EPROTO);
-		need = PROTO_HEADER_SIZE;
-		if (d == PROTO_DECODE_OK) {
-			need += f->h.len;
-			if (n->rlen >= need)
-				break;
 		}
-		/* Without room for the frame, the stream cannot be kept in
-		 * step: give the connection up. */
-		if (net_reserve(n, need) == -1)
+		/* Without room for the frame (its header first), the stream
+		 * cannot be kept in step: give the connection up. */
+		if (net_reserve(n, f->size > 0 ? f->size : PROTO_HEADER_SIZE) ==
+		    -1)
 			return net_break(n, ENOMEM);
 		if (net_fill(n) == -1)
 			return -1;
 	}
-	return net_take_frame(n, f, need);
 }
 
 /*
@@ -359,16 +329,14 @@ net_read_frame(struct net *n, struct net_frame *f)
  * report.
  */
 int
-net_poll_frame(struct net *n, struct net_frame *f)
+net_poll_frame(struct net *n, struct framer_frame *f)
 {
-	struct proto_header h;
 	ssize_t got;
 
 	for (;;) {
 		net_drop(n);
-		if (proto_header_decode(net_unread(n), n->rlen,
-		    PROTO_MAX_BODY, &h) ==
-		    PROTO_DECODE_OK && n->rlen >= PROTO_HEADER_SIZE + h.len)
+		if (framer_peek(&n->framer, net_unread(n), n->rlen, f) ==
+		    FRAMER_FRAME)
 			return net_read_frame(n, f) == -1 ? -1 : 1;
 		if (net_reserve(n, n->rlen + 256) == -1)
 			return net_break(n, ENOMEM);

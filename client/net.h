@@ -2,12 +2,12 @@
  * net.h - the transport of one libmbx handle: a non-blocking Unix socket
  * that frames and descriptors go over, every wait an explicit poll().
  *
- * This layer moves bytes, descriptors and frames; it knows the frame
- * header (proto_header_decode()) and nothing of what a frame means: which
- * types may come, and which of them may carry a descriptor, is the
- * session's policy (session.c).  Descriptors that arrive are bound, in
- * order, to the frames whose headers declare them.  Internal to libmbx:
- * nothing here is exported.
+ * This layer moves bytes, descriptors and frames; frames are cut from the
+ * bytes, and the descriptors that arrive bound in order to the frames
+ * whose headers declare them, by proto/framer.h.  It knows nothing of
+ * what a frame means: which types may come, and which of them may carry
+ * a descriptor, is the session's policy (session.c).  Internal to
+ * libmbx: nothing here is exported.
  */
 #ifndef MBX_NET_H
 #define MBX_NET_H
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "framer.h"
 #include "proto.h"
 
 /*
@@ -43,19 +44,8 @@ struct net {
 	size_t		 rcap;
 	size_t		 rdone;
 
-	int		 in_fds[PROTO_MAX_FDS];	/* received, not yet bound */
-	size_t		 nin_fds;
-};
-
-/*
- * A frame as read: its header, its body (in the read buffer until the
- * next read), and the h.nfds descriptors bound to it, which the reader of
- * the frame owns.
- */
-struct net_frame {
-	struct proto_header	 h;
-	const uint8_t		*body;
-	int			 fds[PROTO_MAX_FDS];
+	/* The descriptors received and not yet bound to a frame. */
+	struct framer	 framer;
 };
 
 void	 net_init(struct net *n);
@@ -72,12 +62,16 @@ int	 net_break(struct net *n, int err);
 int	 net_write(struct net *n, struct iovec *iov, size_t iovcnt, int fd);
 /* Closes the descriptors received and not bound to a frame yet. */
 void	 net_close_in_fds(struct net *n);
-/* Reads the next whole frame, waiting as long as it takes. */
-int	 net_read_frame(struct net *n, struct net_frame *f);
+/*
+ * Reads the next whole frame, waiting as long as it takes: its header,
+ * its body (in the read buffer until the next read) and the h.nfds
+ * descriptors bound to it, which the reader of the frame owns.
+ */
+int	 net_read_frame(struct net *n, struct framer_frame *f);
 /*
  * Reads the next frame if it has arrived whole, without waiting: 1 and
  * the frame, 0 when nothing more has arrived, -1 (broken) on failure.
  */
-int	 net_poll_frame(struct net *n, struct net_frame *f);
+int	 net_poll_frame(struct net *n, struct framer_frame *f);
 
 #endif

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "body.h"
+#include "framer.h"
 #include "grant.h"
 #include "inbox.h"
 #include "net.h"
@@ -25,13 +27,13 @@
 static void
 session_put_acks(struct mbx *c)
 {
+	struct body_ack b = { .count = c->nacks, .ids = c->acks };
 	size_t start;
 
 	if (c->nacks == 0)
 		return;
 	start = proto_frame_begin(&c->out);
-	for (size_t i = 0; i < c->nacks; i++)
-		proto_put_u64(&c->out, c->acks[i]);
+	body_ack_put(&c->out, &b);
 	proto_frame_end(&c->out, start, PROTO_ACK, c->next_id++, 0, 0);
 	if (c->next_id == 0)
 		c->next_id = 1;
@@ -53,12 +55,6 @@ session_req_begin(struct mbx *c)
 	session_put_acks(c);
 	c->req_off = c->out.len;
 	(void)proto_frame_begin(&c->out);
-}
-
-void
-session_req_put_name(struct mbx *c, const char *name)
-{
-	proto_put_str(&c->out, name, strlen(name));
 }
 
 /*
@@ -137,7 +133,7 @@ session_req_send(struct mbx *c, const void *extra, size_t extralen)
  * and no descriptor that came with it leaks into the caller's process.
  */
 static int
-session_accept(struct mbx *c, struct net_frame *f, struct answer *a)
+session_accept(struct mbx *c, struct framer_frame *f, struct answer *a)
 {
 	if ((f->h.type != PROTO_REPLY && f->h.type != PROTO_MSG &&
 	    f->h.type != PROTO_REVOKE) ||
@@ -150,7 +146,7 @@ session_accept(struct mbx *c, struct net_frame *f, struct answer *a)
 	}
 	a->h = f->h;
 	a->fd = f->h.nfds == 1 ? f->fds[0] : -1;
-	proto_reader_init(&a->r, f->body, f->h.len);
+	a->body = f->body;
 	return 0;
 }
 
@@ -158,7 +154,7 @@ session_accept(struct mbx *c, struct net_frame *f, struct answer *a)
 static int
 session_read(struct mbx *c, struct answer *a)
 {
-	struct net_frame f;
+	struct framer_frame f;
 
 	if (net_read_frame(&c->net, &f) == -1)
 		return -1;
@@ -172,16 +168,15 @@ session_read(struct mbx *c, struct answer *a)
 static int
 session_revoke(struct mbx *c, struct answer *a)
 {
-	uint32_t what = proto_get_u32(&a->r);
-	struct proto_str name = proto_get_str(&a->r);
-	uint64_t mailbox_id = proto_get_u64(&a->r);
+	struct body_revoke b;
 
-	if (!proto_reader_done(&a->r) || a->h.id != 0)
+	if (!body_revoke_get(a->body, a->h.len, a->h.flags, &b) ||
+	    a->h.id != 0)
 		return net_break(&c->net, EPROTO);
-	if (what != PROTO_REVOKE_CREDIT)
-		inbox_drop_mailbox(&c->inbox, name.ptr, name.len);
-	if (what != PROTO_REVOKE_BINDING)
-		grant_drop(&c->grants, mailbox_id);
+	if (b.what != PROTO_REVOKE_CREDIT)
+		inbox_drop_mailbox(&c->inbox, b.mailbox.ptr, b.mailbox.len);
+	if (b.what != PROTO_REVOKE_BINDING)
+		grant_drop(&c->grants, b.mailbox_id);
 	return 0;
 }
 
@@ -214,7 +209,7 @@ int
 session_drain(struct mbx *c)
 {
 	unsigned seen = order_answers();
-	struct net_frame f;
+	struct framer_frame f;
 	struct answer a;
 	int got;
 
@@ -286,8 +281,18 @@ session_reply_status(struct mbx *c, struct answer *a, uint32_t *status)
 	*status = PROTO_EPROTO;
 	if (a->h.type != PROTO_REPLY)
 		return net_break(&c->net, EPROTO);
-	*status = proto_get_u32(&a->r);
-	if (a->r.bad)
+	if (!body_reply_status(a->body, a->h.len, status))
+		return net_break(&c->net, EPROTO);
+	return 0;
+}
+
+/* Checks that an OK answer a is the status alone; -1 (broken) if not. */
+int
+session_reply_bare(struct mbx *c, const struct answer *a)
+{
+	struct body_reply r;
+
+	if (!body_reply_get(a->body, a->h.len, a->h.flags, &r))
 		return net_break(&c->net, EPROTO);
 	return 0;
 }
@@ -326,9 +331,7 @@ session_call_status(struct mbx *c, uint32_t id, const void *extra,
 		return -1;
 	if (status != PROTO_OK)
 		return session_status_fail(c, status);
-	if (!proto_reader_done(&a.r))
-		return net_break(&c->net, EPROTO);
-	return 0;
+	return session_reply_bare(c, &a);
 }
 
 /*
@@ -364,6 +367,7 @@ session_acks_flush(struct mbx *c)
 int
 session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 {
+	struct body_ack b = { .count = 1, .ids = &msg_id };
 	struct answer a;
 	uint32_t id, status;
 
@@ -372,7 +376,7 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 		return c->nacks == MBX_ACK_MAX ? session_acks_flush(c) : 0;
 	}
 	session_req_begin(c);
-	proto_put_u64(&c->out, msg_id);
+	body_ack_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_ACK, PROTO_ACK_REPLY, 0)) == 0)
 		return net_break(&c->net, ENOMEM);
 	if (session_call(c, id, NULL, 0, &a) == -1 ||
@@ -384,9 +388,7 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 	}
 	if (status != PROTO_OK)
 		return session_status_fail(c, status);
-	if (!proto_reader_done(&a.r))
-		return net_break(&c->net, EPROTO);
-	return 0;
+	return session_reply_bare(c, &a);
 }
 
 /*

@@ -6,9 +6,11 @@
  * the grants, acknowledgements written late, and the order of this
  * handle's writes against the process's other handles (order.c).
  *
- * A request is built in c->out: session_req_begin(), its body with
- * proto_put_*(), then session_req_end(); session_call() sends it and
- * waits for its answer.  Internal to libmbx: nothing here is exported.
+ * A request is built in c->out: session_req_begin(), its body with a
+ * body_*_put() of proto/body.h, then session_req_end(); session_call()
+ * sends it and waits for its answer, whose body the caller decodes with
+ * the matching body_*_get().  Internal to libmbx: nothing here is
+ * exported.
  */
 #ifndef MBX_SESSION_H
 #define MBX_SESSION_H
@@ -21,11 +23,11 @@
 #include "mbx-int.h"
 #include "proto.h"
 
-/* An answer frame; its body points into the read buffer until the next
- * read. */
+/* An answer frame; its body (h.len bytes) points into the read buffer
+ * until the next read. */
 struct answer {
 	struct proto_header	h;
-	struct proto_reader	r;
+	const uint8_t		*body;
 	int			fd;	/* the descriptor it came with, or -1:
 					 * the reader of the answer owns it */
 };
@@ -36,7 +38,6 @@ struct answer {
  * acknowledgements ride in front of it.
  */
 void	 session_req_begin(struct mbx *c);
-void	 session_req_put_name(struct mbx *c, const char *name);
 /*
  * Fills in the header of the request in c->out, whose body goes on for
  * extra bytes that are not in c->out, with nfds descriptors.  Returns the
@@ -64,6 +65,8 @@ int	 session_call(struct mbx *c, uint32_t id, const void *extra,
  * no REPLY. */
 int	 session_reply_status(struct mbx *c, struct answer *a,
 	    uint32_t *status);
+/* Checks that an OK answer a is the status alone; -1 (broken) if not. */
+int	 session_reply_bare(struct mbx *c, const struct answer *a);
 /* Fails with the errno of a status other than PROTO_OK. */
 int	 session_status_fail(struct mbx *c, uint32_t status);
 /* session_call() of a request whose success is a bare status. */

@@ -26,7 +26,7 @@
  * caller with its frame; framer_close_fds() and framer_deinit() close
  * those still queued.
  *
- * A reading loop (the shape of both mbxd's conn.c and libmbx's conn.c):
+ * A reading loop (the shape of both mbxd's conn.c and libmbx's net.c):
  *
  *	for (;;) {
  *		switch (framer_next(&f, buf + pos, len, &fr)) {
