@@ -91,24 +91,6 @@ writev_all(int fd, struct iovec *iov, int cnt)
 	return 0;
 }
 
-static int
-read_full(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Reads one whole frame of at most size payload bytes into buf (room for
  * FRAME_HDR + size), in one read() when the socket holds it.  Returns the
@@ -209,7 +191,7 @@ reader_next(struct reader *r, uint8_t *dest, size_t cap, bool *last)
 				memcpy(dest, r->buf + r->off + FRAME_HDR,
 				    avail);
 				r->off = r->have = 0;
-				if (read_full(r->fd, dest + avail,
+				if (fdio_read_full(r->fd, dest + avail,
 				    (h & ~FRAME_LAST) - avail) < 0)
 					return -1;
 				*last = (h & FRAME_LAST) != 0;

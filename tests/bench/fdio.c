@@ -1,7 +1,7 @@
 /*
  * fdio.c - the byte loops the hand-written transports of the benchmark
- * share (baseline.c and candidate.c): a write of everything, and one
- * read into a buffered stream.  They are part of what is measured, so
+ * share (baseline.c and candidate.c): a write of everything, a read of
+ * so many bytes, and one read into a buffered stream.  They are part of what is measured, so
  * both transports run the very same loops.
  */
 #include <errno.h>
@@ -28,6 +28,24 @@ fdio_write_all(int fd, const void *buf, size_t len)
 			poll(&pfd, 1, -1);
 			continue;
 		}
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+fdio_read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			return -1;
 		p += n;
