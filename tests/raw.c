@@ -13,6 +13,124 @@
 #include "raw.h"
 
 /*
+ * Frames appended
+ */
+
+static struct proto_str
+raw_str(const char *s, size_t len)
+{
+	return (struct proto_str){ s, len };
+}
+
+void
+raw_put_hello(struct proto_writer *w, uint32_t id)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_hello_put(w, &(struct body_hello){ .version = PROTO_VERSION });
+	proto_frame_end(w, s, PROTO_HELLO, id, 0, 0);
+}
+
+void
+raw_put_create(struct proto_writer *w, uint32_t id, const char *name,
+    size_t len, int64_t cap, uint64_t max_msg, uint32_t mode)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_create_put(w, &(struct body_create){ .name = raw_str(name, len),
+	    .capacity = cap, .max_msg = max_msg, .mode = mode,
+	    .gid = PROTO_ID_NONE });
+	proto_frame_end(w, s, PROTO_CREATE, id, 0, 0);
+}
+
+void
+raw_put_name(struct proto_writer *w, uint16_t type, uint32_t id,
+    const char *name, size_t len)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_name_put(w, &(struct body_name){ .name = raw_str(name, len) });
+	proto_frame_end(w, s, type, id, 0, 0);
+}
+
+void
+raw_put_bind(struct proto_writer *w, uint32_t id, const char *name,
+    size_t len, uint32_t how)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_bind_put(w, &(struct body_bind){ .name = raw_str(name, len),
+	    .how = how });
+	proto_frame_end(w, s, PROTO_BIND, id, 0, 0);
+}
+
+void
+raw_put_send(struct proto_writer *w, uint32_t id, uint32_t flags,
+    const char *name, size_t len, int32_t timeout, const void *data,
+    size_t dlen)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_send_put(w, &(struct body_send){ .name = raw_str(name, len),
+	    .timeout_ms = timeout, .payload = raw_str(data, dlen) });
+	proto_frame_end(w, s, PROTO_SEND, id, flags, 0);
+}
+
+void
+raw_put_send_fd(struct proto_writer *w, uint32_t id, uint32_t flags,
+    const char *name, size_t len, int32_t timeout, uint64_t size)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_send_put(w, &(struct body_send){ .name = raw_str(name, len),
+	    .timeout_ms = timeout, .has_fd = true, .size = size });
+	proto_frame_end(w, s, PROTO_SEND, id, PROTO_SEND_FD | flags, 1);
+}
+
+void
+raw_put_recv(struct proto_writer *w, uint32_t id, const char *name,
+    size_t len, int32_t timeout, uint64_t cap, uint32_t max_count,
+    uint64_t budget)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_recv_put(w, &(struct body_recv){ .name = raw_str(name, len),
+	    .timeout_ms = timeout, .cap = cap, .max_count = max_count,
+	    .budget = budget });
+	proto_frame_end(w, s, PROTO_RECV, id, 0, 0);
+}
+
+void
+raw_put_ack(struct proto_writer *w, uint32_t id, uint32_t flags,
+    const uint64_t *ids, size_t n)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_ack_put(w, &(struct body_ack){ .count = n, .ids = ids });
+	proto_frame_end(w, s, PROTO_ACK, id, flags, 0);
+}
+
+void
+raw_put_list(struct proto_writer *w, uint16_t type, uint32_t id,
+    const char *cursor, size_t len)
+{
+	size_t s = proto_frame_begin(w);
+
+	body_list_put(w, &(struct body_list){ .has_cursor = len > 0,
+	    .cursor = raw_str(cursor, len) });
+	proto_frame_end(w, s, type, id, 0, 0);
+}
+
+void
+raw_flush(int fd, struct proto_writer *w)
+{
+	ck_assert(!proto_writer_failed(w));
+	ck_assert_msg(harness_raw_write(fd, w->buf, w->len), "raw write: %s",
+	    strerror(errno));
+	w->len = 0;
+}
+
+/*
  * Frames written
  */
 
@@ -30,9 +148,7 @@ raw_frame(int fd, uint16_t type, uint32_t id, uint32_t flags, uint16_t nfds,
 	    (p = proto_put_raw(&w, b->len)) != NULL)
 		memcpy(p, b->buf, b->len);
 	proto_frame_end(&w, start, type, id, flags, nfds);
-	ck_assert(!proto_writer_failed(&w));
-	ck_assert_msg(harness_raw_write(fd, w.buf, w.len), "raw write: %s",
-	    strerror(errno));
+	raw_flush(fd, &w);
 	proto_writer_free(&w);
 }
 
@@ -75,6 +191,7 @@ raw_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
 	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
+/* The tail is any bytes at all: the body may well not be valid. */
 bool
 raw_named(int sock, uint16_t type, uint32_t id, const char *name,
     const void *tail, size_t tail_len)
@@ -97,51 +214,42 @@ void
 raw_name_req(int fd, uint16_t type, uint32_t id, const char *name,
     size_t len)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	raw_frame(fd, type, id, 0, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_name(&w, type, id, name, len);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 void
 raw_create(int fd, uint32_t id, const char *name, size_t len, int64_t cap)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i64(&b, cap);
-	proto_put_u64(&b, MBX_DEFAULT_MAX_MSG);
-	proto_put_u32(&b, 0666);
-	proto_put_u32(&b, PROTO_ID_NONE);
-	raw_frame(fd, PROTO_CREATE, id, 0, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_create(&w, id, name, len, cap, MBX_DEFAULT_MAX_MSG, 0666);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 void
 raw_bind(int fd, uint32_t id, const char *name, size_t len, uint32_t how)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_u32(&b, how);
-	raw_frame(fd, PROTO_BIND, id, 0, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_bind(&w, id, name, len, how);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 void
 raw_bind_ok(int sock, uint32_t id, const char *name)
 {
-	struct proto_writer t;
 	uint64_t none;
 
-	proto_writer_init(&t);
-	proto_put_u32(&t, PROTO_BIND_EXCLUSIVE);
-	ck_assert(raw_named(sock, PROTO_BIND, id, name, t.buf, t.len));
-	proto_writer_free(&t);
+	raw_bind(sock, id, name, strlen(name), PROTO_BIND_EXCLUSIVE);
 	ck_assert_uint_eq(raw_reply_skip(sock, id, NULL, &none), PROTO_OK);
 }
 
@@ -149,30 +257,24 @@ void
 raw_recv(int fd, uint32_t id, const char *name, size_t len, int32_t timeout,
     uint64_t cap)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i32(&b, timeout);
-	proto_put_u64(&b, cap);		/* cap */
-	proto_put_u32(&b, 1);		/* max_count */
-	proto_put_u64(&b, cap);		/* budget */
-	raw_frame(fd, PROTO_RECV, id, 0, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_recv(&w, id, name, len, timeout, cap, 1, cap);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 void
 raw_send(int fd, uint32_t id, const char *name, size_t len,
     const void *data, size_t dlen, uint32_t flags, int32_t timeout)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_str(&b, name, len);
-	proto_put_i32(&b, timeout);
-	proto_put_blob(&b, data, dlen);
-	raw_frame(fd, PROTO_SEND, id, flags, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_send(&w, id, flags, name, len, timeout, data, dlen);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 void
@@ -180,14 +282,9 @@ raw_send_fd(int sock, const char *name, uint32_t id, uint32_t flags, int fd,
     uint64_t size)
 {
 	struct proto_writer w;
-	size_t start;
 
 	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	proto_put_str(&w, name, strlen(name));
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, size);
-	proto_frame_end(&w, start, PROTO_SEND, id, PROTO_SEND_FD | flags, 1);
+	raw_put_send_fd(&w, id, flags, name, strlen(name), 0, size);
 	raw_write_fd(sock, &w, fd);
 }
 
@@ -200,8 +297,8 @@ raw_post_fd(int sock, uint32_t id, uint64_t mailbox_id, uint32_t flags,
 
 	proto_writer_init(&w);
 	start = proto_frame_begin(&w);
-	proto_put_u64(&w, mailbox_id);
-	proto_put_u64(&w, size);
+	body_post_put(&w, &(struct body_post){ .mailbox_id = mailbox_id,
+	    .has_fd = true, .size = size });
 	proto_frame_end(&w, start, PROTO_POST, id, PROTO_POST_FD | flags, 1);
 	raw_write_fd(sock, &w, fd);
 }
@@ -209,23 +306,23 @@ raw_post_fd(int sock, uint32_t id, uint64_t mailbox_id, uint32_t flags,
 void
 raw_ack(int fd, uint32_t id, uint64_t msg_id)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_u64(&b, msg_id);
-	raw_frame(fd, PROTO_ACK, id, 0, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_ack(&w, id, 0, &msg_id, 1);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 }
 
 uint32_t
 raw_ack_reply(int fd, uint32_t id, uint64_t msg_id)
 {
-	struct proto_writer b;
+	struct proto_writer w;
 
-	proto_writer_init(&b);
-	proto_put_u64(&b, msg_id);
-	raw_frame(fd, PROTO_ACK, id, PROTO_ACK_REPLY, 0, &b);
-	proto_writer_free(&b);
+	proto_writer_init(&w);
+	raw_put_ack(&w, id, PROTO_ACK_REPLY, &msg_id, 1);
+	raw_flush(fd, &w);
+	proto_writer_free(&w);
 	return raw_status(fd, id);
 }
 
@@ -311,6 +408,59 @@ raw_msg_id(int fd, uint32_t id)
 	msg_id = proto_get_u64(&r);
 	free(body);
 	return msg_id;
+}
+
+uint32_t
+raw_reply_send(int fd, uint32_t id, uint32_t *flags,
+    struct body_reply_send *out)
+{
+	uint8_t *body;
+	size_t len;
+	uint16_t type;
+	uint32_t rid, fl;
+
+	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &fl, &body,
+	    &len), 1);
+	ck_assert_int_eq(type, PROTO_REPLY);
+	ck_assert_uint_eq(rid, id);
+	ck_assert(body_reply_send_get(body, len, fl, out));
+	if (flags != NULL)
+		*flags = fl;
+	free(body);
+	return out->status;
+}
+
+void
+raw_expect(int fd, uint16_t type, uint32_t id, uint32_t *flags,
+    uint8_t **body, size_t *len)
+{
+	uint16_t t;
+	uint32_t i, fl;
+
+	for (int k = 0; k < 16; k++) {
+		ck_assert_msg(harness_raw_read(fd, &t, &i, &fl, body,
+		    len) == 1, "no answer to request %u", id);
+		if (t != PROTO_REVOKE || i != 0)
+			break;
+		free(*body);
+	}
+	ck_assert_msg(t == type && i == id, "expected frame %u for request "
+	    "%u, got frame %u for %u", type, id, t, i);
+	if (flags != NULL)
+		*flags = fl;
+}
+
+uint32_t
+raw_expect_status(int fd, uint32_t id)
+{
+	uint8_t *body;
+	size_t len;
+	uint32_t status;
+
+	raw_expect(fd, PROTO_REPLY, id, NULL, &body, &len);
+	ck_assert(body_reply_status(body, len, &status));
+	free(body);
+	return status;
 }
 
 int

@@ -16,7 +16,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "body.h"
 #include "proto.h"
+
+/*
+ * Frames appended to w, for a test that writes many at once (raw_flush())
+ * or in pieces of its own (one byte at a time): each a valid body encoded
+ * by body.h, with the name of len bytes as given.
+ */
+
+void	 raw_put_hello(struct proto_writer *w, uint32_t id);
+void	 raw_put_create(struct proto_writer *w, uint32_t id, const char *name,
+	    size_t len, int64_t cap, uint64_t max_msg, uint32_t mode);
+/* A request whose body is one str name (DESTROY, UNBIND, PURGE...). */
+void	 raw_put_name(struct proto_writer *w, uint16_t type, uint32_t id,
+	    const char *name, size_t len);
+void	 raw_put_bind(struct proto_writer *w, uint32_t id, const char *name,
+	    size_t len, uint32_t how);
+/* An inline SEND. */
+void	 raw_put_send(struct proto_writer *w, uint32_t id, uint32_t flags,
+	    const char *name, size_t len, int32_t timeout, const void *data,
+	    size_t dlen);
+/* A memfd SEND (flags | PROTO_SEND_FD, one descriptor) of size bytes. */
+void	 raw_put_send_fd(struct proto_writer *w, uint32_t id, uint32_t flags,
+	    const char *name, size_t len, int32_t timeout, uint64_t size);
+void	 raw_put_recv(struct proto_writer *w, uint32_t id, const char *name,
+	    size_t len, int32_t timeout, uint64_t cap, uint32_t max_count,
+	    uint64_t budget);
+/* An ACK of the n ids (flags: PROTO_ACK_REPLY or 0). */
+void	 raw_put_ack(struct proto_writer *w, uint32_t id, uint32_t flags,
+	    const uint64_t *ids, size_t n);
+/* LIST or CLIENTS from cursor (len 0: the first page, an empty body). */
+void	 raw_put_list(struct proto_writer *w, uint16_t type, uint32_t id,
+	    const char *cursor, size_t len);
+/* Writes what w holds and empties it (w stays the caller's). */
+void	 raw_flush(int fd, struct proto_writer *w);
 
 /*
  * Frames written
@@ -88,6 +122,21 @@ uint64_t raw_msg_id(int fd, uint32_t id);
  */
 int	 raw_next(int sock, uint16_t *type, uint32_t *id, uint32_t *flags,
 	    uint8_t **body, size_t *len, int *fd);
+/*
+ * The REPLY to the SEND id (the next frame), decoded into *out (asserted
+ * to decode); its status.  *flags when not NULL.
+ */
+uint32_t raw_reply_send(int fd, uint32_t id, uint32_t *flags,
+	    struct body_reply_send *out);
+/*
+ * The next frame but REVOKE notices of id 0 (at most 16), which must be
+ * of type and answer id: its body (malloc'd) in *body, *len and *flags
+ * when not NULL.
+ */
+void	 raw_expect(int fd, uint16_t type, uint32_t id, uint32_t *flags,
+	    uint8_t **body, size_t *len);
+/* raw_expect() of a REPLY: its status. */
+uint32_t raw_expect_status(int fd, uint32_t id);
 /* raw_reply() after REVOKEs, no descriptor with it; *mailbox_id always. */
 uint32_t raw_reply_skip(int sock, uint32_t id, uint32_t *flags,
 	    uint64_t *mailbox_id);

@@ -30,6 +30,7 @@
 
 #include "harness.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 #include "users.h"
 
@@ -625,48 +626,18 @@ write_bytewise(int fd, const uint8_t *buf, size_t len)
 }
 
 /*
- * The next frame but REVOKE notices: asserts its type and id, returns its
- * status (REPLY).
- */
-static uint32_t
-answer(int fd, uint16_t type, uint32_t id, struct proto_reader *rd,
-    uint8_t **body)
-{
-	uint16_t t;
-	uint32_t i, flags;
-	size_t len;
-
-	for (int k = 0; k < 16; k++) {
-		ck_assert_msg(harness_raw_read(fd, &t, &i, &flags, body,
-		    &len) == 1, "no answer to request %u", id);
-		if (t != PROTO_REVOKE || i != 0)
-			break;
-		free(*body);
-	}
-	ck_assert_msg(t == type && i == id, "expected frame %u for request "
-	    "%u, got frame %u for %u", type, id, t, i);
-	proto_reader_init(rd, *body, len);
-	return type == PROTO_REPLY ? proto_get_u32(rd) : 0;
-}
-
-static void
-put_name(struct proto_writer *w, const char *name)
-{
-	proto_put_str(w, name, strlen(name));
-}
-
-/*
  * Every request of a session, the handshake included, written one byte
  * per write(): each is answered, in order, as if it came whole.
  */
 START_TEST(test_bytewise_frames)
 {
 	struct proto_writer w;
-	struct proto_reader rd;
+	struct body_reply_sendv sv;
+	struct body_msg m;
 	struct harness h;
 	uint8_t *body;
-	uint64_t msg_id;
-	size_t at;
+	uint32_t flags;
+	size_t at, len;
 	mbx_t *c;
 	int fd;
 
@@ -675,96 +646,49 @@ START_TEST(test_bytewise_frames)
 	fd = harness_raw_connect(&h);
 	proto_writer_init(&w);
 
-	at = proto_frame_begin(&w);
-	proto_put_u32(&w, PROTO_VERSION);
-	proto_frame_end(&w, at, PROTO_HELLO, 1, 0, 0);
-	at = proto_frame_begin(&w);			/* CREATE "bytes" */
-	put_name(&w, "bytes");
-	proto_put_i64(&w, 8);
-	proto_put_u64(&w, 1024);
-	proto_put_u32(&w, 0600);
-	proto_put_u32(&w, PROTO_ID_NONE);
-	proto_frame_end(&w, at, PROTO_CREATE, 2, 0, 0);
-	at = proto_frame_begin(&w);			/* BIND */
-	put_name(&w, "bytes");
-	proto_put_u32(&w, MBX_BIND_EXCLUSIVE);
-	proto_frame_end(&w, at, PROTO_BIND, 3, 0, 0);
-	at = proto_frame_begin(&w);			/* SEND "one" */
-	put_name(&w, "bytes");
-	proto_put_i32(&w, 0);
-	proto_put_blob(&w, "one", 3);
-	proto_frame_end(&w, at, PROTO_SEND, 4, 0, 0);
-	at = proto_frame_begin(&w);			/* SEND "" */
-	put_name(&w, "bytes");
-	proto_put_i32(&w, 0);
-	proto_put_blob(&w, "", 0);
-	proto_frame_end(&w, at, PROTO_SEND, 5, 0, 0);
+	raw_put_hello(&w, 1);
+	raw_put_create(&w, 2, "bytes", 5, 8, 1024, 0600);
+	raw_put_bind(&w, 3, "bytes", 5, MBX_BIND_EXCLUSIVE);
+	raw_put_send(&w, 4, 0, "bytes", 5, 0, "one", 3);
+	raw_put_send(&w, 5, 0, "bytes", 5, 0, "", 0);
 	at = proto_frame_begin(&w);			/* SENDV "two", "three" */
-	proto_put_u32(&w, 2);
-	put_name(&w, "bytes");
-	proto_put_blob(&w, "two", 3);
-	put_name(&w, "bytes");
-	proto_put_blob(&w, "three", 5);
+	body_sendv_put(&w, &(struct body_sendv){ .count = 2 });
+	body_sendv_item_put(&w, &(struct body_sendv_item){
+	    .name = { "bytes", 5 }, .payload = { "two", 3 } });
+	body_sendv_item_put(&w, &(struct body_sendv_item){
+	    .name = { "bytes", 5 }, .payload = { "three", 5 } });
 	proto_frame_end(&w, at, PROTO_SENDV, 6, 0, 0);
-	at = proto_frame_begin(&w);			/* LIST */
-	proto_frame_end(&w, at, PROTO_LIST, 7, 0, 0);
-	at = proto_frame_begin(&w);			/* RECV one */
-	put_name(&w, "bytes");
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, 1024);
-	proto_put_u32(&w, 1);
-	proto_put_u64(&w, 1024);
-	proto_frame_end(&w, at, PROTO_RECV, 8, 0, 0);
+	raw_put_list(&w, PROTO_LIST, 7, NULL, 0);
+	raw_put_recv(&w, 8, "bytes", 5, 0, 1024, 1, 1024);
 	ck_assert(!proto_writer_failed(&w));
 	write_bytewise(fd, w.buf, w.len);
 
-	ck_assert_int_eq(answer(fd, PROTO_REPLY, 1, &rd, &body), PROTO_OK);
+	ck_assert_int_eq(raw_expect_status(fd, 1), PROTO_OK);
+	for (uint32_t id = 2; id <= 5; id++)
+		ck_assert_int_eq(raw_expect_status(fd, id), PROTO_OK);
+	raw_expect(fd, PROTO_REPLY, 6, &flags, &body, &len);
+	ck_assert(body_reply_sendv_get(body, len, flags, &sv));
+	ck_assert_int_eq(sv.status, PROTO_OK);
+	ck_assert_int_eq(sv.enqueued, 2);
 	free(body);
-	for (uint32_t id = 2; id <= 5; id++) {
-		ck_assert_int_eq(answer(fd, PROTO_REPLY, id, &rd, &body),
-		    PROTO_OK);
-		free(body);
-	}
-	ck_assert_int_eq(answer(fd, PROTO_REPLY, 6, &rd, &body), PROTO_OK);
-	ck_assert_int_eq(proto_get_u32(&rd), 2);
-	free(body);
-	ck_assert_int_eq(answer(fd, PROTO_REPLY, 7, &rd, &body), PROTO_OK);
-	free(body);
-	answer(fd, PROTO_MSG, 8, &rd, &body);
-	msg_id = proto_get_u64(&rd);
-	{
-		struct proto_str mbox = proto_get_str(&rd), payload;
-
-		ck_assert(mbox.len == 5 && memcmp(mbox.ptr, "bytes", 5) == 0);
-		(void)proto_get_u64(&rd);
-		(void)proto_get_u32(&rd);
-		(void)proto_get_u32(&rd);
-		payload = proto_get_blob(&rd);
-		ck_assert(proto_reader_done(&rd));
-		ck_assert(payload.len == 3 && memcmp(payload.ptr, "one", 3) == 0);
-	}
+	ck_assert_int_eq(raw_expect_status(fd, 7), PROTO_OK);
+	raw_expect(fd, PROTO_MSG, 8, &flags, &body, &len);
+	ck_assert(body_msg_get(body, len, flags, &m));
+	ck_assert(m.mailbox.len == 5 && memcmp(m.mailbox.ptr, "bytes", 5) == 0);
+	ck_assert(m.payload.len == 3 && memcmp(m.payload.ptr, "one", 3) == 0);
 	free(body);
 	ck_assert_int_eq(harness_mailbox_int(c, "bytes", "queued"), 4);
 
 	/* The acknowledgement and the rest of the session, byte by byte. */
 	proto_writer_free(&w);
 	proto_writer_init(&w);
-	at = proto_frame_begin(&w);
-	proto_put_u64(&w, msg_id);
-	proto_frame_end(&w, at, PROTO_ACK, 9, PROTO_ACK_REPLY, 0);
-	at = proto_frame_begin(&w);
-	put_name(&w, "bytes");
-	proto_frame_end(&w, at, PROTO_PURGE, 10, 0, 0);
-	at = proto_frame_begin(&w);
-	put_name(&w, "bytes");
-	proto_frame_end(&w, at, PROTO_DESTROY, 11, 0, 0);
+	raw_put_ack(&w, 9, PROTO_ACK_REPLY, &m.msg_id, 1);
+	raw_put_name(&w, PROTO_PURGE, 10, "bytes", 5);
+	raw_put_name(&w, PROTO_DESTROY, 11, "bytes", 5);
 	ck_assert(!proto_writer_failed(&w));
 	write_bytewise(fd, w.buf, w.len);
-	for (uint32_t id = 9; id <= 11; id++) {
-		ck_assert_int_eq(answer(fd, PROTO_REPLY, id, &rd, &body),
-		    PROTO_OK);
-		free(body);
-	}
+	for (uint32_t id = 9; id <= 11; id++)
+		ck_assert_int_eq(raw_expect_status(fd, id), PROTO_OK);
 	proto_writer_free(&w);
 	ck_assert_ptr_null(harness_mailbox(c, "bytes"));
 	close(fd);
@@ -783,17 +707,16 @@ START_TEST(test_bytewise_memfd)
 	static const char payload[] = "sealed";
 	union proto_fd_control ctl;
 	struct proto_writer w;
-	struct proto_reader rd;
+	struct body_msg m;
 	struct msghdr mh = { 0 };
 	struct iovec iov;
 	struct harness h;
 	uint8_t *body;
 	uint16_t type;
 	uint32_t id, flags;
-	size_t at, len;
+	size_t len;
 	char got[sizeof(payload)];
 	int fd, mfd, passed;
-	uint64_t msg_id;
 	mbx_t *c;
 
 	harness_start(&h, NULL);
@@ -811,22 +734,9 @@ START_TEST(test_bytewise_memfd)
 	    F_SEAL_SHRINK | F_SEAL_SEAL) == 0);
 
 	proto_writer_init(&w);
-	at = proto_frame_begin(&w);
-	put_name(&w, "zc");
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, sizeof(payload));
-	proto_frame_end(&w, at, PROTO_SEND, 2, PROTO_SEND_FD, 1);
-	at = proto_frame_begin(&w);
-	put_name(&w, "zc");
-	proto_put_u32(&w, MBX_BIND_EXCLUSIVE);
-	proto_frame_end(&w, at, PROTO_BIND, 3, 0, 0);
-	at = proto_frame_begin(&w);
-	put_name(&w, "zc");
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, 1024);
-	proto_put_u32(&w, 1);
-	proto_put_u64(&w, 1024);
-	proto_frame_end(&w, at, PROTO_RECV, 4, 0, 0);
+	raw_put_send_fd(&w, 2, 0, "zc", 2, 0, sizeof(payload));
+	raw_put_bind(&w, 3, "zc", 2, MBX_BIND_EXCLUSIVE);
+	raw_put_recv(&w, 4, "zc", 2, 0, 1024, 1, 1024);
 	ck_assert(!proto_writer_failed(&w));
 	/* The first byte with the descriptor, then the rest alone. */
 	iov.iov_base = w.buf;
@@ -838,18 +748,14 @@ START_TEST(test_bytewise_memfd)
 	close(mfd);
 	write_bytewise(fd, w.buf + 1, w.len - 1);
 
-	for (uint32_t i = 2; i <= 3; i++) {
-		ck_assert_int_eq(answer(fd, PROTO_REPLY, i, &rd, &body),
-		    PROTO_OK);
-		free(body);
-	}
+	for (uint32_t i = 2; i <= 3; i++)
+		ck_assert_int_eq(raw_expect_status(fd, i), PROTO_OK);
 	ck_assert_int_eq(harness_raw_read_fd(fd, &type, &id, &flags, &body,
 	    &len, &passed), 1);
 	ck_assert_msg(type == PROTO_MSG && id == 4, "frame %u for %u", type, id);
 	ck_assert(flags & PROTO_MSG_FD);
 	ck_assert_int_ge(passed, 0);
-	proto_reader_init(&rd, body, len);
-	msg_id = proto_get_u64(&rd);
+	ck_assert(body_msg_get(body, len, flags, &m));
 	free(body);
 	ck_assert(pread(passed, got, sizeof(got), PROTO_SHARED_HEADER) ==
 	    (ssize_t)sizeof(got));
@@ -858,12 +764,9 @@ START_TEST(test_bytewise_memfd)
 
 	proto_writer_free(&w);
 	proto_writer_init(&w);
-	at = proto_frame_begin(&w);
-	proto_put_u64(&w, msg_id);
-	proto_frame_end(&w, at, PROTO_ACK, 5, PROTO_ACK_REPLY, 0);
+	raw_put_ack(&w, 5, PROTO_ACK_REPLY, &m.msg_id, 1);
 	write_bytewise(fd, w.buf, w.len);
-	ck_assert_int_eq(answer(fd, PROTO_REPLY, 5, &rd, &body), PROTO_OK);
-	free(body);
+	ck_assert_int_eq(raw_expect_status(fd, 5), PROTO_OK);
 	proto_writer_free(&w);
 	ck_assert_int_eq(harness_mailbox_int(c, "zc", "queued"), 0);
 	ck_assert_int_eq(harness_mailbox_int(c, "zc", "received"), 1);

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "mbxd-proc.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 #include "users.h"
 
@@ -35,96 +36,6 @@ long_name(char *buf, int i)
 
 	memset(buf + n, 'x', (size_t)(PROTO_NAME_MAX - n));
 	buf[PROTO_NAME_MAX] = '\0';
-}
-
-/*
- * Raw frames, appended to w and written with w_flush().
- */
-
-static void
-f_create(struct proto_writer *w, uint32_t id, const char *name, uint32_t mode)
-{
-	size_t s = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_i64(w, -1);
-	proto_put_u64(w, 1024 * 1024);
-	proto_put_u32(w, mode);
-	proto_put_u32(w, PROTO_ID_NONE);
-	proto_frame_end(w, s, PROTO_CREATE, id, 0, 0);
-}
-
-static void
-f_name(struct proto_writer *w, uint16_t type, uint32_t id, const char *name)
-{
-	size_t s = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_frame_end(w, s, type, id, 0, 0);
-}
-
-static void
-f_bind(struct proto_writer *w, uint32_t id, const char *name, uint32_t how)
-{
-	size_t s = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_u32(w, how);
-	proto_frame_end(w, s, PROTO_BIND, id, 0, 0);
-}
-
-static void
-f_recv(struct proto_writer *w, uint32_t id, const char *name, uint32_t max,
-    uint64_t budget)
-{
-	size_t s = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_i32(w, 0);
-	proto_put_u64(w, UINT64_MAX);
-	proto_put_u32(w, max);
-	proto_put_u64(w, budget);
-	proto_frame_end(w, s, PROTO_RECV, id, 0, 0);
-}
-
-static void
-f_list(struct proto_writer *w, uint16_t type, uint32_t id, const char *cursor,
-    size_t len)
-{
-	size_t s = proto_frame_begin(w);
-
-	if (len > 0)
-		proto_put_str(w, cursor, len);
-	proto_frame_end(w, s, type, id, 0, 0);
-}
-
-static void
-w_flush(int fd, struct proto_writer *w)
-{
-	ck_assert(!proto_writer_failed(w));
-	ck_assert_msg(harness_raw_write(fd, w->buf, w->len), "write: %s",
-	    strerror(errno));
-	w->len = 0;
-}
-
-/* The next frame, which must be a REPLY to id; returns its status. */
-static uint32_t
-read_status(int fd, uint32_t want)
-{
-	uint16_t type;
-	uint32_t id, flags, status;
-	uint8_t *body;
-	size_t len;
-	struct proto_reader r;
-
-	ck_assert_int_eq(harness_raw_read(fd, &type, &id, &flags, &body, &len),
-	    1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(id, want);
-	proto_reader_init(&r, body, len);
-	status = proto_get_u32(&r);
-	free(body);
-	return status;
 }
 
 static int
@@ -158,34 +69,29 @@ raw_view(int fd, uint16_t type, size_t max_frame, size_t *pages)
 		uint32_t rid, flags;
 		uint8_t *body;
 		size_t len;
-		struct proto_reader r;
-		struct proto_str blob, next = { "", 0 };
+		struct body_reply_page pg;
 
-		f_list(&w, type, id, cursor, cursor_len);
-		w_flush(fd, &w);
+		raw_put_list(&w, type, id, cursor, cursor_len);
+		raw_flush(fd, &w);
 		ck_assert_msg(harness_raw_read(fd, &t, &rid, &flags, &body,
 		    &len) == 1, "no answer to page %zu (a frame over "
 		    "PROTO_MAX_BODY?)", *pages);
 		ck_assert_int_eq(t, PROTO_REPLY);
 		ck_assert_msg(len <= max_frame, "page %zu: %zu bytes in one "
 		    "REPLY, bound %zu", *pages, len, max_frame);
-		proto_reader_init(&r, body, len);
-		ck_assert_uint_eq(proto_get_u32(&r), PROTO_OK);
-		blob = proto_get_blob(&r);
-		more = (flags & PROTO_REPLY_MORE) != 0;
-		if (more)
-			next = proto_get_str(&r);
-		ck_assert(proto_reader_done(&r));
-		while (total + blob.len + 1 > cap) {
+		ck_assert(body_reply_page_get(body, len, flags, &pg));
+		ck_assert_uint_eq(pg.status, PROTO_OK);
+		more = pg.more;
+		while (total + pg.json.len + 1 > cap) {
 			cap = cap > 0 ? 2 * cap : 1 << 20;
 			text = realloc(text, cap);
 			ck_assert_ptr_nonnull(text);
 		}
-		memcpy(text + total, blob.ptr, blob.len);
-		total += blob.len;
+		memcpy(text + total, pg.json.ptr, pg.json.len);
+		total += pg.json.len;
 		text[total] = '\0';
-		memcpy(cursor, next.ptr, next.len);
-		cursor_len = next.len;
+		memcpy(cursor, pg.cursor.ptr, pg.cursor.len);
+		cursor_len = pg.cursor.len;
 		free(body);
 		(*pages)++;
 	}
@@ -234,22 +140,23 @@ START_TEST(views_are_paged)
 	ctl = raw_as(&h, &ROOT);
 	for (int k = 0; k < nmb; k++) {
 		long_name(name, k);
-		f_create(&w, (uint32_t)k + 10, name, 0600);
+		raw_put_create(&w, (uint32_t)k + 10, name, strlen(name), -1,
+		    1024 * 1024, 0600);
 	}
-	w_flush(ctl, &w);
+	raw_flush(ctl, &w);
 	for (int k = 0; k < nmb; k++)
-		ck_assert_uint_eq(read_status(ctl, (uint32_t)k + 10), PROTO_OK);
+		ck_assert_uint_eq(raw_status(ctl, (uint32_t)k + 10), PROTO_OK);
 	/* One receiver and 64 standbys on every mailbox. */
 	for (int c = 0; c <= NSTANDBY; c++) {
 		fds[c] = raw_as(&h, &ROOT);
 		for (int k = 0; k < nmb; k++) {
 			long_name(name, k);
-			f_bind(&w, (uint32_t)k + 10, name, c == 0 ?
-			    PROTO_BIND_EXCLUSIVE : PROTO_BIND_QUEUE);
+			raw_put_bind(&w, (uint32_t)k + 10, name, strlen(name),
+			    c == 0 ? PROTO_BIND_EXCLUSIVE : PROTO_BIND_QUEUE);
 		}
-		w_flush(fds[c], &w);
+		raw_flush(fds[c], &w);
 		for (int k = 0; k < nmb; k++)
-			ck_assert_uint_eq(read_status(fds[c], (uint32_t)k + 10),
+			ck_assert_uint_eq(raw_status(fds[c], (uint32_t)k + 10),
 			    PROTO_OK);
 	}
 	proto_writer_free(&w);
@@ -307,10 +214,10 @@ START_TEST(view_cursor_checked)
 	daemon_start(&h, NULL);
 	fd = raw_as(&h, &ROOT);
 	proto_writer_init(&w);
-	f_list(&w, PROTO_LIST, 5, "bad name!", 9);
-	f_list(&w, PROTO_CLIENTS, 6, "12/7/0", 6);
-	f_list(&w, PROTO_CLIENTS, 7, "x", 1);
-	f_list(&w, PROTO_CLIENTS, 8, "99999/1/3", 9);
+	raw_put_list(&w, PROTO_LIST, 5, "bad name!", 9);
+	raw_put_list(&w, PROTO_CLIENTS, 6, "12/7/0", 6);
+	raw_put_list(&w, PROTO_CLIENTS, 7, "x", 1);
+	raw_put_list(&w, PROTO_CLIENTS, 8, "99999/1/3", 9);
 	/*
 	 * Cursors longer than any the daemon hands out (a str may be 64 KiB):
 	 * refused, never copied into its 256-byte buffer (fuzz-live found
@@ -318,18 +225,18 @@ START_TEST(view_cursor_checked)
 	 */
 	memset(longc, '1', sizeof(longc));
 	longc[5] = longc[7] = '/';
-	f_list(&w, PROTO_CLIENTS, 9, longc, 256);
-	f_list(&w, PROTO_CLIENTS, 10, longc, sizeof(longc));
-	f_list(&w, PROTO_LIST, 11, longc + 8, 256);
-	w_flush(fd, &w);
-	ck_assert_uint_eq(read_status(fd, 5), PROTO_EINVAL);
-	ck_assert_uint_eq(read_status(fd, 6), PROTO_EINVAL);
-	ck_assert_uint_eq(read_status(fd, 7), PROTO_EINVAL);
+	raw_put_list(&w, PROTO_CLIENTS, 9, longc, 256);
+	raw_put_list(&w, PROTO_CLIENTS, 10, longc, sizeof(longc));
+	raw_put_list(&w, PROTO_LIST, 11, longc + 8, 256);
+	raw_flush(fd, &w);
+	ck_assert_uint_eq(raw_status(fd, 5), PROTO_EINVAL);
+	ck_assert_uint_eq(raw_status(fd, 6), PROTO_EINVAL);
+	ck_assert_uint_eq(raw_status(fd, 7), PROTO_EINVAL);
 	/* A client gone since the last page: its object is closed. */
-	ck_assert_uint_eq(read_status(fd, 8), PROTO_OK);
-	ck_assert_uint_eq(read_status(fd, 9), PROTO_EINVAL);
-	ck_assert_uint_eq(read_status(fd, 10), PROTO_EINVAL);
-	ck_assert_uint_eq(read_status(fd, 11), PROTO_EINVAL);
+	ck_assert_uint_eq(raw_status(fd, 8), PROTO_OK);
+	ck_assert_uint_eq(raw_status(fd, 9), PROTO_EINVAL);
+	ck_assert_uint_eq(raw_status(fd, 10), PROTO_EINVAL);
+	ck_assert_uint_eq(raw_status(fd, 11), PROTO_EINVAL);
 	proto_writer_free(&w);
 	j = raw_view(fd, PROTO_CLIENTS, 256 * 1024, &pages);
 	ck_assert_uint_eq(json_array_size(j), 1);
@@ -366,10 +273,11 @@ START_TEST(recv_budget_capped)
 		ASSERT_OK(mbx_send(c, "big", big, sizeof(big), 0, 0));
 	fd = raw_as(&h, &ROOT);
 	proto_writer_init(&w);
-	f_bind(&w, 5, "big", PROTO_BIND_EXCLUSIVE);
-	f_recv(&w, 6, "big", 256, UINT64_MAX);
-	w_flush(fd, &w);
-	ck_assert_uint_eq(read_status(fd, 5), PROTO_OK);
+	raw_put_bind(&w, 5, "big", 3, PROTO_BIND_EXCLUSIVE);
+	raw_put_recv(&w, 6, "big", 3, 0,
+		    UINT64_MAX, 256, UINT64_MAX);
+	raw_flush(fd, &w);
+	ck_assert_uint_eq(raw_status(fd, 5), PROTO_OK);
 	while (more && n < 64) {
 		uint16_t type;
 		uint32_t id, flags;
@@ -407,7 +315,6 @@ START_TEST(revoke_once)
 	struct mbx_attr a;
 	mbx_t *owner;
 	int fd, nrevoke = 0, rounds = scaled(2000);
-	size_t s;
 
 	if (!is_root()) {
 		skip("revoke_once", "needs root for a second user");
@@ -421,12 +328,8 @@ START_TEST(revoke_once)
 	ASSERT_OK(mbx_create(owner, "rv", &a));
 	fd = raw_as(&h, &OTHER);
 	proto_writer_init(&w);
-	s = proto_frame_begin(&w);
-	proto_put_str(&w, "rv", 2);
-	proto_put_i32(&w, 0);
-	proto_put_blob(&w, "hello", 5);
-	proto_frame_end(&w, s, PROTO_SEND, 5, PROTO_SEND_CREDIT, 0);
-	w_flush(fd, &w);
+	raw_put_send(&w, 5, PROTO_SEND_CREDIT, "rv", 2, 0, "hello", 5);
+	raw_flush(fd, &w);
 	{
 		uint16_t type;
 		uint32_t id, flags;
@@ -444,8 +347,8 @@ START_TEST(revoke_once)
 		ASSERT_OK(mbx_chmod(owner, "rv", 0622));
 	}
 	/* Everything the chmods queued comes before this answer. */
-	f_name(&w, PROTO_UNBIND, 6, "rv");
-	w_flush(fd, &w);
+	raw_put_name(&w, PROTO_UNBIND, 6, "rv", 2);
+	raw_flush(fd, &w);
 	for (int i = 0; i < 2 * rounds + 2; i++) {
 		uint16_t type;
 		uint32_t id, flags;
@@ -526,8 +429,8 @@ START_TEST(output_per_uid)
 	ck_assert_int_gt(rss0, 0);
 	for (int i = 0; i < NCONN; i++) {
 		for (int k = 0; k < NREQ; k++)
-			f_list(&w, PROTO_LIST, (uint32_t)k + 10, "", 0);
-		w_flush(fds[i], &w);
+			raw_put_list(&w, PROTO_LIST, (uint32_t)k + 10, "", 0);
+		raw_flush(fds[i], &w);
 	}
 	/* Until every connection holds output and the total stays put. */
 	for (int t = 0; t < 2000 && stable < 5; t++) {
@@ -598,22 +501,13 @@ START_TEST(parked_calls_per_uid)
 	ASSERT_OK(mbx_create(other, "park", NULL));
 	proto_writer_init(&w);
 	for (int i = 0; i < NCONN; i++) {
-		size_t s;
-
 		fds[i] = raw_as(&h, &OTHER);
-		for (int k = 0; k < NPARK; k++) {
-			s = proto_frame_begin(&w);
-			proto_put_str(&w, "", 0);
-			proto_put_i32(&w, -1);
-			proto_put_u64(&w, 1024);
-			proto_put_u32(&w, 1);
-			proto_put_u64(&w, 0);
-			proto_frame_end(&w, s, PROTO_RECV, (uint32_t)k + 10,
-			    0, 0);
-		}
+		for (int k = 0; k < NPARK; k++)
+			raw_put_recv(&w, (uint32_t)k + 10, "", 0, -1, 1024, 1,
+			    0);
 		/* Answered at once: everything before it was handled. */
-		f_name(&w, PROTO_UNBIND, 5, "park");
-		w_flush(fds[i], &w);
+		raw_put_name(&w, PROTO_UNBIND, 5, "park", 4);
+		raw_flush(fds[i], &w);
 	}
 	for (int i = 0; i < NCONN; i++) {
 		for (int k = 0; k <= NPARK; k++) {
@@ -621,13 +515,11 @@ START_TEST(parked_calls_per_uid)
 			uint32_t id, flags, status;
 			uint8_t *body;
 			size_t len;
-			struct proto_reader r;
 
 			ck_assert_int_eq(harness_raw_read(fds[i], &type, &id,
 			    &flags, &body, &len), 1);
 			ck_assert_int_eq(type, PROTO_REPLY);
-			proto_reader_init(&r, body, len);
-			status = proto_get_u32(&r);
+			ck_assert(body_reply_status(body, len, &status));
 			free(body);
 			if (id == 5) {
 				parked += NPARK - (k - 0);
@@ -733,46 +625,18 @@ raw_send_memfd(int fd, uint32_t id, const char *name, size_t len, bool credit,
     unsigned *count, bool *zc)
 {
 	struct proto_writer w;
-	union proto_fd_control cbuf;
-	struct iovec iov;
-	struct msghdr mh;
+	struct body_reply_send g;
 	int mfd = sealed_memfd(len);
-	uint16_t type;
-	uint32_t rid, flags, status;
-	uint8_t *body;
-	size_t blen, s;
-	struct proto_reader r;
+	uint32_t flags, status;
 
 	proto_writer_init(&w);
-	s = proto_frame_begin(&w);
-	proto_put_str(&w, name, strlen(name));
-	proto_put_i32(&w, 0);
-	proto_put_u64(&w, len);
-	proto_frame_end(&w, s, PROTO_SEND, id, PROTO_SEND_FD |
-	    (credit ? PROTO_SEND_CREDIT : 0), 1);
-	iov.iov_base = w.buf;
-	iov.iov_len = w.len;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	proto_attach_fd(&mh, &cbuf, mfd);
-	ck_assert((size_t)sendmsg(fd, &mh, MSG_NOSIGNAL) == w.len);
+	raw_put_send_fd(&w, id, credit ? PROTO_SEND_CREDIT : 0, name,
+	    strlen(name), 0, len);
+	raw_write_fd(fd, &w, mfd);
 	close(mfd);
-	proto_writer_free(&w);
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
-	    &blen), 1);
-	ck_assert_int_eq(type, PROTO_REPLY);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&r, body, blen);
-	status = proto_get_u32(&r);
-	*count = 0;
-	*zc = false;
-	if (r.left > 0) {
-		(void)proto_get_u64(&r);
-		*count = proto_get_u32(&r);
-		*zc = (flags & PROTO_REPLY_ZEROCOPY) != 0;
-	}
-	free(body);
+	status = raw_reply_send(fd, id, &flags, &g);
+	*count = g.has_grant ? g.count : 0;
+	*zc = g.has_grant && (flags & PROTO_REPLY_ZEROCOPY) != 0;
 	return status;
 }
 
@@ -782,33 +646,17 @@ raw_send_inline(int fd, uint32_t id, const char *name, unsigned *count,
     bool *zc)
 {
 	struct proto_writer w;
-	uint16_t type;
-	uint32_t rid, flags, status;
-	uint8_t *body;
-	size_t blen, s;
-	struct proto_reader r;
+	struct body_reply_send g;
+	uint32_t flags, status;
 
 	proto_writer_init(&w);
-	s = proto_frame_begin(&w);
-	proto_put_str(&w, name, strlen(name));
-	proto_put_i32(&w, 0);
-	proto_put_blob(&w, "hello", 5);
-	proto_frame_end(&w, s, PROTO_SEND, id, PROTO_SEND_CREDIT, 0);
-	w_flush(fd, &w);
+	raw_put_send(&w, id, PROTO_SEND_CREDIT, name, strlen(name), 0,
+	    "hello", 5);
+	raw_flush(fd, &w);
 	proto_writer_free(&w);
-	ck_assert_int_eq(harness_raw_read(fd, &type, &rid, &flags, &body,
-	    &blen), 1);
-	ck_assert_uint_eq(rid, id);
-	proto_reader_init(&r, body, blen);
-	status = proto_get_u32(&r);
-	*count = 0;
-	*zc = false;
-	if (r.left > 0) {
-		(void)proto_get_u64(&r);
-		*count = proto_get_u32(&r);
-		*zc = (flags & PROTO_REPLY_ZEROCOPY) != 0;
-	}
-	free(body);
+	status = raw_reply_send(fd, id, &flags, &g);
+	*count = g.has_grant ? g.count : 0;
+	*zc = g.has_grant && (flags & PROTO_REPLY_ZEROCOPY) != 0;
 	return status;
 }
 
@@ -854,13 +702,15 @@ START_TEST(fds_per_uid)
 		fds[i] = raw_as(&h, &OTHER);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < NCONN; i++) {
-			f_bind(&w, 10, "zc", PROTO_BIND_EXCLUSIVE);
-			f_recv(&w, 11, "zc", 1, 0);
-			f_name(&w, PROTO_UNBIND, 12, "zc");
+			raw_put_bind(&w, 10, "zc", 2, PROTO_BIND_EXCLUSIVE);
+			raw_put_recv(&w, 11, "zc", 2, 0,
+		    UINT64_MAX, 1, 0);
+			raw_put_name(&w, PROTO_UNBIND, 12, "zc", 2);
 			/* Observable: all of the above was handled. */
 			snprintf(done, sizeof(done), "done.%d.%d", round, i);
-			f_create(&w, 13, done, 0600);
-			w_flush(fds[i], &w);
+			raw_put_create(&w, 13, done, strlen(done), -1,
+		    1024 * 1024, 0600);
+			raw_flush(fds[i], &w);
 			for (int t = 0; t < 10000; t++) {
 				if ((mb = harness_mailbox(root, done)) != NULL)
 					break;
@@ -939,11 +789,13 @@ START_TEST(too_many_refs)
 	fd = raw_as(&h, &ROOT);
 	proto_writer_init(&w);
 	for (int i = 0; i < NOFILE + 1; i++) {
-		f_bind(&w, 10, "r", PROTO_BIND_EXCLUSIVE);
-		f_recv(&w, 11, "r", 1, 0);
-		f_name(&w, PROTO_UNBIND, 12, "r");
-		f_create(&w, 13, "done", 0600);
-		w_flush(fd, &w);
+		raw_put_bind(&w, 10, "r", 1, PROTO_BIND_EXCLUSIVE);
+		raw_put_recv(&w, 11, "r", 1, 0,
+		    UINT64_MAX, 1, 0);
+		raw_put_name(&w, PROTO_UNBIND, 12, "r", 1);
+		raw_put_create(&w, 13, "done", 4, -1,
+		    1024 * 1024, 0600);
+		raw_flush(fd, &w);
 		for (int t = 0; t < 10000; t++) {
 			if ((mb = harness_mailbox(root, "done")) != NULL)
 				break;
@@ -959,10 +811,11 @@ START_TEST(too_many_refs)
 	memset(mbx_msg_data(m), 'o', 100);
 	ASSERT_OK(mbx_sendmsg(owner, "mine", m, 0, 0));
 	rawo = raw_as(&h, &OWNER);
-	f_bind(&w, 20, "mine", PROTO_BIND_EXCLUSIVE);
-	f_recv(&w, 21, "mine", 1, 0);
-	w_flush(rawo, &w);
-	ck_assert_uint_eq(read_status(rawo, 20), PROTO_OK);
+	raw_put_bind(&w, 20, "mine", 4, PROTO_BIND_EXCLUSIVE);
+	raw_put_recv(&w, 21, "mine", 4, 0,
+		    UINT64_MAX, 1, 0);
+	raw_flush(rawo, &w);
+	ck_assert_uint_eq(raw_status(rawo, 20), PROTO_OK);
 	{
 		struct pollfd pfd = { .fd = rawo, .events = POLLIN };
 

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "mbxd-proc.h"
 #include "proto.h"
+#include "raw.h"
 #include "suites.h"
 #include "users.h"
 
@@ -119,71 +120,11 @@ rb_next(struct rbuf *r, struct proto_header *h, const uint8_t **body,
 static uint32_t
 reply_status(const struct proto_header *h, const uint8_t *body)
 {
-	struct proto_reader rd;
+	uint32_t status;
 
 	ck_assert_int_eq(h->type, PROTO_REPLY);
-	proto_reader_init(&rd, body, h->len);
-	return proto_get_u32(&rd);
-}
-
-/* Frame builders: each appends one request to w. */
-static void
-put_create(struct proto_writer *w, uint32_t id, const char *name)
-{
-	size_t start = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_i64(w, -1);
-	proto_put_u64(w, 1024);
-	proto_put_u32(w, 0);
-	proto_put_u32(w, PROTO_ID_NONE);
-	proto_frame_end(w, start, PROTO_CREATE, id, 0, 0);
-}
-
-static void
-put_name(struct proto_writer *w, uint16_t type, uint32_t id, const char *name)
-{
-	size_t start = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	if (type == PROTO_BIND)
-		proto_put_u32(w, PROTO_BIND_EXCLUSIVE);
-	proto_frame_end(w, start, type, id, 0, 0);
-}
-
-static void
-put_send(struct proto_writer *w, uint32_t id, const char *name, int timeout)
-{
-	size_t start = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_i32(w, timeout);
-	proto_put_blob(w, "x", 1);
-	proto_frame_end(w, start, PROTO_SEND, id, 0, 0);
-}
-
-static void
-put_recv(struct proto_writer *w, uint32_t id, const char *name, int timeout,
-    uint32_t max)
-{
-	size_t start = proto_frame_begin(w);
-
-	proto_put_str(w, name, strlen(name));
-	proto_put_i32(w, timeout);
-	proto_put_u64(w, 1024);
-	proto_put_u32(w, max);
-	proto_put_u64(w, 1 << 20);
-	proto_frame_end(w, start, PROTO_RECV, id, 0, 0);
-}
-
-/* An ACK with PROTO_ACK_REPLY of one id: a round trip after the rest. */
-static void
-put_ack_reply(struct proto_writer *w, uint32_t id, uint64_t msg_id)
-{
-	size_t start = proto_frame_begin(w);
-
-	proto_put_u64(w, msg_id);
-	proto_frame_end(w, start, PROTO_ACK, id, PROTO_ACK_REPLY, 0);
+	ck_assert(body_reply_status(body, h->len, &status));
+	return status;
 }
 
 /* Writes a buffer from a thread, so that the test reads meanwhile. */
@@ -463,13 +404,14 @@ take_inflight(struct rbuf *r, char (*names)[32], size_t nnames, size_t n,
 			for (size_t k = 0; k < (rem[i] + 255) / 256; k++) {
 				ck_assert_uint_lt(nreq, nnames + n / 256 + 1);
 				of[nreq++] = i;
-				put_recv(&w, (*req)++, names[i], 0, 256);
+				raw_put_recv(&w, (*req)++, names[i],
+				    strlen(names[i]), 0, 1024, 256, 1 << 20);
 			}
 		writer_start(&wr, r->fd, &w);
 		while (done < nreq) {
 			struct proto_header h;
 			const uint8_t *body;
-			struct proto_reader rd;
+			struct body_msg m;
 			size_t which;
 
 			ck_assert_int_eq(rb_next(r, &h, &body, deadline), 1);
@@ -479,10 +421,10 @@ take_inflight(struct rbuf *r, char (*names)[32], size_t nnames, size_t n,
 			    got, n);
 			ck_assert(h.id >= first && h.id < first + nreq);
 			which = of[h.id - first];
-			proto_reader_init(&rd, body, h.len);
+			ck_assert(body_msg_get(body, h.len, h.flags, &m));
 			ck_assert_uint_lt(got, n);
 			ck_assert_uint_gt(rem[which], 0);
-			ids[got++] = proto_get_u64(&rd);
+			ids[got++] = m.msg_id;
 			rem[which]--;
 			if ((h.flags & PROTO_MSG_MORE) == 0)
 				done++;
@@ -505,7 +447,7 @@ fill(struct rbuf *r, const char *name, size_t n, uint32_t *req)
 
 	proto_writer_init(&w);
 	for (size_t i = 0; i < n; i++)
-		put_send(&w, (*req)++, name, 0);
+		raw_put_send(&w, (*req)++, 0, name, strlen(name), 0, "x", 1);
 	pipeline(r, &w, first, n, PROTO_OK);
 	proto_writer_free(&w);
 }
@@ -517,16 +459,13 @@ fill(struct rbuf *r, const char *name, size_t n, uint32_t *req)
 static int64_t
 ack_frame(struct rbuf *r, const uint64_t *ids, size_t n, uint32_t *req)
 {
+	static const uint64_t stale = UINT64_MAX;
 	struct proto_writer w;
-	size_t start;
 	int64_t t;
 
 	proto_writer_init(&w);
-	start = proto_frame_begin(&w);
-	for (size_t i = 0; i < n; i++)
-		proto_put_u64(&w, ids[i]);
-	proto_frame_end(&w, start, PROTO_ACK, (*req)++, 0, 0);
-	put_ack_reply(&w, *req, UINT64_MAX);
+	raw_put_ack(&w, (*req)++, 0, ids, n);
+	raw_put_ack(&w, *req, PROTO_ACK_REPLY, &stale, 1);
 	t = pipeline(r, &w, *req, 1, PROTO_STALE);
 	(*req)++;
 	proto_writer_free(&w);
@@ -561,8 +500,8 @@ START_TEST(ack_is_per_id)
 	o = prober_client(&h);
 	raw_open(&h, &r);
 	proto_writer_init(&w);
-	put_create(&w, req, "inflight");
-	put_name(&w, PROTO_BIND, req + 1, "inflight");
+	raw_put_create(&w, req, "inflight", 8, -1, 1024, 0);
+	raw_put_bind(&w, req + 1, "inflight", 8, PROTO_BIND_EXCLUSIVE);
 	pipeline(&r, &w, req, 2, PROTO_OK);
 	req += 2;
 	proto_writer_free(&w);
@@ -641,8 +580,10 @@ START_TEST(departure_is_linear)
 	proto_writer_init(&w);
 	for (size_t i = 0; i < nmb; i++) {
 		snprintf(names[i], sizeof(names[i]), "d%zu", i);
-		put_create(&w, req + 2 * (uint32_t)i, names[i]);
-		put_name(&w, PROTO_BIND, req + 2 * (uint32_t)i + 1, names[i]);
+		raw_put_create(&w, req + 2 * (uint32_t)i, names[i],
+		    strlen(names[i]), -1, 1024, 0);
+		raw_put_bind(&w, req + 2 * (uint32_t)i + 1, names[i],
+		    strlen(names[i]), PROTO_BIND_EXCLUSIVE);
 	}
 	pipeline(&r, &w, req, 2 * nmb, PROTO_OK);
 	req += 2 * (uint32_t)nmb;
@@ -651,7 +592,8 @@ START_TEST(departure_is_linear)
 	proto_writer_init(&w);
 	for (size_t k = 0; k < per; k++)
 		for (size_t i = 0; i < nmb; i++)
-			put_send(&w, req + (uint32_t)(k * nmb + i), names[i], 0);
+			raw_put_send(&w, req + (uint32_t)(k * nmb + i), 0,
+			    names[i], strlen(names[i]), 0, "x", 1);
 	pipeline(&r, &w, req, n, PROTO_OK);
 	req += (uint32_t)n;
 	proto_writer_free(&w);
@@ -770,21 +712,24 @@ START_TEST(colliding_names_stay_fast)
 	raw_open(&h, &r);
 	proto_writer_init(&w);
 	for (size_t i = 0; i < k; i++)
-		put_send(&w, req + (uint32_t)i, probes[i], 0);
+		raw_put_send(&w, req + (uint32_t)i, 0, probes[i],
+		    strlen(probes[i]), 0, "x", 1);
 	t_empty = pipeline(&r, &w, req, k, PROTO_ENOENT);
 	req += (uint32_t)k;
 	proto_writer_free(&w);
 
 	proto_writer_init(&w);
 	for (size_t i = 0; i < n; i++)
-		put_create(&w, req + (uint32_t)i, names[i]);
+		raw_put_create(&w, req + (uint32_t)i, names[i],
+		    strlen(names[i]), -1, 1024, 0);
 	pipeline(&r, &w, req, n, PROTO_OK);
 	req += (uint32_t)n;
 	proto_writer_free(&w);
 
 	proto_writer_init(&w);
 	for (size_t i = 0; i < k; i++)
-		put_send(&w, req + (uint32_t)i, probes[i], 0);
+		raw_put_send(&w, req + (uint32_t)i, 0, probes[i],
+		    strlen(probes[i]), 0, "x", 1);
 	t_full = pipeline(&r, &w, req, k, PROTO_ENOENT);
 	proto_writer_free(&w);
 	fprintf(stderr, "colliding_names_stay_fast: %zu lookups: %lld us "
@@ -858,8 +803,8 @@ START_TEST(timed_receives_expire_on_time)
 		raw_open(&h, &r[c]);
 		snprintf(name, sizeof(name), "t%d", c);
 		proto_writer_init(&w);
-		put_create(&w, 2, name);
-		put_name(&w, PROTO_BIND, 3, name);
+		raw_put_create(&w, 2, name, strlen(name), -1, 1024, 0);
+		raw_put_bind(&w, 3, name, strlen(name), PROTO_BIND_EXCLUSIVE);
 		pipeline(&r[c], &w, 2, 2, PROTO_OK);
 		proto_writer_free(&w);
 	}
@@ -871,10 +816,11 @@ START_TEST(timed_receives_expire_on_time)
 		snprintf(name, sizeof(name), "t%d", c);
 		proto_writer_init(&w);
 		for (int k = 0; k < per; k++)
-			put_recv(&w, 100 + (uint32_t)k, name,
-			    200 + k * TIMED_CONNS + c, 1);
+			raw_put_recv(&w, 100 + (uint32_t)k, name,
+			    strlen(name), 200 + k * TIMED_CONNS + c, 1024, 1,
+			    1 << 20);
 		/* Answered once the daemon has read every RECV before it. */
-		put_name(&w, PROTO_BIND, 99, name);
+		raw_put_bind(&w, 99, name, strlen(name), PROTO_BIND_EXCLUSIVE);
 		t_start[c] = now_us();
 		ck_assert(harness_raw_write(r[c].fd, w.buf, w.len));
 		proto_writer_free(&w);
@@ -965,6 +911,7 @@ END_TEST
  */
 START_TEST(pipelined_requests_answered_in_order)
 {
+	static const uint64_t stale = UINT64_MAX;
 	struct harness h;
 	struct rbuf r;
 	struct proto_writer w;
@@ -976,8 +923,8 @@ START_TEST(pipelined_requests_answered_in_order)
 	daemon_start(&h, NULL);
 	raw_open(&h, &r);
 	proto_writer_init(&w);
-	put_create(&w, 2, "p");
-	put_name(&w, PROTO_BIND, 3, "p");
+	raw_put_create(&w, 2, "p", 1, -1, 1024, 0);
+	raw_put_bind(&w, 3, "p", 1, PROTO_BIND_EXCLUSIVE);
 	pipeline(&r, &w, 2, 2, PROTO_OK);
 	proto_writer_free(&w);
 
@@ -986,12 +933,24 @@ START_TEST(pipelined_requests_answered_in_order)
 		uint32_t id = first + i;
 
 		switch (i % 6) {
-		case 0: put_send(&w, id, "p", 0); break;
-		case 1: put_recv(&w, id, "p", 0, 1); break;
-		case 2: put_send(&w, id, "nope", 0); break;
-		case 3: put_create(&w, id, "p"); break;
-		case 4: put_name(&w, PROTO_BIND, id, "p"); break;
-		default: put_ack_reply(&w, id, UINT64_MAX); break;
+		case 0:
+			raw_put_send(&w, id, 0, "p", 1, 0, "x", 1);
+			break;
+		case 1:
+			raw_put_recv(&w, id, "p", 1, 0, 1024, 1, 1 << 20);
+			break;
+		case 2:
+			raw_put_send(&w, id, 0, "nope", 4, 0, "x", 1);
+			break;
+		case 3:
+			raw_put_create(&w, id, "p", 1, -1, 1024, 0);
+			break;
+		case 4:
+			raw_put_bind(&w, id, "p", 1, PROTO_BIND_EXCLUSIVE);
+			break;
+		default:
+			raw_put_ack(&w, id, PROTO_ACK_REPLY, &stale, 1);
+			break;
 		}
 	}
 	deadline = harness_now_ms() + 2 * HARNESS_WAIT_MS;
@@ -1032,23 +991,25 @@ END_TEST
 static int
 hello(int fd)
 {
-	uint8_t buf[PROTO_HEADER_SIZE + 4], *body;
-	struct proto_header hd = { .len = 4, .type = PROTO_HELLO, .id = 1 };
-	struct proto_reader rd;
+	struct proto_writer w;
+	uint8_t *body;
 	size_t len;
 	uint16_t type;
-	uint32_t id, flags;
+	uint32_t id, flags, status;
+	bool sent;
 	int r;
 
-	proto_header_encode(buf, &hd);
-	buf[16] = PROTO_VERSION;
-	buf[17] = buf[18] = buf[19] = 0;
-	if (!harness_raw_write(fd, buf, sizeof(buf)))
+	proto_writer_init(&w);
+	raw_put_hello(&w, 1);
+	ck_assert(!proto_writer_failed(&w));
+	sent = harness_raw_write(fd, w.buf, w.len);
+	proto_writer_free(&w);
+	if (!sent)
 		return 0;
 	if ((r = harness_raw_read(fd, &type, &id, &flags, &body, &len)) != 1)
 		return r;
-	proto_reader_init(&rd, body, len);
-	r = type == PROTO_REPLY && proto_get_u32(&rd) == PROTO_OK ? 1 : 2;
+	r = type == PROTO_REPLY && body_reply_status(body, len, &status) &&
+	    status == PROTO_OK ? 1 : 2;
 	free(body);
 	return r;
 }
@@ -1111,9 +1072,11 @@ START_TEST(cycles_return_to_baseline)
 			for (int k = 0; k < batch; k++) {
 				snprintf(name, sizeof(name), "cd%d-%d", round,
 				    i + k);
-				put_create(&w, req + 2 * (uint32_t)k, name);
-				put_name(&w, PROTO_DESTROY,
-				    req + 2 * (uint32_t)k + 1, name);
+				raw_put_create(&w, req + 2 * (uint32_t)k,
+				    name, strlen(name), -1, 1024, 0);
+				raw_put_name(&w, PROTO_DESTROY,
+				    req + 2 * (uint32_t)k + 1, name,
+				    strlen(name));
 			}
 			pipeline(&r, &w, req, 2 * (size_t)batch, PROTO_OK);
 			req += 2 * (uint32_t)batch;

@@ -67,24 +67,6 @@ get_le32(const uint8_t *p)
 	    (uint32_t)p[3] << 24;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* writev() until everything is out; iov is consumed. */
 static int
 writev_all(int fd, struct iovec *iov, int cnt)
@@ -105,24 +87,6 @@ writev_all(int fd, struct iovec *iov, int cnt)
 			iov->iov_base = (uint8_t *)iov->iov_base + n;
 			iov->iov_len -= (size_t)n;
 		}
-	}
-	return 0;
-}
-
-static int
-read_full(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -182,20 +146,7 @@ reader_init(struct reader *r, int fd)
 static int
 reader_fill(struct reader *r)
 {
-	ssize_t n;
-
-	if (r->off > 0) {
-		memmove(r->buf, r->buf + r->off, r->have - r->off);
-		r->have -= r->off;
-		r->off = 0;
-	}
-	do
-		n = read(r->fd, r->buf + r->have, r->cap - r->have);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return -1;
-	r->have += (size_t)n;
-	return 0;
+	return fdio_fill(r->fd, r->buf, r->cap, &r->off, &r->have);
 }
 
 /* A frame wholly buffered, copied to dest: its length, or -2 if none. */
@@ -240,7 +191,7 @@ reader_next(struct reader *r, uint8_t *dest, size_t cap, bool *last)
 				memcpy(dest, r->buf + r->off + FRAME_HDR,
 				    avail);
 				r->off = r->have = 0;
-				if (read_full(r->fd, dest + avail,
+				if (fdio_read_full(r->fd, dest + avail,
 				    (h & ~FRAME_LAST) - avail) < 0)
 					return -1;
 				*last = (h & FRAME_LAST) != 0;
@@ -278,10 +229,10 @@ sock_send_each(struct runctx *ctx, const struct spec *s, unsigned idx,
 		return run_fail(ctx, "out of memory");
 	run_ready(ctx);
 	while (!run_stopped(ctx))
-		if (write_all(fd, f, FRAME_HDR + s->size) < 0)
+		if (fdio_write_all(fd, f, FRAME_HDR + s->size) < 0)
 			return run_fail(ctx, "write: %s", strerror(errno));
 	put_le32(f, (uint32_t)s->size | FRAME_LAST);
-	if (write_all(fd, f, FRAME_HDR + s->size) < 0)
+	if (fdio_write_all(fd, f, FRAME_HDR + s->size) < 0)
 		return run_fail(ctx, "write: %s", strerror(errno));
 	return 0;
 }
@@ -503,7 +454,7 @@ relay(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 			}
 			if (off == 0)
 				continue;
-			if (write_all(dest, r->buf, off) < 0)
+			if (fdio_write_all(dest, r->buf, off) < 0)
 				return run_fail(ctx, "relay write: %s",
 				    strerror(errno));
 			memmove(r->buf, r->buf + off, r->have - off);
@@ -529,7 +480,7 @@ sock_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 	run_ready(ctx);
 	while (!run_stopped(ctx)) {
 		t0 = now_ns();
-		if (write_all(fd, f, FRAME_HDR + s->size) < 0 ||
+		if (fdio_write_all(fd, f, FRAME_HDR + s->size) < 0 ||
 		    read_frame(fd, in, s->size, &last) < 0)
 			return run_fail(ctx, "ping: %s", strerror(errno));
 		if (run_timing(ctx))
@@ -539,7 +490,7 @@ sock_ping(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 	}
 	run_report(ctx, n, n * s->size);
 	put_le32(f, (uint32_t)s->size | FRAME_LAST);
-	if (write_all(fd, f, FRAME_HDR + s->size) < 0)
+	if (fdio_write_all(fd, f, FRAME_HDR + s->size) < 0)
 		return run_fail(ctx, "ping: %s", strerror(errno));
 	return 0;
 }
@@ -563,7 +514,7 @@ sock_pong(struct runctx *ctx, const struct spec *s, unsigned idx, void *arg)
 			return run_fail(ctx, "pong: bad frame or EOF");
 		if (last)
 			return 0;
-		if (write_all(fd, f, FRAME_HDR + (size_t)len) < 0)
+		if (fdio_write_all(fd, f, FRAME_HDR + (size_t)len) < 0)
 			return run_fail(ctx, "pong: %s", strerror(errno));
 	}
 }

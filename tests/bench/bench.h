@@ -144,6 +144,19 @@ uint64_t cpu_ns(pid_t pid);
 long	 rss_kib(pid_t pid);
 void	 touch_pages(volatile uint8_t *p, size_t len, bool write);
 
+/* fdio.c */
+/* Writes all len bytes (EINTR retried, EAGAIN waited out): 0, or -1. */
+int	 fdio_write_all(int fd, const void *buf, size_t len);
+/* Reads exactly len bytes (EINTR retried): 0, or -1 on EOF or an error. */
+int	 fdio_read_full(int fd, void *buf, size_t len);
+/*
+ * A buffered stream's buf[*off..*have) moved to the front, then one
+ * read() into the room up to cap (EINTR retried): 0, or -1 on EOF or an
+ * error.
+ */
+int	 fdio_fill(int fd, uint8_t *buf, size_t cap, size_t *off,
+	    size_t *have);
+
 /* daemon.c */
 struct daemon {
 	char	 dir[64];		/* mkdtemp() directory */

@@ -132,30 +132,6 @@ cand_drain(int fd)
 		;
 }
 
-static int
-cand_write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { fd, POLLOUT, 0 };
-
-			poll(&pfd, 1, -1);
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * The client side of C2
  */
@@ -285,7 +261,7 @@ cand_sock_send(int fd, uint8_t *frame, size_t len, uint16_t flags)
 	    (uint64_t)now_ns() };
 
 	memcpy(frame, &h, sizeof(h));
-	return cand_write_all(fd, frame, cand_need(len));
+	return fdio_write_all(fd, frame, cand_need(len));
 }
 
 /* One receive from the socket's buffered stream; -1 on EOF. */
@@ -301,18 +277,8 @@ cand_sock_recv(struct cand_chan *page, int fd, struct cand_reader *r, void *buf,
 			if (r->have - r->off >= cand_need(h.len))
 				break;
 		}
-		if (r->off > 0) {
-			memmove(r->buf, r->buf + r->off, r->have - r->off);
-			r->have -= r->off;
-			r->off = 0;
-		}
-		ssize_t n = read(fd, r->buf + r->have, CAND_READ - r->have);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		if (fdio_fill(fd, r->buf, CAND_READ, &r->off, &r->have) < 0)
 			return -1;
-		r->have += (size_t)n;
 	}
 	if (h.len > cap)
 		return -1;
