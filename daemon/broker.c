@@ -266,6 +266,7 @@ broker_peer_remove(struct broker *b, struct peer *p)
 	b->npeers--;
 	/* Its input is released by its connection first: any rest goes too. */
 	account_release(&b->accounts, &p->input, NULL);
+	account_release(&b->accounts, &p->channel, NULL);
 	account_release(&b->accounts, &p->charge, NULL);
 	p->acct = NULL;
 	peer_deinit(p);
@@ -469,6 +470,17 @@ broker_charge_input(struct broker *b, struct peer *p, int64_t delta)
 		return 0;
 	}
 	return account_charge(&b->accounts, &p->input, p->acct, &d,
+	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0);
+}
+
+int
+broker_charge_channel(struct broker *b, struct peer *p, uint64_t bytes)
+{
+	const struct charge_amount d = { .bytes = bytes };
+
+	if (p->channel.acct != NULL)
+		return 0;
+	return account_charge(&b->accounts, &p->channel, p->acct, &d,
 	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0);
 }
 

@@ -224,6 +224,12 @@ uint64_t broker_next_deadline(const struct broker *b);
  */
 int	 broker_charge_input(struct broker *b, struct peer *p, int64_t delta);
 /*
+ * Charges the memory of p's channel (bytes) to its uid, once: 0, or
+ * -ENOBUFS over a cap.  Released with the peer.
+ */
+int	 broker_charge_channel(struct broker *b, struct peer *p,
+	    uint64_t bytes);
+/*
  * True when one of p's grants has a slot and room for a post of len
  * payload bytes: its memory is charged already (see credit.h).
  */

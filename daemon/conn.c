@@ -309,36 +309,44 @@ conn_pause_reading(struct conn *c, bool pause)
 }
 
 /*
- * One write of output: up to the next frame that carries a descriptor,
- * or, when that frame starts here, from it on with its descriptor.
+ * One write of output: up to the next frame that carries descriptors,
+ * or, when that frame starts here, from it on with all of its
+ * descriptors in one message (they travel with its first byte).
  */
 static ssize_t
 conn_send_once(struct conn *c)
 {
-	union proto_fd_control cbuf;
+	union proto_fds_control cbuf;
+	int fds[PROTO_MAX_FDS];
 	struct iovec iov;
 	struct msghdr mh;
 	size_t end = c->out.len;
-	bool with_fd = c->nout_fds > 0 && c->out_fds[0].off == c->out_off;
+	unsigned nfds = 0;
 	ssize_t n;
 
-	if (c->nout_fds > (with_fd ? 1u : 0u))
-		end = c->out_fds[with_fd ? 1 : 0].off;
+	while (nfds < c->nout_fds && nfds < PROTO_MAX_FDS &&
+	    c->out_fds[nfds].off == c->out_off) {
+		fds[nfds] = c->out_fds[nfds].fd;
+		nfds++;
+	}
+	if (c->nout_fds > nfds)
+		end = c->out_fds[nfds].off;
 	iov.iov_base = c->out.buf + c->out_off;
 	iov.iov_len = end - c->out_off;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (with_fd)
-		proto_attach_fd(&mh, &cbuf, c->out_fds[0].fd);
+	if (nfds > 0)
+		proto_attach_fds(&mh, &cbuf, fds, nfds);
 	n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n > 0 && with_fd) {
-		/* The kernel holds the file now; our copy goes. */
-		close(c->out_fds[0].fd);
-		c->passed++;
+	if (n > 0 && nfds > 0) {
+		/* The kernel holds the files now; our copies go. */
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		c->passed += nfds;
 		c->retry_ms = 0;
-		c->nout_fds--;
-		memmove(&c->out_fds[0], &c->out_fds[1],
+		c->nout_fds -= nfds;
+		memmove(&c->out_fds[0], &c->out_fds[nfds],
 		    c->nout_fds * sizeof(c->out_fds[0]));
 	}
 	return n;

@@ -26,16 +26,15 @@
 #include "pass.h"
 
 void
-pass_init(struct pass *p, uint64_t (*clock)(void), pass_take_fn take,
-    pass_wake_fn wake, void *arg)
+pass_init(struct pass *p, uint64_t (*clock)(void), const struct pass_ops *ops,
+    void *arg)
 {
 	TAILQ_INIT(&p->hot);
 	p->items = NULL;
 	p->nitems = p->cap = 0;
 	p->seq = 0;
 	p->clock = clock;
-	p->take = take;
-	p->wake = wake;
+	p->ops = ops;
 	p->arg = arg;
 }
 
@@ -63,6 +62,8 @@ pass_source_init(struct pass_source *s, const uint8_t *client,
 	s->hot = false;
 	s->broken = false;
 	s->held = false;
+	/* Cold from the start: its first record rings the doorbell. */
+	channel_store(daemon, CHANNEL_DAEMON_SLEEP, CHANNEL_WANT_DATA);
 }
 
 void
@@ -105,6 +106,19 @@ pass_cool(struct pass *p, struct pass_source *s)
 	TAILQ_REMOVE(&p->hot, s, entry);
 	s->hot = false;
 	return true;
+}
+
+bool
+pass_cool_all(struct pass *p)
+{
+	struct pass_source *s, *next;
+	bool all = true;
+
+	for (s = TAILQ_FIRST(&p->hot); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		all &= pass_cool(p, s);
+	}
+	return all;
 }
 
 bool
@@ -217,7 +231,7 @@ source_settle(struct pass *p, struct pass_source *s, uint64_t t0)
 	channel_fence();
 	if ((channel_load(s->client, CHANNEL_CLIENT_SLEEP) &
 	    CHANNEL_WANT_ROOM) && channel_room_wake(tail, s->rx.head))
-		p->wake(s->owner, p->arg);
+		p->ops->wake(s->owner, p->arg);
 }
 
 long
@@ -228,10 +242,12 @@ pass_run(struct pass *p)
 	long handed = 0;
 	int err = 0;
 
-	if (TAILQ_EMPTY(&p->hot))
-		return 0;
 	t0 = p->clock();
 	channel_fence();
+	if (p->ops->poll != NULL)
+		p->ops->poll(p, p->arg);
+	if (TAILQ_EMPTY(&p->hot))
+		return 0;
 	TAILQ_FOREACH(s, &p->hot, entry) {
 		s->start = s->next = s->rx.head;
 		s->taken = s->handed = 0;
@@ -262,7 +278,7 @@ pass_run(struct pass *p)
 				break;
 			if (it->src->broken)
 				continue;
-			if ((rc = p->take(it->src->owner, it, p->arg)) ==
+			if ((rc = p->ops->take(it->src->owner, it, p->arg)) ==
 			    -EPROTO) {
 				source_break(it->src);
 				continue;
@@ -280,8 +296,11 @@ pass_run(struct pass *p)
 	for (s = TAILQ_FIRST(&p->hot); s != NULL; s = tmp) {
 		tmp = TAILQ_NEXT(s, entry);
 		source_settle(p, s, t0);
-		if (s->broken)
+		if (s->broken) {
 			pass_source_deinit(p, s);
+			if (p->ops->broken != NULL)
+				p->ops->broken(s->owner, p->arg);
+		}
 	}
 	return err < 0 && handed == 0 ? err : handed;
 }

@@ -75,8 +75,21 @@ struct pass_item {
  */
 typedef int	(*pass_take_fn)(void *owner, const struct pass_item *it,
 		    void *arg);
-/* The client of owner waits for room, which it now has: wake it. */
-typedef void	(*pass_wake_fn)(void *owner, void *arg);
+struct pass;
+
+struct pass_ops {
+	pass_take_fn	 take;
+	/* The client of owner waits for room, which it now has: wake it. */
+	void		(*wake)(void *owner, void *arg);
+	/*
+	 * Called after t0 and its fence, before any tail is read: heat every
+	 * source whose client rang since (pass_heat()), so that a record
+	 * published to a cold ring before t0 is seen by this pass.
+	 */
+	void		(*poll)(struct pass *p, void *arg);
+	/* The source of owner broke the rules and is off the hot list. */
+	void		(*broken)(void *owner, void *arg);
+};
 
 struct pass {
 	TAILQ_HEAD(, pass_source) hot;
@@ -84,17 +97,17 @@ struct pass {
 	size_t		 nitems, cap;
 	uint64_t	 seq;
 	uint64_t	 (*clock)(void);	/* monotonic nanoseconds */
-	pass_take_fn	 take;
-	pass_wake_fn	 wake;
+	const struct pass_ops *ops;
 	void		*arg;
 };
 
-void	 pass_init(struct pass *p, uint64_t (*clock)(void), pass_take_fn take,
-	    pass_wake_fn wake, void *arg);
+void	 pass_init(struct pass *p, uint64_t (*clock)(void),
+	    const struct pass_ops *ops, void *arg);
 void	 pass_deinit(struct pass *p);
 
 /*
- * A source over a channel's two page sets; not hot until pass_heat().
+ * A source over a channel's two page sets; cold (its sleep flag set, so
+ * that its writer rings) until pass_heat().
  * head: where its tx ring was consumed up to (0 for a new channel).
  */
 void	 pass_source_init(struct pass_source *s, const uint8_t *client,
@@ -110,13 +123,15 @@ void	 pass_heat(struct pass *p, struct pass_source *s);
  * (s stays hot).
  */
 bool	 pass_cool(struct pass *p, struct pass_source *s);
+/* pass_cool() of every hot source: true when all went cold. */
+bool	 pass_cool_all(struct pass *p);
 bool	 pass_idle(const struct pass *p);
 
 /*
  * One pass over the hot sources.  Returns how many records were handed
  * over, or -ENOMEM (nothing was consumed; try again later).  Sources that
- * broke the rules are marked broken and taken off the hot list; the
- * caller closes their connections.
+ * broke the rules are marked broken, taken off the hot list and reported
+ * to the broken op, whose owner closes their connections.
  */
 long	 pass_run(struct pass *p);
 

@@ -93,6 +93,7 @@ struct peer {
 	struct account	*acct;		/* its uid's: charge.acct, for short */
 	struct charge	 charge;	/* this connection, to its uid */
 	struct charge	 input;		/* large frames announced, not read */
+	struct charge	 channel;	/* its channel's pages (rings.h) */
 	size_t		 nwaits;	/* parked calls, sends and receives */
 	uint64_t	 out_bytes;	/* output its connection holds unwritten */
 	unsigned	 out_fds;	/* descriptors passed to it, not read */

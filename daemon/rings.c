@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,18 +41,28 @@ fail:
 	return err;
 }
 
+void
+rings_init(struct rings *r)
+{
+	r->client = NULL;
+	r->daemon = NULL;
+	r->client_fd = r->daemon_fd = r->doorbell = -1;
+}
+
 int
 rings_new(struct rings *r)
 {
 	void *client, *daemon;
 	int fd;
 
-	r->client = NULL;
-	r->daemon = NULL;
-	r->client_fd = r->daemon_fd = -1;
+	rings_init(r);
+	if ((r->doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -errno;
 	if ((fd = rings_memfd("mbx-client", CHANNEL_CLIENT_SIZE, PROT_READ,
-	    RINGS_SEALS, &client)) < 0)
+	    RINGS_SEALS, &client)) < 0) {
+		rings_free(r);
 		return fd;
+	}
 	r->client_fd = fd;
 	r->client = client;
 	if ((fd = rings_memfd("mbx-daemon", CHANNEL_DAEMON_SIZE,
@@ -75,7 +86,17 @@ rings_free(struct rings *r)
 		close(r->client_fd);
 	if (r->daemon_fd >= 0)
 		close(r->daemon_fd);
+	if (r->doorbell >= 0)
+		close(r->doorbell);
 	r->client = NULL;
 	r->daemon = NULL;
-	r->client_fd = r->daemon_fd = -1;
+	r->client_fd = r->daemon_fd = r->doorbell = -1;
+}
+
+bool
+rings_doorbell_drain(struct rings *r)
+{
+	eventfd_t v;
+
+	return eventfd_read(r->doorbell, &v) == 0;
 }

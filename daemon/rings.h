@@ -12,6 +12,10 @@
  * and F_SEAL_SEAL, so no client can shrink memory mbxd maps (which would
  * make mbxd's reads fault).
  *
+ * The doorbell is an eventfd the client writes to wake mbxd when mbxd
+ * said it sleeps (PROTOCOL.md, "CHANNEL": why an eventfd and not a byte
+ * on the socket).  mbxd watches every doorbell in one epoll set.
+ *
  * mbxd never reads back what it keeps in the daemon set: its own
  * positions live in its private memory (struct pass_source, struct
  * channel_tx) and are only published there.
@@ -20,6 +24,7 @@
 #define MBXD_RINGS_H
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "channel.h"
@@ -31,20 +36,34 @@
 struct rings {
 	int		 client_fd;	/* passed read-write */
 	int		 daemon_fd;	/* passed, mappable read-only */
+	int		 doorbell;	/* eventfd, non-blocking */
 	const uint8_t	*client;	/* CHANNEL_CLIENT_SIZE, read-only */
 	uint8_t		*daemon;	/* CHANNEL_DAEMON_SIZE, read-write */
 };
 
 /*
- * Makes a channel's two memfds and maps them: 0, or -errno (nothing is
- * left behind).  The memory costs nothing until touched; the caller
+ * Makes a channel's two memfds and maps them, and its doorbell: 0, or
+ * -errno (nothing is left behind).  The memory costs nothing until touched; the caller
  * charges its size to the connection's uid.
  */
 int	 rings_new(struct rings *r);
-/* Unmaps and closes; r may be one rings_new() refused, or zeroed. */
+/* No channel yet: what rings_free() may be called on. */
+void	 rings_init(struct rings *r);
+/* Unmaps and closes; r may be one rings_new() refused, or freed before. */
 void	 rings_free(struct rings *r);
+/* Empties the doorbell: true when it had rung. */
+bool	 rings_doorbell_drain(struct rings *r);
 
-/* The bytes a channel may come to hold, for the caller's charge. */
+/* The bytes the two mappings span. */
 #define RINGS_BYTES	((uint64_t)CHANNEL_CLIENT_SIZE + CHANNEL_DAEMON_SIZE)
+/*
+ * What a channel is charged to its uid: its control and grant pages, its
+ * page tables and its bookkeeping, not the rings.  A ring's pages hold
+ * copies of what is charged already: the tx ring is the client's memory
+ * (it faults the pages in: its memory cgroup pays), and the rx ring holds
+ * messages in flight, each charged as a message.  Charging the span would
+ * cap a default mbxd at a few hundred channels.
+ */
+#define RINGS_CHARGE	(16u * 1024)
 
 #endif

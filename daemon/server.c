@@ -51,6 +51,31 @@ struct server {
 	char		 reload_error[160];
 };
 
+/*
+ * The event loop, with a pass over the channels' hot rings after every
+ * turn: while any ring is hot the loop only polls, so that mbxd reads
+ * the rings at the rate they are written; once they stayed quiet a
+ * while they are cooled and the loop sleeps until a socket, a timer or a
+ * doorbell wakes it.
+ */
+static void
+server_loop(struct server *s)
+{
+	for (;;) {
+		int flags = session_set_busy(&s->sessions) ? EVLOOP_NONBLOCK :
+		    EVLOOP_ONCE;
+
+		int rc = event_base_loop(s->base, flags);
+
+		/* 1: nothing left to wait for, as event_base_dispatch(). */
+		if (rc < 0 || (rc == 1 && flags == EVLOOP_ONCE) ||
+		    event_base_got_break(s->base) ||
+		    event_base_got_exit(s->base))
+			return;
+		session_set_turn(&s->sessions);
+	}
+}
+
 static void
 server_arm_timer(void *ctx)
 {
@@ -414,7 +439,7 @@ server_run(const struct server_options *opt)
 	server_apply(&s, &s.config, false);
 	notify_send("READY=1");
 	server_status(&s, true);
-	event_base_dispatch(s.base);
+	server_loop(&s);
 	server_free(&s);
 	return 0;
 }

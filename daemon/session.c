@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -27,6 +29,7 @@
 #include "mailbox.h"
 #include "memfd.h"
 #include "proto.h"
+#include "rings.h"
 #include "session.h"
 
 struct session {
@@ -37,6 +40,9 @@ struct session {
 	int		 refused;	/* why HELLO will be refused, or 0 */
 	bool		 greeted;
 	struct event	*handshake;	/* deadline for HELLO */
+	struct rings	 rings;		/* its channel, once asked for */
+	struct pass_source src;		/* the channel's tx ring */
+	bool		 has_channel;
 	TAILQ_ENTRY(session) entry;
 };
 
@@ -72,6 +78,19 @@ static const struct peer_ops session_peer_ops = {
 	.may_take_fds = session_may_take_fds,
 };
 
+static uint64_t session_clock_ns(void);
+static int  session_take(void *, const struct pass_item *, void *);
+static void session_wake(void *, void *);
+static void session_poll(struct pass *, void *);
+static void session_broken(void *, void *);
+
+static const struct pass_ops session_pass_ops = {
+	.take = session_take,
+	.wake = session_wake,
+	.poll = session_poll,
+	.broken = session_broken,
+};
+
 /*
  * Most inline payload bytes one RECV batch carries past its first
  * message, whatever budget the client asks for: the batch is written at
@@ -92,6 +111,12 @@ session_set_init(struct session_set *set, struct event_base *base,
 	set->ctx = ctx;
 	set->handshake_ms = SESSION_DEFAULT_HANDSHAKE_MS;
 	set->nrefused = 0;
+	pass_init(&set->pass, session_clock_ns, &session_pass_ops, set);
+	set->nchannels = 0;
+	set->doorbells = -1;
+	set->doorbell_ev = NULL;
+	set->idle_since = 0;
+	set->scratch = NULL;
 }
 
 /*
@@ -299,9 +324,45 @@ session_may_take_fds(struct peer *p, unsigned n)
 	    session_uid_out_fds(s) + n <= max;
 }
 
+/*
+ * Everything its client published before it went is taken: a post
+ * whose send returned 0 reaches its mailbox even if the process died
+ * right after.  A pass may leave records for the next (its batch limit,
+ * a stamp it holds one pass), so it runs until the ring is empty.
+ */
+static void
+session_channel_drain(struct session *s)
+{
+	for (int i = 0; i < 100000 && !s->src.broken &&
+	    channel_load(s->rings.client, CHANNEL_CLIENT_TX_TAIL) !=
+	    s->src.rx.head; i++) {
+		pass_heat(&s->set->pass, &s->src);
+		if (pass_run(&s->set->pass) < 0)
+			break;
+	}
+}
+
+static void
+session_channel_free(struct session *s)
+{
+	struct session_set *set = s->set;
+
+	if (!s->has_channel)
+		return;
+	session_channel_drain(s);
+	pass_source_deinit(&set->pass, &s->src);
+	if (set->doorbells >= 0)
+		epoll_ctl(set->doorbells, EPOLL_CTL_DEL, s->rings.doorbell,
+		    NULL);
+	rings_free(&s->rings);
+	s->has_channel = false;
+	set->nchannels--;
+}
+
 static void
 session_free(struct session *s)
 {
+	session_channel_free(s);
 	if (s->handshake != NULL)
 		event_free(s->handshake);
 	if (s->conn != NULL)
@@ -359,6 +420,7 @@ session_new(struct session_set *set, int fd)
 		return -ENOMEM;
 	}
 	s->set = set;
+	rings_init(&s->rings);
 	peer_init(&s->peer);
 	if ((err = session_credentials(&s->peer, fd)) < 0)
 		goto fail;
@@ -417,6 +479,235 @@ session_set_free_all(struct session_set *set)
 
 	while ((s = TAILQ_FIRST(&set->list)) != NULL)
 		session_free(s);
+	pass_deinit(&set->pass);
+	if (set->doorbell_ev != NULL)
+		event_free(set->doorbell_ev);
+	if (set->doorbells >= 0)
+		close(set->doorbells);
+	free(set->scratch);
+	set->doorbell_ev = NULL;
+	set->doorbells = -1;
+	set->scratch = NULL;
+}
+
+/*
+ * Channels
+ */
+
+static uint64_t
+session_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A ring post: a POST body (proto.h) in a CHANNEL_POST record. */
+static int
+session_take(void *owner, const struct pass_item *it, void *arg)
+{
+	struct session *s = owner;
+	struct session_set *set = arg;
+	struct body_post b;
+
+	/*
+	 * Copied out of the client's memory once, then decoded: the client
+	 * may rewrite its ring meanwhile, and only this copy counts.
+	 */
+	if (it->rec.kind != CHANNEL_POST || it->rec.flags != 0 ||
+	    !pass_item_copy(it, 0, set->scratch, it->rec.len) ||
+	    !body_post_get(set->scratch, it->rec.len, 0, &b))
+		return -EPROTO;
+	return broker_post(set->broker, &s->peer, b.mailbox_id, b.payload.ptr,
+	    b.payload.len, -1, false) < 0 ? -EPROTO : 0;
+}
+
+/* The client waits for room in its tx ring: a WAKE on the socket. */
+static void
+session_wake(void *owner, void *arg)
+{
+	struct session *s = owner;
+	struct proto_writer *w = conn_out(s->conn);
+	size_t start;
+
+	(void)arg;
+	if (conn_dead(s->conn))
+		return;
+	start = proto_frame_begin(w);
+	proto_frame_end(w, start, PROTO_WAKE, 0, 0, 0);
+	conn_flush_soon(s->conn);
+}
+
+/*
+ * Every doorbell that rang since the last look heats its ring.  All of
+ * them, ready at once: a post published to a cold ring before this
+ * pass's t0 rang its doorbell before t0, so it is among these.
+ */
+static void
+session_poll(struct pass *p, void *arg)
+{
+	struct session_set *set = arg;
+	struct epoll_event ev[64];
+	int n;
+
+	if (set->doorbells < 0)
+		return;
+	do {
+		n = epoll_wait(set->doorbells, ev, 64, 0);
+		for (int i = 0; i < n; i++) {
+			struct session *s = ev[i].data.ptr;
+
+			rings_doorbell_drain(&s->rings);
+			pass_heat(p, &s->src);
+		}
+	} while (n == 64);
+}
+
+static void
+session_broken(void *owner, void *arg)
+{
+	struct session *s = owner;
+
+	(void)arg;
+	conn_kill(s->conn, "malformed channel record");
+}
+
+/* The loop woke on a doorbell: the pass after this turn takes it. */
+static void
+session_doorbell_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* What the first channel needs of the set: the epoll set, the scratch. */
+static int
+session_set_channels(struct session_set *set)
+{
+	if (set->doorbells >= 0)
+		return 0;
+	if ((set->scratch = malloc(CHANNEL_REC_MAX)) == NULL)
+		return -ENOMEM;
+	if ((set->doorbells = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	set->doorbell_ev = event_new(set->base, set->doorbells,
+	    EV_READ | EV_PERSIST, session_doorbell_cb, set);
+	if (set->doorbell_ev == NULL || event_add(set->doorbell_ev, NULL) < 0) {
+		if (set->doorbell_ev != NULL)
+			event_free(set->doorbell_ev);
+		set->doorbell_ev = NULL;
+		close(set->doorbells);
+		set->doorbells = -1;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+session_set_turn(struct session_set *set)
+{
+	uint64_t now;
+
+	if (set->nchannels == 0)
+		return;
+	if (pass_run(&set->pass) != 0 || pass_idle(&set->pass)) {
+		set->idle_since = 0;
+		if (set->after_batch != NULL)
+			set->after_batch(set->ctx);
+		return;
+	}
+	now = session_clock_ns();
+	if (set->idle_since == 0)
+		set->idle_since = now;
+	if (now - set->idle_since < SESSION_SPIN_NS)
+		return;
+	pass_cool_all(&set->pass);
+	set->idle_since = 0;
+}
+
+bool
+session_set_busy(const struct session_set *set)
+{
+	return !pass_idle(&set->pass);
+}
+
+/*
+ * CHANNEL: makes the channel and answers with its three descriptors
+ * (client set, daemon set, doorbell).  One per connection.
+ */
+static int
+session_channel(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct session_set *set = s->set;
+	struct proto_writer *w;
+	struct body_reply_channel b = { PROTO_OK, CHANNEL_RING_SIZE };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int err, give[3] = { -1, -1, -1 };
+	size_t start;
+
+	(void)body;
+	(void)fds;
+	if (h->len != 0 || h->flags != 0)
+		return -1;
+	if (s->has_channel) {
+		session_reply_status(s, h->id, -EEXIST);
+		return 0;
+	}
+	if (!session_may_take_fds(&s->peer, 3)) {
+		session_reply_status(s, h->id, -EMFILE);
+		return 0;
+	}
+	if ((err = session_set_channels(set)) < 0 ||
+	    (err = broker_charge_channel(set->broker, &s->peer,
+	    RINGS_CHARGE)) < 0 || (err = rings_new(&s->rings)) < 0)
+		goto fail;
+	ev.data.ptr = s;
+	if (epoll_ctl(set->doorbells, EPOLL_CTL_ADD, s->rings.doorbell,
+	    &ev) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/*
+	 * The conn closes what it sends: the memfds go (mbxd keeps its
+	 * mappings), the doorbell is sent as a copy, the original watched.
+	 */
+	give[0] = s->rings.client_fd;
+	give[1] = s->rings.daemon_fd;
+	give[2] = fcntl(s->rings.doorbell, F_DUPFD_CLOEXEC, 0);
+	if (give[2] < 0) {
+		err = -errno;
+		epoll_ctl(set->doorbells, EPOLL_CTL_DEL, s->rings.doorbell,
+		    NULL);
+		goto fail;
+	}
+	w = conn_out(s->conn);
+	start = proto_frame_begin(w);
+	body_reply_channel_put(w, &b);
+	proto_frame_end(w, start, PROTO_REPLY, h->id, 0, 3);
+	for (int i = 0; i < 3; i++)
+		if (conn_attach_fd(s->conn, start, give[i]) < 0) {
+			/* Those attached are the conn's; the rest ours. */
+			for (int j = i; j < 3; j++)
+				close(give[j]);
+			s->rings.client_fd = s->rings.daemon_fd = -1;
+			conn_kill(s->conn, "out of memory for descriptors");
+			rings_free(&s->rings);
+			return 0;
+		}
+	/* The memfds are mapped: mbxd needs no descriptor of them. */
+	s->rings.client_fd = s->rings.daemon_fd = -1;
+	pass_source_init(&s->src, s->rings.client, s->rings.daemon, 0, s);
+	s->has_channel = true;
+	set->nchannels++;
+	conn_flush_soon(s->conn);
+	return 0;
+fail:
+	rings_free(&s->rings);
+	session_reply_status(s, h->id, err);
+	return 0;
 }
 
 /*
@@ -956,6 +1247,7 @@ static const session_handler session_handlers[] = {
 	[PROTO_PURGE] = session_purge,
 	[PROTO_SENDV] = session_sendv,
 	[PROTO_POST] = session_post,
+	[PROTO_CHANNEL] = session_channel,
 };
 
 static int
@@ -983,6 +1275,13 @@ session_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 		    h->type, h->nfds);
 		return -1;
 	}
+	/*
+	 * Posts its client published before this request was written are
+	 * queued first: they were published before it was read, so this
+	 * pass, which starts now, sees them (PROTOCOL.md, "The order rule").
+	 */
+	if (s->set->nchannels > 0)
+		pass_run(&s->set->pass);
 	ret = fn(s, h, body, fds);
 	if (ret < 0) {
 		/* Refused: the descriptors no handler took go with it. */

@@ -9,6 +9,7 @@
 #include <sys/queue.h>
 
 #include "broker.h"
+#include "pass.h"
 
 struct event_base;
 struct session;
@@ -25,7 +26,23 @@ struct session_set {
 	unsigned	 handshake_ms;
 	/* Connections refused over a quota, open until told why. */
 	unsigned	 nrefused;
+	/*
+	 * Channels (PROTOCOL.md, "CHANNEL"): their tx rings are read in
+	 * passes; their doorbells are one epoll set, watched by the loop.
+	 */
+	struct pass	 pass;
+	unsigned	 nchannels;
+	int		 doorbells;	/* epoll, -1 until the first channel */
+	struct event	*doorbell_ev;
+	uint64_t	 idle_since;	/* ns: the first pass that found nothing */
+	uint8_t		*scratch;	/* one ring record, copied out */
 };
+
+/*
+ * How long mbxd keeps reading its hot rings after they went quiet before
+ * it sleeps: a client that posts again within it costs no wake-up.
+ */
+#define SESSION_SPIN_NS		(50u * 1000)
 
 /* More refused connections than this are closed without a word. */
 #define SESSION_MAX_REFUSED	64
@@ -39,5 +56,12 @@ int	 session_new(struct session_set *set, int fd);
 /* Answers every parked call (the broker was shut down), then writes. */
 void	 session_set_flush(struct session_set *set);
 void	 session_set_free_all(struct session_set *set);
+/*
+ * After every turn of the event loop: a pass over the hot rings, and
+ * once they stayed quiet for SESSION_SPIN_NS, their cooling.
+ */
+void	 session_set_turn(struct session_set *set);
+/* True while rings are hot: the loop must poll, not sleep. */
+bool	 session_set_busy(const struct session_set *set);
 
 #endif

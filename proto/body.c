@@ -523,6 +523,28 @@ body_reply_sendv_get(const void *body, size_t len, uint32_t flags,
 	return proto_reader_done(&r);
 }
 
+void
+body_reply_channel_put(struct proto_writer *w,
+    const struct body_reply_channel *b)
+{
+	proto_put_u32(w, b->status);
+	if (b->status == PROTO_OK)
+		proto_put_u32(w, b->ring_size);
+}
+
+bool
+body_reply_channel_get(const void *body, size_t len, uint32_t flags,
+    struct body_reply_channel *out)
+{
+	struct proto_reader r;
+
+	(void)flags;
+	proto_reader_init(&r, body, len);
+	out->status = proto_get_u32(&r);
+	out->ring_size = out->status == PROTO_OK ? proto_get_u32(&r) : 0;
+	return proto_reader_done(&r);
+}
+
 static void
 body_msg_write(struct proto_writer *w, const struct body_msg *b, bool head)
 {

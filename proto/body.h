@@ -310,6 +310,17 @@ void	body_reply_sendv_put(struct proto_writer *,
 bool	body_reply_sendv_get(const void *, size_t, uint32_t,
 	    struct body_reply_sendv *);
 
+/* To CHANNEL: u32 status, and when it is OK u32 ring size. */
+struct body_reply_channel {
+	uint32_t	 status;
+	uint32_t	 ring_size;
+};
+
+void	body_reply_channel_put(struct proto_writer *,
+	    const struct body_reply_channel *);
+bool	body_reply_channel_get(const void *, size_t, uint32_t,
+	    struct body_reply_channel *);
+
 /*
  * MSG: u64 msg_id, str mailbox, u64 sender_id, u32 pid, u32 uid, then
  * blob payload, or with has_fd (PROTO_MSG_FD) u64 size.  size and payload

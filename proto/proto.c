@@ -98,8 +98,8 @@ put_le64(uint8_t *p, uint64_t v)
 bool
 proto_type_known(uint16_t type)
 {
-	return (type >= PROTO_HELLO && type <= PROTO_POST) ||
-	    (type >= PROTO_REPLY && type <= PROTO_REVOKE);
+	return (type >= PROTO_HELLO && type <= PROTO_CHANNEL) ||
+	    (type >= PROTO_REPLY && type <= PROTO_WAKE);
 }
 
 enum proto_decode
@@ -467,6 +467,24 @@ proto_attach_fd(struct msghdr *mh, union proto_fd_control *buf, int fd)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
+void
+proto_attach_fds(struct msghdr *mh, union proto_fds_control *buf,
+    const int *fds, unsigned n)
+{
+	struct cmsghdr *cm;
+
+	if (n > PROTO_MAX_FDS)
+		n = PROTO_MAX_FDS;
+	memset(buf, 0, sizeof(*buf));
+	mh->msg_control = buf->buf;
+	mh->msg_controllen = CMSG_SPACE(n * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
 }
 
 size_t

@@ -40,7 +40,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		5
+#define PROTO_VERSION		6
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -97,6 +97,10 @@ enum proto_type {
 	PROTO_POST = 16,	/* u64 mailbox_id, blob payload: a send on
 				 * credit, never answered (see PROTOCOL.md,
 				 * "Credit") */
+	PROTO_CHANNEL = 17,	/* empty: this connection's channel
+				 * (PROTOCOL.md, "CHANNEL"); the OK reply
+				 * carries u32 ring size and nfds 3: the
+				 * client set, the daemon set, the doorbell */
 
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:
@@ -122,6 +126,8 @@ enum proto_type {
 				 * any credit in it (PROTO_REVOKE_GONE), or
 				 * the right to post there
 				 * (PROTO_REVOKE_CREDIT) is no more */
+	PROTO_WAKE = 67,	/* unsolicited (id 0), empty: look at the
+				 * channel's rings (PROTOCOL.md, "CHANNEL") */
 };
 
 #define PROTO_REVOKE_BINDING	1
@@ -330,6 +336,15 @@ union proto_fd_control {
 };
 
 void	proto_attach_fd(struct msghdr *mh, union proto_fd_control *buf, int fd);
+
+/* The same for a frame that declares n (at most PROTO_MAX_FDS) of them. */
+union proto_fds_control {
+	struct cmsghdr	align;
+	char		buf[CMSG_SPACE(PROTO_MAX_FDS * sizeof(int))];
+};
+
+void	proto_attach_fds(struct msghdr *mh, union proto_fds_control *buf,
+	    const int *fds, unsigned n);
 
 /*
  * Frame building: proto_frame_begin() reserves a header and returns its

@@ -11,6 +11,7 @@ Suite	*framer_suite(void);	/* tests/test-framer.c: the frame splitter */
 Suite	*channel_suite(void);	/* tests/test-channel.c: version 6 rings */
 Suite	*pass_suite(void);	/* tests/test-pass.c: mbxd's passes */
 Suite	*rings_suite(void);	/* tests/test-rings.c: a channel's memfds */
+Suite	*posts_suite(void);	/* tests/test-posts.c: ring posts, live */
 Suite	*broker_suite(void);	/* tests/test-broker.c: the daemon's core */
 Suite	*e2e_suite(void);	/* tests/test-e2e.c: libmbx against mbxd */
 Suite	*ctl_suite(void);	/* tests/test-ctl.c: mbxctl against mbxd */

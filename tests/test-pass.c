@@ -123,13 +123,33 @@ wake(void *owner, void *arg)
 	nwakes++;
 }
 
+static int	 nbroken, npolls;
+
+static void
+poll_(struct pass *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	npolls++;
+}
+
+static void
+broken(void *owner, void *arg)
+{
+	(void)owner;
+	(void)arg;
+	nbroken++;
+}
+
+static const struct pass_ops ops = { take, wake, poll_, broken };
+
 static void
 setup(void)
 {
 	nseen = 0;
-	ncalls = nwakes = 0;
+	ncalls = nwakes = nbroken = npolls = 0;
 	fail_at = -1;
-	pass_init(&pass, fake_clock, take, wake, NULL);
+	pass_init(&pass, fake_clock, &ops, NULL);
 }
 
 static void
@@ -303,6 +323,8 @@ START_TEST(refused_record_breaks_its_source)
 	ck_assert(a.src.broken);
 	ck_assert(!a.src.hot);
 	ck_assert(!b.src.broken);
+	ck_assert_int_eq(nbroken, 1);
+	ck_assert_int_eq(npolls, 1);
 	ck_assert_int_eq(seen[0].id, 2);
 	/* A broken source does not come back. */
 	pass_heat(&pass, &a.src);
@@ -323,6 +345,7 @@ START_TEST(bad_tail_breaks_its_source)
 	ck_assert_int_eq(pass_run(&pass), 0);
 	ck_assert(a.src.broken);
 	ck_assert(pass_idle(&pass));
+	ck_assert_int_eq(nbroken, 1);
 	end_free(&a);
 }
 END_TEST
