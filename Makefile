@@ -69,7 +69,7 @@ DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
 # libmbx, top down (client/mbx-int.h draws the layers): the API, the
 # handle, the session, the transport and its leaves.
 LIB_SRC	   = client/mbx-admin.c client/mbx-send.c client/mbx-recv.c \
-	     client/mbx.c client/session.c client/net.c client/order.c \
+	     client/mbx.c client/mbx-session.c client/net.c client/order.c \
 	     client/grant.c client/inbox.c client/shm.c
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \

@@ -15,7 +15,7 @@
 #include "mbx-int.h"
 #include "mbx.h"
 #include "proto.h"
-#include "session.h"
+#include "mbx-session.h"
 
 /* A request whose body is just a name. */
 static int

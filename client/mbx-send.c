@@ -20,7 +20,7 @@
 #include "mbx-int.h"
 #include "mbx.h"
 #include "proto.h"
-#include "session.h"
+#include "mbx-session.h"
 #include "shm.h"
 
 /*

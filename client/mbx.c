@@ -21,7 +21,7 @@
 #include "mbx.h"
 #include "net.h"
 #include "proto.h"
-#include "session.h"
+#include "mbx-session.h"
 #include "shm.h"
 
 /*

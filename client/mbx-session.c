@@ -1,5 +1,5 @@
 /*
- * session.c - the protocol state of a libmbx handle (see session.h and
+ * mbx-session.c - the protocol state of a libmbx handle (see mbx-session.h and
  * the invariants in mbx-int.h): requests and their answers, the frames
  * a client accepts, the daemon's notices, acknowledgements written late,
  * and the bookkeeping of order.h.  Frames come from net.c whole; what
@@ -17,7 +17,7 @@
 #include "inbox.h"
 #include "net.h"
 #include "order.h"
-#include "session.h"
+#include "mbx-session.h"
 
 /*
  * Requests: building, sending.

@@ -1,5 +1,5 @@
 /*
- * session.h - the protocol state of one libmbx handle, between the API
+ * mbx-session.h - the protocol state of one libmbx handle, between the API
  * (mbx*.c) and the transport (net.c): requests built and matched with
  * their answers, the frame-type policy (which frames may come, and with
  * descriptors), the daemon's notices (REVOKE) applied to the inbox and
@@ -12,8 +12,8 @@
  * the matching body_*_get().  Internal to libmbx: nothing here is
  * exported.
  */
-#ifndef MBX_SESSION_H
-#define MBX_SESSION_H
+#ifndef MBX_CLIENT_SESSION_H
+#define MBX_CLIENT_SESSION_H
 
 #include <stdbool.h>
 #include <stddef.h>
