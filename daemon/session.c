@@ -116,6 +116,7 @@ session_set_init(struct session_set *set, struct event_base *base,
 	set->doorbells = -1;
 	set->doorbell_ev = NULL;
 	set->idle_since = 0;
+	set->rang = false;
 	set->scratch = NULL;
 }
 
@@ -577,9 +578,11 @@ session_broken(void *owner, void *arg)
 static void
 session_doorbell_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct session_set *set = arg;
+
 	(void)fd;
 	(void)what;
-	(void)arg;
+	set->rang = true;
 }
 
 /* What the first channel needs of the set: the epoll set, the scratch. */
@@ -610,8 +613,13 @@ session_set_turn(struct session_set *set)
 {
 	uint64_t now;
 
-	if (set->nchannels == 0)
+	/*
+	 * Nothing hot and no doorbell: no pass (its clock reads and its
+	 * epoll_wait) after a turn that only served sockets.
+	 */
+	if (set->nchannels == 0 || (pass_idle(&set->pass) && !set->rang))
 		return;
+	set->rang = false;
 	if (pass_run(&set->pass) != 0 || pass_idle(&set->pass)) {
 		set->idle_since = 0;
 		if (set->after_batch != NULL)

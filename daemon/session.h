@@ -34,6 +34,7 @@ struct session_set {
 	unsigned	 nchannels;
 	int		 doorbells;	/* epoll, -1 until the first channel */
 	struct event	*doorbell_ev;
+	bool		 rang;		/* doorbell_ev fired since the last turn */
 	uint64_t	 idle_since;	/* ns: the first pass that found nothing */
 	uint8_t		*scratch;	/* one ring record, copied out */
 };
