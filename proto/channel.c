@@ -123,8 +123,12 @@ channel_rx_init(struct channel_rx *rx, const uint8_t *ring, uint64_t head)
 enum channel_read
 channel_rx_limit(struct channel_rx *rx, uint64_t tail)
 {
+	/*
+	 * The head is ours, but a reader set up on a misaligned one would
+	 * read a header across the ring's end: refuse it here too.
+	 */
 	if (tail < rx->tail || tail - rx->head > CHANNEL_RING_SIZE ||
-	    tail % CHANNEL_REC_ALIGN != 0)
+	    tail % CHANNEL_REC_ALIGN != 0 || rx->head % CHANNEL_REC_ALIGN != 0)
 		return CHANNEL_READ_MALFORMED;
 	rx->tail = tail;
 	return CHANNEL_READ_OK;

@@ -178,7 +178,8 @@ void	 channel_rx_init(struct channel_rx *rx, const uint8_t *ring,
 	    uint64_t head);
 /*
  * Accepts the writer's tail word (read once by the caller): MALFORMED
- * when it went backwards or claims more than a ring beyond the head.
+ * when it went backwards, claims more than a ring beyond the head, or
+ * either end is not on a record boundary (CHANNEL_REC_ALIGN).
  */
 enum channel_read channel_rx_limit(struct channel_rx *rx, uint64_t tail);
 /*

@@ -64,7 +64,8 @@ hostile(const uint8_t *p, size_t left)
 	channel_rx_init(&rx, ring, head);
 	if (channel_rx_limit(&rx, tail) != CHANNEL_READ_OK) {
 		CHECK(tail < head || tail - head > CHANNEL_RING_SIZE ||
-		    tail % CHANNEL_REC_ALIGN != 0);
+		    tail % CHANNEL_REC_ALIGN != 0 ||
+		    head % CHANNEL_REC_ALIGN != 0);
 		return;
 	}
 	while ((rc = channel_rx_peek(&rx, cap, &rec)) == CHANNEL_READ_OK) {

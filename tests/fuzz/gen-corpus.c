@@ -552,8 +552,8 @@ requests_corpus(void)
 }
 
 /*
- * fuzz-ring: a hostile ring holding two valid records and a pad, and an
- * honest script (reserve, publish, take) that laps the ring.
+ * fuzz-ring: a hostile ring holding two valid records and a pad, one
+ * whose head is off a record boundary, and an honest script (reserve, publish, take) that laps the ring.
  */
 static void
 ring_corpus(void)
@@ -573,6 +573,14 @@ ring_corpus(void)
 	memcpy(proto_put_raw(&file, 16), rec, 16);
 	memset(proto_put_raw(&file, 32), 'x', 32);
 	write_file("fuzz-ring", "pad-then-post");
+
+	/* A head off a record boundary: the reader must refuse it. */
+	proto_put_raw(&file, 1)[0] = 0;
+	proto_put_u64(&file, CHANNEL_RING_SIZE - 8);	/* head */
+	proto_put_u64(&file, CHANNEL_RING_SIZE + 16);	/* tail */
+	proto_put_raw(&file, 1)[0] = 255;
+	memset(proto_put_raw(&file, 24), 0xe1, 24);
+	write_file("fuzz-ring", "misaligned-head");
 
 	proto_put_raw(&file, 1)[0] = 1;			/* honest */
 	proto_put_u64(&file, 0);
