@@ -6,9 +6,10 @@
  *
  *   mbx-admin.c mbx-send.c mbx-recv.c   the API of mbx.h, by part
  *   mbx.c          the handle's life, its options, message objects
- *   session.c      requests and answers, notices, acknowledgements
+ *   mbx-session.c  requests and answers, notices, acknowledgements
  *   net.c order.c  the socket; the order of writes across handles
- *   grant.c inbox.c shm.c   grants, held messages, memfd buffers
+ *   grant.c inbox.c shm.c chan.c   grants, held messages, memfd
+ *                  buffers, the channel's rings
  *   proto/         the wire
  *
  * A handle is one connection to mbxd.  Its core is non-blocking: the
@@ -46,6 +47,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "chan.h"
 #include "grant.h"
 #include "inbox.h"
 #include "net.h"
@@ -87,6 +89,9 @@ struct mbx {
 	unsigned	 own_answers;
 
 	struct shm	 shm;		/* zero-copy buffers and mappings */
+
+	struct chan	 chan;		/* the channel, once asked for */
+	uint32_t	 channel_req;	/* the CHANNEL request waiting */
 };
 
 /*

@@ -16,11 +16,13 @@
 #include <sys/uio.h>
 
 #include "body.h"
+#include "chan.h"
 #include "grant.h"
 #include "mbx-int.h"
 #include "mbx.h"
 #include "proto.h"
 #include "mbx-session.h"
+#include "order.h"
 #include "shm.h"
 
 /*
@@ -86,7 +88,9 @@ send_grant_for_fd(struct mbx *c, const char *name, size_t len, int flags)
 {
 	struct grant_slot *cr;
 
+	/* With a channel, posts go through its ring only (send_post()). */
 	if ((flags & MBX_SYNC) || !c->use_credit ||
+	    c->chan.state == CHAN_OPEN ||
 	    !send_grant_covers_fd(grant_cover(&c->grants, name, len), flags))
 		return NULL;
 	/* As for an inline post: a mailbox gone takes its grant along. */
@@ -182,17 +186,84 @@ send_large(struct mbx *c, const char *name, const void *data, size_t len,
 }
 
 /*
- * Posts a message on credit: the daemon reserved room for it, so it
- * cannot fail there and nothing is answered.  One write, no wait.
+ * The channel is asked for by the first post that fits a record (the
+ * CHANNEL round trip also means mbxd has read every socket post before
+ * it, so none of them can follow a ring post).  -1 only when the handle
+ * broke.
  */
 static int
-send_post(struct mbx *c, struct grant_slot *cr, const void *data, size_t len)
+send_channel(struct mbx *c, size_t len)
+{
+	if (c->chan.state != CHAN_NONE || BODY_POST_HEAD + len >
+	    CHANNEL_REC_MAX)
+		return 0;
+	return session_channel_open(c);
+}
+
+/*
+ * A post into the channel's tx ring: the POST body's head, then the
+ * payload copied straight from the caller, published (PROTOCOL.md,
+ * "Version 6").  A full ring is waited for; the grant is looked at again
+ * after a wait, since a notice read meanwhile may have ended it (then
+ * 1: the caller sends instead).
+ */
+static int
+send_post_ring(struct mbx *c, const char *name, struct grant_slot *cr,
+    const void *data, size_t len)
+{
+	struct body_post b = { .mailbox_id = cr->mailbox_id,
+	    .payload = { data, len } };
+	size_t need = BODY_POST_HEAD + len;
+	struct proto_writer w;
+	uint8_t *at;
+
+	/*
+	 * A socket write of another handle (a memfd post) must be read
+	 * before this post can be taken: it came first.
+	 */
+	order_before_write(c->net.fd);
+	while ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need)) == NULL) {
+		if (session_room_wait(c, need) == -1)
+			return -1;
+		if ((cr = grant_cover(&c->grants, name, len)) == NULL)
+			return 1;
+		b.mailbox_id = cr->mailbox_id;
+	}
+	proto_writer_fixed(&w, at, BODY_POST_HEAD);
+	body_post_put_head(&w, &b);
+	memcpy(at + BODY_POST_HEAD, data, len);
+	cr->count--;
+	cr->bytes -= len;
+	if (chan_publish(&c->chan) == -1)
+		return net_break(&c->net, errno);
+	return 0;
+}
+
+/*
+ * Posts a message on credit: the daemon reserved room for it, so it
+ * cannot fail there and nothing is answered.  One write, no wait, or
+ * with a channel no system call at all.  Returns 1 when the grant ended
+ * meanwhile and the message must be sent instead.
+ */
+static int
+send_post(struct mbx *c, const char *name, struct grant_slot *cr,
+    const void *data, size_t len)
 {
 	/* The payload's bytes follow straight from data (session_req_send()). */
 	struct body_post b = { .mailbox_id = cr->mailbox_id,
 	    .payload = { data, len } };
 	uint32_t id;
 
+	if (send_channel(c, len) == -1)
+		return -1;
+	/*
+	 * With a channel, every post goes through its ring, which mbxd takes
+	 * in stamp order: a socket POST could be read after a later ring
+	 * post.  One too large for a record is sent instead.
+	 */
+	if (c->chan.state == CHAN_OPEN)
+		return BODY_POST_HEAD + len <= CHANNEL_REC_MAX ?
+		    send_post_ring(c, name, cr, data, len) : 1;
 	session_req_begin(c);
 	body_post_put_head(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_POST, 0, len)) == 0)
@@ -207,10 +278,52 @@ send_post(struct mbx *c, struct grant_slot *cr, const void *data, size_t len)
 /* Bytes of posts gathered for one write. */
 #define POST_BATCH_BYTES	(256u * 1024)
 
+/* send_post_batch() through the channel's ring. */
+static ssize_t
+send_post_batch_ring(struct mbx *c, const struct mbx_smsg *v, size_t n)
+{
+	size_t i = 0;
+
+	order_before_write(c->net.fd);
+	while (i < n) {
+		struct grant_slot *cr = grant_cover(&c->grants, v[i].name,
+		    v[i].len);
+		struct body_post b;
+		struct proto_writer w;
+		size_t need = BODY_POST_HEAD + v[i].len;
+		uint8_t *at;
+
+		if (cr == NULL || need > CHANNEL_REC_MAX)
+			break;
+		if ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need)) ==
+		    NULL) {
+			/* What is reserved goes first; then wait for room. */
+			if (i > 0)
+				break;
+			if (session_room_wait(c, need) == -1)
+				return -1;
+			continue;
+		}
+		b = (struct body_post){ .mailbox_id = cr->mailbox_id,
+		    .payload = { v[i].data, v[i].len } };
+		proto_writer_fixed(&w, at, BODY_POST_HEAD);
+		body_post_put_head(&w, &b);
+		memcpy(at + BODY_POST_HEAD, v[i].data, v[i].len);
+		cr->count--;
+		cr->bytes -= v[i].len;
+		i++;
+	}
+	/* One publication, one fence, at most one doorbell for the batch. */
+	if (i > 0 && chan_publish(&c->chan) == -1)
+		return net_break(&c->net, errno);
+	return (ssize_t)i;
+}
+
 /*
- * Posts the prefix of v[0..n) that credit covers, copied into one write
- * of at most about POST_BATCH_BYTES: how many (0 when credit does not
- * cover v[0]), or -1 when the handle broke (out of memory for the frames,
+ * Posts the prefix of v[0..n) that credit covers: into the channel's
+ * ring, published once, or without a channel copied into one write of at
+ * most about POST_BATCH_BYTES.  How many (0 when credit does not cover
+ * v[0]), or -1 when the handle broke (out of memory for the frames,
  * which carry the pending acknowledgements too, or a failed write).
  */
 static ssize_t
@@ -218,6 +331,10 @@ send_post_batch(struct mbx *c, const struct mbx_smsg *v, size_t n)
 {
 	size_t i;
 
+	if (send_channel(c, v[0].len) == -1)
+		return -1;
+	if (c->chan.state == CHAN_OPEN)
+		return send_post_batch_ring(c, v, n);
 	for (i = 0; i < n && (i == 0 || c->out.len < POST_BATCH_BYTES); i++) {
 		struct grant_slot *cr = grant_cover(&c->grants, v[i].name,
 		    v[i].len);
@@ -289,8 +406,12 @@ mbx_send(mbx_t *c, const char *name, const void *data, size_t len,
 	    (cr = grant_cover(&c->grants, name, len)) != NULL) {
 		if (session_drain_if_due(c) == -1)
 			return -1;
-		if ((cr = grant_cover(&c->grants, name, len)) != NULL)
-			return send_post(c, cr, data, len);
+		if ((cr = grant_cover(&c->grants, name, len)) != NULL) {
+			int ret = send_post(c, name, cr, data, len);
+
+			if (ret <= 0)
+				return ret;
+		}
 	}
 	return send_call(c, name, data, len, flags, timeout_ms);
 }

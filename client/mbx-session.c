@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "body.h"
+#include "chan.h"
 #include "framer.h"
 #include "grant.h"
 #include "inbox.h"
@@ -135,17 +136,26 @@ session_req_send(struct mbx *c, const void *extra, size_t extralen)
 static int
 session_accept(struct mbx *c, struct framer_frame *f, struct answer *a)
 {
+	unsigned nfds = 0;
+
+	if (f->h.type == PROTO_MSG && (f->h.flags & PROTO_MSG_FD))
+		nfds = 1;
+	else if (f->h.type == PROTO_REPLY && f->h.id == c->channel_req)
+		nfds = f->h.nfds == SESSION_CHANNEL_FDS ? SESSION_CHANNEL_FDS :
+		    0;
 	if ((f->h.type != PROTO_REPLY && f->h.type != PROTO_MSG &&
-	    f->h.type != PROTO_REVOKE) ||
-	    f->h.nfds != ((f->h.type == PROTO_MSG &&
-	    (f->h.flags & PROTO_MSG_FD)) ? 1 : 0)) {
+	    f->h.type != PROTO_REVOKE && f->h.type != PROTO_WAKE) ||
+	    (f->h.type == PROTO_WAKE && (f->h.id != 0 || f->h.len != 0)) ||
+	    f->h.nfds != nfds) {
 		for (size_t i = 0; i < f->h.nfds; i++)
 			(void)close(f->fds[i]);
 		net_close_in_fds(&c->net);
 		return net_break(&c->net, EPROTO);
 	}
 	a->h = f->h;
-	a->fd = f->h.nfds == 1 ? f->fds[0] : -1;
+	a->fd = f->h.nfds >= 1 ? f->fds[0] : -1;
+	for (unsigned i = 0; i < SESSION_CHANNEL_FDS; i++)
+		a->fds[i] = i < f->h.nfds ? f->fds[i] : -1;
 	a->body = f->body;
 	return 0;
 }
@@ -192,6 +202,9 @@ session_answer_wait(struct mbx *c, uint32_t id, struct answer *a)
 				return -1;
 			continue;
 		}
+		/* Room in the tx ring: only a post that waits for it cares. */
+		if (a->h.type == PROTO_WAKE)
+			continue;
 		/* One request at a time: another id means we lost track. */
 		if (a->h.id != id)
 			return net_break(&c->net, EPROTO);
@@ -223,6 +236,8 @@ session_drain(struct mbx *c)
 		}
 		if (session_accept(c, &f, &a) == -1)
 			return -1;
+		if (a.h.type == PROTO_WAKE)
+			continue;
 		if (a.h.type != PROTO_REVOKE) {
 			if (a.fd >= 0)
 				(void)close(a.fd);
@@ -332,6 +347,95 @@ session_call_status(struct mbx *c, uint32_t id, const void *extra,
 	if (status != PROTO_OK)
 		return session_status_fail(c, status);
 	return session_reply_bare(c, &a);
+}
+
+/*
+ * The channel.
+ */
+
+/*
+ * Asks for this connection's channel, once: a refusal (a quota, the
+ * daemon's memory) is no error, posts then go over the socket.  -1 only
+ * when the handle broke.
+ */
+int
+session_channel_open(struct mbx *c)
+{
+	struct body_reply_channel r;
+	struct answer a;
+	uint32_t id, status;
+	int err;
+
+	if (c->chan.state != CHAN_NONE)
+		return 0;
+	c->chan.state = CHAN_OFF;
+	session_req_begin(c);
+	if ((id = session_req_end(c, PROTO_CHANNEL, 0, 0)) == 0)
+		return net_break(&c->net, ENOMEM);
+	c->channel_req = id;
+	err = session_call(c, id, NULL, 0, &a);
+	c->channel_req = 0;
+	if (err == -1 || session_reply_status(c, &a, &status) == -1)
+		goto fail;
+	if (!body_reply_channel_get(a.body, a.h.len, a.h.flags, &r)) {
+		(void)net_break(&c->net, EPROTO);
+		goto fail;
+	}
+	if (status != PROTO_OK) {
+		if (a.h.nfds != 0) {
+			(void)net_break(&c->net, EPROTO);
+			goto fail;
+		}
+		return 0;
+	}
+	if (a.h.nfds != SESSION_CHANNEL_FDS) {
+		(void)net_break(&c->net, EPROTO);
+		goto fail;
+	}
+	/* The descriptors are chan_map()'s whatever it answers. */
+	if (chan_map(&c->chan, a.fds[0], a.fds[1], a.fds[2], r.ring_size) == -1)
+		return net_break(&c->net, errno == EPROTO ? EPROTO : ENOMEM);
+	return 0;
+fail:
+	if (err != -1)
+		for (unsigned i = 0; i < SESSION_CHANNEL_FDS; i++)
+			if (a.fds[i] >= 0)
+				(void)close(a.fds[i]);
+	return -1;
+}
+
+/*
+ * Waits until a record of len bytes fits in the tx ring: the flag that
+ * asks mbxd for a WAKE once half the ring is free, a last look, then the
+ * socket, on which only notices and WAKEs can come between requests.
+ */
+int
+session_room_wait(struct mbx *c, size_t len)
+{
+	struct answer a;
+	int ret = 0;
+
+	while (!chan_want_room(&c->chan, len)) {
+		if (session_read(c, &a) == -1) {
+			ret = -1;
+			break;
+		}
+		if (a.h.type == PROTO_REVOKE) {
+			if (session_revoke(c, &a) == -1) {
+				ret = -1;
+				break;
+			}
+			continue;
+		}
+		if (a.h.type != PROTO_WAKE) {
+			if (a.fd >= 0)
+				(void)close(a.fd);
+			ret = net_break(&c->net, EPROTO);
+			break;
+		}
+	}
+	chan_room_done(&c->chan);
+	return ret;
 }
 
 /*

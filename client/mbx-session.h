@@ -3,7 +3,7 @@
  * (mbx*.c) and the transport (net.c): requests built and matched with
  * their answers, the frame-type policy (which frames may come, and with
  * descriptors), the daemon's notices (REVOKE) applied to the inbox and
- * the grants, acknowledgements written late, and the order of this
+ * the grants, the channel's opening and its wait for room (WAKE), acknowledgements written late, and the order of this
  * handle's writes against the process's other handles (order.c).
  *
  * A request is built in c->out: session_req_begin(), its body with a
@@ -25,11 +25,15 @@
 
 /* An answer frame; its body (h.len bytes) points into the read buffer
  * until the next read. */
+/* A CHANNEL answer's descriptors: client set, daemon set, doorbell. */
+#define SESSION_CHANNEL_FDS	3
+
 struct answer {
 	struct proto_header	h;
 	const uint8_t		*body;
 	int			fd;	/* the descriptor it came with, or -1:
 					 * the reader of the answer owns it */
+	int			fds[SESSION_CHANNEL_FDS];	/* all of them */
 };
 
 /* Requests. */
@@ -78,6 +82,12 @@ int	 session_call_status(struct mbx *c, uint32_t id, const void *extra,
 int	 session_drain(struct mbx *c);
 /* The same, only when the process may have seen a cause of one since. */
 int	 session_drain_if_due(struct mbx *c);
+
+/* The channel (chan.h). */
+/* Asks for the channel once; a refusal leaves posts on the socket. */
+int	 session_channel_open(struct mbx *c);
+/* Waits until a tx record of len bytes fits, reading WAKEs. */
+int	 session_room_wait(struct mbx *c, size_t len);
 
 /* Acknowledgements. */
 /* Confirms the message msg_id the caller now has (sync: at once). */

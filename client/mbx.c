@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "chan.h"
 #include "grant.h"
 #include "inbox.h"
 #include "mbx-int.h"
@@ -77,7 +78,8 @@ mbx_hello(struct mbx *c)
  * Defaults, which the environment may change for programs that do not
  * call mbx_setopt(): MBX_PREFETCH=N asks for N messages per receive (1:
  * one at a time), MBX_CREDIT=1 lets sends go on credit, MBX_ZEROCOPY=N
- * sends payloads above N bytes zero-copy.
+ * sends payloads above N bytes zero-copy, MBX_CHANNEL=0 keeps posts on
+ * the socket (no channel: the version 5 path, for comparison).
  */
 static void
 mbx_tune(struct mbx *c)
@@ -85,6 +87,7 @@ mbx_tune(struct mbx *c)
 	const char *p = secure_getenv("MBX_PREFETCH");
 	const char *cr = secure_getenv("MBX_CREDIT");
 	const char *zc = secure_getenv("MBX_ZEROCOPY");
+	const char *ch = secure_getenv("MBX_CHANNEL");
 
 	c->prefetch = MBX_PREFETCH_COUNT;
 	c->zerocopy_above = MBX_MAX_MSG_LIMIT;
@@ -94,6 +97,8 @@ mbx_tune(struct mbx *c)
 		(void)mbx_setopt(c, MBX_OPT_ZEROCOPY, strtol(zc, NULL, 10));
 	(void)mbx_setopt(c, MBX_OPT_CREDIT,
 	    cr != NULL && strcmp(cr, "1") == 0);
+	if (ch != NULL && strcmp(ch, "0") == 0)
+		c->chan.state = CHAN_OFF;
 }
 
 MBX_EXPORT int
@@ -141,6 +146,7 @@ mbx_open(const char *socket_path)
 	inbox_init(&c->inbox);
 	grant_init(&c->grants);
 	shm_init(&c->shm);
+	chan_init(&c->chan);
 	mbx_tune(c);
 	if (net_connect(&c->net, socket_path) == -1 || mbx_hello(c) == -1) {
 		err = errno;
@@ -163,6 +169,7 @@ mbx_close(mbx_t *c)
 	net_deinit(&c->net);
 	inbox_clear(&c->inbox);
 	shm_deinit(&c->shm);
+	chan_deinit(&c->chan);
 	proto_writer_free(&c->out);
 	free(c);
 	errno = err;

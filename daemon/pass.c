@@ -36,6 +36,7 @@ pass_init(struct pass *p, uint64_t (*clock)(void), const struct pass_ops *ops,
 	p->clock = clock;
 	p->ops = ops;
 	p->arg = arg;
+	p->left = UINT64_MAX;
 }
 
 void
@@ -242,6 +243,7 @@ pass_run(struct pass *p)
 	long handed = 0;
 	int err = 0;
 
+	p->left = UINT64_MAX;
 	t0 = p->clock();
 	channel_fence();
 	if (p->ops->poll != NULL)
@@ -293,6 +295,7 @@ pass_run(struct pass *p)
 			handed++;
 		}
 	}
+	p->left = cut;
 	for (s = TAILQ_FIRST(&p->hot); s != NULL; s = tmp) {
 		tmp = TAILQ_NEXT(s, entry);
 		source_settle(p, s, t0);
@@ -303,4 +306,19 @@ pass_run(struct pass *p)
 		}
 	}
 	return err < 0 && handed == 0 ? err : handed;
+}
+
+long
+pass_run_before(struct pass *p, uint64_t t)
+{
+	long n, sum = 0;
+
+	for (unsigned i = 0; i < PASS_BEFORE_MAX; i++) {
+		if ((n = pass_run(p)) <= 0)
+			return sum > 0 ? sum : n;
+		sum += n;
+		if (p->left >= t)
+			break;
+	}
+	return sum;
 }

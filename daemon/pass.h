@@ -99,6 +99,9 @@ struct pass {
 	uint64_t	 (*clock)(void);	/* monotonic nanoseconds */
 	const struct pass_ops *ops;
 	void		*arg;
+	/* The smallest stamp the last pass left in a ring for its batch
+	 * limit (UINT64_MAX: none). */
+	uint64_t	 left;
 };
 
 void	 pass_init(struct pass *p, uint64_t (*clock)(void),
@@ -134,6 +137,18 @@ bool	 pass_idle(const struct pass *p);
  * to the broken op, whose owner closes their connections.
  */
 long	 pass_run(struct pass *p);
+
+/*
+ * Passes until no record stamped before t is left in a ring (t: the
+ * clock read after a socket request was read, which must be queued after
+ * every post published before it was written), or until a pass hands
+ * nothing over.  At most PASS_BEFORE_MAX passes: a writer that keeps its
+ * stamps low cannot hold a request back for ever.  What pass_run()
+ * returns, summed.
+ */
+#define PASS_BEFORE_MAX	\
+	(4 * CHANNEL_RING_SIZE / CHANNEL_REC_ALIGN / PASS_SOURCE_BATCH)
+long	 pass_run_before(struct pass *p, uint64_t t);
 
 /* Copies len bytes from offset off of the item's body into dst. */
 bool	 pass_item_copy(const struct pass_item *it, size_t off, void *dst,

@@ -1284,12 +1284,13 @@ session_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 		return -1;
 	}
 	/*
-	 * Posts its client published before this request was written are
-	 * queued first: they were published before it was read, so this
-	 * pass, which starts now, sees them (PROTOCOL.md, "The order rule").
+	 * Posts published before this request was written are queued
+	 * first: they were published before it was read, so the passes,
+	 * which start now, see them (PROTOCOL.md, "The order rule"); as many
+	 * passes as it takes to get past a ring's batch limit.
 	 */
 	if (s->set->nchannels > 0)
-		pass_run(&s->set->pass);
+		pass_run_before(&s->set->pass, session_clock_ns());
 	ret = fn(s, h, body, fds);
 	if (ret < 0) {
 		/* Refused: the descriptors no handler took go with it. */

@@ -69,19 +69,36 @@ channel_tx_init(struct channel_tx *tx, uint8_t *ring, uint64_t tail)
 	tx->published = tail;
 }
 
+/* The PAD a record of need bytes at the tail needs first (0: none). */
+static size_t
+tx_pad(const struct channel_tx *tx, size_t need)
+{
+	size_t off = tx->tail % CHANNEL_RING_SIZE;
+
+	return off + need > CHANNEL_RING_SIZE ? CHANNEL_RING_SIZE - off : 0;
+}
+
+bool
+channel_tx_fits(const struct channel_tx *tx, uint64_t head, size_t len)
+{
+	size_t need;
+
+	if (len > CHANNEL_REC_MAX || head > tx->tail)
+		return false;
+	need = channel_rec_need(len);
+	return tx->tail + tx_pad(tx, need) + need - head <= CHANNEL_RING_SIZE;
+}
+
 void *
 channel_tx_reserve(struct channel_tx *tx, uint64_t head, uint16_t kind,
     uint16_t flags, uint64_t stamp, size_t len)
 {
-	size_t off = tx->tail % CHANNEL_RING_SIZE, need, pad = 0;
+	size_t off = tx->tail % CHANNEL_RING_SIZE, need, pad;
 
-	if (len > CHANNEL_REC_MAX || head > tx->tail)
+	if (!channel_tx_fits(tx, head, len))
 		return NULL;
 	need = channel_rec_need(len);
-	if (off + need > CHANNEL_RING_SIZE)
-		pad = CHANNEL_RING_SIZE - off;
-	if (tx->tail + pad + need - head > CHANNEL_RING_SIZE)
-		return NULL;
+	pad = tx_pad(tx, need);
 	if (pad > 0) {
 		/*
 		 * The end of the ring always has room for a PAD header:

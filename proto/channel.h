@@ -143,6 +143,9 @@ void	 channel_tx_init(struct channel_tx *tx, uint8_t *ring, uint64_t tail);
  */
 void	*channel_tx_reserve(struct channel_tx *tx, uint64_t head,
 	    uint16_t kind, uint16_t flags, uint64_t stamp, size_t len);
+/* Whether channel_tx_reserve() of len bytes would succeed now. */
+bool	 channel_tx_fits(const struct channel_tx *tx, uint64_t head,
+	    size_t len);
 /*
  * The position to store into the writer's tail word: every record
  * reserved so far becomes visible once it is stored (with release

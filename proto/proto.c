@@ -336,9 +336,19 @@ proto_writer_init(struct proto_writer *w)
 }
 
 void
+proto_writer_fixed(struct proto_writer *w, void *buf, size_t cap)
+{
+	proto_writer_init(w);
+	w->buf = buf;
+	w->cap = cap;
+	w->fixed = true;
+}
+
+void
 proto_writer_free(struct proto_writer *w)
 {
-	free(w->buf);
+	if (!w->fixed)
+		free(w->buf);
 	proto_writer_init(w);
 }
 
@@ -369,6 +379,10 @@ proto_put_raw(struct proto_writer *w, size_t n)
 	if (w->buf == NULL || n > w->cap - w->len) {
 		size_t cap = w->cap ? w->cap : 256;
 
+		if (w->fixed) {
+			w->failed = true;
+			return NULL;
+		}
 		while (cap - w->len < n) {
 			if (cap > SIZE_MAX / 2) {
 				w->failed = true;

@@ -309,9 +309,15 @@ struct proto_writer {
 	size_t	 len;
 	size_t	 cap;
 	bool	 failed;
+	bool	 fixed;		/* buf is the caller's: it never grows */
 };
 
 void	proto_writer_init(struct proto_writer *w);
+/*
+ * A writer into cap bytes of the caller's memory (a ring record): a put
+ * past them fails the writer instead of growing it.  Never freed.
+ */
+void	proto_writer_fixed(struct proto_writer *w, void *buf, size_t cap);
 void	proto_writer_free(struct proto_writer *w);
 /* Drops the first n bytes (written out). */
 void	proto_writer_consume(struct proto_writer *w, size_t n);

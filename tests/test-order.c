@@ -73,6 +73,7 @@ struct turn_arg {
 	long		 n;		/* messages of this sender */
 	const char	*mailbox;
 	struct turn_shared *shm;
+	bool		 vec;		/* every other send an mbx_sendv() */
 };
 
 /*
@@ -227,8 +228,15 @@ child_turns(const struct harness *h, void *arg)
 
 		if (a->me == 1)
 			CHILD_REQUIRE(token_wait(&t));
-		CHILD_REQUIRE(mbx_send(c[s.handle], a->mailbox, &s, sizeof(s),
-		    0, ORDER_WAIT_MS) == 0);
+		if (a->vec && i % 2 == 1) {
+			struct mbx_smsg v = { a->mailbox, &s, sizeof(s) };
+
+			CHILD_REQUIRE(mbx_sendv(c[s.handle], &v, 1,
+			    ORDER_WAIT_MS) == 1);
+		} else {
+			CHILD_REQUIRE(mbx_send(c[s.handle], a->mailbox, &s,
+			    sizeof(s), 0, ORDER_WAIT_MS) == 0);
+		}
 		CHILD_REQUIRE(token_pass(&t));
 		if (a->me == 0)
 			CHILD_REQUIRE(token_wait(&t));
@@ -245,7 +253,7 @@ child_turns(const struct harness *h, void *arg)
  * them and checks every one: sender, handle and sequence number.
  */
 static void
-alternation(enum channel ch, unsigned handles, long total)
+alternation(enum channel ch, unsigned handles, long total, bool vec)
 {
 	struct turn_arg args[2];
 	struct harness_child kids[2];
@@ -278,7 +286,8 @@ alternation(enum channel ch, unsigned handles, long total)
 	ck_assert(shm != MAP_FAILED);
 	atomic_store(&shm->turn, 0);
 	for (unsigned i = 0; i < 2; i++) {
-		args[i] = (struct turn_arg){ ch, i, handles, n, "q", shm };
+		args[i] = (struct turn_arg){ ch, i, handles, n, "q", shm,
+		    vec };
 		harness_child_start(&kids[i], &h, child_turns, &args[i]);
 	}
 	for (unsigned i = 0; i < 2; i++)
@@ -317,25 +326,32 @@ alternation(enum channel ch, unsigned handles, long total)
 
 START_TEST(alternation_through_a_pipe)
 {
-	alternation(CH_FIFO, 1, scaled(100000));
+	alternation(CH_FIFO, 1, scaled(100000), false);
 }
 END_TEST
 
 START_TEST(alternation_on_several_handles)
 {
-	alternation(CH_FIFO, 3, scaled(20000));
+	alternation(CH_FIFO, 3, scaled(20000), false);
 }
 END_TEST
 
 START_TEST(alternation_through_shared_memory)
 {
-	alternation(CH_SHM, 2, scaled(20000));
+	alternation(CH_SHM, 2, scaled(20000), false);
+}
+END_TEST
+
+/* Batches go the same way as single sends (posts, on credit). */
+START_TEST(alternation_with_sendv)
+{
+	alternation(CH_FIFO, 2, scaled(20000), true);
 }
 END_TEST
 
 START_TEST(alternation_through_a_second_mailbox)
 {
-	alternation(CH_MAILBOX, 1, scaled(20000));
+	alternation(CH_MAILBOX, 1, scaled(20000), false);
 }
 END_TEST
 
@@ -560,6 +576,7 @@ order_suite(void)
 	tcase_add_test(tc, alternation_on_several_handles);
 	tcase_add_test(tc, alternation_through_shared_memory);
 	tcase_add_test(tc, alternation_through_a_second_mailbox);
+	tcase_add_test(tc, alternation_with_sendv);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("delivery");
 	tcase_set_timeout(tc, harness_tcase_timeout());

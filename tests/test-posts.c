@@ -2,14 +2,16 @@
  * test-posts.c - posts through a channel's tx ring into a real mbxd
  * (PROTOCOL.md, "CHANNEL" and "Version 6"): the CHANNEL handshake and
  * its descriptors, posts taken in order and delivered, a socket request
- * that follows a post queued after it however cold the ring was, posts
- * of a client that went away, and rings a hostile client wrote.
+ * that follows a post queued after it however cold the ring was and
+ * however many posts wait, posts of a client that went away, rings a
+ * hostile client wrote, and libmbx's own posts waiting for room.
  *
- * libmbx does not use channels yet, so the ring side is written here
- * with proto/channel.h, as libmbx will; the receiving side is libmbx.
+ * Most tests write the ring side here with proto/channel.h, so that they
+ * can lie and break rules; the receiving side is libmbx.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -489,6 +491,214 @@ START_TEST(hostile_rings_close_their_connection)
 }
 END_TEST
 
+/*
+ * n posts "PREFIX i" on the grant of mailbox_id, all published by one
+ * store of the tail (a batch mbxd finds whole), without ringing.
+ */
+static void
+chan_post_many(struct chan *c, uint64_t mailbox_id, const char *prefix,
+    int n)
+{
+	for (int i = 0; i < n; i++) {
+		char msg[32];
+		int len = snprintf(msg, sizeof(msg), "%s %d", prefix, i);
+		struct body_post b = { mailbox_id, false, 0,
+		    { msg, (size_t)len } };
+		struct proto_writer w;
+		uint8_t *at;
+
+		proto_writer_init(&w);
+		body_post_put(&w, &b);
+		ck_assert(!proto_writer_failed(&w));
+		at = channel_tx_reserve(&c->tx, channel_load(c->daemon,
+		    CHANNEL_DAEMON_TX_HEAD), CHANNEL_POST, 0, now_ns(), w.len);
+		ck_assert_ptr_nonnull(at);
+		memcpy(at, w.buf, w.len);
+		proto_writer_free(&w);
+	}
+	channel_store(c->client, CHANNEL_CLIENT_TX_TAIL,
+	    channel_tx_publish(&c->tx));
+}
+
+/* Waits (bounded) until mbxd's state is st ('T': stopped). */
+static void
+daemon_state_wait(const struct harness *h, char st)
+{
+	int64_t end = harness_now_ms() + bound_ms(5000);
+
+	while (harness_proc_state(h->pid) != st && harness_now_ms() < end)
+		usleep(1000);
+	ck_assert_int_eq(harness_proc_state(h->pid), st);
+}
+
+/*
+ * More posts than one pass takes from a ring (PASS_SOURCE_BATCH), then a
+ * socket request: every post is queued before it, not only the first
+ * pass's.  mbxd is stopped while the client writes, so that it finds the
+ * posts and the request at once: 64 posts to "b" first, then 64 to "a",
+ * then a SEND to "a", which must come after all of them.
+ */
+START_TEST(request_after_more_posts_than_a_pass_takes)
+{
+	struct harness h;
+	struct chan c;
+	mbx_t *r;
+	uint64_t id_b;
+	unsigned left_b;
+	char msg[32];
+	uint32_t sid;
+
+	start(&h);
+	r = receiver(&h, "a");
+	{
+		struct mbx_attr a;
+
+		mbx_attr_init(&a);
+		a.capacity = 1 << 20;
+		a.mode = 0666;
+		ck_assert_int_eq(mbx_create(r, "b", &a), 0);
+	}
+	chan_open(&h, &c);
+	ck_assert_uint_eq(chan_send(&c, "b", "b first", 7), PROTO_OK);
+	id_b = c.mailbox_id;
+	left_b = c.left;
+	ck_assert_uint_eq(chan_send(&c, "a", "a first", 7), PROTO_OK);
+	ck_assert_uint_eq(left_b, 64);
+	ck_assert_uint_eq(c.left, 64);
+	ck_assert_uint_ne(c.mailbox_id, id_b);
+
+	ck_assert_int_eq(kill(h.pid, SIGSTOP), 0);
+	daemon_state_wait(&h, 'T');
+	chan_post_many(&c, id_b, "b", 64);
+	chan_post_many(&c, c.mailbox_id, "a", 64);
+	ck_assert_int_eq(eventfd_write(c.doorbell, 1), 0);
+	sid = c.next_id++;
+	raw_send(c.sock, sid, "a", 1, "a last", 6, 0, -1);
+	ck_assert_int_eq(kill(h.pid, SIGCONT), 0);
+	ck_assert_uint_eq(raw_status(c.sock, sid), PROTO_OK);
+
+	expect(r, "a", "a first");
+	for (int i = 0; i < 64; i++) {
+		snprintf(msg, sizeof(msg), "a %d", i);
+		expect(r, "a", msg);
+	}
+	expect(r, "a", "a last");
+	ck_assert_int_eq(mbx_bind(r, "b", MBX_BIND_EXCLUSIVE), 0);
+	expect(r, "b", "b first");
+	for (int i = 0; i < 64; i++) {
+		snprintf(msg, sizeof(msg), "b %d", i);
+		expect(r, "b", msg);
+	}
+	chan_close(&c);
+	mbx_close(r);
+	harness_stop(&h);
+}
+END_TEST
+
+/*
+ * libmbx's own posts (MBX_OPT_CREDIT) through its channel: with mbxd
+ * stopped, two grants of 64 slots of 4 KiB take more than the 256 KiB
+ * ring, so the sender must wait for room, asleep, until mbxd drains the
+ * ring and wakes it (WAKE); then every message arrives whole, in order.
+ */
+#define ROOM_LEN	4096
+
+struct room_arg {
+	int	n;		/* posts per mailbox after the first send */
+};
+
+static void
+room_fill(char *buf, const char *mb, int i)
+{
+	memset(buf, 'a' + i % 26, ROOM_LEN);
+	snprintf(buf, 16, "%s%d", mb, i);
+}
+
+static int
+child_room(const struct harness *h, void *arg)
+{
+	const struct room_arg *a = arg;
+	char path[HARNESS_PATH_MAX + 16], buf[ROOM_LEN], b;
+	struct pollfd p;
+	mbx_t *c;
+	int gate;
+
+	snprintf(path, sizeof(path), "%s/gate", h->dir);
+	CHILD_REQUIRE((gate = open(path, O_RDONLY | O_NONBLOCK |
+	    O_CLOEXEC)) >= 0);
+	CHILD_REQUIRE((c = mbx_open(h->sock)) != NULL);
+	CHILD_REQUIRE(mbx_setopt(c, MBX_OPT_CREDIT, 1) == 0);
+	room_fill(buf, "x", 0);
+	CHILD_REQUIRE(mbx_send(c, "x", buf, ROOM_LEN, 0, -1) == 0);
+	room_fill(buf, "y", 0);
+	CHILD_REQUIRE(mbx_send(c, "y", buf, ROOM_LEN, 0, -1) == 0);
+	harness_report(1);
+	p = (struct pollfd){ .fd = gate, .events = POLLIN };
+	CHILD_REQUIRE(poll(&p, 1, bound_ms(10000)) == 1);
+	CHILD_REQUIRE(read(gate, &b, 1) == 1);
+	for (int i = 1; i <= a->n; i++) {
+		room_fill(buf, "x", i);
+		CHILD_REQUIRE(mbx_send(c, "x", buf, ROOM_LEN, 0, -1) == 0);
+		room_fill(buf, "y", i);
+		CHILD_REQUIRE(mbx_send(c, "y", buf, ROOM_LEN, 0, -1) == 0);
+	}
+	harness_report(2);
+	mbx_close(c);
+	close(gate);
+	return 0;
+}
+
+START_TEST(library_posts_wait_for_room)
+{
+	struct harness h;
+	struct harness_child kid;
+	struct room_arg a = { 63 };
+	char path[HARNESS_PATH_MAX + 16], buf[ROOM_LEN], want[ROOM_LEN];
+	struct mbx_attr at;
+	mbx_t *r;
+	int gate;
+
+	start(&h);
+	r = receiver(&h, "x");
+	mbx_attr_init(&at);
+	at.capacity = 1 << 20;
+	at.mode = 0666;
+	ck_assert_int_eq(mbx_create(r, "y", &at), 0);
+	snprintf(path, sizeof(path), "%s/gate", h.dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	harness_child_start(&kid, &h, child_room, &a);
+	ck_assert_int_eq(harness_child_read(&kid), 1);
+	ck_assert_int_ge(gate = open(path, O_WRONLY | O_CLOEXEC), 0);
+
+	ck_assert_int_eq(kill(h.pid, SIGSTOP), 0);
+	daemon_state_wait(&h, 'T');
+	ck_assert_int_eq(write(gate, "g", 1), 1);
+	/* The ring fills and the sender sleeps, waiting for room. */
+	usleep(300 * 1000);
+	ck_assert(harness_child_running(&kid));
+	ck_assert_int_eq(harness_proc_state(kid.pid), 'S');
+	ck_assert_int_eq(kill(h.pid, SIGCONT), 0);
+	ck_assert_int_eq(harness_child_read(&kid), 2);
+	ck_assert_int_eq(harness_child_join(&kid), 0);
+
+	ck_assert_int_eq(mbx_bind(r, "y", MBX_BIND_EXCLUSIVE), 0);
+	for (int m = 0; m < 2; m++)
+		for (int i = 0; i <= a.n; i++) {
+			const char *mb = m == 0 ? "x" : "y";
+			ssize_t n = mbx_recv(r, mb, buf, sizeof(buf), NULL,
+			    bound_ms(5000));
+
+			ck_assert_int_eq(n, ROOM_LEN);
+			room_fill(want, mb, i);
+			ck_assert_msg(memcmp(buf, want, ROOM_LEN) == 0,
+			    "%s: message %d is not what was sent", mb, i);
+		}
+	close(gate);
+	mbx_close(r);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 posts_suite(void)
 {
@@ -502,6 +712,8 @@ posts_suite(void)
 	tcase_add_test(tc, posts_of_a_client_that_went);
 	tcase_add_test(tc, future_stamp_does_not_stall);
 	tcase_add_test(tc, hostile_rings_close_their_connection);
+	tcase_add_test(tc, request_after_more_posts_than_a_pass_takes);
+	tcase_add_test(tc, library_posts_wait_for_room);
 	suite_add_tcase(s, tc);
 	return s;
 }
