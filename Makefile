@@ -144,6 +144,7 @@ deps-test:
 # Every test, then the same suite under ASan+UBSan; Check's summary of the
 # plain run is the last line.
 check: deps-test
+	$(MAKE) check-layers
 	$(MAKE) check-asan
 	$(MAKE) check-system
 	$(MAKE) test
@@ -159,6 +160,13 @@ test: all $(TESTS)
 	MBX_CREDIT=1 CK_RUN_SUITE=order CK_RUN_CASE=causal \
 	    MBXD=$(abspath $(MBXD)) MBXCTL=$(abspath $(MBXCTL)) $(TESTS)
 	MBXD=$(abspath $(MBXD)) MBXCTL=$(abspath $(MBXCTL)) $(TESTS)
+
+# The layering rules of ARCHITECTURE.md, on the objects just built: no
+# cycle among the objects of one part, bodies only in proto/, only mbx_*
+# out of libmbx, a uid's counters changed only in daemon/account.c.
+.PHONY: check-layers
+check-layers: all
+	sh tests/layers.sh $(B)
 
 check-asan:
 	$(MAKE) B=build/asan SANITIZE=address,undefined CFLAGS="-O1 -g" test

@@ -1,6 +1,7 @@
 /*
  * account.c - per-uid accounts and the charges against them (see
- * account.h).  The only file that changes a counter.
+ * account.h).  The only file that changes a counter, the output ones
+ * included.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -201,4 +202,28 @@ account_move(struct accounts *a, struct charge *ch, uid_t uid)
 	/* Release first: the total passes through the same bytes. */
 	account_release(a, ch, NULL);
 	return account_charge(a, ch, to, &held, ACCOUNT_RESERVED);
+}
+
+bool
+account_output(struct account *acct, int64_t bytes, int fds, uint64_t share,
+    bool exempt)
+{
+	acct->out_bytes = (uint64_t)((int64_t)acct->out_bytes + bytes);
+	acct->out_fds = (unsigned)((int)acct->out_fds + fds);
+	if (!acct->out_over && acct->out_bytes > share && !exempt)
+		acct->out_over = true;
+	if (!acct->out_over || acct->out_bytes >= share / 2)
+		return false;
+	acct->out_over = false;
+	return true;
+}
+
+bool
+account_output_look(struct account *acct, unsigned max, uint64_t now,
+    uint64_t every)
+{
+	if (acct->out_fds < max || now - acct->out_fds_looked < every)
+		return false;
+	acct->out_fds_looked = now;
+	return true;
 }

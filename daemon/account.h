@@ -19,8 +19,10 @@
  * and max_fds_per_uid), and what the daemon has written to it that it has
  * not read (out_bytes, out_fds, held against max_bytes_per_uid and
  * max_fds_per_uid too, counted apart so that a uid whose mailboxes are
- * full can still read them).  The second side is the protocol layer's
- * (daemon/client.c): it changes those fields itself, not through charges.
+ * full can still read them).  The second side is not held by charges:
+ * the protocol layer (daemon/session.c) reports each change of its
+ * connections' output to account_output(), and account_output_look()
+ * paces its recounts of the descriptors; they too are in this file.
  *
  * An account lives while a charge holds anything of it.
  */
@@ -129,5 +131,23 @@ void	 account_release(struct accounts *a, struct charge *ch,
  * hands).  -ENOMEM, the charge left where it was, or 0.
  */
 int	 account_move(struct accounts *a, struct charge *ch, uid_t uid);
+
+/*
+ * The output acct's connections hold unwritten changed by bytes, the
+ * descriptors passed to them and not read by fds (either may be
+ * negative).  Past share bytes the uid is over (out_over: its connections
+ * with output waiting are not read), unless exempt; it stays over until
+ * its output is under half of share.  True when this change brought it
+ * back under: its connections are to be read again.
+ */
+bool	 account_output(struct account *acct, int64_t bytes, int fds,
+	    uint64_t share, bool exempt);
+/*
+ * Whether acct's descriptors not yet read, once at max, are to be counted
+ * again from the kernel now: true when no count was made in the every ms
+ * before now (broker_now() ms), and now is then taken as the last count.
+ */
+bool	 account_output_look(struct account *acct, unsigned max, uint64_t now,
+	    uint64_t every);
 
 #endif

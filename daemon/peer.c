@@ -105,6 +105,13 @@ peer_inflight_remove(struct peer *p, struct msg *m)
 	}
 }
 
+void
+peer_output(struct peer *p, int64_t bytes, int fds)
+{
+	p->out_bytes = (uint64_t)((int64_t)p->out_bytes + bytes);
+	p->out_fds = (unsigned)((int)p->out_fds + fds);
+}
+
 bool
 peer_in_group(const struct peer *p, gid_t gid)
 {

@@ -121,6 +121,12 @@ void	 peer_deinit(struct peer *p);
 void	 peer_inflight_add(struct peer *p, struct msg *m);
 void	 peer_inflight_remove(struct peer *p, struct msg *m);
 struct msg *peer_inflight_find(const struct peer *p, uint64_t msg_id);
+/*
+ * The output p's connection holds unwritten changed by bytes, the
+ * descriptors passed to it and not read by fds (the protocol layer's
+ * report; its uid's side is account_output()).
+ */
+void	 peer_output(struct peer *p, int64_t bytes, int fds);
 /* True when gid is p's primary or one of its supplementary groups. */
 bool	 peer_in_group(const struct peer *p, gid_t gid);
 

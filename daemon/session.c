@@ -261,16 +261,10 @@ session_output(void *ctx, int64_t bytes, int fds)
 
 	if (!s->registered || acct == NULL)
 		return;
-	s->peer.out_bytes = (uint64_t)((int64_t)s->peer.out_bytes + bytes);
-	s->peer.out_fds = (unsigned)((int)s->peer.out_fds + fds);
-	acct->out_bytes = (uint64_t)((int64_t)acct->out_bytes + bytes);
-	acct->out_fds = (unsigned)((int)acct->out_fds + fds);
-	if (!acct->out_over && acct->out_bytes > share &&
-	    !broker_is_admin(s->set->broker, &s->peer))
-		acct->out_over = true;
-	if (!acct->out_over || acct->out_bytes >= share / 2)
+	peer_output(&s->peer, bytes, fds);
+	if (!account_output(acct, bytes, fds, share,
+	    broker_is_admin(s->set->broker, &s->peer)))
 		return;
-	acct->out_over = false;
 	TAILQ_FOREACH(o, &s->set->list, entry)
 		if (o->registered && o->peer.acct == acct)
 			conn_resume(o->conn);
@@ -300,10 +294,9 @@ session_uid_out_fds(struct session *s)
 	uint64_t now = broker_now(s->set->broker);
 	struct session *o;
 
-	if (acct->out_fds < s->set->broker->limits.max_fds_per_uid ||
-	    now - acct->out_fds_looked < SESSION_FDS_LOOK_MS)
+	if (!account_output_look(acct, s->set->broker->limits.max_fds_per_uid,
+	    now, SESSION_FDS_LOOK_MS))
 		return acct->out_fds;
-	acct->out_fds_looked = now;
 	TAILQ_FOREACH(o, &s->set->list, entry)
 		if (o->registered && o->peer.acct == acct && o->conn != NULL)
 			(void)conn_out_fds(o->conn);
