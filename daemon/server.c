@@ -62,8 +62,14 @@ static void
 server_loop(struct server *s)
 {
 	for (;;) {
-		int flags = session_set_busy(&s->sessions) ? EVLOOP_NONBLOCK :
-		    EVLOOP_ONCE;
+		/*
+		 * EVLOOP_NONBLOCK alone is no single turn: libevent goes on
+		 * while any event stays active, and the doorbells' epoll
+		 * set stays readable until a pass drains it, so the pass
+		 * would never come.  EVLOOP_ONCE makes it one turn.
+		 */
+		int flags = session_set_busy(&s->sessions) ?
+		    EVLOOP_ONCE | EVLOOP_NONBLOCK : EVLOOP_ONCE;
 
 		int rc = event_base_loop(s->base, flags);
 
