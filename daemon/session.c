@@ -336,6 +336,20 @@ session_channel_drain(struct session *s)
 	}
 }
 
+/* Undoes session_set_channels(). */
+static void
+session_set_channels_release(struct session_set *set)
+{
+	if (set->doorbell_ev != NULL)
+		event_free(set->doorbell_ev);
+	if (set->doorbells >= 0)
+		close(set->doorbells);
+	free(set->scratch);
+	set->doorbell_ev = NULL;
+	set->doorbells = -1;
+	set->scratch = NULL;
+}
+
 static void
 session_channel_free(struct session *s)
 {
@@ -350,7 +364,12 @@ session_channel_free(struct session *s)
 		    NULL);
 	rings_free(&s->rings);
 	s->has_channel = false;
-	set->nchannels--;
+	/*
+	 * The last channel gone, what the set kept for channels goes too: a
+	 * daemon whose clients left holds what it held before they came.
+	 */
+	if (--set->nchannels == 0)
+		session_set_channels_release(set);
 }
 
 static void
@@ -474,14 +493,7 @@ session_set_free_all(struct session_set *set)
 	while ((s = TAILQ_FIRST(&set->list)) != NULL)
 		session_free(s);
 	pass_deinit(&set->pass);
-	if (set->doorbell_ev != NULL)
-		event_free(set->doorbell_ev);
-	if (set->doorbells >= 0)
-		close(set->doorbells);
-	free(set->scratch);
-	set->doorbell_ev = NULL;
-	set->doorbells = -1;
-	set->scratch = NULL;
+	session_set_channels_release(set);
 }
 
 /*
@@ -586,16 +598,16 @@ session_set_channels(struct session_set *set)
 		return 0;
 	if ((set->scratch = malloc(CHANNEL_REC_MAX)) == NULL)
 		return -ENOMEM;
-	if ((set->doorbells = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		return -errno;
+	if ((set->doorbells = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		int err = -errno;
+
+		session_set_channels_release(set);
+		return err;
+	}
 	set->doorbell_ev = event_new(set->base, set->doorbells,
 	    EV_READ | EV_PERSIST, session_doorbell_cb, set);
 	if (set->doorbell_ev == NULL || event_add(set->doorbell_ev, NULL) < 0) {
-		if (set->doorbell_ev != NULL)
-			event_free(set->doorbell_ev);
-		set->doorbell_ev = NULL;
-		close(set->doorbells);
-		set->doorbells = -1;
+		session_set_channels_release(set);
 		return -ENOMEM;
 	}
 	return 0;
@@ -665,12 +677,6 @@ session_channel(struct session *s, const struct proto_header *h,
 	    (err = broker_charge_channel(set->broker, &s->peer,
 	    RINGS_CHARGE)) < 0 || (err = rings_new(&s->rings)) < 0)
 		goto fail;
-	ev.data.ptr = s;
-	if (epoll_ctl(set->doorbells, EPOLL_CTL_ADD, s->rings.doorbell,
-	    &ev) < 0) {
-		err = -errno;
-		goto fail;
-	}
 	/*
 	 * The conn closes what it sends: the memfds go (mbxd keeps its
 	 * mappings), the doorbell is sent as a copy, the original watched.
@@ -680,8 +686,13 @@ session_channel(struct session *s, const struct proto_header *h,
 	give[2] = fcntl(s->rings.doorbell, F_DUPFD_CLOEXEC, 0);
 	if (give[2] < 0) {
 		err = -errno;
-		epoll_ctl(set->doorbells, EPOLL_CTL_DEL, s->rings.doorbell,
-		    NULL);
+		goto fail;
+	}
+	ev.data.ptr = s;
+	if (epoll_ctl(set->doorbells, EPOLL_CTL_ADD, s->rings.doorbell,
+	    &ev) < 0) {
+		err = -errno;
+		close(give[2]);
 		goto fail;
 	}
 	w = conn_out(s->conn);
@@ -690,12 +701,20 @@ session_channel(struct session *s, const struct proto_header *h,
 	proto_frame_end(w, start, PROTO_REPLY, h->id, 0, 3);
 	for (int i = 0; i < 3; i++)
 		if (conn_attach_fd(s->conn, start, give[i]) < 0) {
-			/* Those attached are the conn's; the rest ours. */
+			/*
+			 * Those attached are the conn's; the rest ours.  The
+			 * doorbell leaves the epoll set by hand: a copy of it
+			 * may live on in the conn.
+			 */
 			for (int j = i; j < 3; j++)
 				close(give[j]);
 			s->rings.client_fd = s->rings.daemon_fd = -1;
+			epoll_ctl(set->doorbells, EPOLL_CTL_DEL,
+			    s->rings.doorbell, NULL);
 			conn_kill(s->conn, "out of memory for descriptors");
 			rings_free(&s->rings);
+			if (set->nchannels == 0)
+				session_set_channels_release(set);
 			return 0;
 		}
 	/* The memfds are mapped: mbxd needs no descriptor of them. */
@@ -707,6 +726,8 @@ session_channel(struct session *s, const struct proto_header *h,
 	return 0;
 fail:
 	rings_free(&s->rings);
+	if (set->nchannels == 0)
+		session_set_channels_release(set);
 	session_reply_status(s, h->id, err);
 	return 0;
 }

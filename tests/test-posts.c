@@ -285,6 +285,51 @@ START_TEST(channel_handshake)
 }
 END_TEST
 
+/* Waits (5 s at most) until mbxd counts n clients; true if it does. */
+static bool
+clients_settle(mbx_t *adm, size_t n)
+{
+	for (int i = 0; i < 500; i++) {
+		json_t *list = harness_clients(adm);
+		size_t have = json_array_size(list);
+
+		json_decref(list);
+		if (have == n)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/*
+ * mbxd keeps nothing of a channel once its connection is gone: not the
+ * rings, not the doorbell, and not the set it watches doorbells with
+ * (which the first channel creates and the last one closes).
+ */
+START_TEST(channel_leaves_no_descriptor)
+{
+	struct harness h;
+	struct chan c;
+	mbx_t *adm;
+	int fds;
+
+	start(&h);
+	ck_assert_ptr_nonnull(adm = harness_open(&h));
+	/* The baseline: this client alone (the harness's probe gone). */
+	ck_assert(clients_settle(adm, 1));
+	fds = harness_proc_fd_count(h.pid);
+	for (int i = 0; i < 3; i++) {
+		chan_open(&h, &c);
+		ck_assert_int_gt(harness_proc_fd_count(h.pid), fds);
+		chan_close(&c);
+		ck_assert(clients_settle(adm, 1));
+		ck_assert_int_eq(harness_proc_fd_count(h.pid), fds);
+	}
+	mbx_close(adm);
+	harness_stop(&h);
+}
+END_TEST
+
 /* Posts come out in the order they were published, payloads intact. */
 START_TEST(posts_arrive_in_order)
 {
@@ -707,6 +752,7 @@ posts_suite(void)
 
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, channel_handshake);
+	tcase_add_test(tc, channel_leaves_no_descriptor);
 	tcase_add_test(tc, posts_arrive_in_order);
 	tcase_add_test(tc, socket_send_after_post_is_after);
 	tcase_add_test(tc, posts_of_a_client_that_went);
