@@ -23,6 +23,7 @@ chan_init(struct chan *ch)
 	ch->client = NULL;
 	ch->daemon = NULL;
 	ch->doorbell = -1;
+	ch->revoke_seen = 0;
 }
 
 void
@@ -79,6 +80,8 @@ chan_map(struct chan *ch, int client_fd, int daemon_fd, int doorbell,
 	(void)close(daemon_fd);
 	/* A new channel's rings start at 0 (PROTOCOL.md, "CHANNEL"). */
 	channel_tx_init(&ch->tx, ch->client + CHANNEL_CLIENT_RING, 0);
+	/* And its sequence at 0: one that moved already is looked into. */
+	ch->revoke_seen = 0;
 	ch->state = CHAN_OPEN;
 	return 0;
 fail:
@@ -106,14 +109,20 @@ chan_head(const struct chan *ch)
 }
 
 void *
-chan_reserve(struct chan *ch, uint16_t kind, uint16_t flags, size_t len)
+chan_reserve(struct chan *ch, uint16_t kind, uint16_t flags, size_t len,
+    uint64_t *pos)
 {
 	/*
 	 * Stamped before the tail's store makes it visible, and after the
 	 * call began: all the order rule asks (A.publish < B.stamp).
 	 */
-	return channel_tx_reserve(&ch->tx, chan_head(ch), kind, flags,
+	void *at = channel_tx_reserve(&ch->tx, chan_head(ch), kind, flags,
 	    chan_now_ns(), len);
+
+	/* A PAD may come first: the record ends at the tail. */
+	if (at != NULL)
+		*pos = ch->tx.tail - channel_rec_need(len);
+	return at;
 }
 
 int
@@ -129,6 +138,17 @@ chan_publish(struct chan *ch)
 	if (eventfd_write(ch->doorbell, 1) == -1 && errno != EAGAIN)
 		return -1;
 	return 0;
+}
+
+bool
+chan_revoked(struct chan *ch)
+{
+	uint64_t seq = channel_load(ch->daemon, CHANNEL_DAEMON_REVOKE);
+
+	if (seq == ch->revoke_seen)
+		return false;
+	ch->revoke_seen = seq;
+	return true;
 }
 
 bool

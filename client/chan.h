@@ -37,6 +37,7 @@ struct chan {
 	const uint8_t	*daemon;	/* the daemon set, read-only */
 	int		 doorbell;	/* eventfd, or -1 */
 	struct channel_tx tx;
+	uint64_t	 revoke_seen;	/* the daemon's revocation sequence */
 };
 
 void	 chan_init(struct chan *ch);
@@ -52,16 +53,24 @@ int	 chan_map(struct chan *ch, int client_fd, int daemon_fd, int doorbell,
 /*
  * Room for a record of len body bytes (at most CHANNEL_REC_MAX) of kind
  * and flags, stamped now: a pointer to fill before chan_publish(), or
- * NULL when the ring has no room for it yet.
+ * NULL when the ring has no room for it yet.  *pos is where the record
+ * starts in the ring, the name GRANT_CHECK gives it.
  */
 void	*chan_reserve(struct chan *ch, uint16_t kind, uint16_t flags,
-	    size_t len);
+	    size_t len, uint64_t *pos);
 /*
  * Makes every reserved record visible to mbxd and wakes it if it sleeps:
  * 0, or -1 with errno when the doorbell could not be rung (the records
  * are published; the handle must then be treated as broken).
  */
 int	 chan_publish(struct chan *ch);
+/*
+ * After a publication: whether mbxd ended a grant of this connection
+ * (a destroyed mailbox) since the last call said so.  The fence of
+ * chan_publish() comes before the look: a post the daemon may have
+ * dropped is always followed by a true here (PROTOCOL.md, "GRANT_CHECK").
+ */
+bool	 chan_revoked(struct chan *ch);
 /*
  * The waiting-for-room half of the wake-up protocol: chan_want_room()
  * stores the flag, fences and says whether len bytes fit now after all

@@ -215,6 +215,8 @@ send_post_ring(struct mbx *c, const char *name, struct grant_slot *cr,
 	    .payload = { data, len } };
 	size_t need = BODY_POST_HEAD + len;
 	struct proto_writer w;
+	uint64_t pos;
+	size_t kept;
 	uint8_t *at;
 
 	/*
@@ -222,7 +224,8 @@ send_post_ring(struct mbx *c, const char *name, struct grant_slot *cr,
 	 * before this post can be taken: it came first.
 	 */
 	order_before_write(c->net.fd);
-	while ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need)) == NULL) {
+	while ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need, &pos)) ==
+	    NULL) {
 		if (session_room_wait(c, need) == -1)
 			return -1;
 		if ((cr = grant_cover(&c->grants, name, len)) == NULL)
@@ -236,7 +239,10 @@ send_post_ring(struct mbx *c, const char *name, struct grant_slot *cr,
 	cr->bytes -= len;
 	if (chan_publish(&c->chan) == -1)
 		return net_break(&c->net, errno);
-	return 0;
+	/* Dropped, its mailbox destroyed: sent by name instead. */
+	if (session_posts_kept(c, &pos, 1, &kept) == -1)
+		return -1;
+	return kept == 1 ? 0 : 1;
 }
 
 /*
@@ -279,13 +285,19 @@ send_post(struct mbx *c, const char *name, struct grant_slot *cr,
 #define POST_BATCH_BYTES	(256u * 1024)
 
 /* send_post_batch() through the channel's ring. */
+/*
+ * One publication holds posts into one mailbox, at most BODY_DROPPED_MAX:
+ * what a destroy drops of them is then a suffix, and the caller sends
+ * that by name (see session_posts_kept()).
+ */
 static ssize_t
 send_post_batch_ring(struct mbx *c, const struct mbx_smsg *v, size_t n)
 {
-	size_t i = 0;
+	uint64_t pos[BODY_DROPPED_MAX], mailbox_id = 0;
+	size_t i = 0, kept;
 
 	order_before_write(c->net.fd);
-	while (i < n) {
+	while (i < n && i < BODY_DROPPED_MAX) {
 		struct grant_slot *cr = grant_cover(&c->grants, v[i].name,
 		    v[i].len);
 		struct body_post b;
@@ -293,10 +305,12 @@ send_post_batch_ring(struct mbx *c, const struct mbx_smsg *v, size_t n)
 		size_t need = BODY_POST_HEAD + v[i].len;
 		uint8_t *at;
 
-		if (cr == NULL || need > CHANNEL_REC_MAX)
+		if (cr == NULL || need > CHANNEL_REC_MAX ||
+		    (i > 0 && cr->mailbox_id != mailbox_id))
 			break;
-		if ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need)) ==
-		    NULL) {
+		mailbox_id = cr->mailbox_id;
+		if ((at = chan_reserve(&c->chan, CHANNEL_POST, 0, need,
+		    &pos[i])) == NULL) {
 			/* What is reserved goes first; then wait for room. */
 			if (i > 0)
 				break;
@@ -314,9 +328,13 @@ send_post_batch_ring(struct mbx *c, const struct mbx_smsg *v, size_t n)
 		i++;
 	}
 	/* One publication, one fence, at most one doorbell for the batch. */
-	if (i > 0 && chan_publish(&c->chan) == -1)
+	if (i == 0)
+		return 0;
+	if (chan_publish(&c->chan) == -1)
 		return net_break(&c->net, errno);
-	return (ssize_t)i;
+	if (session_posts_kept(c, pos, i, &kept) == -1)
+		return -1;
+	return (ssize_t)kept;
 }
 
 /*

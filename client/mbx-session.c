@@ -404,6 +404,41 @@ fail:
 	return -1;
 }
 
+int
+session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
+    size_t *kept)
+{
+	struct body_grant_check b = { pos[0] };
+	struct body_reply_grant_check r;
+	struct answer a;
+	uint32_t id;
+	size_t j = 0;
+
+	*kept = n;
+	if (n == 0 || !chan_revoked(&c->chan))
+		return 0;
+	session_req_begin(c);
+	body_grant_check_put(&c->out, &b);
+	if ((id = session_req_end(c, PROTO_GRANT_CHECK, 0, 0)) == 0)
+		return net_break(&c->net, ENOMEM);
+	if (session_call(c, id, NULL, 0, &a) == -1 ||
+	    session_reply_status(c, &a, &id) == -1)
+		return -1;
+	if (!body_reply_grant_check_get(a.body, a.h.len, a.h.flags, &r) ||
+	    r.status != PROTO_OK)
+		return net_break(&c->net, EPROTO);
+	/* Both rise: the first of ours among the dropped. */
+	for (size_t i = 0; i < n; i++) {
+		while (j < r.n && r.pos[j] < pos[i])
+			j++;
+		if (j < r.n && r.pos[j] == pos[i]) {
+			*kept = i;
+			break;
+		}
+	}
+	return 0;
+}
+
 /*
  * Waits until a record of len bytes fits in the tx ring: the flag that
  * asks mbxd for a WAKE once half the ring is free, a last look, then the

@@ -88,6 +88,16 @@ int	 session_drain_if_due(struct mbx *c);
 int	 session_channel_open(struct mbx *c);
 /* Waits until a tx record of len bytes fits, reading WAKEs. */
 int	 session_room_wait(struct mbx *c, size_t len);
+/*
+ * After publishing ring posts that start at pos[0..n) (rising, n at most
+ * BODY_DROPPED_MAX): *kept, how many of them mbxd certainly queued
+ * before the first it dropped because its mailbox was destroyed.  Only
+ * when the daemon ended a grant since the last look does it ask (a
+ * GRANT_CHECK round trip, which applies the REVOKEs that came first).
+ * 0, or -1 when the handle broke.
+ */
+int	 session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
+	    size_t *kept);
 
 /* Acknowledgements. */
 /* Confirms the message msg_id the caller now has (sync: at once). */

@@ -321,7 +321,7 @@ broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	if ((mb = credit_take(b, p, mailbox_id, len, fd >= 0)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return 0;
+		return BROKER_POST_DROPPED;
 	}
 	/*
 	 * The grant's room is the message's: this cannot fail but for memory.

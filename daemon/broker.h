@@ -200,9 +200,12 @@ size_t	 broker_sendv(struct broker *b, struct peer *p,
  * A send on credit (see credit.h): never answered.  The payload is data,
  * or with fd >= 0 the checked memfd fd (always taken) holding len bytes.
  * A post with no grant behind it (its mailbox was destroyed meanwhile) is
- * dropped.  Returns -EMSGSIZE for a post larger than its mailbox takes,
- * which no honest client sends (the caller closes the connection), else 0.
+ * dropped: BROKER_POST_DROPPED, so that a ring post's sender can be told
+ * (GRANT_CHECK).  Returns -EMSGSIZE for a post larger than its mailbox
+ * takes, which no honest client sends (the caller closes the
+ * connection), else 0.
  */
+#define BROKER_POST_DROPPED	1
 int	 broker_post(struct broker *b, struct peer *p, uint64_t mailbox_id,
 	    const void *data, size_t len, int fd, bool shared);
 /*

@@ -43,6 +43,14 @@ struct session {
 	struct rings	 rings;		/* its channel, once asked for */
 	struct pass_source src;		/* the channel's tx ring */
 	bool		 has_channel;
+	/*
+	 * Ring posts dropped, their grant gone (a destroy): the positions
+	 * of the last BODY_DROPPED_MAX, rising, which a GRANT_CHECK asks
+	 * about; and the revocation sequence the daemon set shows.
+	 */
+	uint64_t	 dropped[BODY_DROPPED_MAX];
+	uint64_t	 ndropped;	/* ever; the newest at (n - 1) % MAX */
+	uint64_t	 revoke_seq;
 	TAILQ_ENTRY(session) entry;
 };
 
@@ -525,8 +533,16 @@ session_take(void *owner, const struct pass_item *it, void *arg)
 	    !pass_item_copy(it, 0, set->scratch, it->rec.len) ||
 	    !body_post_get(set->scratch, it->rec.len, 0, &b))
 		return -EPROTO;
-	return broker_post(set->broker, &s->peer, b.mailbox_id, b.payload.ptr,
-	    b.payload.len, -1, false) < 0 ? -EPROTO : 0;
+	switch (broker_post(set->broker, &s->peer, b.mailbox_id,
+	    b.payload.ptr, b.payload.len, -1, false)) {
+	case 0:
+		return 0;
+	case BROKER_POST_DROPPED:
+		s->dropped[s->ndropped++ % BODY_DROPPED_MAX] = it->pos;
+		return 0;
+	default:
+		return -EPROTO;
+	}
 }
 
 /* The client waits for room in its tx ring: a WAKE on the socket. */
@@ -836,6 +852,14 @@ session_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 	start = proto_frame_begin(w);
 	body_revoke_put(w, &b);
 	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	/*
+	 * A grant ended with its mailbox: the sequence moves, after the
+	 * REVOKE is queued, so that a client whose post follows it in its
+	 * ring asks (GRANT_CHECK) and hears the REVOKE before the answer.
+	 */
+	if (what == PROTO_REVOKE_GONE && s->has_channel)
+		channel_store(s->rings.daemon, CHANNEL_DAEMON_REVOKE,
+		    ++s->revoke_seq);
 	conn_flush_soon(s->conn);
 }
 
@@ -1249,6 +1273,44 @@ session_list(struct session *s, const struct proto_header *h,
 	return 0;
 }
 
+/*
+ * GRANT_CHECK: which of this connection's ring posts at or after a
+ * position were dropped.  Its ring is taken up to its tail first, so
+ * that every post published before the request is judged.
+ */
+static int
+session_grant_check(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_grant_check b;
+	struct body_reply_grant_check r = { PROTO_OK, 0, { 0 } };
+	uint64_t first;
+	size_t start;
+
+	(void)fds;
+	if (h->flags != 0 || !body_grant_check_get(body, h->len, 0, &b))
+		return -1;
+	if (!s->has_channel) {
+		session_reply_status(s, h->id, -EINVAL);
+		return 0;
+	}
+	session_channel_drain(s);
+	if (s->src.broken)
+		return 0;	/* closed already: its ring broke the rules */
+	first = s->ndropped > BODY_DROPPED_MAX ?
+	    s->ndropped - BODY_DROPPED_MAX : 0;
+	for (uint64_t i = first; i < s->ndropped; i++) {
+		uint64_t pos = s->dropped[i % BODY_DROPPED_MAX];
+
+		if (pos >= b.from)
+			r.pos[r.n++] = pos;
+	}
+	start = session_reply_begin(s);
+	body_reply_grant_check_put(conn_out(s->conn), &r);
+	session_reply_end(s, start, h->id, 0);
+	return 0;
+}
+
 typedef int (*session_handler)(struct session *, const struct proto_header *,
     const uint8_t *, int *);
 
@@ -1270,6 +1332,7 @@ static const session_handler session_handlers[] = {
 	[PROTO_SENDV] = session_sendv,
 	[PROTO_POST] = session_post,
 	[PROTO_CHANNEL] = session_channel,
+	[PROTO_GRANT_CHECK] = session_grant_check,
 };
 
 static int

@@ -545,6 +545,60 @@ body_reply_channel_get(const void *body, size_t len, uint32_t flags,
 	return proto_reader_done(&r);
 }
 
+void
+body_grant_check_put(struct proto_writer *w, const struct body_grant_check *b)
+{
+	proto_put_u64(w, b->from);
+}
+
+bool
+body_grant_check_get(const void *body, size_t len, uint32_t flags,
+    struct body_grant_check *out)
+{
+	struct proto_reader r;
+
+	(void)flags;
+	proto_reader_init(&r, body, len);
+	out->from = proto_get_u64(&r);
+	return proto_reader_done(&r);
+}
+
+void
+body_reply_grant_check_put(struct proto_writer *w,
+    const struct body_reply_grant_check *b)
+{
+	proto_put_u32(w, b->status);
+	if (b->status != PROTO_OK)
+		return;
+	proto_put_u32(w, b->n);
+	for (uint32_t i = 0; i < b->n && i < BODY_DROPPED_MAX; i++)
+		proto_put_u64(w, b->pos[i]);
+}
+
+/* Positions rise: the asker matches them against its records in order. */
+bool
+body_reply_grant_check_get(const void *body, size_t len, uint32_t flags,
+    struct body_reply_grant_check *out)
+{
+	struct proto_reader r;
+
+	(void)flags;
+	proto_reader_init(&r, body, len);
+	out->status = proto_get_u32(&r);
+	out->n = 0;
+	if (out->status == PROTO_OK) {
+		out->n = proto_get_u32(&r);
+		if (out->n > BODY_DROPPED_MAX)
+			return false;
+		for (uint32_t i = 0; i < out->n; i++) {
+			out->pos[i] = proto_get_u64(&r);
+			if (i > 0 && out->pos[i] <= out->pos[i - 1])
+				return false;
+		}
+	}
+	return proto_reader_done(&r);
+}
+
 static void
 body_msg_write(struct proto_writer *w, const struct body_msg *b, bool head)
 {

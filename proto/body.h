@@ -321,6 +321,35 @@ void	body_reply_channel_put(struct proto_writer *,
 bool	body_reply_channel_get(const void *, size_t, uint32_t,
 	    struct body_reply_channel *);
 
+/* GRANT_CHECK: u64 from, a position in the connection's tx ring. */
+struct body_grant_check {
+	uint64_t	 from;
+};
+
+void	body_grant_check_put(struct proto_writer *,
+	    const struct body_grant_check *);
+bool	body_grant_check_get(const void *, size_t, uint32_t,
+	    struct body_grant_check *);
+
+/* The most positions one GRANT_CHECK answer carries. */
+#define BODY_DROPPED_MAX	64
+
+/*
+ * To GRANT_CHECK: u32 status, and when it is OK u32 n (at most
+ * BODY_DROPPED_MAX), then n x u64 position, rising: the records at or
+ * after the asked position that mbxd dropped.
+ */
+struct body_reply_grant_check {
+	uint32_t	 status;
+	uint32_t	 n;
+	uint64_t	 pos[BODY_DROPPED_MAX];
+};
+
+void	body_reply_grant_check_put(struct proto_writer *,
+	    const struct body_reply_grant_check *);
+bool	body_reply_grant_check_get(const void *, size_t, uint32_t,
+	    struct body_reply_grant_check *);
+
 /*
  * MSG: u64 msg_id, str mailbox, u64 sender_id, u32 pid, u32 uid, then
  * blob payload, or with has_fd (PROTO_MSG_FD) u64 size.  size and payload

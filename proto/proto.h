@@ -101,6 +101,10 @@ enum proto_type {
 				 * (PROTOCOL.md, "CHANNEL"); the OK reply
 				 * carries u32 ring size and nfds 3: the
 				 * client set, the daemon set, the doorbell */
+	PROTO_GRANT_CHECK = 18,	/* u64 from: which ring posts from that
+				 * position on mbxd dropped, their grant
+				 * gone (PROTOCOL.md, "GRANT_CHECK"); the
+				 * OK reply: u32 n, n x u64 position */
 
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:

@@ -784,7 +784,7 @@ START_TEST(zero_copy_credit)
 	ck_assert_uint_gt(t.credit_count, 0);
 	ck_assert(!t.credit_zerocopy);
 	ck_assert_int_eq(broker_post(b, &owner.peer, t.mailbox_id, NULL, 10,
-	    test_memfd(10, true), false), 0);
+	    test_memfd(10, true), false), BROKER_POST_DROPPED);
 	ck_assert_uint_eq(mbox(b, "z")->nqueued, 1);
 	/* A memfd send: at most 8 slots, and memfds covered. */
 	s.fd = test_memfd(10, true);
@@ -797,7 +797,8 @@ START_TEST(zero_copy_credit)
 	ck_assert_uint_eq(owner.peer.acct->fds, 2);
 	/* More bytes than the grant holds: dropped, descriptor closed. */
 	ck_assert_int_eq(broker_post(b, &owner.peer, s.mailbox_id, NULL,
-	    (size_t)(2 << 20), test_memfd(2 << 20, true), false), 0);
+	    (size_t)(2 << 20), test_memfd(2 << 20, true), false),
+	    BROKER_POST_DROPPED);
 	ck_assert_uint_eq(mbox(b, "z")->nqueued, 3);
 	ck_assert_uint_eq(owner.peer.acct->fds, 2);
 	/* Half the descriptors held: the next memfd send earns none. */

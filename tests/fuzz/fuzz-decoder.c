@@ -447,6 +447,47 @@ fuzz_reply_sendv(const uint8_t *body, size_t len, uint32_t flags,
 }
 
 static bool
+fuzz_reply_channel(const uint8_t *body, size_t len, uint32_t flags,
+    struct proto_writer *w)
+{
+	struct body_reply_channel b;
+
+	if (!body_reply_channel_get(body, len, flags, &b))
+		return false;
+	check_status(b.status);
+	body_reply_channel_put(w, &b);
+	return true;
+}
+
+static bool
+fuzz_grant_check(const uint8_t *body, size_t len, uint32_t flags,
+    struct proto_writer *w)
+{
+	struct body_grant_check b;
+
+	if (!body_grant_check_get(body, len, flags, &b))
+		return false;
+	body_grant_check_put(w, &b);
+	return true;
+}
+
+static bool
+fuzz_reply_grant_check(const uint8_t *body, size_t len, uint32_t flags,
+    struct proto_writer *w)
+{
+	struct body_reply_grant_check b;
+
+	if (!body_reply_grant_check_get(body, len, flags, &b))
+		return false;
+	check_status(b.status);
+	CHECK(b.n <= BODY_DROPPED_MAX);
+	for (uint32_t i = 1; i < b.n; i++)
+		CHECK(b.pos[i] > b.pos[i - 1]);
+	body_reply_grant_check_put(w, &b);
+	return true;
+}
+
+static bool
 fuzz_msg(const uint8_t *body, size_t len, uint32_t flags,
     struct proto_writer *w)
 {
@@ -511,6 +552,9 @@ static const struct {
 	{ "REPLY LIST", PROTO_REPLY, PROTO_REPLY_MORE, fuzz_reply_page },
 	{ "REPLY SEND", PROTO_REPLY, 0, fuzz_reply_send },
 	{ "REPLY SENDV", PROTO_REPLY, 0, fuzz_reply_sendv },
+	{ "REPLY CHANNEL", PROTO_REPLY, 0, fuzz_reply_channel },
+	{ "GRANT_CHECK", PROTO_GRANT_CHECK, 0, fuzz_grant_check },
+	{ "REPLY GRANT_CHECK", PROTO_REPLY, 0, fuzz_reply_grant_check },
 	{ "MSG", PROTO_MSG, PROTO_MSG_FD, fuzz_msg },
 	{ "REVOKE", PROTO_REVOKE, 0, fuzz_revoke },
 };

@@ -263,6 +263,15 @@ post(uint64_t mailbox_id, const char *data)
 	req(PROTO_POST, 0, 0);
 }
 
+static void
+grant_check(uint64_t from)
+{
+	struct body_grant_check b = { from };
+
+	body_grant_check_put(&body, &b);
+	req(PROTO_GRANT_CHECK, 0, 0);
+}
+
 /* A LIST or CLIENTS, from the first page. */
 static void
 list(uint16_t type)
@@ -368,6 +377,23 @@ decoder_corpus(void)
 		body_msg_put(&body, &m);
 		frame_end(PROTO_MSG, 5, PROTO_MSG_SYNC | PROTO_MSG_MORE, 0);
 		decoder_seed("msg");
+	}
+	grant_check(4096);
+	decoder_seed("grant-check");
+	{
+		struct body_reply_channel rc = { PROTO_OK, CHANNEL_RING_SIZE };
+
+		body_reply_channel_put(&body, &rc);
+		frame_end(PROTO_REPLY, 5, 0, 0);
+		decoder_seed("reply-channel");
+	}
+	{
+		struct body_reply_grant_check rg = { PROTO_OK, 2,
+		    { 4096, 4160 } };
+
+		body_reply_grant_check_put(&body, &rg);
+		frame_end(PROTO_REPLY, 6, 0, 0);
+		decoder_seed("reply-grant-check");
 	}
 	{
 		struct body_revoke rv = { PROTO_REVOKE_BINDING, str("jobs"),
@@ -490,6 +516,8 @@ requests_corpus(void)
 	send_msg("v", 0, "credit please", 0);
 	on(0);
 	post(4, "posted");
+	on(0);
+	grant_check(0);
 	on(0);
 	bind_("v", PROTO_BIND_EXCLUSIVE);
 	on(0);
