@@ -37,7 +37,13 @@ notify_send(const char *state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	/*
+	 * Never wait for the manager: a notify socket whose queue is full
+	 * (net.unix.max_dgram_qlen is 10 here) would stop the whole daemon
+	 * in sendto().  A state line it has not room for is dropped; the
+	 * next status line says the same again.
+	 */
+	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&sun, len);
 	close(fd);
 	return n < 0 ? -errno : 0;

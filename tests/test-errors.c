@@ -1045,6 +1045,43 @@ START_TEST(test_spec_grants)
 }
 END_TEST
 
+/*
+ * A service manager that does not read its notify socket never stops
+ * mbxd: with the queue full (10 datagrams here), a reload's RELOADING=1
+ * and READY=1 and the stop's STOPPING=1 are dropped, and the daemon
+ * goes on answering and exits on SIGTERM.  Before, sendto() waited for
+ * room, and mbxd stopped for good in the middle of its work.
+ */
+START_TEST(test_notify_unread)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct harness h;
+	mbx_t *c;
+	int fd, full = 0;
+
+	daemon_start(&h, NULL);
+	c = open_ok(&h);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", h.notify);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 100000 && !full; i++)
+		if (sendto(fd, "X=1", 3, MSG_DONTWAIT, (struct sockaddr *)&sun,
+		    sizeof(sun)) < 0) {
+			ck_assert_msg(errno == EAGAIN, "fill %s: %s", h.notify,
+			    strerror(errno));
+			full = 1;
+		}
+	ck_assert_msg(full, "the notify socket never filled");
+	close(fd);
+	ck_assert(kill(h.pid, SIGHUP) == 0);
+	ASSERT_OK(mbx_create(c, "after-reload", NULL));
+	ASSERT_OK(mbx_send(c, "after-reload", "x", 1, 0, 0));
+	mbx_close(c);
+	/* Fails with "did not exit" when STOPPING=1 waits for room. */
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 errors_suite(void)
 {
@@ -1085,6 +1122,11 @@ errors_suite(void)
 	tc = tcase_create("spec");
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, test_spec_grants);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("supervisor");
+	tcase_set_timeout(tc, harness_tcase_timeout());
+	tcase_add_test(tc, test_notify_unread);
 	suite_add_tcase(s, tc);
 	return s;
 }
