@@ -282,6 +282,44 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	return 0;
 }
 
+unsigned
+broker_withdraw_room(struct broker *b, struct peer *p, const char *name,
+    size_t len)
+{
+	struct mailbox *mb = broker_lookup(b, name, len);
+	unsigned n = 0;
+
+	if (mb == NULL || mb->capacity <= 0 || mb->reserved == 0 ||
+	    mailbox_has_room(mb))
+		return 0;
+	for (size_t i = 0; i < mb->grants.len; i++) {
+		struct grant *g = mb->grants.items[i];
+
+		if (g->peer != p && g->count > 0 && credit_withdraw(b, g))
+			n++;
+	}
+	return n;
+}
+
+bool
+broker_withdrawing(const struct broker *b)
+{
+	return credit_withdrawing(b);
+}
+
+void
+broker_withdraw_end(struct broker *b)
+{
+	while (b->withdrawn.len > 0) {
+		struct grant *g = b->withdrawn.items[0];
+		struct mailbox *mb = g->mb;
+
+		credit_release(b, g->peer, mb);
+		/* The room is back: senders parked for it come in, in order. */
+		broker_pump(b, mb);
+	}
+}
+
 size_t
 broker_sendv(struct broker *b, struct peer *p, struct broker_send *s,
     size_t n, int *err)

@@ -79,6 +79,7 @@ broker_new(const struct broker_limits *limits)
 	else
 		broker_set_quota(b);
 	TAILQ_INIT(&b->peers);
+	ptrvec_init(&b->withdrawn);
 	deadline_heap_init(&b->deadlines);
 	b->next_peer_id = 1;
 	b->next_mailbox_id = 1;
@@ -154,6 +155,7 @@ broker_free(struct broker *b)
 	while ((mb = table_next(&b->mailboxes, &pos)) != NULL)
 		broker_mailbox_free(b, mb);
 	table_deinit(&b->mailboxes);
+	ptrvec_deinit(&b->withdrawn);
 	deadline_heap_deinit(&b->deadlines);
 	accounts_deinit(&b->accounts);
 	free(b);
@@ -392,10 +394,14 @@ broker_purge(struct broker *b, struct peer *p, const char *name, size_t len)
 /*
  * After a permission change: a sender holding credit in mb that may no
  * longer write there, or that was told it may post shared buffers there
- * and no longer may, is told to stop using it.  Messages it posted before
- * it could know are still taken (the grant's room is theirs): they were
- * sent while the sender had the right, as far as it could tell (a shared
- * one then goes in as a sealed copy, see broker_post()).
+ * and no longer may, is told to stop using it.  One that lost the write
+ * bit and has a channel has its grant withdrawn (broker_withdraw_room()):
+ * its posts published before it could know are taken once its ring is
+ * drained, and those after are dropped and sent again by name, which
+ * fails (EACCES).  Otherwise messages it posted before it could know
+ * are still taken (the grant's room is theirs): they were sent while
+ * the sender had the right, as far as it could tell (a shared one then
+ * goes in as a sealed copy, see broker_post()).
  */
 static void
 broker_check_grants(struct broker *b, struct mailbox *mb)
@@ -404,11 +410,16 @@ broker_check_grants(struct broker *b, struct mailbox *mb)
 		struct grant *g = mb->grants.items[i];
 
 		/* Once: its holder knows until it hears of the grant again. */
-		if (!g->revoked && (!broker_may(b, g->peer, mb, S_IWOTH) ||
-		    (g->shared && !broker_shared_ok(g->peer, mb)))) {
-			g->revoked = true;
-			g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
-		}
+		if (g->revoked || g->withdrawn ||
+		    (broker_may(b, g->peer, mb, S_IWOTH) &&
+		    (!g->shared || broker_shared_ok(g->peer, mb))))
+			continue;
+		/* Withdrawn, nothing gets in after the change's answer. */
+		if (!broker_may(b, g->peer, mb, S_IWOTH) &&
+		    credit_withdraw(b, g))
+			continue;
+		g->revoked = true;
+		g->peer->ops->revoke(g->peer, mb, PROTO_REVOKE_CREDIT);
 	}
 }
 

@@ -99,6 +99,7 @@ struct broker {
 	uint64_t	 next_msg_id;
 	uint64_t	 mem_used;
 	uint64_t	(*clock)(void);	/* monotonic milliseconds */
+	struct ptrvec	 withdrawn;	/* struct grant *: told they end */
 };
 
 struct broker_send {
@@ -188,6 +189,19 @@ int	 broker_rebind(struct broker *b, struct peer *p, const char *name,
 
 int	 broker_send(struct broker *b, struct peer *p, uint32_t req,
 	    struct broker_send *s);
+/*
+ * Before p sends by name into the mailbox called name: when it is full
+ * and others' grants hold room there, has their holders told that those
+ * grants end (credit_withdraw()); returns how many.  When some were, or
+ * when broker_withdrawing() says so after a permission change, the
+ * caller drains the holders' rings and then calls broker_withdraw_end(),
+ * which gives the room back.  A bounded mailbox so takes exactly its
+ * capacity whoever holds credit in it.
+ */
+unsigned broker_withdraw_room(struct broker *b, struct peer *p,
+	    const char *name, size_t len);
+bool	 broker_withdrawing(const struct broker *b);
+void	 broker_withdraw_end(struct broker *b);
 /*
  * Enqueues sends in order, never waiting, until the first that cannot
  * be (its error goes to *err); returns how many were enqueued.  A send

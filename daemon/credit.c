@@ -98,6 +98,8 @@ credit_zc_room(const struct broker *b, const struct peer *p,
 static void
 credit_end(struct broker *b, struct grant *g)
 {
+	if (g->withdrawn)
+		ptrvec_remove(&b->withdrawn, g);
 	g->mb->reserved -= g->count;
 	account_release(&b->accounts, &g->charge, NULL);
 	ptrvec_remove(&g->peer->grants, g);
@@ -155,6 +157,13 @@ credit_refill(struct broker *b, struct peer *p, struct mailbox *mb,
 	unsigned want_count;
 	uint64_t want_bytes;
 
+	/* Its holder was told it ends: nothing new is said of it. */
+	if (g != NULL && g->withdrawn) {
+		*count = 0;
+		*bytes = 0;
+		*zc = false;
+		return;
+	}
 	credit_target(b, p, mb, g, len, zerocopy, &want_count, &want_bytes);
 	if (g == NULL && want_count > 0) {
 		g = calloc(1, sizeof(*g));
@@ -279,4 +288,27 @@ credit_release_mailbox(struct broker *b, struct mailbox *mb)
 {
 	while (mb->grants.len > 0)
 		credit_end(b, mb->grants.items[0]);
+}
+
+bool
+credit_withdraw(struct broker *b, struct grant *g)
+{
+	const struct peer_ops *ops = g->peer->ops;
+
+	if (g->withdrawn)
+		return true;
+	if (ops->withdraw == NULL || ptrvec_push(&b->withdrawn, g) < 0)
+		return false;
+	if (!ops->withdraw(g->peer, g->mb)) {
+		ptrvec_remove(&b->withdrawn, g);
+		return false;
+	}
+	g->withdrawn = true;
+	return true;
+}
+
+bool
+credit_withdrawing(const struct broker *b)
+{
+	return b->withdrawn.len > 0;
 }

@@ -39,6 +39,7 @@ struct grant {
 	bool		 shared;	/* told: shared memfd posts too */
 	bool		 revoked;	/* told PROTO_REVOKE_CREDIT since the
 					 * holder last heard of the grant */
+	bool		 withdrawn;	/* told it ends; in broker->withdrawn */
 	struct charge	 charge;	/* bytes, and count memfd slots while
 					 * zerocopy: to the holder's uid */
 };
@@ -81,6 +82,17 @@ bool	 credit_tell_shared(struct peer *p, struct mailbox *mb, bool shared);
 bool	 credit_covers(const struct peer *p, uint64_t len);
 /* Ends p's grant in mb, if any: p sends there without credit now. */
 void	 credit_release(struct broker *b, struct peer *p, struct mailbox *mb);
+/*
+ * Withdrawal, for room a grant's holder must give back (a full bounded
+ * mailbox, a write permission gone): credit_withdraw() has the holder
+ * told (its withdraw op), and false when it cannot be (the grant stays);
+ * the caller then drains the holders' rings, so that every post they
+ * published before they could know is taken on the grant, and ends
+ * every grant so told (credit_release()).  A withdrawn grant is
+ * not topped up again.
+ */
+bool	 credit_withdraw(struct broker *b, struct grant *g);
+bool	 credit_withdrawing(const struct broker *b);
 /* Ends every grant of p, or every grant in mb. */
 void	 credit_release_peer(struct broker *b, struct peer *p);
 void	 credit_release_mailbox(struct broker *b, struct mailbox *mb);

@@ -54,6 +54,15 @@ struct peer_ops {
 	 * Optional: without it, always.
 	 */
 	bool	(*may_take_fds)(struct peer *p, unsigned n);
+	/*
+	 * p's grant in mb is being withdrawn: tell p (a REVOKE, and the
+	 * channel's revocation word, so that a post p publishes from now on
+	 * is checked by it before its send returns) and mark p's ring to be
+	 * drained before the grant ends (broker_withdraw_end()).  False when
+	 * p cannot be told in time (its posts travel without a channel): its
+	 * grant then stays.  Optional: without it, never.
+	 */
+	bool	(*withdraw)(struct peer *p, const struct mailbox *mb);
 };
 
 enum wait_kind {

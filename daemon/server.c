@@ -232,6 +232,7 @@ server_reload(struct server *s)
 			log_warn("socket %s: a new socket path, mode or owner "
 			    "takes effect at restart", c.socket_path);
 		server_apply(s, &c, true);
+		session_set_withdraw_end(&s->sessions);
 		config_deinit(&s->config);
 		s->config = c;
 		s->reload_error[0] = '\0';

@@ -51,6 +51,7 @@ struct session {
 	uint64_t	 dropped[BODY_DROPPED_MAX];
 	uint64_t	 ndropped;	/* ever; the newest at (n - 1) % MAX */
 	uint64_t	 revoke_seq;
+	bool		 withdrawing;	/* a grant told it ends: drain first */
 	TAILQ_ENTRY(session) entry;
 };
 
@@ -68,6 +69,7 @@ static void session_settle(struct peer *);
 static void session_output(void *, int64_t, int);
 static bool session_may_read(void *);
 static bool session_may_take_fds(struct peer *, unsigned);
+static bool session_withdraw(struct peer *, const struct mailbox *);
 
 static const struct conn_ops session_conn_ops = {
 	.frame = session_frame,
@@ -84,6 +86,7 @@ static const struct peer_ops session_peer_ops = {
 	.revoke = session_revoke,
 	.settle = session_settle,
 	.may_take_fds = session_may_take_fds,
+	.withdraw = session_withdraw,
 };
 
 static uint64_t session_clock_ns(void);
@@ -864,6 +867,56 @@ session_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 }
 
 /*
+ * The first half of a withdrawal (credit.h): the REVOKE is queued and
+ * the revocation word moves, as for a mailbox gone, and the ring is
+ * drained before the grant ends (session_set_withdraw_end()).  Only with a
+ * channel: socket posts are not checked against the word.
+ */
+static bool
+session_withdraw(struct peer *p, const struct mailbox *mb)
+{
+	struct session *s = p->ctx;
+	struct proto_writer *w;
+	struct body_revoke b = { PROTO_REVOKE_CREDIT, { mb->name,
+	    mb->name_len }, mb->id };
+	size_t start;
+
+	if (!s->has_channel || conn_dead(s->conn))
+		return false;
+	w = conn_out(s->conn);
+	start = proto_frame_begin(w);
+	body_revoke_put(w, &b);
+	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	channel_store(s->rings.daemon, CHANNEL_DAEMON_REVOKE, ++s->revoke_seq);
+	s->withdrawing = true;
+	conn_flush_soon(s->conn);
+	return true;
+}
+
+/*
+ * The second half: the fence pair of PROTOCOL.md ("Withdrawn grants").
+ * The word moved before the fence; each holder's ring is drained after
+ * it, so a post published before its sender read the old word is taken
+ * on the grant, and one published after is dropped (its sender sees the
+ * new word and asks, GRANT_CHECK).  Then the grants end.
+ */
+void
+session_set_withdraw_end(struct session_set *set)
+{
+	struct session *s;
+
+	if (!broker_withdrawing(set->broker))
+		return;
+	channel_fence();
+	TAILQ_FOREACH(s, &set->list, entry)
+		if (s->withdrawing) {
+			s->withdrawing = false;
+			session_channel_drain(s);
+		}
+	broker_withdraw_end(set->broker);
+}
+
+/*
  * The ACKs p wrote before now: libmbx writes a receive's ACK before the
  * call returns, possibly ahead of its next request.
  */
@@ -1023,12 +1076,16 @@ session_chmod(struct session *s, const struct proto_header *h,
     const uint8_t *body, int *fds)
 {
 	struct body_chmod b;
+	int ret;
 
 	(void)fds;
 	if (!body_chmod_get(body, h->len, h->flags, &b))
 		return -1;
-	session_answer(s, h->id, broker_chmod(s->set->broker, &s->peer,
-	    b.name.ptr, b.name.len, b.mode));
+	ret = broker_chmod(s->set->broker, &s->peer, b.name.ptr, b.name.len,
+	    b.mode);
+	/* Before the answer: nothing gets in after it that may not. */
+	session_set_withdraw_end(s->set);
+	session_answer(s, h->id, ret);
 	return 0;
 }
 
@@ -1037,13 +1094,16 @@ session_chown(struct session *s, const struct proto_header *h,
     const uint8_t *body, int *fds)
 {
 	struct body_chown b;
+	int ret;
 
 	(void)fds;
 	if (!body_chown_get(body, h->len, h->flags, &b))
 		return -1;
-	session_answer(s, h->id, broker_chown(s->set->broker, &s->peer,
-	    b.name.ptr, b.name.len, b.uid == PROTO_ID_NONE ? (uid_t)-1 : b.uid,
-	    b.gid == PROTO_ID_NONE ? (gid_t)-1 : b.gid));
+	ret = broker_chown(s->set->broker, &s->peer, b.name.ptr, b.name.len,
+	    b.uid == PROTO_ID_NONE ? (uid_t)-1 : b.uid,
+	    b.gid == PROTO_ID_NONE ? (gid_t)-1 : b.gid);
+	session_set_withdraw_end(s->set);
+	session_answer(s, h->id, ret);
 	return 0;
 }
 
@@ -1100,6 +1160,10 @@ session_send(struct session *s, const struct proto_header *h,
 	bs.credit_count = 0;
 	bs.credit_zerocopy = false;
 	bs.credit_shared = false;
+	/* Full, with room others hold and do not use: theirs comes back. */
+	if (broker_withdraw_room(s->set->broker, &s->peer, bs.name,
+	    bs.name_len) > 0)
+		session_set_withdraw_end(s->set);
 	ret = bs.timeout_ms < -1 ? -EINVAL :
 	    broker_send(s->set->broker, &s->peer, h->id, &bs);
 	/* Not taken: the send failed and the descriptor goes. */
@@ -1154,6 +1218,13 @@ session_sendv(struct session *s, const struct proto_header *h,
 		n++;
 	}
 	done = broker_sendv(s->set->broker, &s->peer, bs, n, &err);
+	/* As for a SEND: a full mailbox gets back the room others hold. */
+	while (err == -EAGAIN && done < n && broker_withdraw_room(
+	    s->set->broker, &s->peer, bs[done].name, bs[done].name_len) > 0) {
+		session_set_withdraw_end(s->set);
+		done += broker_sendv(s->set->broker, &s->peer, bs + done,
+		    n - done, &err);
+	}
 	free(bs);
 	session_reply_sendv(s, h->id, err, done);
 	return 0;

@@ -62,6 +62,12 @@ void	 session_set_free_all(struct session_set *set);
  * once they stayed quiet for SESSION_SPIN_NS, their cooling.
  */
 void	 session_set_turn(struct session_set *set);
+/*
+ * After a change outside any request (a reload) that may have withdrawn
+ * grants (broker_withdrawing()): drains their holders' rings and ends
+ * them.
+ */
+void	 session_set_withdraw_end(struct session_set *set);
 /* True while rings are hot: the loop must poll, not sleep. */
 bool	 session_set_busy(const struct session_set *set);
 

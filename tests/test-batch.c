@@ -393,6 +393,13 @@ START_TEST(zero_copy_threshold)
 	ASSERT_ERR(mbx_setopt(c, MBX_OPT_ZEROCOPY,
 	    (long)MBX_MAX_MSG_LIMIT + 1), EINVAL);
 	mk(c, "z", 8, 0, 0600);
+	/*
+	 * Two sends elsewhere first: the second is a post, which opens the
+	 * connection's channel, whose two memfds are no message's.
+	 */
+	mk(c, "warm", 8, 0, 0600);
+	ASSERT_OK(mbx_send(c, "warm", "a", 1, 0, 0));
+	ASSERT_OK(mbx_send(c, "warm", "b", 1, 0, 0));
 	fds = proc_fd_count(h.pid);
 	ASSERT_OK(mbx_send(c, "z", "inline", 6, 0, 0));
 	ASSERT_OK(mbx_setopt(c, MBX_OPT_ZEROCOPY, 5));

@@ -82,7 +82,7 @@ rec_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 }
 
 static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke,
-    NULL, NULL };
+    NULL, NULL, NULL };
 
 static struct broker *
 new_broker(uint64_t max_memory)

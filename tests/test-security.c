@@ -1242,7 +1242,10 @@ START_TEST(test_hostile_frames)
 	c = harness_open(&h);
 	create_mode(c, "ok", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
+	/* Twice: the second is a post, which opens the channel (2 memfds). */
 	put(c, "ok", "warm");
+	put(c, "ok", "warm");
+	expect(c, "ok", 0, "warm");
 	expect(c, "ok", 0, "warm");
 	fds = harness_proc_fd_count(h.pid);
 	rss = harness_proc_rss_kib(h.pid);
