@@ -234,7 +234,9 @@ send_post_ring(struct mbx *c, const char *name, struct grant_slot *cr,
 	}
 	proto_writer_fixed(&w, at, BODY_POST_HEAD);
 	body_post_put_head(&w, &b);
-	memcpy(at + BODY_POST_HEAD, data, len);
+	/* A 0-byte message may come as NULL, which memcpy() must not see. */
+	if (len > 0)
+		memcpy(at + BODY_POST_HEAD, data, len);
 	cr->count--;
 	cr->bytes -= len;
 	if (chan_publish(&c->chan) == -1)
@@ -322,7 +324,8 @@ send_post_batch_ring(struct mbx *c, const struct mbx_smsg *v, size_t n)
 		    .payload = { v[i].data, v[i].len } };
 		proto_writer_fixed(&w, at, BODY_POST_HEAD);
 		body_post_put_head(&w, &b);
-		memcpy(at + BODY_POST_HEAD, v[i].data, v[i].len);
+		if (v[i].len > 0)
+			memcpy(at + BODY_POST_HEAD, v[i].data, v[i].len);
 		cr->count--;
 		cr->bytes -= v[i].len;
 		i++;

@@ -77,7 +77,8 @@ mbx_hello(struct mbx *c)
 /*
  * Defaults, which the environment may change for programs that do not
  * call mbx_setopt(): MBX_PREFETCH=N asks for N messages per receive (1:
- * one at a time), MBX_CREDIT=1 lets sends go on credit, MBX_ZEROCOPY=N
+ * one at a time), MBX_CREDIT=0 makes every send wait for its answer (on
+ * credit is the default), MBX_ZEROCOPY=N
  * sends payloads above N bytes zero-copy, MBX_CHANNEL=0 keeps posts on
  * the socket (no channel: the version 5 path, for comparison).
  */
@@ -96,7 +97,7 @@ mbx_tune(struct mbx *c)
 	if (zc != NULL)
 		(void)mbx_setopt(c, MBX_OPT_ZEROCOPY, strtol(zc, NULL, 10));
 	(void)mbx_setopt(c, MBX_OPT_CREDIT,
-	    cr != NULL && strcmp(cr, "1") == 0);
+	    cr == NULL || strcmp(cr, "0") != 0);
 	if (ch != NULL && strcmp(ch, "0") == 0)
 		c->chan.state = CHAN_OFF;
 }

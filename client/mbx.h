@@ -279,21 +279,21 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * do not make mbx_fd() readable: a caller driven by poll() receives with
  * timeout 0 until EAGAIN.
  *
- * MBX_OPT_CREDIT (default 0): 1 lets mbx_send() and mbx_sendv() post a
- * message without waiting for the daemon's answer when the daemon has
- * granted this handle room in that mailbox (credit).  Such a send cannot
- * fail at the daemon, so an error still means nothing happened; what
- * changes is that the call returns before the daemon has read the
- * message, so between messages of different connections the queue's
- * order is the order in which the daemon reads them.  The library keeps
- * the order of one thread's calls across handles too: before it writes
- * on one handle, it waits (at most 500 ms) until the daemon has read what
- * another handle posted last, so a message posted on one handle is
- * queued before anything the thread does next on another (see mbx(3) for
- * the limits).  Between processes, order follows the daemon's reads.  A
- * message posted to a mailbox destroyed meanwhile is lost with it, as if
- * it had been queued just before the destroy.  A zero-copy send earns
- * credit for zero-copy messages too.
+ * MBX_OPT_CREDIT (default 1; 0: every send waits for its answer): 1
+ * lets mbx_send() and mbx_sendv() post a message without waiting for the
+ * daemon's answer when the daemon has granted this handle room in that
+ * mailbox (credit).  Such a send cannot fail at the daemon, so an error
+ * still means nothing happened; the call returns before the daemon has
+ * read the message.  Through the channel (shared memory rings, which
+ * every handle that can map them uses) order is causal between
+ * processes, and a post dropped because its mailbox was destroyed or its
+ * grant withdrawn (a chmod, a full bounded mailbox) is sent again by name
+ * before the call returns.  On the socket (no channel) order between
+ * processes follows the daemon's reads, the library keeps one thread's
+ * order across handles (it waits at most 500 ms for the daemon to read
+ * what another handle posted last), and a message posted to a mailbox
+ * destroyed meanwhile is lost with it.  A zero-copy send earns credit
+ * for zero-copy messages too.
  *
  * MBX_OPT_ZEROCOPY (default MBX_MAX_MSG_LIMIT, 0 to MBX_MAX_MSG_LIMIT):
  * mbx_send() and mbx_sendv() send a payload longer than this many bytes
@@ -303,7 +303,7 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * lower it to keep large payloads out of the daemon's memory.
  *
  * Returns 0, or -1 with EINVAL (unknown option or value).  The
- * environment variables MBX_PREFETCH=N, MBX_CREDIT=1 and MBX_ZEROCOPY=N
+ * environment variables MBX_PREFETCH=N, MBX_CREDIT=0 and MBX_ZEROCOPY=N
  * set the defaults of new handles.
  */
 #define MBX_OPT_PREFETCH	1

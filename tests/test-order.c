@@ -607,10 +607,12 @@ START_TEST(revoked_write_stops_messages)
 	sent = harness_child_read(&kid);
 	ck_assert_int_eq(harness_child_join(&kid), 0);
 	/*
-	 * On the defaults every send waits for the daemon's answer, so what
-	 * got in after the chmod's answer is nothing.  A data path that lets
-	 * posts go ahead of their answer may admit what it granted before
-	 * the change, and no more: that grant is its bound.
+	 * Sends go on credit by default, and a grant that covered posts
+	 * when the chmod came is withdrawn before the chmod is answered
+	 * (PROTOCOL.md, "Withdrawn grants"): what got in after the answer
+	 * is nothing.  Before the withdrawal, 22 got in here (the rest of
+	 * the grant, the bound mbx(7) documents for clients without a
+	 * channel).
 	 */
 	ck_assert_msg(harness_mailbox_int(adm, "w", "queued") - at_chmod <=
 	    bound, "%ld messages got in after the chmod returned (bound "
@@ -643,10 +645,7 @@ order_suite(void)
 	tcase_add_test(tc, success_reaches_the_mailbox_it_named);
 	tcase_add_test(tc, batch_reaches_the_mailbox_it_named);
 	suite_add_tcase(s, tc);
-	/*
-	 * Apart: on credit, what a grant covered may still get in after a
-	 * chmod (its bound); this test holds the defaults to none.
-	 */
+	/* Apart: it runs its own uids' clients. */
 	tc = tcase_create("revocation");
 	tcase_set_timeout(tc, harness_tcase_timeout());
 	tcase_add_test(tc, revoked_write_stops_messages);
