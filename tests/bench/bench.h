@@ -52,9 +52,9 @@ enum path {
 	P_MQ,			/* POSIX message queue */
 	P_NBASE,
 	P_MBX = P_NBASE,	/* mbx_send / mbx_recv */
-	P_MBX_CR,		/* the same with MBX_OPT_CREDIT */
+	P_MBX_CR,		/* the same with MBX_OPT_CREDIT 0 */
 	P_MBX_B,		/* mbx_sendv / mbx_recvv of 64 */
-	P_MBX_B_CR,		/* the same with MBX_OPT_CREDIT */
+	P_MBX_B_CR,		/* the same with MBX_OPT_CREDIT 0 */
 	P_MBX_SEALED,		/* mbx_sendmsg sealed / mbx_recvmsg */
 	P_MBX_SHARED,		/* mbx_sendmsg MBX_SHARED / mbx_recvmsg */
 	P_MBX_USERS,		/* mbx_send / mbx_recv, receiver of another

@@ -350,7 +350,7 @@ print_idle(const struct report *rp, FILE *f)
 }
 
 /*
- * The targets of issue 11, each judged on mbx's default mode: no credit,
+ * The targets of issue 11, each judged on mbx's default mode (credit on),
  * no option; mbx_sendv/mbx_recvv only where the target is about batches.
  */
 
