@@ -49,12 +49,12 @@ JANSSON_LIBS	= $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CHECK_CFLAGS	= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 
-SOVERSION = 1
+SOVERSION = 2
 
 # Recursive makes (check runs several) print no "Entering directory" noise,
 # so that the last line of make check is Check's summary.
 MAKEFLAGS += --no-print-directory
-VERSION	= 0.1.0
+VERSION	= 0.2.0
 
 PROTO_SRC  = proto/proto.c proto/body.c proto/framer.c proto/channel.c
 DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daemon/ptrvec.c \
@@ -79,7 +79,7 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
 	  tests/test-errors.c tests/test-edges.c tests/test-channel.c \
 	  tests/test-order.c tests/test-pass.c tests/test-rings.c tests/test-posts.c \
-	  tests/raw.c
+	  tests/test-ack.c tests/raw.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

@@ -151,6 +151,12 @@ chan_revoked(struct chan *ch)
 	return true;
 }
 
+uint64_t
+chan_takeback(const struct chan *ch)
+{
+	return channel_load(ch->daemon, CHANNEL_DAEMON_TAKEBACK);
+}
+
 bool
 chan_want_room(struct chan *ch, size_t len)
 {

@@ -72,6 +72,11 @@ int	 chan_publish(struct chan *ch);
  */
 bool	 chan_revoked(struct chan *ch);
 /*
+ * The daemon's takeback word: it moves before mbxd takes back messages
+ * this handle holds (PROTOCOL.md, "Taken back").
+ */
+uint64_t chan_takeback(const struct chan *ch);
+/*
  * The waiting-for-room half of the wake-up protocol: chan_want_room()
  * stores the flag, fences and says whether len bytes fit now after all
  * (then the flag is cleared again and there is nothing to wait for);

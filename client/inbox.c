@@ -77,14 +77,14 @@ held_alloc(struct inbox *in, size_t len)
 }
 
 bool
-inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
-    size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
-    bool shared, const void *data, size_t len, bool sync, bool unsettled)
+inbox_push(struct inbox *in, const struct body_msg *b, int fd, bool shared,
+    bool sync, bool unsettled)
 {
+	size_t len = (size_t)b->size;
 	size_t inline_len = fd >= 0 ? 0 : len;
 	struct held *h;
 
-	if (mailbox_len > PROTO_NAME_MAX ||
+	if (b->mailbox.len > PROTO_NAME_MAX || b->origin.len > PROTO_NAME_MAX ||
 	    (h = held_alloc(in, inline_len)) == NULL) {
 		if (fd >= 0)
 			close(fd);
@@ -95,15 +95,20 @@ inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
 	h->sync = sync;
 	h->unsettled = unsettled;
 	h->next = NULL;
-	h->id = id;
-	memcpy(h->mailbox, mailbox, mailbox_len);
-	h->mailbox[mailbox_len] = '\0';
-	h->sender = sender;
-	h->pid = pid;
-	h->uid = uid;
+	h->id = b->msg_id;
+	memcpy(h->mailbox, b->mailbox.ptr, b->mailbox.len);
+	h->mailbox[b->mailbox.len] = '\0';
+	h->sender = (long)b->sender_id;
+	h->pid = (pid_t)b->pid;
+	h->uid = (uid_t)b->uid;
+	h->attempt = b->attempt;
+	h->origin_attempts = b->origin_attempts;
+	if (b->origin.len > 0)
+		memcpy(h->origin, b->origin.ptr, b->origin.len);
+	h->origin[b->origin.len] = '\0';
 	h->len = len;
 	if (inline_len > 0)
-		memcpy(h->data, data, inline_len);
+		memcpy(h->data, b->payload.ptr, inline_len);
 	*in->tail = h;
 	in->tail = &h->next;
 	in->count++;
@@ -148,6 +153,19 @@ inbox_take(struct inbox *in, struct held *h)
 		h->next = NULL;
 		return;
 	}
+}
+
+void
+inbox_drop_id(struct inbox *in, uint64_t id)
+{
+	struct held *h;
+
+	for (h = in->head; h != NULL && h->id != id; h = h->next)
+		;
+	if (h == NULL)
+		return;
+	inbox_take(in, h);
+	inbox_release(in, h);
 }
 
 void

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "body.h"
 #include "proto.h"
 
 struct held {
@@ -37,6 +38,9 @@ struct held {
 	long		 sender;
 	pid_t		 pid;
 	uid_t		 uid;
+	uint32_t	 attempt;
+	uint32_t	 origin_attempts;
+	char		 origin[PROTO_NAME_MAX + 1];	/* a dead letter's */
 	int		 fd;		/* a zero-copy payload, or -1 */
 	bool		 shared;	/* that memfd is recycled */
 	bool		 sync;		/* its sender waits for the ACK */
@@ -63,14 +67,15 @@ void	 inbox_init(struct inbox *in);
 /* Frees every held message and spare block. */
 void	 inbox_clear(struct inbox *in);
 /*
- * Holds a message: a copy of data, or (fd >= 0) the memfd holding len
- * bytes, which the inbox takes.  sync and unsettled as in struct held.
- * False when out of memory.
+ * Holds the message of MSG body b: a copy of its payload, or (fd >= 0)
+ * the memfd holding b->size bytes, which the inbox takes.  sync and
+ * unsettled as in struct held.  False when out of memory (or a name is
+ * too long).
  */
-bool	 inbox_push(struct inbox *in, uint64_t id, const char *mailbox,
-	    size_t mailbox_len, long sender, pid_t pid, uid_t uid, int fd,
-	    bool shared, const void *data, size_t len, bool sync,
-	    bool unsettled);
+bool	 inbox_push(struct inbox *in, const struct body_msg *b, int fd,
+	    bool shared, bool sync, bool unsettled);
+/* Drops the held message id, if held (it was taken back). */
+void	 inbox_drop_id(struct inbox *in, uint64_t id);
 /* Gives back a taken message (closing its descriptor if it still has
  * it): a spare block, or freed. */
 void	 inbox_release(struct inbox *in, struct held *h);

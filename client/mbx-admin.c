@@ -56,13 +56,21 @@ mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a)
 		mbx_attr_init(&def);
 		a = &def;
 	}
-	/* Capacity and max_msg ranges are the daemon's to judge. */
+	/* What the wire cannot carry; the rest is the daemon's to judge. */
+	if (a->max_attempts < 0 || a->max_attempts > (long)UINT32_MAX ||
+	    a->ack_timeout_ms < 0 || a->ack_timeout_ms > (long)UINT32_MAX ||
+	    (a->dead_letter != NULL && !mbx_name_ok(a->dead_letter)))
+		return mbx_fail(EINVAL);
 	b = (struct body_create){
 		.name = mbx_str(name),
 		.capacity = a->capacity,
 		.max_msg = a->max_msg,
 		.mode = a->mode,
 		.gid = a->gid == (gid_t)-1 ? PROTO_ID_NONE : (uint32_t)a->gid,
+		.max_attempts = (uint32_t)a->max_attempts,
+		.ack_timeout_ms = (uint32_t)a->ack_timeout_ms,
+		.dead_letter = a->dead_letter != NULL ?
+		    mbx_str(a->dead_letter) : (struct proto_str){ "", 0 },
 	};
 	session_req_begin(c);
 	body_create_put(&c->out, &b);

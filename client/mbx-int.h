@@ -92,6 +92,17 @@ struct mbx {
 
 	struct chan	 chan;		/* the channel, once asked for */
 	uint32_t	 channel_req;	/* the CHANNEL request waiting */
+
+	/* MBX_OPT_ACK: messages handed out and not yet acknowledged. */
+	unsigned	 ack_max;	/* 0: receives consume */
+	struct unacked	*unacked;	/* ack_max slots, in receive order */
+	size_t		 nunacked;
+	uint64_t	 takeback_seen;	/* CHANNEL_DAEMON_TAKEBACK, as read */
+};
+
+struct unacked {
+	uint64_t	 id;
+	bool		 sync;		/* its sender waits: answer needed */
 };
 
 /*

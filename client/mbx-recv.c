@@ -76,6 +76,50 @@ recv_acks_flush_keep_errno(struct mbx *c)
 
 
 /*
+ * With MBX_OPT_ACK the messages asked for (the inbox's and the caller's
+ * included) stay within the handle's n: the daemon hands out no more
+ * than the caller may hold.  At least 1: the receive checked for room.
+ */
+static unsigned
+recv_max(const struct mbx *c, unsigned max)
+{
+	size_t room;
+
+	if (c->ack_max == 0)
+		return max;
+	room = c->ack_max - c->nunacked;
+	room = room > c->inbox.count ? room - c->inbox.count : 1;
+	return room < max ? (unsigned)room : max;
+}
+
+static uint32_t
+recv_flags(const struct mbx *c)
+{
+	return c->ack_max > 0 ? PROTO_RECV_ACK : 0;
+}
+
+/* MBX_OPT_ACK: room for one more message held for the caller? */
+static bool
+recv_room(const struct mbx *c)
+{
+	return c->ack_max == 0 || c->nunacked < c->ack_max;
+}
+
+/*
+ * A shared buffer copied out goes back to its sender once the daemon
+ * knows the message was received.  With MBX_OPT_ACK it may yet come back
+ * (a nack, a crash), pointing at that buffer: it is never handed back.
+ */
+static void
+recv_release(struct mbx *c, struct mbx_msg *m)
+{
+	if (c->ack_max > 0)
+		shm_discard(m);
+	else
+		mbx_msg_free(m);
+}
+
+/*
  * Decodes a MSG body; a message larger than promised breaks the handle
  * (and the daemon then puts it back).  m->fd takes a's descriptor.
  */
@@ -87,7 +131,8 @@ recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
 	a->fd = -1;
 	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
 	if (!body_msg_get(a->body, a->h.len, a->h.flags, &m->b) ||
-	    m->b.mailbox.len > MBX_NAME_MAX || m->b.size > cap ||
+	    m->b.mailbox.len > MBX_NAME_MAX || m->b.origin.len > MBX_NAME_MAX ||
+	    m->b.size > cap ||
 	    m->b.size > SIZE_MAX || m->b.sender_id > LONG_MAX) {
 		if (m->fd >= 0)
 			(void)close(m->fd);
@@ -109,19 +154,43 @@ struct slot {
 	struct mbx_msg	*release;	/* copied out: free after the ACK */
 };
 
+/* Fills in s's meta from the message's held copy h. */
 static void
-slot_meta(struct slot *s, const char *mailbox, size_t mailbox_len,
-    long sender, pid_t pid, uid_t uid, size_t len)
+slot_meta(struct slot *s, const struct held *h)
 {
-	s->len = len;
+	s->len = h->len;
 	if (s->meta == NULL)
 		return;
-	memcpy(s->meta->mailbox, mailbox, mailbox_len);
-	s->meta->mailbox[mailbox_len] = '\0';
-	s->meta->sender_id = sender;
-	s->meta->pid = pid;
-	s->meta->uid = uid;
-	s->meta->len = len;
+	memset(s->meta, 0, sizeof(*s->meta));
+	memcpy(s->meta->mailbox, h->mailbox, sizeof(s->meta->mailbox));
+	s->meta->sender_id = h->sender;
+	s->meta->pid = h->pid;
+	s->meta->uid = h->uid;
+	s->meta->len = h->len;
+	s->meta->id = h->id;
+	s->meta->attempt = h->attempt;
+	s->meta->origin_attempts = h->origin_attempts;
+	memcpy(s->meta->origin, h->origin, sizeof(s->meta->origin));
+}
+
+/* The same from a MSG body (its strings checked by recv_msg_decode()). */
+static void
+slot_meta_body(struct slot *s, const struct body_msg *b)
+{
+	s->len = (size_t)b->size;
+	if (s->meta == NULL)
+		return;
+	memset(s->meta, 0, sizeof(*s->meta));
+	memcpy(s->meta->mailbox, b->mailbox.ptr, b->mailbox.len);
+	s->meta->sender_id = (long)b->sender_id;
+	s->meta->pid = (pid_t)b->pid;
+	s->meta->uid = (uid_t)b->uid;
+	s->meta->len = (size_t)b->size;
+	s->meta->id = b->msg_id;
+	s->meta->attempt = b->attempt;
+	s->meta->origin_attempts = b->origin_attempts;
+	if (b->origin.len > 0)
+		memcpy(s->meta->origin, b->origin.ptr, b->origin.len);
 }
 
 /*
@@ -188,8 +257,7 @@ recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 
 	inbox_take(&c->inbox, h);
 	h->fd = -1;
-	slot_meta(s, h->mailbox, strlen(h->mailbox), h->sender, h->pid,
-	    h->uid, h->len);
+	slot_meta(s, h);
 	if (slot_fill(c, s, h->data, fd, h->shared, h->len) == -1) {
 		/* Unacknowledged, the daemon gives it out again later. */
 		inbox_release(&c->inbox, h);
@@ -197,7 +265,7 @@ recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 	}
 	inbox_release(&c->inbox, h);
 	/* A sync one comes from recv_probe(): its sender waits for this. */
-	if (session_ack(c, id, sync) == -1) {
+	if (session_consume(c, id, sync) == -1) {
 		slot_drop(s);
 		return -1;
 	}
@@ -220,8 +288,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	if (recv_msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap,
 	    &m) == -1)
 		return -1;
-	slot_meta(s, m.b.mailbox.ptr, m.b.mailbox.len, (long)m.b.sender_id,
-	    (pid_t)m.b.pid, (uid_t)m.b.uid, (size_t)m.b.size);
+	slot_meta_body(s, &m.b);
 	if (slot_fill(c, s, m.b.payload.ptr, m.fd, m.shared,
 	    (size_t)m.b.size) == -1)
 		return net_break(&c->net, errno);
@@ -240,10 +307,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		/* Held messages are never sync ones: those come alone. */
-		if (!inbox_push(&c->inbox, h.b.msg_id, h.b.mailbox.ptr,
-		    h.b.mailbox.len, (long)h.b.sender_id, (pid_t)h.b.pid,
-		    (uid_t)h.b.uid, h.fd, h.shared, h.b.payload.ptr,
-		    (size_t)h.b.size, false, !any)) {
+		if (!inbox_push(&c->inbox, &h.b, h.fd, h.shared, false, !any)) {
 			(void)net_break(&c->net, ENOMEM);
 			goto drop;
 		}
@@ -252,7 +316,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	/* The daemon took the oldest it had, one after the other. */
 	if (any)
 		inbox_settle(&c->inbox, last);
-	if (session_ack(c, m.b.msg_id, sync) == -1)
+	if (session_consume(c, m.b.msg_id, sync) == -1)
 		goto drop;
 	return 0;
 drop:
@@ -272,7 +336,7 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 		.name = mbx_str(name != NULL ? name : ""),
 		.timeout_ms = timeout_ms,
 		.cap = s->obj != NULL ? UINT64_MAX : s->cap,
-		.max_count = max,
+		.max_count = recv_max(c, max),
 		.budget = MBX_PREFETCH_BYTES,
 	};
 	struct answer a;
@@ -280,7 +344,7 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 
 	session_req_begin(c);
 	body_recv_put(&c->out, &b);
-	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
+	if ((id = session_req_end(c, PROTO_RECV, recv_flags(c), 0)) == 0)
 		return -1;
 	if (session_call(c, id, NULL, 0, &a) == -1)
 		return -1;
@@ -308,7 +372,7 @@ recv_probe(struct mbx *c)
 		.name = { "", 0 },
 		.timeout_ms = 0,
 		.cap = UINT64_MAX,
-		.max_count = c->prefetch,
+		.max_count = recv_max(c, c->prefetch),
 		.budget = MBX_PREFETCH_BYTES,
 	};
 	struct answer a;
@@ -318,7 +382,7 @@ recv_probe(struct mbx *c)
 
 	session_req_begin(c);
 	body_recv_put(&c->out, &b);
-	if ((id = session_req_end(c, PROTO_RECV, 0, 0)) == 0)
+	if ((id = session_req_end(c, PROTO_RECV, recv_flags(c), 0)) == 0)
 		return -1;
 	if (session_call(c, id, NULL, 0, &a) == -1)
 		return -1;
@@ -340,10 +404,8 @@ recv_probe(struct mbx *c)
 		    recv_msg_decode(c, &a, UINT64_MAX, &m) == -1)
 			return net_break(&c->net, EPROTO);
 		more = (a.h.flags & PROTO_MSG_MORE) != 0;
-		if (!inbox_push(&c->inbox, m.b.msg_id, m.b.mailbox.ptr,
-		    m.b.mailbox.len, (long)m.b.sender_id, (pid_t)m.b.pid,
-		    (uid_t)m.b.uid, m.fd, m.shared, m.b.payload.ptr,
-		    (size_t)m.b.size, (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+		if (!inbox_push(&c->inbox, &m.b, m.fd, m.shared,
+		    (a.h.flags & PROTO_MSG_SYNC) != 0, false))
 			return net_break(&c->net, ENOMEM);
 		last = m.b.msg_id;
 		if (more && session_answer_wait(c, id, &a) == -1)
@@ -414,7 +476,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 		slot_drop(s);
 		ret = -1;
 	}
-	mbx_msg_free(s->release);
+	recv_release(c, s->release);
 	return ret;
 }
 
@@ -427,6 +489,8 @@ mbx_recv(mbx_t *c, const char *name, void *buf, size_t cap,
 	if (c == NULL || (name != NULL && !mbx_name_ok(name)) ||
 	    (buf == NULL && cap > 0) || timeout_ms < -1)
 		return mbx_fail(EINVAL);
+	if (!recv_room(c))
+		return mbx_fail(EBUSY);
 	if (recv_one(c, name, &s, timeout_ms) == -1)
 		return -1;
 	return (ssize_t)s.len;
@@ -442,6 +506,8 @@ mbx_recvmsg(mbx_t *c, const char *name, mbx_msg_t **m,
 	    timeout_ms < -1)
 		return mbx_fail(EINVAL);
 	*m = NULL;
+	if (!recv_room(c))
+		return mbx_fail(EBUSY);
 	return recv_one(c, name, &s, timeout_ms);
 }
 
@@ -457,7 +523,9 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 	for (i = 0; i < n; i++)
 		if (v[i].buf == NULL && v[i].cap > 0)
 			return mbx_fail(EINVAL);
-	for (i = 0; i < n; i++) {
+	if (!recv_room(c))
+		return mbx_fail(EBUSY);
+	for (i = 0; i < n && recv_room(c); i++) {
 		struct slot s = { v[i].buf, v[i].cap, &v[i].meta, 0, NULL,
 		    NULL };
 		unsigned max = n - i > c->prefetch ? (unsigned)(n - i) :
@@ -489,7 +557,7 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 				shm_discard(s.release);
 				return (ssize_t)(i + 1);
 			}
-			mbx_msg_free(s.release);
+			recv_release(c, s.release);
 		}
 	}
 	/*
@@ -502,3 +570,25 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 	return (ssize_t)i;
 }
 
+
+/* mbx_ack() and mbx_nack(): the checks, then session_settle_held(). */
+static int
+recv_settle(mbx_t *c, const struct mbx_meta *m, bool nack, int delay_ms)
+{
+	if (c == NULL || m == NULL || c->ack_max == 0 || delay_ms < 0 ||
+	    (uint64_t)delay_ms > PROTO_NACK_DELAY_MAX)
+		return mbx_fail(EINVAL);
+	return session_settle_held(c, m->id, nack, (uint32_t)delay_ms);
+}
+
+MBX_EXPORT int
+mbx_ack(mbx_t *c, const struct mbx_meta *m)
+{
+	return recv_settle(c, m, false, 0);
+}
+
+MBX_EXPORT int
+mbx_nack(mbx_t *c, const struct mbx_meta *m, int delay_ms)
+{
+	return recv_settle(c, m, true, delay_ms);
+}

@@ -175,6 +175,8 @@ session_read(struct mbx *c, struct answer *a)
  * A REVOKE: the daemon took back the messages we held from a mailbox
  * (its binding moved, or it is gone, and with it any credit there).
  */
+static void unacked_forget(struct mbx *, uint64_t);
+
 static int
 session_revoke(struct mbx *c, struct answer *a)
 {
@@ -183,6 +185,12 @@ session_revoke(struct mbx *c, struct answer *a)
 	if (!body_revoke_get(a->body, a->h.len, a->h.flags, &b) ||
 	    a->h.id != 0)
 		return net_break(&c->net, EPROTO);
+	/* One message taken back: whether held for the caller or ahead. */
+	if (b.what == PROTO_REVOKE_MSG) {
+		unacked_forget(c, b.msg_id);
+		inbox_drop_id(&c->inbox, b.msg_id);
+		return 0;
+	}
 	if (b.what != PROTO_REVOKE_CREDIT)
 		inbox_drop_mailbox(&c->inbox, b.mailbox.ptr, b.mailbox.len);
 	if (b.what != PROTO_REVOKE_BINDING)
@@ -528,6 +536,134 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 	if (status != PROTO_OK)
 		return session_status_fail(c, status);
 	return session_reply_bare(c, &a);
+}
+
+/*
+ * Explicit acknowledgement (MBX_OPT_ACK): the messages handed to the
+ * caller and not yet acknowledged, in receive order (acknowledgements
+ * mostly come in that order too, so the search is short).
+ */
+static ssize_t
+unacked_find(const struct mbx *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->nunacked; i++)
+		if (c->unacked[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void
+unacked_remove(struct mbx *c, size_t i)
+{
+	memmove(&c->unacked[i], &c->unacked[i + 1],
+	    (c->nunacked - i - 1) * sizeof(c->unacked[0]));
+	c->nunacked--;
+}
+
+static void
+unacked_forget(struct mbx *c, uint64_t id)
+{
+	ssize_t i = unacked_find(c, id);
+
+	if (i >= 0)
+		unacked_remove(c, (size_t)i);
+}
+
+int
+session_consume(struct mbx *c, uint64_t msg_id, bool sync)
+{
+	if (c->ack_max == 0)
+		return session_ack(c, msg_id, sync);
+	/* The receive checked for room: the slots were allocated by setopt. */
+	c->unacked[c->nunacked].id = msg_id;
+	c->unacked[c->nunacked].sync = sync;
+	c->nunacked++;
+	return 0;
+}
+
+/* Starts an ACK or NACK of msg_id in c->out: its request id, or 0. */
+static uint32_t
+settle_put(struct mbx *c, uint64_t msg_id, bool nack, uint32_t delay_ms,
+    bool reply)
+{
+	session_req_begin(c);
+	if (nack) {
+		struct body_nack b = { msg_id, delay_ms, reply };
+
+		body_nack_put(&c->out, &b);
+	} else {
+		struct body_ack b = { .count = 1, .ids = &msg_id };
+
+		body_ack_put(&c->out, &b);
+	}
+	return session_req_end(c, nack ? PROTO_NACK : PROTO_ACK,
+	    reply ? PROTO_ACK_REPLY : 0, 0);
+}
+
+/*
+ * The fast path is the fence pair of PROTOCOL.md ("Taken back"): mbxd
+ * moves the takeback word, fences, then reads the socket before it takes
+ * a message back.  Here the ACK is written, a fence, and the word read:
+ * unmoved, mbxd will read the ACK before any takeback, so the message is
+ * done.  Moved, the ACK may have come too late: a round trip tells,
+ * since every REVOKE of a message taken back before the ACK was read
+ * comes ahead of the answer.
+ */
+int
+session_settle_held(struct mbx *c, uint64_t msg_id, bool nack,
+    uint32_t delay_ms)
+{
+	ssize_t i = unacked_find(c, msg_id);
+	bool written = false, held;
+	struct answer a;
+	uint32_t id, status;
+
+	if (c->net.broken)
+		return mbx_fail(ECONNRESET);
+	if (i < 0)
+		return mbx_fail(ESTALE);
+	/* A sync sender may withdraw it: only the answer tells. */
+	if (!c->unacked[i].sync) {
+		/* Its answer comes after any REVOKE: look again after it. */
+		if (c->chan.state == CHAN_NONE) {
+			if (session_channel_open(c) == -1)
+				return -1;
+			if ((i = unacked_find(c, msg_id)) < 0)
+				return mbx_fail(ESTALE);
+		}
+		if (c->chan.state == CHAN_OPEN &&
+		    chan_takeback(&c->chan) == c->takeback_seen) {
+			if ((id = settle_put(c, msg_id, nack, delay_ms,
+			    false)) == 0)
+				return net_break(&c->net, ENOMEM);
+			if (session_req_send(c, NULL, 0) == -1)
+				return -1;
+			written = true;
+			channel_fence();
+			if (chan_takeback(&c->chan) == c->takeback_seen) {
+				unacked_remove(c, (size_t)i);
+				return 0;
+			}
+		}
+	}
+	if (c->chan.state == CHAN_OPEN)
+		c->takeback_seen = chan_takeback(&c->chan);
+	if ((id = settle_put(c, msg_id, nack, delay_ms, true)) == 0)
+		return net_break(&c->net, ENOMEM);
+	if (session_call(c, id, NULL, 0, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1 ||
+	    session_reply_bare(c, &a) == -1)
+		return -1;
+	/* A REVOKE read on the way forgot it if it was taken back. */
+	i = unacked_find(c, msg_id);
+	held = i >= 0;
+	if (held)
+		unacked_remove(c, (size_t)i);
+	if (status == PROTO_OK || (status == PROTO_STALE && written && held))
+		return 0;
+	if (status == PROTO_STALE)
+		return mbx_fail(ESTALE);
+	return session_status_fail(c, status);
 }
 
 /*

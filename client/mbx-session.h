@@ -102,6 +102,20 @@ int	 session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
 /* Acknowledgements. */
 /* Confirms the message msg_id the caller now has (sync: at once). */
 int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync);
+/*
+ * The second phase of a receive: session_ack() on a handle that
+ * consumes, else (MBX_OPT_ACK) the message is noted as held for the
+ * caller's mbx_ack() or mbx_nack().  0 or -1.
+ */
+int	 session_consume(struct mbx *c, uint64_t msg_id, bool sync);
+/*
+ * mbx_ack() (nack false) or mbx_nack() of a held message: written
+ * without waiting unless the daemon took something back since the last
+ * look (the takeback word), then checked by a round trip.  0, or -1
+ * with ESTALE when the handle no longer holds it.
+ */
+int	 session_settle_held(struct mbx *c, uint64_t msg_id, bool nack,
+	    uint32_t delay_ms);
 /* Writes the pending acknowledgements now, alone. */
 int	 session_acks_flush(struct mbx *c);
 

@@ -102,6 +102,33 @@ mbx_tune(struct mbx *c)
 		c->chan.state = CHAN_OFF;
 }
 
+/*
+ * MBX_OPT_ACK: the slots for n unacknowledged messages are allocated
+ * here, so that a receive never fails to note one.  Messages held ahead
+ * of calls were asked for under the old mode; they stay as they came
+ * (the daemon times out only those asked for with PROTO_RECV_ACK).
+ */
+static int
+mbx_set_ack(struct mbx *c, long value)
+{
+	struct unacked *u = NULL;
+
+	if (value < 0 || value > MBX_ACK_LIMIT)
+		return mbx_fail(EINVAL);
+	if ((size_t)value < c->nunacked || (value == 0 && c->nunacked > 0))
+		return mbx_fail(EBUSY);
+	if (value > 0) {
+		if ((u = calloc((size_t)value, sizeof(*u))) == NULL)
+			return mbx_fail(ENOMEM);
+		if (c->nunacked > 0)
+			memcpy(u, c->unacked, c->nunacked * sizeof(*u));
+	}
+	free(c->unacked);
+	c->unacked = u;
+	c->ack_max = (unsigned)value;
+	return 0;
+}
+
 MBX_EXPORT int
 mbx_setopt(mbx_t *c, int opt, long value)
 {
@@ -125,6 +152,8 @@ mbx_setopt(mbx_t *c, int opt, long value)
 			return mbx_fail(EINVAL);
 		c->zerocopy_above = (size_t)value;
 		return 0;
+	case MBX_OPT_ACK:
+		return mbx_set_ack(c, value);
 	default:
 		return mbx_fail(EINVAL);
 	}
@@ -172,6 +201,7 @@ mbx_close(mbx_t *c)
 	shm_deinit(&c->shm);
 	chan_deinit(&c->chan);
 	proto_writer_free(&c->out);
+	free(c->unacked);
 	free(c);
 	errno = err;
 }

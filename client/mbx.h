@@ -18,6 +18,7 @@
 #define MBX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -54,7 +55,17 @@ struct mbx_attr {
 	size_t	max_msg;	/* largest message accepted, in bytes */
 	unsigned mode;		/* permission bits as for a file; 0: 0600 */
 	gid_t	gid;		/* group; (gid_t)-1: the creator's */
-	long	reserved[5];	/* room for later fields; zeroed by init */
+	/*
+	 * Work queues (see MBX_OPT_ACK).  max_attempts: a message delivered
+	 * that many times that comes back again goes to the mailbox named
+	 * dead_letter (0: unlimited, and then dead_letter may be NULL).
+	 * ack_timeout_ms: a message received with MBX_OPT_ACK and not
+	 * acknowledged within it goes back (0: never).
+	 */
+	long	max_attempts;
+	long	ack_timeout_ms;
+	const char *dead_letter;
+	long	reserved[2];	/* room for later fields; zeroed by init */
 };
 
 struct mbx_meta {
@@ -64,6 +75,16 @@ struct mbx_meta {
 	pid_t	pid;		/* the sender's credentials at connect time */
 	uid_t	uid;
 	size_t	len;		/* payload length */
+	uint64_t id;		/* unique while mbxd runs; kept when the
+				 * message is delivered again */
+	unsigned attempt;	/* its delivery in this mailbox: 1, 2, ... */
+	/*
+	 * A dead letter: the mailbox it was moved from and how many times
+	 * it was delivered there ("" and 0 for any other message).
+	 */
+	unsigned origin_attempts;
+	char	origin[MBX_NAME_MAX + 1];
+	long	reserved[4];	/* room for later fields */
 };
 
 /*
@@ -309,8 +330,44 @@ void	 mbx_msg_free(mbx_msg_t *m);
 #define MBX_OPT_PREFETCH	1
 #define MBX_OPT_CREDIT		2
 #define MBX_OPT_ZEROCOPY	3
+/*
+ * MBX_OPT_ACK (default 0; 1 to MBX_ACK_LIMIT): explicit acknowledgement.
+ * With n >= 1 a receive no longer consumes: the message stays the
+ * daemon's until mbx_ack() (done for good) or mbx_nack() (back to its
+ * mailbox), and goes back to the head of its mailbox by itself, with its
+ * attempt count raised, when this handle closes, its process dies, its
+ * binding moves, or the mailbox's ack_timeout_ms passes.  At most n
+ * messages are received and not yet acknowledged on the handle (counting
+ * the ones the library holds ahead of calls, which the prefetch then
+ * never exceeds): a receive past that fails with EBUSY without waiting.
+ * Changing n below the count held, or to 0 while any is held: EBUSY.
+ */
+#define MBX_OPT_ACK		4
+#define MBX_ACK_LIMIT		65536
 
 int	 mbx_setopt(mbx_t *c, int opt, long value);
+
+/*
+ * Explicit acknowledgement (MBX_OPT_ACK).  m is the meta a receive of
+ * this handle filled in.
+ *
+ * mbx_ack(): the message is done: once it returns 0 the message never
+ * comes back, even if the process dies at once.  mbx_nack(): it goes back
+ * to the head of its mailbox now (delay_ms 0) or after delay_ms (at most
+ * one day), to be delivered again with attempt + 1, or to the mailbox's
+ * dead-letter mailbox once it was delivered max_attempts times.
+ *
+ * Neither waits for the daemon as a rule: the acknowledgement is written
+ * and the call returns.  Only when the daemon took messages back from
+ * this handle since its last look (a timeout, a rebind, an evict), when
+ * the handle has no channel (see MBX_OPT_CREDIT), or for a message whose
+ * sender waits for it (MBX_SYNC) does the call wait for the daemon's
+ * answer.  Errors: EINVAL (no MBX_OPT_ACK on this handle, m NULL, a bad
+ * delay), ESTALE (this handle no longer holds that message: taken back,
+ * withdrawn by its synchronous sender, acknowledged already), ECONNRESET.
+ */
+int	 mbx_ack(mbx_t *c, const struct mbx_meta *m);
+int	 mbx_nack(mbx_t *c, const struct mbx_meta *m, int delay_ms);
 
 /*
  * Operator calls, used by mbxctl(1).

@@ -32,7 +32,7 @@
 #include "mbx.h"
 #include "proto.h"
 
-#define MBXCTL_VERSION	"0.1.0"
+#define MBXCTL_VERSION	"0.2.0"
 
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
@@ -50,6 +50,10 @@ enum {
 	OPT_QUEUE,
 	OPT_MODE,
 	OPT_GROUP,
+	OPT_MAX_ATTEMPTS,
+	OPT_DEAD_LETTER,
+	OPT_ACK_TIMEOUT,
+	OPT_ACK,
 };
 
 /* Verb options as bits, so that each verb says which ones it takes. */
@@ -62,6 +66,10 @@ enum {
 #define O_QUEUE		0x40u
 #define O_MODE		0x80u
 #define O_GROUP		0x100u
+#define O_MAX_ATTEMPTS	0x200u
+#define O_DEAD_LETTER	0x400u
+#define O_ACK_TIMEOUT	0x800u
+#define O_ACK		0x1000u
 
 /* The parsed command line. */
 struct args {
@@ -79,6 +87,9 @@ struct args {
 	uid_t		 uid;		/* chown; (uid_t)-1 keeps it */
 	gid_t		 gid;		/* create --group, chown; (gid_t)-1:
 					 * the default, or keep it */
+	long		 max_attempts;	/* create --max-attempts */
+	const char	*dead_letter;	/* create --dead-letter */
+	long		 ack_timeout;	/* create --ack-timeout, ms */
 	const char	*verb;
 	char		**ops;		/* the verb's operands */
 	int		 nops;
@@ -114,7 +125,7 @@ static const struct {
 	{ EDQUOT, "EDQUOT" }, { EMFILE, "EMFILE" }, { ENFILE, "ENFILE" },
 	{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENOTSOCK, "ENOTSOCK" },
 	{ ENOTDIR, "ENOTDIR" }, { EPIPE, "EPIPE" }, { EIO, "EIO" },
-	{ ENOSPC, "ENOSPC" }, { EBADF, "EBADF" },
+	{ ENOSPC, "ENOSPC" }, { EBADF, "EBADF" }, { ESTALE, "ESTALE" },
 };
 
 /*
@@ -150,8 +161,11 @@ static const struct {
 	{ EBUSY, "recv", "another receiver is bound" },
 	{ EINVAL, "recv", "invalid mailbox name, or a direct address" },
 	{ EDQUOT, "recv", "too many clients stand by on this mailbox" },
+	{ ESTALE, "recv --ack", "the message was taken back before it was "
+	    "acknowledged; it will be delivered again" },
 
-	{ EINVAL, "create", "invalid name, capacity or maximum message size" },
+	{ EINVAL, "create", "invalid name, capacity, maximum message size or "
+	    "dead-letter mailbox (--max-attempts needs --dead-letter)" },
 	{ EPERM, "create", "not a member of that group" },
 	{ EDQUOT, "create",
 	    "quota exceeded for this user: too many mailboxes" },
@@ -268,10 +282,11 @@ static const char usage_text[] =
 "\n"
 "Verbs:\n"
 "  list                  show every mailbox: NAME OWNER MODE CAPACITY QUEUED\n"
-"                        RECEIVER STANDBY SENT RECEIVED\n"
+"                        INFLIGHT RECEIVER STANDBY SENT RECEIVED\n"
 "  clients               show every connected client: ID PID UID COMM BOUND\n"
 "  create NAME [--capacity N|unbounded] [--max-msg BYTES] [--mode OCTAL]\n"
-"         [--group NAME|GID]\n"
+"         [--group NAME|GID] [--max-attempts N --dead-letter NAME2]\n"
+"         [--ack-timeout MS]\n"
 "                        create a mailbox, owned by you; capacity 0 is a\n"
 "                        rendezvous (default capacity 1024, default max-msg\n"
 "                        1048576, default mode 0600, default group yours)\n"
@@ -288,7 +303,7 @@ static const char usage_text[] =
 "                        send DATA as one message; without DATA, all of\n"
 "                        standard input is the message.  NAME may be a\n"
 "                        direct address @ID\n"
-"  recv NAME [--count N] [--timeout MS] [--replace|--queue]\n"
+"  recv NAME [--count N] [--timeout MS] [--replace|--queue] [--ack]\n"
 "                        bind as the receiver of NAME (exclusively, unless\n"
 "                        --replace or --queue), receive N messages and\n"
 "                        print each payload followed by a newline\n"
@@ -311,6 +326,15 @@ static const char usage_text[] =
 "      --max-msg BYTES   create: the largest message it accepts\n"
 "      --mode OCTAL      create: permission bits, 1 to 0777 (default 0600)\n"
 "      --group NAME|GID  create: the mailbox's group, one you are in\n"
+"      --max-attempts N  create: a message delivered N times that comes\n"
+"                        back again moves to the --dead-letter mailbox\n"
+"                        (default 0: no limit)\n"
+"      --dead-letter NAME2\n"
+"                        create: where such messages go (needed with\n"
+"                        --max-attempts; NAME2 need not exist yet)\n"
+"      --ack-timeout MS  create: a message received with explicit\n"
+"                        acknowledgement and not acknowledged within MS\n"
+"                        goes back to the head (default 0: never)\n"
 "      --timeout MS      send, recv: -1 waits for ever (the default), 0 never\n"
 "                        waits, N waits at most N milliseconds (per message)\n"
 "      --sync            send: return only once a receiver has the message;\n"
@@ -319,6 +343,9 @@ static const char usage_text[] =
 "                        error or a signal)\n"
 "      --replace         recv: take the binding from the current receiver\n"
 "      --queue           recv: stand by until the binding is free\n"
+"      --ack             recv: acknowledge each message only once it is\n"
+"                        printed and flushed: a killed mbxctl loses nothing,\n"
+"                        the message is delivered again\n"
 "  -h, --help            print this help and exit\n"
 "      --version         print the version and exit\n"
 "\n"
@@ -609,7 +636,8 @@ run_list(mbx_t *c, const struct args *a)
 		{ "NAME", "name", NULL }, { "OWNER", "owner", text_user },
 		{ "MODE", "mode", NULL },
 		{ "CAPACITY", "capacity", text_capacity },
-		{ "QUEUED", "queued", NULL }, { "RECEIVER", "receiver", NULL },
+		{ "QUEUED", "queued", NULL }, { "INFLIGHT", "inflight", NULL },
+		{ "RECEIVER", "receiver", NULL },
 		{ "STANDBY", "standby", NULL }, { "SENT", "sent", NULL },
 		{ "RECEIVED", "received", NULL },
 	};
@@ -643,6 +671,12 @@ run_create(mbx_t *c, const struct args *a)
 		attr.mode = a->mode;
 	if (a->seen & O_GROUP)
 		attr.gid = a->gid;
+	if (a->seen & O_MAX_ATTEMPTS)
+		attr.max_attempts = a->max_attempts;
+	if (a->seen & O_DEAD_LETTER)
+		attr.dead_letter = a->dead_letter;
+	if (a->seen & O_ACK_TIMEOUT)
+		attr.ack_timeout_ms = a->ack_timeout;
 	if (mbx_create(c, a->ops[0], &attr) == -1)
 		return fail(a, errno);
 	return 0;
@@ -735,11 +769,19 @@ print_json_msg(const char *buf, size_t len, const struct mbx_meta *m)
 		binary = true;
 		data = base64((const unsigned char *)buf, len);
 	}
-	o = json_pack("{s:s, s:I, s:I, s:I, s:o}", "mailbox", m->mailbox,
-	    "sender", (json_int_t)m->sender_id, "pid", (json_int_t)m->pid,
-	    "uid", (json_int_t)m->uid, "data", data);
+	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "mailbox",
+	    m->mailbox, "sender", (json_int_t)m->sender_id, "pid",
+	    (json_int_t)m->pid, "uid", (json_int_t)m->uid, "id",
+	    (json_int_t)m->id, "attempt", (json_int_t)m->attempt, "data", data);
 	if (o == NULL)
 		return -1;
+	/* A dead letter says where it died and after how many attempts. */
+	if (m->origin[0] != '\0' && (json_object_set_new(o, "origin",
+	    json_string(m->origin)) == -1 || json_object_set_new(o,
+	    "origin_attempts", json_integer(m->origin_attempts)) == -1)) {
+		json_decref(o);
+		return -1;
+	}
 	if (binary && json_object_set_new(o, "encoding",
 	    json_string("base64")) == -1) {
 		json_decref(o);
@@ -774,6 +816,8 @@ run_recv(mbx_t *c, const struct args *a)
 	mbx_msg_t *m;
 	int rc = 0;
 
+	if ((a->seen & O_ACK) && mbx_setopt(c, MBX_OPT_ACK, 1) == -1)
+		return fail(a, errno);
 	if (mbx_bind(c, a->ops[0], a->how) == -1)
 		return fail(a, errno);
 	/* Message objects: any size, zero-copy ones read in place. */
@@ -783,6 +827,10 @@ run_recv(mbx_t *c, const struct args *a)
 			break;
 		}
 		rc = print_msg(a, mbx_msg_data(m), mbx_msg_len(m), &meta);
+		/* Printed and flushed first: killed before, it comes back. */
+		if (rc == 0 && (a->seen & O_ACK) && mbx_ack(c, &meta) == -1)
+			rc = failf(a, errno, "%s",
+			    reason("recv --ack", errno));
 		mbx_msg_free(m);
 	}
 	return rc;
@@ -813,17 +861,19 @@ run_unbind(mbx_t *c, const struct args *a)
 static const struct verb verbs[] = {
 	{ "list", 0, 0, 0, "list", run_list },
 	{ "clients", 0, 0, 0, "clients", run_clients },
-	{ "create", 1, 1, O_CAPACITY | O_MAX_MSG | O_MODE | O_GROUP,
+	{ "create", 1, 1, O_CAPACITY | O_MAX_MSG | O_MODE | O_GROUP |
+	    O_MAX_ATTEMPTS | O_DEAD_LETTER | O_ACK_TIMEOUT,
 	    "create NAME [--capacity N|unbounded] [--max-msg BYTES] "
-	    "[--mode OCTAL] [--group NAME|GID]", run_create },
+	    "[--mode OCTAL] [--group NAME|GID] [--max-attempts N "
+	    "--dead-letter NAME2] [--ack-timeout MS]", run_create },
 	{ "destroy", 1, 1, 0, "destroy NAME", run_destroy },
 	{ "purge", 1, 1, 0, "purge NAME", run_purge },
 	{ "chmod", 2, 2, 0, "chmod NAME MODE", run_chmod },
 	{ "chown", 2, 2, 0, "chown NAME [USER][:GROUP]", run_chown },
 	{ "send", 1, 2, O_TIMEOUT | O_SYNC,
 	    "send NAME [DATA] [--timeout MS] [--sync]", run_send },
-	{ "recv", 1, 1, O_COUNT | O_TIMEOUT | O_REPLACE | O_QUEUE,
-	    "recv NAME [--count N] [--timeout MS] [--replace|--queue]",
+	{ "recv", 1, 1, O_COUNT | O_TIMEOUT | O_REPLACE | O_QUEUE | O_ACK,
+	    "recv NAME [--count N] [--timeout MS] [--replace|--queue] [--ack]",
 	    run_recv },
 	{ "rebind", 2, 2, 0, "rebind NAME ID", run_rebind },
 	{ "unbind", 1, 1, 0, "unbind NAME", run_unbind },
@@ -996,6 +1046,10 @@ opt_name(unsigned bit)
 	case O_REPLACE:		return "--replace";
 	case O_MODE:		return "--mode";
 	case O_GROUP:		return "--group";
+	case O_MAX_ATTEMPTS:	return "--max-attempts";
+	case O_DEAD_LETTER:	return "--dead-letter";
+	case O_ACK_TIMEOUT:	return "--ack-timeout";
+	case O_ACK:		return "--ack";
 	default:		return "--queue";
 	}
 }
@@ -1040,6 +1094,19 @@ opt_apply(struct args *a, int opt, const char *arg)
 	case OPT_GROUP:
 		a->seen |= O_GROUP;
 		return parse_group(arg, &a->gid);
+	case OPT_MAX_ATTEMPTS:
+		a->seen |= O_MAX_ATTEMPTS;
+		return parse_long(arg, 0, UINT32_MAX, &a->max_attempts);
+	case OPT_DEAD_LETTER:
+		a->seen |= O_DEAD_LETTER;
+		a->dead_letter = arg;
+		return arg[0] != '\0';
+	case OPT_ACK_TIMEOUT:
+		a->seen |= O_ACK_TIMEOUT;
+		return parse_long(arg, 0, UINT32_MAX, &a->ack_timeout);
+	case OPT_ACK:
+		a->seen |= O_ACK;
+		return true;
 	default:
 		a->seen |= O_QUEUE;
 		a->how = MBX_BIND_QUEUE;
@@ -1061,6 +1128,10 @@ static const struct option longopts[] = {
 	{ "queue", no_argument, NULL, OPT_QUEUE },
 	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
+	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
+	{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
+	{ "ack", no_argument, NULL, OPT_ACK },
 	{ NULL, 0, NULL, 0 },
 };
 

@@ -177,7 +177,16 @@ admin_put_mailbox(struct admin_page *pg, const struct mailbox *mb)
 	    (unsigned)mb->uid, (unsigned)mb->gid, (unsigned)mb->mode);
 	admin_printf(pg, ",\"capacity\":%ld,\"max_msg\":%zu,\"queued\":%zu,"
 	    "\"bytes\":%zu", mb->capacity, mb->max_msg,
-	    mb->nqueued + mb->ninflight, mb->bytes);
+	    mb->nqueued + mb->ninflight + mb->ndelayed, mb->bytes);
+	admin_printf(pg, ",\"inflight\":%zu,\"delayed\":%zu,\"redelivered\":%"
+	    PRIu64 ",\"dead\":%" PRIu64 ",\"max_attempts\":%" PRIu32
+	    ",\"ack_timeout_ms\":%" PRIu32 ",\"dead_letter\":", mb->ninflight,
+	    mb->ndelayed, mb->redelivered, mb->dead, mb->max_attempts,
+	    mb->ack_timeout_ms);
+	if (mb->dead_letter != NULL)
+		admin_put_str(pg, mb->dead_letter, mb->dead_letter_len);
+	else
+		admin_puts(pg, "null");
 	if (mb->receiver != NULL)
 		admin_printf(pg, ",\"receiver\":%" PRIu64, mb->receiver->id);
 	else

@@ -25,9 +25,12 @@
 /*
  * Messages mb handed to its receiver p and that p has not acknowledged go
  * back to the head of the queue, in their order (at-least-once delivery).
+ * With tell (p stays connected), p hears of each one it was to
+ * acknowledge itself, so that its mbx_ack() of it fails.
  */
 static void
-broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb)
+broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb,
+    bool tell)
 {
 	struct msg *m, *prev;
 
@@ -37,7 +40,9 @@ broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb)
 		if (m->holder != p)
 			continue;
 		peer_inflight_remove(p, m);
-		mailbox_return(mb, m);
+		if (tell && m->explicit_ack && p->ops->takeback != NULL)
+			p->ops->takeback(p, mb, m->id);
+		(void)broker_give_back(b, m, NULL);
 		/* A sender that would not wait cannot wait for a redelivery. */
 		if (m->sender != NULL && m->sender->nonblock)
 			broker_withdraw(b, m, -EAGAIN);
@@ -64,7 +69,7 @@ broker_drop_receiver(struct broker *b, struct mailbox *mb, int err)
 	mb->receiver = NULL;
 	ptrvec_remove(&p->bound, mb);
 	broker_wait_fail_recvs(b, p, mb, err);
-	broker_return_inflight(b, p, mb);
+	broker_return_inflight(b, p, mb, err != 0);
 	/* Messages p's library holds ahead of its calls are no longer p's. */
 	if (err != 0)
 		p->ops->revoke(p, mb, PROTO_REVOKE_BINDING);

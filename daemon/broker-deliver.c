@@ -19,6 +19,7 @@
  * (broker-bind.c) and the lifecycle (broker.c), which it never calls.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,22 +91,115 @@ broker_may_take_fds(struct peer *p, unsigned n)
 	return p->ops->may_take_fds == NULL || p->ops->may_take_fds(p, n);
 }
 
+/*
+ * mb's timer goes off at the earliest due of its timed and delayed
+ * lists.  Called when a due is added: one that goes away leaves the
+ * timer early, never late, and broker_expire() sets it again.
+ */
 static void
-broker_take(struct broker *b, struct peer *p, struct msg *m)
+broker_timer_arm(struct broker *b, struct mailbox *mb)
 {
+	uint64_t when = mailbox_next_due(mb);
+
+	if (mb->timer.slot != SIZE_MAX && mb->timer.when <= when)
+		return;
+	deadline_heap_remove(&b->timers, &mb->timer);
+	if (when != DEADLINE_NONE &&
+	    deadline_heap_add(&b->timers, &mb->timer, when) < 0)
+		log_warn("mailbox %s: no memory for its timer: messages due "
+		    "there wait for the next one", mb->name);
+}
+
+static void
+broker_take(struct broker *b, struct peer *p, struct msg *m, bool explicit_ack)
+{
+	struct mailbox *mb = m->mbox;
+
 	/* An asynchronous sender parked on a full queue is done once taken. */
 	if (m->state == MSG_PENDING && m->sender != NULL && !m->sender->sync)
 		broker_send_done(b, m);
-	mailbox_take(m->mbox, m);
+	mailbox_take(mb, m);
 	peer_inflight_add(p, m);
+	if (m->attempts < UINT32_MAX)
+		m->attempts++;
+	m->explicit_ack = explicit_ack;
+	if (explicit_ack && mb->ack_timeout_ms > 0) {
+		mailbox_time(mb, m, broker_now(b) + mb->ack_timeout_ms);
+		broker_timer_arm(b, mb);
+	}
 }
 
 static void
 broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
-    bool more)
+    bool more, bool explicit_ack)
 {
-	broker_take(b, p, m);
+	broker_take(b, p, m, explicit_ack);
 	p->ops->deliver(p, req, m, more);
+}
+
+/*
+ * m, given back by its holder after max_attempts deliveries, moves whole
+ * to its mailbox's dead-letter mailbox, at the tail: its id, payload and
+ * sender stay, and where it came from and how often it was delivered
+ * there go with it.  A message whose sender still waits for it (a
+ * synchronous send) is not moved: that sender's deadline decides.  When
+ * the dead-letter mailbox is missing or full the message stays, said
+ * once in the log.  True when moved.
+ */
+static bool
+broker_dead_letter(struct broker *b, struct msg *m)
+{
+	struct mailbox *mb = m->mbox, *dl = NULL;
+	const char *why = NULL;
+	char *origin;
+
+	if (mb->max_attempts == 0 || m->attempts < mb->max_attempts ||
+	    m->sender != NULL)
+		return false;
+	if (broker_lookup_named(b, mb->dead_letter, mb->dead_letter_len,
+	    &dl) < 0 || dl == mb)
+		why = "does not exist";
+	else if (dl->capacity == 0 || !mailbox_has_room(dl))
+		why = "is full";
+	else if ((origin = malloc(mb->name_len + 1)) == NULL)
+		why = "cannot be reached (no memory)";
+	if (why != NULL) {
+		if (!m->dead_logged)
+			log_warn("mailbox %s: message %llu reached "
+			    "max_attempts (%u deliveries) but stays at the "
+			    "head: its dead-letter mailbox %s %s", mb->name,
+			    (unsigned long long)m->id, m->attempts,
+			    mb->dead_letter, why);
+		m->dead_logged = true;
+		return false;
+	}
+	memcpy(origin, mb->name, mb->name_len + 1);
+	mailbox_drop(mb, m);
+	mb->dead++;
+	free(m->origin);
+	m->origin = origin;
+	m->origin_attempts = m->attempts;
+	m->attempts = 0;
+	m->dead_logged = false;
+	m->holder = NULL;
+	mailbox_add_queued(dl, m);
+	broker_pump(b, dl);
+	return true;
+}
+
+struct msg *
+broker_give_back(struct broker *b, struct msg *m, struct msg *after)
+{
+	struct mailbox *mb = m->mbox;
+
+	if (broker_dead_letter(b, m))
+		return after;
+	/* A message delivered meanwhile is no place to insert after. */
+	if (after != NULL && (after->state != MSG_QUEUED || after->mbox != mb))
+		after = NULL;
+	mailbox_return(mb, m, after);
+	mb->redelivered++;
+	return m;
 }
 
 /*
@@ -131,6 +225,7 @@ broker_pump(struct broker *b, struct mailbox *mb)
 	while ((m = mailbox_head(mb)) != NULL &&
 	    (w = broker_wait_find_recv(rcv, mb)) != NULL) {
 		uint32_t req = w->req;
+		bool w_explicit = w->explicit_ack;
 
 		if (m->len > w->cap) {
 			broker_wait_end(b, w, -EMSGSIZE, true);
@@ -143,7 +238,8 @@ broker_pump(struct broker *b, struct mailbox *mb)
 		err = broker_fit_reader(rcv, m);
 		broker_wait_end(b, w, err, err != 0);
 		if (err == 0)
-			broker_deliver(b, rcv, req, m, false);
+			broker_deliver(b, rcv, req, m, false,
+			    w_explicit);
 	}
 }
 
@@ -482,7 +578,7 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 		if (n > 0 && m->sender != NULL && m->sender->sync)
 			break;
 		total += m->fd >= 0 ? 0 : m->len;
-		broker_take(b, p, m);
+		broker_take(b, p, m, r->explicit_ack);
 		batch[n++] = m;
 		if (m->sender != NULL && m->sender->sync)
 			break;
@@ -524,6 +620,7 @@ broker_recv(struct broker *b, struct peer *p, uint32_t req,
 		return err;
 	w->mbox = r->name != NULL ? mb : NULL;
 	w->cap = r->cap;
+	w->explicit_ack = r->explicit_ack;
 	return BROKER_PARKED;
 }
 
@@ -542,6 +639,62 @@ broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
 	broker_withdraw(b, m, 0);
 	broker_pump(b, mb);
 	return 0;
+}
+
+int
+broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
+    uint32_t delay_ms)
+{
+	struct msg *m = peer_inflight_find(p, msg_id);
+	struct mailbox *mb;
+
+	if (m == NULL)
+		return -ESTALE;
+	mb = m->mbox;
+	peer_inflight_remove(p, m);
+	if (delay_ms == 0 || (mb->max_attempts > 0 &&
+	    m->attempts >= mb->max_attempts && m->sender == NULL)) {
+		(void)broker_give_back(b, m, NULL);
+	} else {
+		mailbox_delay(mb, m, broker_now(b) + delay_ms);
+		broker_timer_arm(b, mb);
+	}
+	broker_pump(b, mb);
+	return 0;
+}
+
+/*
+ * mb's timer went off: delayed messages now due go back to the head of
+ * the queue, in their order, and so do in-flight ones whose holder let
+ * the acknowledgement timeout pass.  The holder's acknowledgements
+ * written before now are applied first (settle), and it is told
+ * (takeback) before the message goes: an mbx_ack() that returned before
+ * this point stays done, one after it fails.
+ */
+static void
+broker_mailbox_due(struct broker *b, struct mailbox *mb, uint64_t now)
+{
+	struct msg *m, *after = NULL;
+
+	while ((m = TAILQ_FIRST(&mb->delayed)) != NULL && m->due <= now)
+		after = broker_give_back(b, m, after);
+	while ((m = TAILQ_FIRST(&mb->timed)) != NULL && m->due <= now) {
+		struct peer *p = m->holder;
+		uint64_t id = m->id;
+
+		if (p->ops->settle != NULL) {
+			p->ops->settle(p);
+			m = peer_inflight_find(p, id);
+			if (m == NULL || m->mbox != mb || !m->timed)
+				continue;
+		}
+		peer_inflight_remove(p, m);
+		if (p->ops->takeback != NULL)
+			p->ops->takeback(p, mb, id);
+		after = broker_give_back(b, m, after);
+	}
+	broker_pump(b, mb);
+	broker_timer_arm(b, mb);
 }
 
 /* A parked call's deadline passed. */
@@ -565,6 +718,15 @@ broker_expire(struct broker *b, uint64_t now)
 {
 	struct wait *w;
 
+	struct deadline *d;
+
 	while ((w = broker_wait_expired(b, now)) != NULL)
 		broker_timeout(b, w);
+	while ((d = deadline_heap_first(&b->timers)) != NULL && d->when <= now) {
+		struct mailbox *mb = (struct mailbox *)((char *)d -
+		    offsetof(struct mailbox, timer));
+
+		deadline_heap_remove(&b->timers, d);
+		broker_mailbox_due(b, mb, now);
+	}
 }

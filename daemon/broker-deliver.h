@@ -14,6 +14,15 @@ struct mailbox;
 void	 broker_msg_free(struct broker *b, struct msg *m);
 /* Frees m wherever it is; its waiting sender gets err (0: nobody). */
 void	 broker_withdraw(struct broker *b, struct msg *m, int err);
+/*
+ * m, in flight (out of its holder's list already) or delayed, goes back
+ * into its mailbox's queue, right after after (NULL: at the head), or to
+ * the dead-letter mailbox once delivered max_attempts times.  Returns
+ * what the next message given back in order goes after.  The caller
+ * pumps the mailbox.
+ */
+struct msg *broker_give_back(struct broker *b, struct msg *m,
+	    struct msg *after);
 /* Moves waiting senders in and hands messages to parked receives. */
 void	 broker_pump(struct broker *b, struct mailbox *mb);
 

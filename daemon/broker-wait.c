@@ -105,6 +105,9 @@ uint64_t
 broker_next_deadline(const struct broker *b)
 {
 	struct deadline *d = deadline_heap_first(&b->deadlines);
+	struct deadline *t = deadline_heap_first(&b->timers);
+	uint64_t when = d != NULL ? d->when : DEADLINE_NONE;
 
-	return d != NULL ? d->when : DEADLINE_NONE;
+	/* The mailboxes' timers (broker-deliver.c) share the clock. */
+	return t != NULL && t->when < when ? t->when : when;
 }

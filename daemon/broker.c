@@ -81,6 +81,7 @@ broker_new(const struct broker_limits *limits)
 	TAILQ_INIT(&b->peers);
 	ptrvec_init(&b->withdrawn);
 	deadline_heap_init(&b->deadlines);
+	deadline_heap_init(&b->timers);
 	b->next_peer_id = 1;
 	b->next_mailbox_id = 1;
 	b->next_msg_id = 1;
@@ -140,6 +141,11 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 		mailbox_drop(mb, m);
 		broker_msg_free(b, m);
 	}
+	while ((m = TAILQ_FIRST(&mb->delayed)) != NULL) {
+		mailbox_drop(mb, m);
+		broker_msg_free(b, m);
+	}
+	deadline_heap_remove(&b->timers, &mb->timer);
 	account_release(&b->accounts, &mb->charge, NULL);
 	mailbox_free(mb);
 }
@@ -157,6 +163,7 @@ broker_free(struct broker *b)
 	table_deinit(&b->mailboxes);
 	ptrvec_deinit(&b->withdrawn);
 	deadline_heap_deinit(&b->deadlines);
+	deadline_heap_deinit(&b->timers);
 	accounts_deinit(&b->accounts);
 	free(b);
 }
@@ -234,6 +241,9 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 	TAILQ_FOREACH(m, &mb->pending, entry)
 		if (m->sender != NULL)
 			broker_wait_end(b, m->sender, err, true);
+	TAILQ_FOREACH(m, &mb->delayed, entry)
+		if (m->sender != NULL)
+			broker_wait_end(b, m->sender, err, true);
 	broker_mailbox_free(b, mb);
 }
 
@@ -282,6 +292,11 @@ broker_check_attr(const struct broker *b, const struct peer *p,
 	if (a->capacity < -1 || a->max_msg > b->limits.max_msg ||
 	    (a->mode & ~(uint32_t)0777) != 0)
 		return -EINVAL;
+	/* Nothing is dropped: a limit on attempts needs somewhere to go. */
+	if ((a->max_attempts > 0 && a->dead_letter_len == 0) ||
+	    (a->dead_letter_len > 0 &&
+	    !proto_name_valid(a->dead_letter, a->dead_letter_len)))
+		return -EINVAL;
 	/* Like chgrp: a group the creator belongs to, unless an admin. */
 	if (p != NULL && a->gid != (gid_t)-1 && !peer_in_group(p, a->gid) &&
 	    !broker_is_admin(b, p))
@@ -303,6 +318,8 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 		return -EINVAL;
 	if ((err = broker_check_attr(b, p, a)) < 0)
 		return err;
+	if (a->dead_letter_len == len && memcmp(a->dead_letter, name, len) == 0)
+		return -EINVAL;
 	if (broker_lookup(b, name, len) != NULL)
 		return -EEXIST;
 	if (max_msg == 0)
@@ -311,6 +328,13 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	mb = mailbox_new(name, len, a->capacity, (size_t)max_msg);
 	if (mb == NULL)
 		return -ENOMEM;
+	if (mailbox_set_dead_letter(mb, a->dead_letter,
+	    a->dead_letter_len) < 0) {
+		mailbox_free(mb);
+		return -ENOMEM;
+	}
+	mb->max_attempts = a->max_attempts;
+	mb->ack_timeout_ms = a->ack_timeout_ms;
 	mb->id = b->next_mailbox_id++;
 	mb->uid = p != NULL ? p->uid : a->uid;
 	mb->gid = a->gid != (gid_t)-1 ? a->gid : p != NULL ? p->gid : 0;
@@ -342,14 +366,29 @@ broker_declare(struct broker *b, const char *name, size_t len,
 		err = broker_create(b, NULL, name, len, a);
 		return err < 0 ? err : BROKER_CREATED;
 	}
-	if (mb->owner != NULL || (err = broker_check_attr(b, NULL, a)) < 0)
-		return mb->owner != NULL ? -EINVAL : err;
+	if (mb->owner != NULL)
+		return -EINVAL;
+	if ((err = broker_check_attr(b, NULL, a)) < 0)
+		return err;
+	if (a->dead_letter_len == len && memcmp(a->dead_letter, name, len) == 0)
+		return -EINVAL;
 	if (max_msg == 0)
 		max_msg = mb->max_msg;
 	if (mb->capacity == a->capacity && mb->max_msg == max_msg &&
 	    mb->uid == a->uid && mb->gid == a->gid &&
-	    mb->mode == (a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE))
+	    mb->mode == (a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE) &&
+	    mb->max_attempts == a->max_attempts &&
+	    mb->ack_timeout_ms == a->ack_timeout_ms &&
+	    mb->dead_letter_len == a->dead_letter_len &&
+	    (a->dead_letter_len == 0 || memcmp(mb->dead_letter,
+	    a->dead_letter, a->dead_letter_len) == 0))
 		return 0;
+	if (mailbox_set_dead_letter(mb, a->dead_letter,
+	    a->dead_letter_len) < 0)
+		return -ENOMEM;
+	/* A new timeout applies to deliveries from now on. */
+	mb->max_attempts = a->max_attempts;
+	mb->ack_timeout_ms = a->ack_timeout_ms;
 	mb->capacity = a->capacity;
 	mb->max_msg = (size_t)max_msg;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;

@@ -82,6 +82,11 @@ struct broker_attr {
 	uint32_t	mode;		/* permission bits; 0: 0600 */
 	uid_t		uid;		/* with a NULL creator: the owner */
 	gid_t		gid;		/* (gid_t)-1: the creator's group */
+	/* Work queues: all three 0 / empty by default. */
+	uint32_t	max_attempts;	/* needs dead_letter */
+	uint32_t	ack_timeout_ms;
+	const char	*dead_letter;	/* a mailbox name, dead_letter_len */
+	size_t		dead_letter_len;
 };
 
 #define BROKER_DEFAULT_MODE	0600
@@ -92,7 +97,8 @@ struct broker {
 	size_t		 nnamed;	/* mailboxes that are not direct */
 	TAILQ_HEAD(, peer) peers;
 	size_t		 npeers;
-	struct deadline_heap deadlines;
+	struct deadline_heap deadlines;	/* parked calls */
+	struct deadline_heap timers;	/* mailboxes: acks due, delays */
 	struct accounts	 accounts;
 	uint64_t	 next_peer_id;
 	uint64_t	 next_mailbox_id;
@@ -129,6 +135,7 @@ struct broker_recv {
 	int		 timeout_ms;
 	unsigned	 max;		/* messages handed at once, >= 1 */
 	uint64_t	 budget;	/* their total payload, past the first */
+	bool		 explicit_ack;	/* the ack timeout applies */
 };
 
 struct broker *broker_new(const struct broker_limits *limits);
@@ -230,6 +237,13 @@ int	 broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	    const struct broker_recv *r);
 /* 0, or -ESTALE when the message is no longer in flight at p. */
 int	 broker_ack(struct broker *b, struct peer *p, uint64_t msg_id);
+/*
+ * Gives a message in flight at p back to its mailbox: to the head now
+ * (delay_ms 0) or after delay_ms, or to the dead-letter mailbox once it
+ * was delivered max_attempts times.  0, or -ESTALE as broker_ack().
+ */
+int	 broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
+	    uint32_t delay_ms);
 
 /* Ends every parked call whose deadline is at or before now. */
 void	 broker_expire(struct broker *b, uint64_t now);

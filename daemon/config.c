@@ -486,12 +486,65 @@ config_limits(struct config_ctx *ctx, struct config *c, json_t *limits)
 	return 0;
 }
 
+/* A count of at most UINT32_MAX at key (absent: 0). */
+static int
+config_u32(struct config_ctx *ctx, json_t *obj, const char *key,
+    uint32_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	config_push(ctx, key, 0);
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > UINT32_MAX)
+		return config_error(ctx, "%s: expected a count from 0 to %u",
+		    key, UINT32_MAX);
+	*out = (uint32_t)json_integer_value(v);
+	config_pop(ctx);
+	return 0;
+}
+
+/* max_attempts, dead_letter and ack_timeout_ms (mbxd.json(5)). */
+static int
+config_work_queue(struct config_ctx *ctx, struct config_mailbox *mb,
+    json_t *obj)
+{
+	json_t *v;
+
+	if (config_u32(ctx, obj, "max_attempts", &mb->max_attempts) < 0 ||
+	    config_u32(ctx, obj, "ack_timeout_ms", &mb->ack_timeout_ms) < 0)
+		return -1;
+	mb->dead_letter[0] = '\0';
+	if ((v = json_object_get(obj, "dead_letter")) != NULL) {
+		config_push(ctx, "dead_letter", 0);
+		if (!json_is_string(v) || !proto_name_valid(
+		    json_string_value(v), json_string_length(v)))
+			return config_error(ctx, "dead_letter: expected a "
+			    "mailbox name, 1-255 bytes of [A-Za-z0-9._:/-]");
+		if (strcmp(json_string_value(v), mb->name) == 0)
+			return config_error(ctx, "dead_letter: a mailbox "
+			    "cannot be its own dead-letter mailbox");
+		snprintf(mb->dead_letter, sizeof(mb->dead_letter), "%s",
+		    json_string_value(v));
+		config_pop(ctx);
+	}
+	if (mb->max_attempts > 0 && mb->dead_letter[0] == '\0') {
+		config_push(ctx, "max_attempts", 0);
+		return config_error(ctx, "max_attempts: needs a "
+		    "\"dead_letter\" mailbox (nothing is dropped)");
+	}
+	return 0;
+}
+
 static int
 config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
     json_t *obj)
 {
 	static const char *const keys[] = { "name", "capacity", "max_msg",
-	    "owner", "group", "mode", NULL };
+	    "owner", "group", "mode", "max_attempts", "dead_letter",
+	    "ack_timeout_ms", NULL };
 	json_t *v;
 
 	if (config_expect_object(ctx, obj, "a mailbox") < 0 ||
@@ -545,7 +598,7 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
 			    "the bits, such as \"0600\"");
 		}
 	}
-	return 0;
+	return config_work_queue(ctx, mb, obj);
 }
 
 static int

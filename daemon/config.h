@@ -28,6 +28,9 @@ struct config_mailbox {
 	uid_t		uid;		/* default root */
 	gid_t		gid;		/* default root */
 	mode_t		mode;		/* default 0600 */
+	uint32_t	max_attempts;	/* 0: unlimited */
+	uint32_t	ack_timeout_ms;	/* 0: none */
+	char		dead_letter[PROTO_NAME_MAX + 1];	/* "": none */
 };
 
 struct config {

@@ -482,13 +482,14 @@ conn_reserve(struct conn *c, size_t want)
 }
 
 /*
- * Hands every complete frame to the owner, or with only >= 0 the frames
- * of that type at the head of the input (paused or not), stopping at the
+ * Hands every complete frame to the owner, or with only != 0 the frames
+ * of those types (a bit per type) at the head of the input (paused or
+ * not), stopping at the
  * first other one; drops what was consumed.  True when it stopped at a
  * complete frame of another type.
  */
 static bool
-conn_parse_some(struct conn *c, int only)
+conn_parse_some(struct conn *c, uint32_t only)
 {
 	size_t off = 0;
 	bool other = false;
@@ -499,13 +500,13 @@ conn_parse_some(struct conn *c, int only)
 	 * callback, which finishes the refusal in order.
 	 */
 	if (c->skip_left > 0) {
-		if (only < 0)
+		if (only == 0)
 			conn_skip(c);
 		return false;
 	}
 	c->parsing = true;
 	/* After a refused handshake nothing more is read: it is not run. */
-	while (!c->dead && (only >= 0 || !c->reading_paused) &&
+	while (!c->dead && (only != 0 || !c->reading_paused) &&
 	    !c->close_after_flush) {
 		struct framer_frame fr;
 		enum framer_result d;
@@ -524,7 +525,8 @@ conn_parse_some(struct conn *c, int only)
 		}
 		if (d == FRAMER_MORE)
 			break;
-		if (only >= 0 && fr.h.type != only) {
+		if (only != 0 && (fr.h.type >= 32 ||
+		    (only & (1u << fr.h.type)) == 0)) {
 			other = true;
 			break;
 		}
@@ -574,7 +576,7 @@ conn_parse_some(struct conn *c, int only)
 static void
 conn_parse(struct conn *c)
 {
-	(void)conn_parse_some(c, -1);
+	(void)conn_parse_some(c, 0);
 }
 
 /*
@@ -721,13 +723,13 @@ conn_read_once(struct conn *c)
  * come after the current one anyway).
  */
 void
-conn_take_leading(struct conn *c, uint16_t type)
+conn_take_leading(struct conn *c, uint32_t types)
 {
 	if (c->dead || c->parsing)
 		return;
 	/* Bounded: a peer writing without pause cannot hold us here. */
 	for (int i = 0; i < 16 && !c->dead; i++) {
-		if (c->in_len > 0 && conn_parse_some(c, type))
+		if (c->in_len > 0 && conn_parse_some(c, types))
 			break;
 		if (c->dead || conn_recv_once(c) <= 0)
 			break;

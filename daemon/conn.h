@@ -69,13 +69,14 @@ struct conn *conn_new(struct event_base *base, int fd, uint32_t max_body,
 void	 conn_free(struct conn *c);
 
 /*
- * Reads what the socket holds now and hands the owner the frames of type
- * `type` at the head of the input, in order, stopping at the first frame
- * of another type (left for the event loop).  Does nothing while this
+ * Reads what the socket holds now and hands the owner the frames whose
+ * types are in `types` (bit 1 << type) at the head of the input, in
+ * order, stopping at the first frame of another type (left for the event
+ * loop).  Does nothing while this
  * connection's own frames are being handed over.  For an owner that must
  * act on what a peer has already said before it acts for another one.
  */
-void	 conn_take_leading(struct conn *c, uint16_t type);
+void	 conn_take_leading(struct conn *c, uint32_t types);
 
 /* Output: append whole frames to the writer, then conn_flush_soon(). */
 struct proto_writer *conn_out(struct conn *c);

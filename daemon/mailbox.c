@@ -1,6 +1,7 @@
 /*
  * mailbox.c - queue and binding state of one mailbox (see mailbox.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ mailbox_new(const char *name, size_t len, long capacity, size_t max_msg)
 	TAILQ_INIT(&mb->queue);
 	TAILQ_INIT(&mb->pending);
 	TAILQ_INIT(&mb->inflight);
+	TAILQ_INIT(&mb->timed);
+	TAILQ_INIT(&mb->delayed);
+	deadline_node_init(&mb->timer);
 	ptrvec_init(&mb->standby);
 	ptrvec_init(&mb->grants);
 	return mb;
@@ -35,6 +39,7 @@ mailbox_free(struct mailbox *mb)
 		return;
 	ptrvec_deinit(&mb->standby);
 	ptrvec_deinit(&mb->grants);
+	free(mb->dead_letter);
 	free(mb);
 }
 
@@ -48,8 +53,8 @@ bool
 mailbox_has_room(const struct mailbox *mb)
 {
 	/* In-flight messages still hold their slot until acknowledged. */
-	return mb->capacity < 0 || mb->nqueued + mb->ninflight + mb->reserved <
-	    (size_t)mb->capacity;
+	return mb->capacity < 0 || mb->nqueued + mb->ninflight + mb->ndelayed +
+	    mb->reserved < (size_t)mb->capacity;
 }
 
 struct msg *
@@ -105,9 +110,16 @@ mailbox_unlink(struct mailbox *mb, struct msg *m)
 	} else if (m->state == MSG_PENDING) {
 		TAILQ_REMOVE(&mb->pending, m, entry);
 		mb->npending--;
+	} else if (m->state == MSG_DELAYED) {
+		TAILQ_REMOVE(&mb->delayed, m, entry);
+		mb->ndelayed--;
 	} else {
 		TAILQ_REMOVE(&mb->inflight, m, mbox_entry);
 		mb->ninflight--;
+	}
+	if (m->timed) {
+		TAILQ_REMOVE(&mb->timed, m, timer_entry);
+		m->timed = false;
 	}
 }
 
@@ -121,14 +133,84 @@ mailbox_take(struct mailbox *mb, struct msg *m)
 }
 
 void
-mailbox_return(struct mailbox *mb, struct msg *m)
+mailbox_return(struct mailbox *mb, struct msg *m, struct msg *after)
 {
-	TAILQ_REMOVE(&mb->inflight, m, mbox_entry);
-	mb->ninflight--;
+	mailbox_unlink(mb, m);
 	m->state = MSG_QUEUED;
 	m->holder = NULL;
-	TAILQ_INSERT_HEAD(&mb->queue, m, entry);
+	if (after != NULL)
+		TAILQ_INSERT_AFTER(&mb->queue, after, m, entry);
+	else
+		TAILQ_INSERT_HEAD(&mb->queue, m, entry);
 	mb->nqueued++;
+}
+
+void
+mailbox_time(struct mailbox *mb, struct msg *m, uint64_t due)
+{
+	struct msg *prev = TAILQ_LAST(&mb->timed, msg_list);
+
+	m->due = due;
+	m->timed = true;
+	/* Deliveries come in time order: the walk is a step, unless the
+	 * mailbox's timeout was lowered meanwhile. */
+	while (prev != NULL && prev->due > due)
+		prev = TAILQ_PREV(prev, msg_list, timer_entry);
+	if (prev != NULL)
+		TAILQ_INSERT_AFTER(&mb->timed, prev, m, timer_entry);
+	else
+		TAILQ_INSERT_HEAD(&mb->timed, m, timer_entry);
+}
+
+void
+mailbox_delay(struct mailbox *mb, struct msg *m, uint64_t due)
+{
+	struct msg *prev;
+
+	mailbox_unlink(mb, m);
+	m->state = MSG_DELAYED;
+	m->holder = NULL;
+	m->due = due;
+	/* Equal dues keep the order they were given back in. */
+	prev = TAILQ_LAST(&mb->delayed, msg_list);
+	while (prev != NULL && prev->due > due)
+		prev = TAILQ_PREV(prev, msg_list, entry);
+	if (prev != NULL)
+		TAILQ_INSERT_AFTER(&mb->delayed, prev, m, entry);
+	else
+		TAILQ_INSERT_HEAD(&mb->delayed, m, entry);
+	mb->ndelayed++;
+}
+
+uint64_t
+mailbox_next_due(const struct mailbox *mb)
+{
+	const struct msg *t = TAILQ_FIRST(&mb->timed);
+	const struct msg *d = TAILQ_FIRST(&mb->delayed);
+	uint64_t when = DEADLINE_NONE;
+
+	if (t != NULL)
+		when = t->due;
+	if (d != NULL && d->due < when)
+		when = d->due;
+	return when;
+}
+
+int
+mailbox_set_dead_letter(struct mailbox *mb, const char *name, size_t len)
+{
+	char *copy = NULL;
+
+	if (len > 0) {
+		if ((copy = malloc(len + 1)) == NULL)
+			return -ENOMEM;
+		memcpy(copy, name, len);
+		copy[len] = '\0';
+	}
+	free(mb->dead_letter);
+	mb->dead_letter = copy;
+	mb->dead_letter_len = len;
+	return 0;
 }
 
 void

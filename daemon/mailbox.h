@@ -9,7 +9,11 @@
  *   capacity until it drains;
  * - pending holds messages whose senders wait for room (or, in a
  *   rendezvous mailbox, for a receiver), in arrival order;
- * - receiver is never in standby.
+ * - receiver is never in standby;
+ * - timed holds the in-flight messages that have an acknowledgement
+ *   deadline, in deadline order; delayed the messages given back with a
+ *   delay (NACK), in the order they return.  Delayed messages hold their
+ *   slot, as in-flight ones do.
  * A direct address ("@ID") is a mailbox with an owner: it has no standbys
  * and its owner is always its receiver.
  */
@@ -22,6 +26,7 @@
 #include <sys/types.h>
 
 #include "account.h"
+#include "deadline.h"
 #include "msg.h"
 #include "proto.h"
 #include "ptrvec.h"
@@ -39,6 +44,11 @@ struct mailbox {
 	gid_t		 gid;
 	mode_t		 mode;
 	struct charge	 charge;	/* this mailbox, to its owner uid */
+	/* Work queues (PROTOCOL.md, "Explicit acknowledgement"). */
+	uint32_t	 max_attempts;	/* 0: unlimited */
+	uint32_t	 ack_timeout_ms;	/* 0: none */
+	char		*dead_letter;	/* a mailbox name, or NULL */
+	size_t		 dead_letter_len;
 
 	struct msg_list	 queue;
 	size_t		 nqueued;
@@ -46,6 +56,10 @@ struct mailbox {
 	size_t		 npending;
 	struct msg_list	 inflight;	/* handed out, in that order */
 	size_t		 ninflight;
+	struct msg_list	 timed;		/* in flight with a deadline */
+	struct msg_list	 delayed;	/* given back for later */
+	size_t		 ndelayed;
+	struct deadline	 timer;		/* the earliest due of both */
 	size_t		 bytes;		/* payload bytes of all three */
 	unsigned	 reserved;	/* slots granted to senders ahead */
 	struct ptrvec	 grants;	/* struct grant *, see credit.h */
@@ -55,6 +69,8 @@ struct mailbox {
 
 	uint64_t	 sent;		/* sends that succeeded */
 	uint64_t	 received;	/* receives acknowledged */
+	uint64_t	 redelivered;	/* given back for another delivery */
+	uint64_t	 dead;		/* moved to the dead-letter mailbox */
 };
 
 struct mailbox *mailbox_new(const char *name, size_t len, long capacity,
@@ -76,8 +92,20 @@ void	 mailbox_add_queued(struct mailbox *mb, struct msg *m);
 struct msg *mailbox_accept_pending(struct mailbox *mb);
 /* Takes m out of the queue or pending list: it is now in flight. */
 void	 mailbox_take(struct mailbox *mb, struct msg *m);
-/* Puts in-flight m back at the head of the queue. */
-void	 mailbox_return(struct mailbox *mb, struct msg *m);
+/*
+ * Puts m (in flight or delayed) back into the queue: at its head, or
+ * right after after (a queued message of mb) when not NULL.
+ */
+void	 mailbox_return(struct mailbox *mb, struct msg *m, struct msg *after);
+/* In-flight m must be acknowledged by due (ms). */
+void	 mailbox_time(struct mailbox *mb, struct msg *m, uint64_t due);
+/* In-flight m goes back to the queue at due (ms): delayed until then. */
+void	 mailbox_delay(struct mailbox *mb, struct msg *m, uint64_t due);
+/* The earliest due of the timed and delayed lists, or DEADLINE_NONE. */
+uint64_t mailbox_next_due(const struct mailbox *mb);
+/* Sets the dead-letter mailbox's name (len 0: none); 0 or -ENOMEM. */
+int	 mailbox_set_dead_letter(struct mailbox *mb, const char *name,
+	    size_t len);
 /* Forgets m wherever it is in this mailbox (withdrawn or acknowledged). */
 void	 mailbox_drop(struct mailbox *mb, struct msg *m);
 

@@ -10,7 +10,7 @@
 #include "proto.h"
 #include "server.h"
 
-#define MBXD_VERSION	"0.1.0"
+#define MBXD_VERSION	"0.2.0"
 
 static void
 usage(FILE *f)

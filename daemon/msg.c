@@ -94,7 +94,10 @@ fail:
 void
 msg_free(struct msg *m)
 {
-	if (m != NULL && m->fd >= 0)
+	if (m == NULL)
+		return;
+	if (m->fd >= 0)
 		close(m->fd);
+	free(m->origin);
 	free(m);
 }

@@ -3,8 +3,12 @@
  * accepted until the receiver acknowledges it or it is withdrawn.
  *
  * A message is always in exactly one list: its mailbox's pending list (the
- * sender waits for room or for a rendezvous), its mailbox's queue, or the
+ * sender waits for room or for a rendezvous), its mailbox's queue, its
+ * mailbox's delayed list (given back with a delay, NACK), or the
  * in-flight list of the receiver it was handed to (two-phase receive).
+ * In flight to a receiver that acknowledges explicitly, in a mailbox with
+ * an acknowledgement timeout, it is also in the mailbox's timed list
+ * (timer_entry), in deadline order.
  * In flight it is also in its mailbox's in-flight list (mbox_entry) and in
  * its holder's index by id (hnext), so that an acknowledgement and a
  * receiver losing a mailbox cost what they touch, not what is in flight.
@@ -27,12 +31,23 @@ enum msg_state {
 	MSG_PENDING,	/* not yet accepted into the queue */
 	MSG_QUEUED,
 	MSG_INFLIGHT,	/* handed to a receiver, not yet acknowledged */
+	MSG_DELAYED,	/* given back, returns to the queue at due */
 };
 
 struct msg {
 	TAILQ_ENTRY(msg) entry;
 	TAILQ_ENTRY(msg) mbox_entry;	/* mailbox's in flight, while so */
 	struct msg	*hnext;		/* holder's index chain, see peer.h */
+	TAILQ_ENTRY(msg) timer_entry;	/* mailbox's timed list, if timed */
+	uint64_t	 due;		/* ms: the acknowledgement deadline
+					 * (timed), or the return (delayed) */
+	bool		 timed;
+	bool		 explicit_ack;	/* its holder acknowledges itself */
+	bool		 dead_logged;	/* "cannot move to its dead letters"
+					 * said once */
+	uint32_t	 attempts;	/* deliveries in this mailbox */
+	char		*origin;	/* a dead letter: where it came from */
+	uint32_t	 origin_attempts; /* its deliveries there */
 	uint64_t	 id;		/* unique and increasing: arrival order */
 	struct mailbox	*mbox;
 	struct wait	*sender;	/* the sender's parked call, if it waits */

@@ -43,9 +43,17 @@ struct peer_ops {
 	void	(*revoke)(struct peer *p, const struct mailbox *mb,
 		    unsigned what);
 	/*
-	 * p is about to lose a binding to another connection's call: apply
-	 * the acknowledgements p wrote before it, so that a receive that
-	 * returned before the call stays received.  NULL: nothing to read.
+	 * The message msg_id of mb, in flight at p, was taken back (its
+	 * acknowledgement timeout passed): PROTO_REVOKE_MSG.  Called after
+	 * settle.
+	 */
+	void	(*takeback)(struct peer *p, const struct mailbox *mb,
+		    uint64_t msg_id);
+	/*
+	 * p is about to lose messages it holds to something it did not ask
+	 * for (another connection's call, a timeout): apply the
+	 * acknowledgements p wrote before now, so that a receive or an
+	 * mbx_ack() that returned stays done.  NULL: nothing to read.
 	 */
 	void	(*settle)(struct peer *p);
 	/*
@@ -85,6 +93,7 @@ struct wait {
 	/* WAIT_RECV */
 	struct mailbox	*mbox;		/* NULL: any */
 	uint64_t	 cap;
+	bool		 explicit_ack;	/* RECV with PROTO_RECV_ACK */
 };
 
 TAILQ_HEAD(wait_list, wait);

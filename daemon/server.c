@@ -165,7 +165,8 @@ server_apply(struct server *s, const struct config *c, bool reload)
 	for (size_t i = 0; i < c->nmailboxes; i++) {
 		const struct config_mailbox *mb = &c->mailboxes[i];
 		struct broker_attr a = { mb->capacity, mb->max_msg, mb->mode,
-		    mb->uid, mb->gid };
+		    mb->uid, mb->gid, mb->max_attempts, mb->ack_timeout_ms,
+		    mb->dead_letter, strlen(mb->dead_letter) };
 		int ret = broker_declare(s->broker, mb->name, strlen(mb->name),
 		    &a);
 

@@ -51,6 +51,7 @@ struct session {
 	uint64_t	 dropped[BODY_DROPPED_MAX];
 	uint64_t	 ndropped;	/* ever; the newest at (n - 1) % MAX */
 	uint64_t	 revoke_seq;
+	uint64_t	 takeback_seq;	/* CHANNEL_DAEMON_TAKEBACK */
 	bool		 withdrawing;	/* a grant told it ends: drain first */
 	TAILQ_ENTRY(session) entry;
 };
@@ -66,6 +67,8 @@ static void session_reply(struct peer *, uint32_t, int);
 static void session_deliver(struct peer *, uint32_t, const struct msg *, bool);
 static void session_revoke(struct peer *, const struct mailbox *, unsigned);
 static void session_settle(struct peer *);
+static void session_takeback(struct peer *, const struct mailbox *,
+	    uint64_t);
 static void session_output(void *, int64_t, int);
 static bool session_may_read(void *);
 static bool session_may_take_fds(struct peer *, unsigned);
@@ -85,6 +88,7 @@ static const struct peer_ops session_peer_ops = {
 	.deliver = session_deliver,
 	.revoke = session_revoke,
 	.settle = session_settle,
+	.takeback = session_takeback,
 	.may_take_fds = session_may_take_fds,
 	.withdraw = session_withdraw,
 };
@@ -812,6 +816,10 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 		.sender_id = m->sender_id,
 		.pid = m->pid,
 		.uid = m->uid,
+		.attempt = m->attempts,
+		.origin = { m->origin, m->origin != NULL ? strlen(m->origin) :
+		    0 },
+		.origin_attempts = m->origin_attempts,
 		.has_fd = m->fd >= 0,
 		.size = m->len,
 		.payload = { (const char *)m->data, m->len },
@@ -847,7 +855,7 @@ session_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 {
 	struct session *s = p->ctx;
 	struct proto_writer *w = conn_out(s->conn);
-	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id };
+	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id, 0 };
 	size_t start;
 
 	if (conn_dead(s->conn))
@@ -878,7 +886,7 @@ session_withdraw(struct peer *p, const struct mailbox *mb)
 	struct session *s = p->ctx;
 	struct proto_writer *w;
 	struct body_revoke b = { PROTO_REVOKE_CREDIT, { mb->name,
-	    mb->name_len }, mb->id };
+	    mb->name_len }, mb->id, 0 };
 	size_t start;
 
 	if (!s->has_channel || conn_dead(s->conn))
@@ -917,15 +925,42 @@ session_set_withdraw_end(struct session_set *set)
 }
 
 /*
- * The ACKs p wrote before now: libmbx writes a receive's ACK before the
- * call returns, possibly ahead of its next request.
+ * The ACKs and NACKs p wrote before now: libmbx writes a receive's ACK
+ * before the call returns, possibly ahead of its next request, and an
+ * mbx_ack() writes its ACK and returns.  The takeback word moves first,
+ * then a full fence, then the socket is read: the pair of PROTOCOL.md
+ * ("Taken back"), so an ACK written before its writer saw the word move
+ * is applied here, and one written after is checked by its writer.
  */
 static void
 session_settle(struct peer *p)
 {
 	struct session *s = p->ctx;
 
-	conn_take_leading(s->conn, PROTO_ACK);
+	if (s->has_channel) {
+		channel_store(s->rings.daemon, CHANNEL_DAEMON_TAKEBACK,
+		    ++s->takeback_seq);
+		channel_fence();
+	}
+	conn_take_leading(s->conn, (1u << PROTO_ACK) | (1u << PROTO_NACK));
+}
+
+/* One message went back from p: its ACK or NACK is stale from now. */
+static void
+session_takeback(struct peer *p, const struct mailbox *mb, uint64_t msg_id)
+{
+	struct session *s = p->ctx;
+	struct proto_writer *w = conn_out(s->conn);
+	struct body_revoke b = { PROTO_REVOKE_MSG, { mb->name, mb->name_len },
+	    mb->id, msg_id };
+	size_t start;
+
+	if (conn_dead(s->conn))
+		return;
+	start = proto_frame_begin(w);
+	body_revoke_put(w, &b);
+	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	conn_flush_soon(s->conn);
 }
 
 /* Answers req with err unless the call was parked. */
@@ -989,6 +1024,10 @@ session_create(struct session *s, const struct proto_header *h,
 	a.mode = b.mode;
 	a.uid = s->peer.uid;
 	a.gid = b.gid == PROTO_ID_NONE ? (gid_t)-1 : (gid_t)b.gid;
+	a.max_attempts = b.max_attempts;
+	a.ack_timeout_ms = b.ack_timeout_ms;
+	a.dead_letter = b.dead_letter.ptr;
+	a.dead_letter_len = b.dead_letter.len;
 	/* 0 means "the default" inside the daemon only: a client says. */
 	if (b.capacity < -1 || a.max_msg == 0)
 		ret = -EINVAL;
@@ -1279,6 +1318,7 @@ session_recv(struct session *s, const struct proto_header *h,
 		rq.budget = SESSION_RECV_MAX_BUDGET;
 	rq.name = b.name.len > 0 ? b.name.ptr : NULL;
 	rq.name_len = b.name.len;
+	rq.explicit_ack = b.explicit_ack;
 	ret = rq.timeout_ms < -1 ? -EINVAL :
 	    broker_recv(s->set->broker, &s->peer, h->id, &rq);
 	/* 0: the message itself was the answer. */
@@ -1303,6 +1343,22 @@ session_ack(struct session *s, const struct proto_header *h,
 	for (size_t i = 0; i < b.count; i++)
 		ret = broker_ack(s->set->broker, &s->peer, body_ack_id(&b, i));
 	if (reply)
+		session_reply(&s->peer, h->id, ret);
+	return 0;
+}
+
+static int
+session_nack(struct session *s, const struct proto_header *h,
+    const uint8_t *body, int *fds)
+{
+	struct body_nack b;
+	int ret;
+
+	(void)fds;
+	if (!body_nack_get(body, h->len, h->flags, &b))
+		return -1;
+	ret = broker_nack(s->set->broker, &s->peer, b.msg_id, b.delay_ms);
+	if (b.reply)
 		session_reply(&s->peer, h->id, ret);
 	return 0;
 }
@@ -1404,6 +1460,7 @@ static const session_handler session_handlers[] = {
 	[PROTO_POST] = session_post,
 	[PROTO_CHANNEL] = session_channel,
 	[PROTO_GRANT_CHECK] = session_grant_check,
+	[PROTO_NACK] = session_nack,
 };
 
 static int

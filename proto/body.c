@@ -77,6 +77,9 @@ body_create_put(struct proto_writer *w, const struct body_create *b)
 	proto_put_u64(w, b->max_msg);
 	proto_put_u32(w, b->mode);
 	proto_put_u32(w, b->gid);
+	proto_put_u32(w, b->max_attempts);
+	proto_put_u32(w, b->ack_timeout_ms);
+	body_put_name(w, b->dead_letter);
 }
 
 bool
@@ -92,6 +95,9 @@ body_create_get(const void *body, size_t len, uint32_t flags,
 	out->max_msg = proto_get_u64(&r);
 	out->mode = proto_get_u32(&r);
 	out->gid = proto_get_u32(&r);
+	out->max_attempts = proto_get_u32(&r);
+	out->ack_timeout_ms = proto_get_u32(&r);
+	out->dead_letter = proto_get_str(&r);
 	return proto_reader_done(&r);
 }
 
@@ -183,7 +189,9 @@ body_recv_get(const void *body, size_t len, uint32_t flags,
 {
 	struct proto_reader r;
 
-	(void)flags;
+	if ((flags & ~PROTO_RECV_ACK) != 0)
+		return false;
+	out->explicit_ack = (flags & PROTO_RECV_ACK) != 0;
 	proto_reader_init(&r, body, len);
 	out->name = proto_get_str(&r);
 	out->timeout_ms = proto_get_i32(&r);
@@ -607,6 +615,9 @@ body_msg_write(struct proto_writer *w, const struct body_msg *b, bool head)
 	proto_put_u64(w, b->sender_id);
 	proto_put_u32(w, b->pid);
 	proto_put_u32(w, b->uid);
+	proto_put_u32(w, b->attempt);
+	body_put_name(w, b->origin);
+	proto_put_u32(w, b->origin_attempts);
 	body_put_payload(w, b->has_fd, b->size, b->payload, head);
 }
 
@@ -635,6 +646,9 @@ body_msg_get(const void *body, size_t len, uint32_t flags,
 	out->sender_id = proto_get_u64(&r);
 	out->pid = proto_get_u32(&r);
 	out->uid = proto_get_u32(&r);
+	out->attempt = proto_get_u32(&r);
+	out->origin = proto_get_str(&r);
+	out->origin_attempts = proto_get_u32(&r);
 	body_get_payload(&r, out->has_fd, &out->size, &out->payload);
 	return proto_reader_done(&r);
 }
@@ -645,6 +659,8 @@ body_revoke_put(struct proto_writer *w, const struct body_revoke *b)
 	proto_put_u32(w, b->what);
 	body_put_name(w, b->mailbox);
 	proto_put_u64(w, b->mailbox_id);
+	if (b->what == PROTO_REVOKE_MSG)
+		proto_put_u64(w, b->msg_id);
 }
 
 bool
@@ -658,5 +674,28 @@ body_revoke_get(const void *body, size_t len, uint32_t flags,
 	out->what = proto_get_u32(&r);
 	out->mailbox = proto_get_str(&r);
 	out->mailbox_id = proto_get_u64(&r);
+	out->msg_id = out->what == PROTO_REVOKE_MSG ? proto_get_u64(&r) : 0;
 	return proto_reader_done(&r);
+}
+
+void
+body_nack_put(struct proto_writer *w, const struct body_nack *b)
+{
+	proto_put_u64(w, b->msg_id);
+	proto_put_u32(w, b->delay_ms);
+}
+
+bool
+body_nack_get(const void *body, size_t len, uint32_t flags,
+    struct body_nack *out)
+{
+	struct proto_reader r;
+
+	if ((flags & ~PROTO_ACK_REPLY) != 0)
+		return false;
+	out->reply = (flags & PROTO_ACK_REPLY) != 0;
+	proto_reader_init(&r, body, len);
+	out->msg_id = proto_get_u64(&r);
+	out->delay_ms = proto_get_u32(&r);
+	return proto_reader_done(&r) && out->delay_ms <= PROTO_NACK_DELAY_MAX;
 }

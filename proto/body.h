@@ -71,6 +71,9 @@ struct body_create {
 	uint64_t	 max_msg;
 	uint32_t	 mode;
 	uint32_t	 gid;
+	uint32_t	 max_attempts;	/* 0: unlimited */
+	uint32_t	 ack_timeout_ms;	/* 0: none */
+	struct proto_str dead_letter;	/* empty: none */
 };
 
 void	body_create_put(struct proto_writer *, const struct body_create *);
@@ -123,6 +126,7 @@ struct body_recv {
 	uint64_t	 cap;
 	uint32_t	 max_count;
 	uint64_t	 budget;
+	bool		 explicit_ack;	/* flag PROTO_RECV_ACK */
 };
 
 void	body_recv_put(struct proto_writer *, const struct body_recv *);
@@ -143,6 +147,19 @@ void	body_ack_put(struct proto_writer *, const struct body_ack *);
 bool	body_ack_get(const void *, size_t, uint32_t, struct body_ack *);
 /* The i-th id (i < count) of a decoded ACK. */
 uint64_t body_ack_id(const struct body_ack *, size_t i);
+
+/*
+ * NACK: u64 msg_id, u32 delay_ms (at most PROTO_NACK_DELAY_MAX); flag
+ * PROTO_ACK_REPLY asks for an answer.
+ */
+struct body_nack {
+	uint64_t	 msg_id;
+	uint32_t	 delay_ms;
+	bool		 reply;
+};
+
+void	body_nack_put(struct proto_writer *, const struct body_nack *);
+bool	body_nack_get(const void *, size_t, uint32_t, struct body_nack *);
 
 /* REBIND: str name, u64 client_id. */
 struct body_rebind {
@@ -361,6 +378,9 @@ struct body_msg {
 	uint64_t	 sender_id;
 	uint32_t	 pid;
 	uint32_t	 uid;
+	uint32_t	 attempt;	/* 1 on the first delivery */
+	struct proto_str origin;	/* a dead letter's mailbox, else empty */
+	uint32_t	 origin_attempts; /* its deliveries there */
 	bool		 has_fd;
 	uint64_t	 size;
 	struct proto_str payload;
@@ -371,11 +391,15 @@ void	body_msg_put(struct proto_writer *, const struct body_msg *);
 void	body_msg_put_head(struct proto_writer *, const struct body_msg *);
 bool	body_msg_get(const void *, size_t, uint32_t, struct body_msg *);
 
-/* REVOKE: u32 what (PROTO_REVOKE_*), str mailbox, u64 mailbox_id. */
+/*
+ * REVOKE: u32 what (PROTO_REVOKE_*), str mailbox, u64 mailbox_id, and for
+ * PROTO_REVOKE_MSG alone u64 msg_id.
+ */
 struct body_revoke {
 	uint32_t	 what;
 	struct proto_str mailbox;
 	uint64_t	 mailbox_id;
+	uint64_t	 msg_id;	/* PROTO_REVOKE_MSG */
 };
 
 void	body_revoke_put(struct proto_writer *, const struct body_revoke *);

@@ -68,6 +68,8 @@
 #define CHANNEL_DAEMON_REVOKE	16	/* revocation sequence */
 #define CHANNEL_DAEMON_NOTICE	24	/* notices waiting on the socket */
 #define CHANNEL_DAEMON_SLEEP	32	/* CHANNEL_WANT_*: it sleeps */
+#define CHANNEL_DAEMON_TAKEBACK	40	/* moves before messages the client
+					 * holds are taken from it */
 
 /*
  * What a side that sleeps waits for.  Data wakes it at once (latency);

@@ -98,7 +98,7 @@ put_le64(uint8_t *p, uint64_t v)
 bool
 proto_type_known(uint16_t type)
 {
-	return (type >= PROTO_HELLO && type <= PROTO_GRANT_CHECK) ||
+	return (type >= PROTO_HELLO && type <= PROTO_NACK) ||
 	    (type >= PROTO_REPLY && type <= PROTO_WAKE);
 }
 

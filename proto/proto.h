@@ -40,7 +40,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		6
+#define PROTO_VERSION		7
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -62,7 +62,9 @@ enum proto_type {
 	PROTO_HELLO = 1,	/* u32 version */
 	PROTO_CREATE = 2,	/* str name, i64 capacity, u64 max_msg,
 				 * u32 mode (0: 0600), u32 gid
-				 * (PROTO_ID_NONE: the creator's) */
+				 * (PROTO_ID_NONE: the creator's),
+				 * u32 max_attempts, u32 ack_timeout_ms,
+				 * str dead_letter (empty: none) */
 	PROTO_DESTROY = 3,	/* str name */
 	PROTO_BIND = 4,		/* str name, u32 how */
 	PROTO_UNBIND = 5,	/* str name; flags PROTO_UNBIND_EVICT */
@@ -77,7 +79,8 @@ enum proto_type {
 				 * max_count - 1 more while the payloads
 				 * (the first included) total at most
 				 * budget; each at most cap bytes, at most
-				 * BROKER_RECV_MAX_FDS memfds */
+				 * BROKER_RECV_MAX_FDS memfds; flags
+				 * PROTO_RECV_ACK */
 	PROTO_ACK = 8,		/* u64 msg_id, repeated: one or more;
 				 * flags PROTO_ACK_REPLY (with exactly one)
 				 * asks for an answer; else none comes */
@@ -105,6 +108,9 @@ enum proto_type {
 				 * position on mbxd dropped, their grant
 				 * gone (PROTOCOL.md, "GRANT_CHECK"); the
 				 * OK reply: u32 n, n x u64 position */
+	PROTO_NACK = 19,	/* u64 msg_id, u32 delay_ms: give it back
+				 * (PROTOCOL.md, "NACK"); flags
+				 * PROTO_ACK_REPLY asks for an answer */
 
 	/* daemon -> client */
 	PROTO_REPLY = 64,	/* u32 status, then per request:
@@ -121,7 +127,9 @@ enum proto_type {
 				 *   others: nothing */
 	PROTO_MSG = 65,		/* answer to RECV: u64 msg_id, str mailbox,
 				 * u64 sender_id, u32 pid, u32 uid,
-				 * blob payload (u64 size with
+				 * u32 attempt, str origin (a dead
+				 * letter's mailbox, else empty),
+				 * u32 origin_attempts, blob payload (u64 size with
 				 * PROTO_MSG_FD); flags PROTO_MSG_SYNC,
 				 * _MORE, _FD, _SHARED */
 	PROTO_REVOKE = 66,	/* unsolicited (id 0): u32 what, str
@@ -129,7 +137,9 @@ enum proto_type {
 				 * (PROTO_REVOKE_BINDING), the mailbox and
 				 * any credit in it (PROTO_REVOKE_GONE), or
 				 * the right to post there
-				 * (PROTO_REVOKE_CREDIT) is no more */
+				 * (PROTO_REVOKE_CREDIT) is no more; for
+				 * PROTO_REVOKE_MSG then u64 msg_id: that
+				 * one message was taken back */
 	PROTO_WAKE = 67,	/* unsolicited (id 0), empty: look at the
 				 * channel's rings (PROTOCOL.md, "CHANNEL") */
 };
@@ -141,6 +151,11 @@ enum proto_type {
  * grant (posts already written still land).
  */
 #define PROTO_REVOKE_CREDIT	3
+/*
+ * One message in flight at the connection went back to its mailbox (its
+ * acknowledgement timeout passed): an ACK or NACK of it is stale.
+ */
+#define PROTO_REVOKE_MSG	4
 
 /* "No uid" or "no gid" in CREATE and CHOWN. */
 #define PROTO_ID_NONE		0xffffffffu
@@ -194,6 +209,13 @@ enum proto_bind {
 #define PROTO_MSG_FD		0x4u
 #define PROTO_MSG_SHARED	0x8u
 #define PROTO_ACK_REPLY		0x1u
+/*
+ * RECV: the caller acknowledges each message itself (MBX_OPT_ACK): the
+ * mailbox's acknowledgement timeout applies to what this answers.
+ */
+#define PROTO_RECV_ACK		0x1u
+/* The longest delay a NACK may ask for: one day. */
+#define PROTO_NACK_DELAY_MAX	86400000u
 /* Remove whoever is the receiver (an operator's unbind), not the caller. */
 #define PROTO_UNBIND_EVICT	0x1u
 

@@ -644,10 +644,13 @@ raw_receiver(int rid)
 			more = (h.flags & PROTO_MSG_MORE) != 0;
 			proto_reader_init(&rd, body, h.len);
 			msg_id = proto_get_u64(&rd);
-			proto_get_str(&rd);
-			proto_get_u64(&rd);
-			proto_get_u32(&rd);
-			proto_get_u32(&rd);
+			proto_get_str(&rd);	/* mailbox */
+			proto_get_u64(&rd);	/* sender */
+			proto_get_u32(&rd);	/* pid */
+			proto_get_u32(&rd);	/* uid */
+			proto_get_u32(&rd);	/* attempt */
+			proto_get_str(&rd);	/* origin */
+			proto_get_u32(&rd);	/* origin_attempts */
 			if (h.flags & PROTO_MSG_FD) {
 				size = proto_get_u64(&rd);
 				mapped = raw_map(fd, size,

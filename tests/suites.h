@@ -25,5 +25,6 @@ Suite	*errors_suite(void);	/* tests/test-errors.c: charges, errors */
 Suite	*edges_suite(void);	/* tests/test-edges.c: sockets, names,
 				 * odd but valid traffic */
 Suite	*order_suite(void);	/* tests/test-order.c: causal order, delivery */
+Suite	*ack_suite(void);	/* tests/test-ack.c: work queues (issue 12) */
 
 #endif /* MBX_TESTS_SUITES_H */

@@ -48,7 +48,7 @@ under_ci() {
 }
 
 # The packages `make deb` builds, in the order dpkg --purge takes them.
-PACKAGES="mbx libmbx-dev libmbx1"
+PACKAGES="mbx libmbx-dev libmbx2"
 
 #
 # Helpers for the checks.  They run inside a check's subshell.
@@ -641,13 +641,13 @@ t_install() {
 	mkdir -p "$d"
 	$MAKE -s install DESTDIR="$R" PREFIX=/usr > "$d/install.out" 2>&1 ||
 	    die "make install: $(tail -n 1 "$d/install.out")"
-	for f in usr/sbin/mbxd usr/bin/mbxctl usr/lib/libmbx.so.1 \
+	for f in usr/sbin/mbxd usr/bin/mbxctl usr/lib/libmbx.so.2 \
 	    usr/lib/libmbx.a usr/include/mbx.h usr/lib/pkgconfig/mbx.pc \
 	    usr/share/doc/mbx/mbxd.json.example; do
 		[ -f "$R/$f" ] || die "make install did not install /$f"
 	done
-	[ "$(readlink "$R/usr/lib/libmbx.so")" = libmbx.so.1 ] ||
-	    die "/usr/lib/libmbx.so is not a link to libmbx.so.1"
+	[ "$(readlink "$R/usr/lib/libmbx.so")" = libmbx.so.2 ] ||
+	    die "/usr/lib/libmbx.so is not a link to libmbx.so.2"
 	for f in mbxd.service mbxd.socket sysusers.d/mbx.conf tmpfiles.d/mbx.conf; do
 		[ -n "$(find "$R" -path "*/$f" -type f)" ] ||
 		    die "make install did not install $f"
@@ -658,15 +658,15 @@ t_install() {
 		[ -f "$R/usr/share/man/man${p##*.}/${p##*/}" ] ||
 		    die "make install did not install ${p##*/}"
 	done
-	readelf -d "$R/usr/lib/libmbx.so.1" | grep -q 'SONAME.*\[libmbx\.so\.1\]' ||
-	    die "libmbx.so.1 has no SONAME libmbx.so.1"
+	readelf -d "$R/usr/lib/libmbx.so.2" | grep -q 'SONAME.*\[libmbx\.so\.2\]' ||
+	    die "libmbx.so.2 has no SONAME libmbx.so.2"
 
 	# Only mbx_* is exported, and every function of mbx.h is.
-	nm -D --defined-only "$R/usr/lib/libmbx.so.1" |
+	nm -D --defined-only "$R/usr/lib/libmbx.so.2" |
 	    awk '$2 != "A" { print $3 }' | sed 's/@.*//' | sort > "$d/exported"
-	[ -s "$d/exported" ] || die "libmbx.so.1 exports nothing"
+	[ -s "$d/exported" ] || die "libmbx.so.2 exports nothing"
 	! grep -v '^mbx_' "$d/exported" ||
-	    die "libmbx.so.1 exports more than mbx_*: $(grep -v '^mbx_' "$d/exported" | head -n 3 | tr '\n' ' ')"
+	    die "libmbx.so.2 exports more than mbx_*: $(grep -v '^mbx_' "$d/exported" | head -n 3 | tr '\n' ' ')"
 	grep -o 'mbx_[a-z0-9_]*(' "$R/usr/include/mbx.h" | tr -d '(' | sort -u > "$d/declared"
 	missing=$(comm -23 "$d/declared" "$d/exported")
 	[ -z "$missing" ] || die "mbx.h declares unexported functions: $missing"
@@ -694,8 +694,8 @@ t_install() {
 	    "$top/tests/sysclient.c" $libs > "$d/cc.out" 2>&1 ||
 	    die "cc against the installed tree: $(head -n 1 "$d/cc.out")"
 	LD_LIBRARY_PATH=$R/usr/lib ldd "$d/app" |
-	    grep -q "libmbx.so.1 => $R/usr/lib/libmbx.so.1" ||
-	    die "the program does not load the installed libmbx.so.1"
+	    grep -q "libmbx.so.2 => $R/usr/lib/libmbx.so.2" ||
+	    die "the program does not load the installed libmbx.so.2"
 
 	start "$d/mbxd.log" "$R/usr/sbin/mbxd" \
 	    -c "$R/usr/share/doc/mbx/mbxd.json.example" -s "$d/mbxd.sock"
@@ -764,7 +764,7 @@ t_deb() {
 
 	ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2> /dev/null ||
 	    cc -print-multiarch)
-	for f in /usr/sbin/mbxd /usr/bin/mbxctl /usr/lib/"$ma"/libmbx.so.1 \
+	for f in /usr/sbin/mbxd /usr/bin/mbxctl /usr/lib/"$ma"/libmbx.so.2 \
 	    /usr/lib/"$ma"/libmbx.so /usr/lib/"$ma"/libmbx.a /usr/include/mbx.h \
 	    /usr/lib/"$ma"/pkgconfig/mbx.pc /lib/systemd/system/mbxd.service \
 	    /lib/systemd/system/mbxd.socket /usr/lib/sysusers.d/mbx.conf \

@@ -82,7 +82,7 @@ rec_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 }
 
 static const struct peer_ops rec_ops = { rec_reply, rec_deliver, rec_revoke,
-    NULL, NULL, NULL };
+    NULL, NULL, NULL, NULL };
 
 static struct broker *
 new_broker(uint64_t max_memory)
@@ -112,7 +112,8 @@ add_peer(struct broker *b, struct rec *r)
 static int
 do_create(struct broker *b, const char *name, long capacity)
 {
-	struct broker_attr a = { capacity, 0, 0666, 1000, (gid_t)-1 };
+	struct broker_attr a = { capacity, 0, 0666, 1000, (gid_t)-1, 0, 0,
+	    NULL, 0 };
 
 	return broker_create(b, NULL, name, strlen(name), &a);
 }
@@ -133,7 +134,7 @@ do_recv(struct broker *b, struct rec *r, uint32_t req, const char *name,
     int timeout)
 {
 	struct broker_recv rq = { name, name ? strlen(name) : 0, 64, timeout,
-	    1, 0 };
+	    1, 0, false };
 
 	return broker_recv(b, &r->peer, req, &rq);
 }
@@ -187,8 +188,9 @@ finish(struct broker *b, struct rec **peers, size_t n)
 START_TEST(create_and_destroy)
 {
 	struct broker *b = new_broker(1 << 20);
-	struct broker_attr too_big = { 1, PROTO_MAX_PAYLOAD + 1, 0, 0, 0 };
-	struct broker_attr one = { 1, 0, 0, 0, 0 };
+	struct broker_attr too_big = { 1, PROTO_MAX_PAYLOAD + 1, 0, 0, 0, 0, 0,
+	    NULL, 0 };
+	struct broker_attr one = { 1, 0, 0, 0, 0, 0, 0, NULL, 0 };
 	char big[257];
 
 	ck_assert_int_eq(do_create(b, "jobs", 4), 0);
@@ -271,7 +273,7 @@ START_TEST(too_small_buffer_leaves_message)
 	struct broker *b = new_broker(1 << 20);
 	struct rec s, r;
 	struct rec *all[] = { &s, &r };
-	struct broker_recv small = { "q", 1, 2, 0, 1, 0 };
+	struct broker_recv small = { "q", 1, 2, 0, 1, 0, false };
 
 	add_peer(b, &s);
 	add_peer(b, &r);
@@ -573,7 +575,7 @@ static int
 user_create(struct broker *b, struct rec *r, const char *name, uint32_t mode,
     gid_t gid)
 {
-	struct broker_attr a = { 8, 0, mode, 0, gid };
+	struct broker_attr a = { 8, 0, mode, 0, gid, 0, 0, NULL, 0 };
 
 	return broker_create(b, &r->peer, name, strlen(name), &a);
 }
@@ -814,7 +816,8 @@ START_TEST(zero_copy_credit)
 	 */
 	ck_assert_int_eq(do_bind(b, &owner, "z", PROTO_BIND_EXCLUSIVE), 0);
 	{
-		struct broker_recv rq = { "z", 1, 1 << 20, 0, 64, 1 };
+		struct broker_recv rq = { "z", 1, 1 << 20, 0, 64, 1,
+		    false };
 
 		ck_assert_uint_eq(mbox(b, "z")->nqueued, 5);
 		ck_assert_int_eq(broker_recv(b, &owner.peer, 9, &rq), 0);
@@ -987,7 +990,7 @@ START_TEST(inflight_index)
 {
 	struct broker *b = new_broker(1 << 20);
 	struct rec r, *all[] = { &r };
-	struct broker_recv rq = { "a", 1, 64, 0, 1, 0 };
+	struct broker_recv rq = { "a", 1, 64, 0, 1, 0, false };
 	uint64_t ids[600];
 	char d[16];
 	struct msg *m;

@@ -730,7 +730,8 @@ assert_mode(mbx_t *c, const char *name, const char *mode)
 START_TEST(test_ctl_modes)
 {
 	static const char *const titles[] = { "NAME", "OWNER", "MODE",
-	    "CAPACITY", "QUEUED", "RECEIVER", "STANDBY", "SENT", "RECEIVED" };
+	    "CAPACITY", "QUEUED", "INFLIGHT", "RECEIVER", "STANDBY", "SENT",
+	    "RECEIVED" };
 	struct harness h;
 	struct harness_ctl r;
 	char f[12][64], owner[64], direct[32];
@@ -752,16 +753,16 @@ START_TEST(test_ctl_modes)
 	user_text(getuid(), owner, sizeof(owner));
 	CTL(&h, NULL, &r, "list");
 	check_run(&r, "list", 0, NULL, NULL);
-	ck_assert_uint_eq(table_row(r.out, "NAME", f, 12), 9);
+	ck_assert_uint_eq(table_row(r.out, "NAME", f, 12), 10);
 	for (size_t k = 0; k < sizeof(titles) / sizeof(titles[0]); k++)
 		ck_assert_str_eq(f[k], titles[k]);
-	ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 9);
+	ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 10);
 	ck_assert_str_eq(f[1], owner);
 	ck_assert_str_eq(f[2], "0640");
 	ck_assert_str_eq(f[3], "1024");
-	ck_assert_uint_eq(table_row(r.out, "team", f, 12), 9);
+	ck_assert_uint_eq(table_row(r.out, "team", f, 12), 10);
 	ck_assert_str_eq(f[2], "0660");
-	ck_assert_uint_eq(table_row(r.out, "plain", f, 12), 9);
+	ck_assert_uint_eq(table_row(r.out, "plain", f, 12), 10);
 	ck_assert_str_eq(f[2], "0600");
 	harness_ctl_free(&r);
 
@@ -851,7 +852,7 @@ START_TEST(test_ctl_chown)
 		user_text(54321, want, sizeof(want));
 		CTL(&h, NULL, &r, "list");
 		check_run(&r, "list", 0, NULL, NULL);
-		ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 9);
+		ck_assert_uint_eq(table_row(r.out, "jobs", f, 12), 10);
 		ck_assert_str_eq(f[1], want);
 		harness_ctl_free(&r);
 		/* A name, and "USER:" for the user's login group. */

@@ -268,6 +268,9 @@ raw_msg(int fd, uint32_t id, const char *want, uint32_t *flags)
 	proto_get_u64(&rd);		/* sender_id */
 	proto_get_u32(&rd);		/* pid */
 	proto_get_u32(&rd);		/* uid */
+	proto_get_u32(&rd);		/* attempt */
+	proto_get_str(&rd);		/* origin */
+	proto_get_u32(&rd);		/* origin_attempts */
 	if (*flags & PROTO_MSG_FD) {
 		payload.len = proto_get_u64(&rd);
 		ck_assert(memfd >= 0 && payload.len < sizeof(shared));

@@ -483,6 +483,9 @@ child_fake_daemon(const struct harness *h, void *arg)
 		proto_put_u64(&w, 9);
 		proto_put_u32(&w, 1);
 		proto_put_u32(&w, 0);
+		proto_put_u32(&w, 1);		/* attempt */
+		proto_put_str(&w, "", 0);	/* origin */
+		proto_put_u32(&w, 0);
 		proto_put_blob(&w, payload, strlen(payload));
 		proto_frame_end(&w, start, PROTO_MSG, id,
 		    k < 3 ? PROTO_MSG_MORE : 0, 0);

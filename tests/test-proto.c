@@ -285,7 +285,7 @@ END_TEST
 START_TEST(body_create_round_trip)
 {
 	struct body_create in = { STR("jobs"), -1, 1u << 20, 0640,
-	    PROTO_ID_NONE }, out;
+	    PROTO_ID_NONE, 5, 30000, STR("jobs.dead") }, out;
 
 	bodies_begin();
 	body_create_put(&got, &in);
@@ -294,6 +294,9 @@ START_TEST(body_create_round_trip)
 	proto_put_u64(&want, 1u << 20);
 	proto_put_u32(&want, 0640);
 	proto_put_u32(&want, PROTO_ID_NONE);
+	proto_put_u32(&want, 5);
+	proto_put_u32(&want, 30000);
+	proto_put_str(&want, "jobs.dead", 9);
 	bodies_same();
 	ck_assert(body_create_get(got.buf, got.len, 0, &out));
 	view_eq(out.name, got.buf, got.len, "jobs");
@@ -301,6 +304,9 @@ START_TEST(body_create_round_trip)
 	ck_assert(out.max_msg == 1u << 20);
 	ck_assert_uint_eq(out.mode, 0640);
 	ck_assert_uint_eq(out.gid, PROTO_ID_NONE);
+	ck_assert_uint_eq(out.max_attempts, 5);
+	ck_assert_uint_eq(out.ack_timeout_ms, 30000);
+	view_eq(out.dead_letter, got.buf, got.len, "jobs.dead");
 	edges(try_create, 0, NULL, 0);
 	bodies_end();
 }
@@ -402,7 +408,8 @@ END_TEST
 
 START_TEST(body_recv_round_trip)
 {
-	struct body_recv in = { { "", 0 }, 250, UINT64_MAX, 64, 65536 }, out;
+	struct body_recv in = { { "", 0 }, 250, UINT64_MAX, 64, 65536, false },
+	    out;
 
 	bodies_begin();
 	body_recv_put(&got, &in);
@@ -805,26 +812,32 @@ END_TEST
 
 START_TEST(body_msg_round_trip)
 {
-	struct body_msg in = { 77, STR("jobs"), 3, 1234, 1000, false, 0,
-	    STR("payload") }, out;
+	struct body_msg in = { 77, STR("jobs.dead"), 3, 1234, 1000, 2,
+	    STR("jobs"), 5, false, 0, STR("payload") }, out;
 	struct proto_writer head;
 
 	bodies_begin();
 	body_msg_put(&got, &in);
 	proto_put_u64(&want, 77);
-	proto_put_str(&want, "jobs", 4);
+	proto_put_str(&want, "jobs.dead", 9);
 	proto_put_u64(&want, 3);
 	proto_put_u32(&want, 1234);
 	proto_put_u32(&want, 1000);
+	proto_put_u32(&want, 2);
+	proto_put_str(&want, "jobs", 4);
+	proto_put_u32(&want, 5);
 	proto_put_blob(&want, "payload", 7);
 	bodies_same();
 	ck_assert(body_msg_get(got.buf, got.len, PROTO_MSG_SYNC |
 	    PROTO_MSG_MORE, &out));
 	ck_assert(out.msg_id == 77);
-	view_eq(out.mailbox, got.buf, got.len, "jobs");
+	view_eq(out.mailbox, got.buf, got.len, "jobs.dead");
 	ck_assert(out.sender_id == 3);
 	ck_assert_uint_eq(out.pid, 1234);
 	ck_assert_uint_eq(out.uid, 1000);
+	ck_assert_uint_eq(out.attempt, 2);
+	view_eq(out.origin, got.buf, got.len, "jobs");
+	ck_assert_uint_eq(out.origin_attempts, 5);
 	ck_assert(!out.has_fd);
 	ck_assert(out.size == 7);
 	view_eq(out.payload, got.buf, got.len, "payload");
@@ -842,8 +855,8 @@ END_TEST
 
 START_TEST(body_msg_fd_round_trip)
 {
-	struct body_msg in = { 78, STR("@5"), 3, 1234, 1000, true, 1u << 20,
-	    { "", 0 } }, out;
+	struct body_msg in = { 78, STR("@5"), 3, 1234, 1000, 1, { "", 0 }, 0,
+	    true, 1u << 20, { "", 0 } }, out;
 
 	bodies_begin();
 	body_msg_put(&got, &in);
@@ -852,6 +865,9 @@ START_TEST(body_msg_fd_round_trip)
 	proto_put_u64(&want, 3);
 	proto_put_u32(&want, 1234);
 	proto_put_u32(&want, 1000);
+	proto_put_u32(&want, 1);
+	proto_put_str(&want, "", 0);
+	proto_put_u32(&want, 0);
 	proto_put_u64(&want, 1u << 20);
 	bodies_same();
 	ck_assert(body_msg_get(got.buf, got.len, PROTO_MSG_FD |
@@ -867,7 +883,7 @@ END_TEST
 
 START_TEST(body_revoke_round_trip)
 {
-	struct body_revoke in = { PROTO_REVOKE_CREDIT, STR("jobs"), 4 }, out;
+	struct body_revoke in = { PROTO_REVOKE_CREDIT, STR("jobs"), 4, 0 }, out;
 
 	bodies_begin();
 	body_revoke_put(&got, &in);
@@ -880,6 +896,50 @@ START_TEST(body_revoke_round_trip)
 	view_eq(out.mailbox, got.buf, got.len, "jobs");
 	ck_assert(out.mailbox_id == 4);
 	edges(try_revoke, 0, NULL, 0);
+	bodies_end();
+}
+END_TEST
+
+/* A message taken back: the one kind of REVOKE that names a message. */
+START_TEST(body_revoke_msg_round_trip)
+{
+	struct body_revoke in = { PROTO_REVOKE_MSG, STR("jobs"), 4, 99 }, out;
+
+	bodies_begin();
+	body_revoke_put(&got, &in);
+	proto_put_u32(&want, PROTO_REVOKE_MSG);
+	proto_put_str(&want, "jobs", 4);
+	proto_put_u64(&want, 4);
+	proto_put_u64(&want, 99);
+	bodies_same();
+	ck_assert(body_revoke_get(got.buf, got.len, 0, &out));
+	ck_assert_uint_eq(out.what, PROTO_REVOKE_MSG);
+	ck_assert(out.mailbox_id == 4);
+	ck_assert(out.msg_id == 99);
+	edges(try_revoke, 0, NULL, 0);
+	bodies_end();
+}
+END_TEST
+
+START_TEST(body_nack_round_trip)
+{
+	struct body_nack in = { 42, 1500, false }, out;
+
+	bodies_begin();
+	body_nack_put(&got, &in);
+	proto_put_u64(&want, 42);
+	proto_put_u32(&want, 1500);
+	bodies_same();
+	ck_assert(body_nack_get(got.buf, got.len, PROTO_ACK_REPLY, &out));
+	ck_assert(out.msg_id == 42);
+	ck_assert_uint_eq(out.delay_ms, 1500);
+	ck_assert(out.reply);
+	/* An unknown flag, or a delay past a day, does not decode. */
+	ck_assert(!body_nack_get(got.buf, got.len, 0x2, &out));
+	proto_writer_consume(&got, got.len);
+	in.delay_ms = PROTO_NACK_DELAY_MAX + 1;
+	body_nack_put(&got, &in);
+	ck_assert(!body_nack_get(got.buf, got.len, 0, &out));
 	bodies_end();
 }
 END_TEST
@@ -947,6 +1007,8 @@ proto_suite(void)
 	tcase_add_test(tc, body_msg_round_trip);
 	tcase_add_test(tc, body_msg_fd_round_trip);
 	tcase_add_test(tc, body_revoke_round_trip);
+	tcase_add_test(tc, body_revoke_msg_round_trip);
+	tcase_add_test(tc, body_nack_round_trip);
 	tcase_add_test(tc, body_writer_limits);
 	suite_add_tcase(s, tc);
 	return s;

@@ -221,6 +221,9 @@ raw_answer(int fd, uint32_t id, const char *want, uint64_t *msg_id)
 		proto_get_u64(&r);	/* sender */
 		proto_get_u32(&r);	/* pid */
 		proto_get_u32(&r);	/* uid */
+		proto_get_u32(&r);	/* attempt */
+		proto_get_str(&r);	/* origin */
+		proto_get_u32(&r);	/* origin_attempts */
 		payload = proto_get_blob(&r);
 		ck_assert(proto_reader_done(&r));
 		ck_assert_msg(payload.len == strlen(want) && memcmp(

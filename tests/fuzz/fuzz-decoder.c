@@ -521,6 +521,19 @@ fuzz_revoke(const uint8_t *body, size_t len, uint32_t flags,
 	return true;
 }
 
+static bool
+fuzz_nack(const uint8_t *body, size_t len, uint32_t flags,
+    struct proto_writer *w)
+{
+	struct body_nack b;
+
+	if (!body_nack_get(body, len, flags, &b))
+		return false;
+	CHECK(len == 12 && b.delay_ms <= PROTO_NACK_DELAY_MAX);
+	body_nack_put(w, &b);
+	return true;
+}
+
 /*
  * Every body of the protocol: the frame type it travels in, and the
  * header flags that choose its layout (each is also tried without them).
@@ -557,6 +570,7 @@ static const struct {
 	{ "REPLY GRANT_CHECK", PROTO_REPLY, 0, fuzz_reply_grant_check },
 	{ "MSG", PROTO_MSG, PROTO_MSG_FD, fuzz_msg },
 	{ "REVOKE", PROTO_REVOKE, 0, fuzz_revoke },
+	{ "NACK", PROTO_NACK, PROTO_ACK_REPLY, fuzz_nack },
 };
 
 #define NBODIES	(sizeof(bodies) / sizeof(bodies[0]))

@@ -146,7 +146,7 @@ static void
 create(const char *n, int64_t capacity, uint32_t mode)
 {
 	struct body_create b = { str(n), capacity, 1024 * 1024, mode,
-	    PROTO_ID_NONE };
+	    PROTO_ID_NONE, 0, 0, str("") };
 
 	body_create_put(&body, &b);
 	req(PROTO_CREATE, 0, 0);
@@ -192,7 +192,7 @@ send_fd(const char *n, uint64_t size)
 static void
 recv_msg(const char *n, int32_t timeout, uint32_t max)
 {
-	struct body_recv b = { str(n), timeout, 65536, max, 65536 };
+	struct body_recv b = { str(n), timeout, 65536, max, 65536, false };
 
 	body_recv_put(&body, &b);
 	req(PROTO_RECV, 0, 0);
@@ -322,6 +322,13 @@ decoder_corpus(void)
 		ack(ids, 2, 0);
 	}
 	decoder_seed(names[i++]);
+	{
+		struct body_nack nb = { 7, 250, false };
+
+		body_nack_put(&body, &nb);
+		req(PROTO_NACK, PROTO_ACK_REPLY, 0);
+	}
+	decoder_seed("nack");
 	rebind("jobs", 5);
 	decoder_seed(names[i++]);
 	list(PROTO_LIST);
@@ -371,8 +378,8 @@ decoder_corpus(void)
 		decoder_seed("reply-edquot");
 	}
 	{
-		struct body_msg m = { 77, str("jobs"), 3, 1234, 1000, false, 0,
-		    str("payload") };
+		struct body_msg m = { 77, str("jobs"), 3, 1234, 1000, 2,
+		    str("jobs.dead"), 3, false, 0, str("payload") };
 
 		body_msg_put(&body, &m);
 		frame_end(PROTO_MSG, 5, PROTO_MSG_SYNC | PROTO_MSG_MORE, 0);
@@ -397,11 +404,19 @@ decoder_corpus(void)
 	}
 	{
 		struct body_revoke rv = { PROTO_REVOKE_BINDING, str("jobs"),
-		    4 };
+		    4, 0 };
 
 		body_revoke_put(&body, &rv);
 		frame_end(PROTO_REVOKE, 0, 0, 0);
 		decoder_seed("revoke");
+	}
+	{
+		struct body_revoke rv = { PROTO_REVOKE_MSG, str("jobs"), 4,
+		    77 };
+
+		body_revoke_put(&body, &rv);
+		frame_end(PROTO_REVOKE, 0, 0, 0);
+		decoder_seed("revoke-msg");
 	}
 }
 
