@@ -39,7 +39,7 @@ broken() {
 	failed=1
 }
 
-for f in "$B/libmbx.a" "$B/libmbx.so.1" "$B/mbxd" daemon/account.h \
+for f in "$B/libmbx.a" "$B/libmbx.so.2" "$B/mbxd" daemon/account.h \
     client/mbx.h; do
 	if [ ! -e "$f" ]; then
 		echo "layers: $f is missing: run from the top of the tree," \
@@ -145,7 +145,7 @@ fi
 # of them, and may name each symbol with its version (mbx_open@@LIBMBX_1).
 syms=$(nm -g --defined-only "$B/libmbx.a" |
     awk 'NF == 3 { print "libmbx.a", $3 }'
-    nm -D --defined-only "$B/libmbx.so.1" |
+    nm -D --defined-only "$B/libmbx.so.2" |
     awk 'NF == 3 && $2 != "A" { sub(/@.*/, "", $3); print "libmbx.so", $3 }')
 while read -r lib sym; do
 	case $sym in
