@@ -58,6 +58,8 @@ broker_withdraw(struct broker *b, struct msg *m, int err)
 {
 	if (m->state == MSG_INFLIGHT)
 		peer_inflight_remove(m->holder, m);
+	if (m->state == MSG_DELAYED)
+		deadline_heap_remove(&b->delays, &m->delay);
 	if (m->mbox != NULL)
 		mailbox_drop(m->mbox, m);
 	if (m->sender != NULL)
@@ -92,9 +94,9 @@ broker_may_take_fds(struct peer *p, unsigned n)
 }
 
 /*
- * mb's timer goes off at the earliest due of its timed and delayed
- * lists.  Called when a due is added: one that goes away leaves the
- * timer early, never late, and broker_expire() sets it again.
+ * mb's timer goes off at the earliest acknowledgement due of its timed
+ * list.  Called when a due is added: one that goes away leaves the timer
+ * early, never late, and broker_expire() sets it again.
  */
 static void
 broker_timer_arm(struct broker *b, struct mailbox *mb)
@@ -192,6 +194,8 @@ broker_give_back(struct broker *b, struct msg *m, struct msg *after)
 {
 	struct mailbox *mb = m->mbox;
 
+	if (m->state == MSG_DELAYED)
+		deadline_heap_remove(&b->delays, &m->delay);
 	if (broker_dead_letter(b, m))
 		return after;
 	/* A message delivered meanwhile is no place to insert after. */
@@ -652,21 +656,31 @@ broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
 		return -ESTALE;
 	mb = m->mbox;
 	peer_inflight_remove(p, m);
-	if (delay_ms == 0 || (mb->max_attempts > 0 &&
+	/*
+	 * A delay is a node in one heap for the daemon: O(log n) whatever
+	 * the order of the delays a client asks for.  With no memory for
+	 * it the message goes back now (logged): never held for ever.
+	 */
+	if (delay_ms > 0 && !(mb->max_attempts > 0 &&
 	    m->attempts >= mb->max_attempts && m->sender == NULL)) {
-		(void)broker_give_back(b, m, NULL);
-	} else {
-		mailbox_delay(mb, m, broker_now(b) + delay_ms);
-		broker_timer_arm(b, mb);
+		deadline_node_init(&m->delay);
+		if (deadline_heap_add(&b->delays, &m->delay, broker_now(b) +
+		    delay_ms) == 0) {
+			mailbox_delay(mb, m);
+			return 0;
+		}
+		log_warn("mailbox %s: no memory to delay message %llu: it "
+		    "goes back now", mb->name, (unsigned long long)m->id);
 	}
+	(void)broker_give_back(b, m, NULL);
 	broker_pump(b, mb);
 	return 0;
 }
 
 /*
- * mb's timer went off: delayed messages now due go back to the head of
- * the queue, in their order, and so do in-flight ones whose holder let
- * the acknowledgement timeout pass.  The holder's acknowledgements
+ * mb's timer went off: in-flight messages whose holder let the
+ * acknowledgement timeout pass go back to the head of the queue, in
+ * their order.  The holder's acknowledgements
  * written before now are applied first (settle), and it is told
  * (takeback) before the message goes: an mbx_ack() that returned before
  * this point stays done, one after it fails.
@@ -676,8 +690,6 @@ broker_mailbox_due(struct broker *b, struct mailbox *mb, uint64_t now)
 {
 	struct msg *m, *after = NULL;
 
-	while ((m = TAILQ_FIRST(&mb->delayed)) != NULL && m->due <= now)
-		after = broker_give_back(b, m, after);
 	while ((m = TAILQ_FIRST(&mb->timed)) != NULL && m->due <= now) {
 		struct peer *p = m->holder;
 		uint64_t id = m->id;
@@ -695,6 +707,32 @@ broker_mailbox_due(struct broker *b, struct mailbox *mb, uint64_t now)
 	}
 	broker_pump(b, mb);
 	broker_timer_arm(b, mb);
+}
+
+/*
+ * Delayed messages now due go back to the head of their mailboxes.  They
+ * come out of the heap in due order; a run of them from one mailbox
+ * keeps that order at the head (each goes after the one before).
+ */
+static void
+broker_delays_due(struct broker *b, uint64_t now)
+{
+	struct msg *after = NULL;
+	struct mailbox *last = NULL;
+	struct deadline *d;
+
+	while ((d = deadline_heap_first(&b->delays)) != NULL && d->when <= now) {
+		struct msg *m = (struct msg *)((char *)d -
+		    offsetof(struct msg, delay));
+		struct mailbox *mb = m->mbox;
+
+		if (mb != last && last != NULL)
+			broker_pump(b, last);
+		after = broker_give_back(b, m, mb == last ? after : NULL);
+		last = mb;
+	}
+	if (last != NULL)
+		broker_pump(b, last);
 }
 
 /* A parked call's deadline passed. */
@@ -729,4 +767,5 @@ broker_expire(struct broker *b, uint64_t now)
 		deadline_heap_remove(&b->timers, d);
 		broker_mailbox_due(b, mb, now);
 	}
+	broker_delays_due(b, now);
 }

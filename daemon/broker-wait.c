@@ -104,10 +104,16 @@ broker_wait_expired(const struct broker *b, uint64_t now)
 uint64_t
 broker_next_deadline(const struct broker *b)
 {
-	struct deadline *d = deadline_heap_first(&b->deadlines);
-	struct deadline *t = deadline_heap_first(&b->timers);
-	uint64_t when = d != NULL ? d->when : DEADLINE_NONE;
+	const struct deadline_heap *heaps[] = { &b->deadlines, &b->timers,
+	    &b->delays };
+	uint64_t when = DEADLINE_NONE;
 
-	/* The mailboxes' timers (broker-deliver.c) share the clock. */
-	return t != NULL && t->when < when ? t->when : when;
+	/* The mailboxes' timers and the delays (broker-deliver.c) too. */
+	for (size_t i = 0; i < sizeof(heaps) / sizeof(heaps[0]); i++) {
+		struct deadline *d = deadline_heap_first(heaps[i]);
+
+		if (d != NULL && d->when < when)
+			when = d->when;
+	}
+	return when;
 }

@@ -82,6 +82,7 @@ broker_new(const struct broker_limits *limits)
 	ptrvec_init(&b->withdrawn);
 	deadline_heap_init(&b->deadlines);
 	deadline_heap_init(&b->timers);
+	deadline_heap_init(&b->delays);
 	b->next_peer_id = 1;
 	b->next_mailbox_id = 1;
 	b->next_msg_id = 1;
@@ -142,6 +143,7 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 		broker_msg_free(b, m);
 	}
 	while ((m = TAILQ_FIRST(&mb->delayed)) != NULL) {
+		deadline_heap_remove(&b->delays, &m->delay);
 		mailbox_drop(mb, m);
 		broker_msg_free(b, m);
 	}
@@ -164,6 +166,7 @@ broker_free(struct broker *b)
 	ptrvec_deinit(&b->withdrawn);
 	deadline_heap_deinit(&b->deadlines);
 	deadline_heap_deinit(&b->timers);
+	deadline_heap_deinit(&b->delays);
 	accounts_deinit(&b->accounts);
 	free(b);
 }

@@ -98,7 +98,8 @@ struct broker {
 	TAILQ_HEAD(, peer) peers;
 	size_t		 npeers;
 	struct deadline_heap deadlines;	/* parked calls */
-	struct deadline_heap timers;	/* mailboxes: acks due, delays */
+	struct deadline_heap timers;	/* mailboxes: acknowledgements due */
+	struct deadline_heap delays;	/* delayed messages (NACK) */
 	struct accounts	 accounts;
 	uint64_t	 next_peer_id;
 	uint64_t	 next_mailbox_id;

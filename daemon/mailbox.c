@@ -163,22 +163,12 @@ mailbox_time(struct mailbox *mb, struct msg *m, uint64_t due)
 }
 
 void
-mailbox_delay(struct mailbox *mb, struct msg *m, uint64_t due)
+mailbox_delay(struct mailbox *mb, struct msg *m)
 {
-	struct msg *prev;
-
 	mailbox_unlink(mb, m);
 	m->state = MSG_DELAYED;
 	m->holder = NULL;
-	m->due = due;
-	/* Equal dues keep the order they were given back in. */
-	prev = TAILQ_LAST(&mb->delayed, msg_list);
-	while (prev != NULL && prev->due > due)
-		prev = TAILQ_PREV(prev, msg_list, entry);
-	if (prev != NULL)
-		TAILQ_INSERT_AFTER(&mb->delayed, prev, m, entry);
-	else
-		TAILQ_INSERT_HEAD(&mb->delayed, m, entry);
+	TAILQ_INSERT_TAIL(&mb->delayed, m, entry);
 	mb->ndelayed++;
 }
 
@@ -186,14 +176,8 @@ uint64_t
 mailbox_next_due(const struct mailbox *mb)
 {
 	const struct msg *t = TAILQ_FIRST(&mb->timed);
-	const struct msg *d = TAILQ_FIRST(&mb->delayed);
-	uint64_t when = DEADLINE_NONE;
 
-	if (t != NULL)
-		when = t->due;
-	if (d != NULL && d->due < when)
-		when = d->due;
-	return when;
+	return t != NULL ? t->due : DEADLINE_NONE;
 }
 
 int

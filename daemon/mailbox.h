@@ -12,8 +12,9 @@
  * - receiver is never in standby;
  * - timed holds the in-flight messages that have an acknowledgement
  *   deadline, in deadline order; delayed the messages given back with a
- *   delay (NACK), in the order they return.  Delayed messages hold their
- *   slot, as in-flight ones do.
+ *   delay (NACK), in the order they were (the broker's delays heap says
+ *   when each returns).  Delayed messages hold their slot, as in-flight
+ *   ones do.
  * A direct address ("@ID") is a mailbox with an owner: it has no standbys
  * and its owner is always its receiver.
  */
@@ -59,7 +60,7 @@ struct mailbox {
 	struct msg_list	 timed;		/* in flight with a deadline */
 	struct msg_list	 delayed;	/* given back for later */
 	size_t		 ndelayed;
-	struct deadline	 timer;		/* the earliest due of both */
+	struct deadline	 timer;		/* the earliest due of timed */
 	size_t		 bytes;		/* payload bytes of all three */
 	unsigned	 reserved;	/* slots granted to senders ahead */
 	struct ptrvec	 grants;	/* struct grant *, see credit.h */
@@ -99,9 +100,9 @@ void	 mailbox_take(struct mailbox *mb, struct msg *m);
 void	 mailbox_return(struct mailbox *mb, struct msg *m, struct msg *after);
 /* In-flight m must be acknowledged by due (ms). */
 void	 mailbox_time(struct mailbox *mb, struct msg *m, uint64_t due);
-/* In-flight m goes back to the queue at due (ms): delayed until then. */
-void	 mailbox_delay(struct mailbox *mb, struct msg *m, uint64_t due);
-/* The earliest due of the timed and delayed lists, or DEADLINE_NONE. */
+/* In-flight m waits outside the queue (the broker times it). */
+void	 mailbox_delay(struct mailbox *mb, struct msg *m);
+/* The earliest due of the timed list, or DEADLINE_NONE. */
 uint64_t mailbox_next_due(const struct mailbox *mb);
 /* Sets the dead-letter mailbox's name (len 0: none); 0 or -ENOMEM. */
 int	 mailbox_set_dead_letter(struct mailbox *mb, const char *name,

@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 
 #include "account.h"
+#include "deadline.h"
 
 struct mailbox;
 struct peer;
@@ -39,8 +40,10 @@ struct msg {
 	TAILQ_ENTRY(msg) mbox_entry;	/* mailbox's in flight, while so */
 	struct msg	*hnext;		/* holder's index chain, see peer.h */
 	TAILQ_ENTRY(msg) timer_entry;	/* mailbox's timed list, if timed */
-	uint64_t	 due;		/* ms: the acknowledgement deadline
-					 * (timed), or the return (delayed) */
+	uint64_t	 due;		/* ms: the acknowledgement deadline,
+					 * while timed */
+	struct deadline	 delay;		/* in the broker's delays heap while
+					 * MSG_DELAYED, and only then */
 	bool		 timed;
 	bool		 explicit_ack;	/* its holder acknowledges itself */
 	bool		 dead_logged;	/* "cannot move to its dead letters"

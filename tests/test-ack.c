@@ -803,6 +803,72 @@ START_TEST(test_soak_killed_workers)
 }
 END_TEST
 
+/* Writes text to dir/name; path gets the file's path. */
+static void
+write_config(const struct harness *h, const char *name, const char *text,
+    char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", h->dir, name);
+	f = fopen(path, "w");
+	ck_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+/*
+ * mbxd.json(5): a declared work queue takes the three keys; a limit on
+ * attempts without dead letters, or a mailbox its own dead letters, is a
+ * configuration error.
+ */
+START_TEST(test_config_work_queue)
+{
+	static const char good[] = "{ \"mailboxes\": [ { \"name\": \"wq\", "
+	    "\"mode\": \"0666\", \"max_attempts\": 2, \"dead_letter\": "
+	    "\"wq.dead\", \"ack_timeout_ms\": 700 }, { \"name\": "
+	    "\"wq.dead\", \"mode\": \"0666\" } ] }\n";
+	static const char *const bad[] = {
+		"{ \"mailboxes\": [ { \"name\": \"wq\", \"max_attempts\": 2 } ] }",
+		"{ \"mailboxes\": [ { \"name\": \"wq\", \"dead_letter\": \"wq\" } ] }",
+		"{ \"mailboxes\": [ { \"name\": \"wq\", \"dead_letter\": \"@3\" } ] }",
+		"{ \"mailboxes\": [ { \"name\": \"wq\", \"ack_timeout_ms\": -1 } ] }",
+	};
+	char path[HARNESS_PATH_MAX];
+	struct harness h;
+	json_t *mb;
+	mbx_t *c;
+
+	harness_init(&h);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *const args[] = { "-c", path, "--check-config",
+		    NULL };
+		int st;
+
+		write_config(&h, "bad.json", bad[i], path, sizeof(path));
+		st = harness_run_mbxd(&h, args);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0,
+		    "mbxd --check-config accepted %s", bad[i]);
+	}
+	write_config(&h, "mbxd.json", good, path, sizeof(path));
+	{
+		const char *const args[] = { "-c", path, NULL };
+
+		harness_launch(&h, args);
+	}
+	c = harness_open(&h);
+	mb = harness_mailbox(c, "wq");
+	ck_assert_ptr_nonnull(mb);
+	ck_assert_int_eq(json_integer_value(json_object_get(mb,
+	    "max_attempts")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(mb,
+	    "ack_timeout_ms")), 700);
+	ck_assert_str_eq(json_string_value(json_object_get(mb,
+	    "dead_letter")), "wq.dead");
+	json_decref(mb);
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 ack_suite(void)
 {
@@ -823,6 +889,7 @@ ack_suite(void)
 	tcase_add_test(tc, test_ack_limits);
 	tcase_add_test(tc, test_attrs_checked);
 	tcase_add_test(tc, test_ctl_ack);
+	tcase_add_test(tc, test_config_work_queue);
 	tcase_add_test(tc, test_soak_killed_workers);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1128,6 +1128,177 @@ START_TEST(deadline_heap_orders)
 }
 END_TEST
 
+/* A receive that acknowledges explicitly (PROTO_RECV_ACK), one message. */
+static int
+do_recv_ack(struct broker *b, struct rec *r, uint32_t req, const char *name)
+{
+	struct broker_recv rq = { name, strlen(name), 64, 0, 1, 0, true };
+
+	return broker_recv(b, &r->peer, req, &rq);
+}
+
+/*
+ * NACKs with delays in decreasing order (the order a hostile client would
+ * pick to make a sorted list cost a walk each): each comes back at its
+ * own due, earliest first, with its attempt count raised.
+ */
+START_TEST(nack_delays_come_back_by_due)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct rec r;
+	uint64_t ids[3];
+	struct mailbox *mb;
+
+	add_peer(b, &r);
+	ck_assert_int_eq(do_create(b, "q", -1), 0);
+	ck_assert_int_eq(broker_bind(b, &r.peer, "q", 1, PROTO_BIND_EXCLUSIVE),
+	    0);
+	ck_assert_int_eq(do_send(b, &r, 1, "q", "a", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &r, 2, "q", "b", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &r, 3, "q", "c", false, 0), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(do_recv_ack(b, &r, 10 + i, "q"), 0);
+		ids[i] = r.msg_id;
+	}
+	mb = table_get(&b->mailboxes, "q", 1);
+	ck_assert_uint_eq(mb->ninflight, 3);
+	ck_assert_int_eq(broker_nack(b, &r.peer, ids[0], 300), 0);
+	ck_assert_int_eq(broker_nack(b, &r.peer, ids[1], 200), 0);
+	ck_assert_int_eq(broker_nack(b, &r.peer, ids[2], 100), 0);
+	ck_assert_int_eq(broker_nack(b, &r.peer, ids[2], 100), -ESTALE);
+	ck_assert_uint_eq(mb->ndelayed, 3);
+	ck_assert_uint_eq(broker_next_deadline(b), 1100);
+	test_now = 1150;
+	broker_expire(b, test_now);
+	ck_assert_uint_eq(mb->ndelayed, 2);
+	ck_assert_int_eq(do_recv_ack(b, &r, 20, "q"), 0);
+	ck_assert_str_eq(r.data, "c");
+	ck_assert_uint_eq(mb->queue.tqh_first == NULL, 1);
+	test_now = 1400;
+	broker_expire(b, test_now);
+	ck_assert_uint_eq(mb->ndelayed, 0);
+	/* Both due at once: at the head in the order of their dues. */
+	ck_assert_int_eq(do_recv_ack(b, &r, 21, "q"), 0);
+	ck_assert_str_eq(r.data, "b");
+	ck_assert_int_eq(do_recv_ack(b, &r, 22, "q"), 0);
+	ck_assert_str_eq(r.data, "a");
+	ck_assert_uint_eq(TAILQ_LAST(&mb->inflight, msg_list)->attempts, 2);
+	ck_assert_uint_eq(mb->redelivered, 3);
+	broker_peer_remove(b, &r.peer);
+	broker_free(b);
+}
+END_TEST
+
+static int ntakeback;
+
+static void
+rec_takeback(struct peer *p, const struct mailbox *mb, uint64_t msg_id)
+{
+	(void)p;
+	(void)mb;
+	(void)msg_id;
+	ntakeback++;
+}
+
+static const struct peer_ops rec_ack_ops = { rec_reply, rec_deliver,
+    rec_revoke, rec_takeback, NULL, NULL, NULL };
+
+/*
+ * The acknowledgement timeout, on the test clock: the holder is told,
+ * the message goes back at the head, a late ack is stale; a receive
+ * without PROTO_RECV_ACK is never timed.
+ */
+START_TEST(ack_timeout_takes_back)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct broker_attr a = { -1, 0, 0666, 1000, (gid_t)-1, 0, 250, NULL,
+	    0 };
+	struct rec r;
+	struct mailbox *mb;
+	uint64_t id;
+
+	memset(&r, 0, sizeof(r));
+	peer_init(&r.peer);
+	r.peer.uid = 1000;
+	r.peer.gid = 100;
+	ck_assert_int_eq(broker_peer_add(b, &r.peer, &rec_ack_ops, &r), 0);
+	ntakeback = 0;
+	ck_assert_int_eq(broker_create(b, NULL, "q", 1, &a), 0);
+	ck_assert_int_eq(broker_bind(b, &r.peer, "q", 1, PROTO_BIND_EXCLUSIVE),
+	    0);
+	ck_assert_int_eq(do_send(b, &r, 1, "q", "a", false, 0), 0);
+	ck_assert_int_eq(do_send(b, &r, 2, "q", "b", false, 0), 0);
+	ck_assert_int_eq(do_recv_ack(b, &r, 3, "q"), 0);
+	id = r.msg_id;
+	ck_assert_int_eq(do_recv(b, &r, 4, "q", 0), 0);
+	mb = table_get(&b->mailboxes, "q", 1);
+	ck_assert_uint_eq(broker_next_deadline(b), 1250);
+	test_now = 1249;
+	broker_expire(b, test_now);
+	ck_assert_uint_eq(mb->ninflight, 2);
+	test_now = 1250;
+	broker_expire(b, test_now);
+	ck_assert_int_eq(ntakeback, 1);
+	ck_assert_uint_eq(mb->ninflight, 1);
+	ck_assert_uint_eq(mb->nqueued, 1);
+	ck_assert_int_eq(broker_ack(b, &r.peer, id), -ESTALE);
+	ck_assert_uint_eq(broker_next_deadline(b), DEADLINE_NONE);
+	test_now = 5000;
+	broker_expire(b, test_now);
+	ck_assert_uint_eq(mb->ninflight, 1);
+	ck_assert_int_eq(do_recv_ack(b, &r, 5, "q"), 0);
+	ck_assert_str_eq(r.data, "a");
+	ck_assert_uint_eq(TAILQ_LAST(&mb->inflight, msg_list)->attempts, 2);
+	broker_peer_remove(b, &r.peer);
+	broker_free(b);
+}
+END_TEST
+
+/*
+ * max_attempts: given back once too often, a message moves to the dead
+ * letters with its origin; with the dead letters missing it stays.
+ */
+START_TEST(dead_letter_moves_whole)
+{
+	struct broker *b = new_broker(1 << 20);
+	struct broker_attr a = { -1, 0, 0666, 1000, (gid_t)-1, 1, 0, "dl", 2 };
+	struct rec r;
+	struct mailbox *mb, *dl;
+
+	add_peer(b, &r);
+	ck_assert_int_eq(broker_create(b, NULL, "q", 1, &a), 0);
+	ck_assert_int_eq(broker_bind(b, &r.peer, "q", 1, PROTO_BIND_EXCLUSIVE),
+	    0);
+	ck_assert_int_eq(do_send(b, &r, 1, "q", "a", false, 0), 0);
+	ck_assert_int_eq(do_recv_ack(b, &r, 2, "q"), 0);
+	ck_assert_int_eq(broker_nack(b, &r.peer, r.msg_id, 0), 0);
+	mb = table_get(&b->mailboxes, "q", 1);
+	ck_assert_uint_eq(mb->nqueued, 1);
+	ck_assert_uint_eq(mb->dead, 0);
+	ck_assert_int_eq(do_create(b, "dl", -1), 0);
+	ck_assert_int_eq(do_recv_ack(b, &r, 3, "q"), 0);
+	ck_assert_int_eq(broker_nack(b, &r.peer, r.msg_id, 0), 0);
+	dl = table_get(&b->mailboxes, "dl", 2);
+	ck_assert_uint_eq(mb->nqueued + mb->ninflight, 0);
+	ck_assert_uint_eq(mb->bytes, 0);
+	ck_assert_uint_eq(mb->dead, 1);
+	ck_assert_uint_eq(dl->nqueued, 1);
+	ck_assert_uint_eq(dl->bytes, 1);
+	ck_assert_str_eq(TAILQ_FIRST(&dl->queue)->origin, "q");
+	ck_assert_uint_eq(TAILQ_FIRST(&dl->queue)->origin_attempts, 2);
+	ck_assert_uint_eq(TAILQ_FIRST(&dl->queue)->attempts, 0);
+	/* A bad dead_letter or a limit without one is refused. */
+	a.dead_letter = NULL;
+	a.dead_letter_len = 0;
+	ck_assert_int_eq(broker_create(b, NULL, "z", 1, &a), -EINVAL);
+	a.dead_letter = "z";
+	a.dead_letter_len = 1;
+	ck_assert_int_eq(broker_create(b, NULL, "z", 1, &a), -EINVAL);
+	broker_peer_remove(b, &r.peer);
+	broker_free(b);
+}
+END_TEST
+
 Suite *
 broker_suite(void)
 {
@@ -1163,6 +1334,9 @@ broker_suite(void)
 	tcase_add_test(tc, inflight_index);
 	tcase_add_test(tc, table_key_is_per_table);
 	tcase_add_test(tc, deadline_heap_orders);
+	tcase_add_test(tc, nack_delays_come_back_by_due);
+	tcase_add_test(tc, ack_timeout_takes_back);
+	tcase_add_test(tc, dead_letter_moves_whole);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -250,9 +250,9 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 	    PROTO_RECV, PROTO_RECV, PROTO_ACK, PROTO_ACK, PROTO_BIND,
 	    PROTO_BIND, PROTO_SENDV, PROTO_SENDV, PROTO_CREATE, PROTO_UNBIND,
 	    PROTO_REBIND, PROTO_LIST, PROTO_CLIENTS, PROTO_CHMOD, PROTO_CHOWN,
-	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY };
+	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY, PROTO_NACK };
 	uint16_t type = types[below(sizeof(types) / sizeof(types[0]))];
-	char nb[300];
+	char nb[300], nb2[300];
 
 	*flags = 0;
 	*nfds = 0;
@@ -265,6 +265,11 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		c.max_msg = chance(90) ? 65536 : rnd();
 		c.mode = chance(80) ? 0666 : below(01000);
 		c.gid = chance(80) ? PROTO_ID_NONE : 65530;
+		/* Work queues now and then: short timeouts, dead letters. */
+		c.max_attempts = chance(70) ? 0 : below(4);
+		c.ack_timeout_ms = chance(70) ? 0 : below(50);
+		c.dead_letter = chance(60) ? (struct proto_str){ "", 0 } :
+		    pick_name(nb2, sizeof(nb2));
 		body_create_put(b, &c);
 		break;
 	}
@@ -319,6 +324,15 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		rv.max_count = below(70);
 		rv.budget = chance(90) ? 1 << 20 : rnd();
 		body_recv_put(b, &rv);
+		*flags = chance(50) ? PROTO_RECV_ACK : 0;
+		break;
+	}
+	case PROTO_NACK: {
+		struct body_nack n = { chance(70) ? last_msg : below(64),
+		    chance(50) ? 0 : below(100), false };
+
+		body_nack_put(b, &n);
+		*flags = chance(20) ? PROTO_ACK_REPLY : 0;
 		break;
 	}
 	case PROTO_ACK: {
