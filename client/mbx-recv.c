@@ -76,20 +76,24 @@ recv_acks_flush_keep_errno(struct mbx *c)
 
 
 /*
- * With MBX_OPT_ACK the messages asked for (the inbox's and the caller's
- * included) stay within the handle's n: the daemon hands out no more
- * than the caller may hold.  At least 1: the receive checked for room.
+ * With MBX_OPT_ACK nothing is held ahead of the caller: a receive asks
+ * for the messages it hands over (one, or a batch's slots), within the
+ * handle's n.  So a message given back is at the head for the next
+ * receive, an attempt is a delivery the caller saw, and what a killed
+ * worker had is exactly what it received.  At least 1: the receive
+ * checked for room.
  */
 static unsigned
-recv_max(const struct mbx *c, unsigned max)
+recv_max(const struct mbx *c, unsigned max, unsigned wanted)
 {
 	size_t room;
 
 	if (c->ack_max == 0)
 		return max;
 	room = c->ack_max - c->nunacked;
-	room = room > c->inbox.count ? room - c->inbox.count : 1;
-	return room < max ? (unsigned)room : max;
+	if (wanted < room)
+		room = wanted;
+	return room > 0 ? (unsigned)room : 1;
 }
 
 static uint32_t
@@ -330,13 +334,13 @@ drop:
  */
 static int
 recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
-    int timeout_ms)
+    unsigned wanted, int timeout_ms)
 {
 	struct body_recv b = {
 		.name = mbx_str(name != NULL ? name : ""),
 		.timeout_ms = timeout_ms,
 		.cap = s->obj != NULL ? UINT64_MAX : s->cap,
-		.max_count = recv_max(c, max),
+		.max_count = recv_max(c, max, wanted),
 		.budget = MBX_PREFETCH_BYTES,
 	};
 	struct answer a;
@@ -372,7 +376,7 @@ recv_probe(struct mbx *c)
 		.name = { "", 0 },
 		.timeout_ms = 0,
 		.cap = UINT64_MAX,
-		.max_count = recv_max(c, c->prefetch),
+		.max_count = recv_max(c, c->prefetch, 1),
 		.budget = MBX_PREFETCH_BYTES,
 	};
 	struct answer a;
@@ -421,7 +425,7 @@ recv_probe(struct mbx *c)
  */
 static int
 recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
-    int timeout_ms, bool drained)
+    unsigned wanted, int timeout_ms, bool drained)
 {
 	int64_t deadline = timeout_ms > 0 ? recv_now_ms() + timeout_ms : 0;
 	int left = timeout_ms;
@@ -443,7 +447,7 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 				return mbx_fail(EMSGSIZE);
 			if (recv_take_held(c, h, s) == 0)
 				return 0;
-		} else if (recv_once(c, name, s, max, left) == 0) {
+		} else if (recv_once(c, name, s, max, wanted, left) == 0) {
 			return 0;
 		}
 		if (errno != ESTALE)
@@ -461,7 +465,7 @@ recv_one(struct mbx *c, const char *name, struct slot *s, int timeout_ms)
 {
 	int ret = 0;
 
-	if (recv_slot(c, name, s, c->prefetch, timeout_ms, false) == -1) {
+	if (recv_slot(c, name, s, c->prefetch, 1, timeout_ms, false) == -1) {
 		/* recv_slot() left nothing in s: see slot_drop(). */
 		recv_acks_flush_keep_errno(c);
 		ret = -1;
@@ -535,8 +539,8 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 		if (i > 0 && inbox_find(&c->inbox, name) == NULL)
 			break;
 		/* One look for notices per call: the batch is one receive. */
-		if (recv_slot(c, name, &s, max, i == 0 ? timeout_ms : 0,
-		    i > 0) == -1) {
+		if (recv_slot(c, name, &s, max, (unsigned)(n - i),
+		    i == 0 ? timeout_ms : 0, i > 0) == -1) {
 			if (i == 0) {
 				recv_acks_flush_keep_errno(c);
 				return -1;

@@ -337,10 +337,12 @@ void	 mbx_msg_free(mbx_msg_t *m);
  * mailbox), and goes back to the head of its mailbox by itself, with its
  * attempt count raised, when this handle closes, its process dies, its
  * binding moves, or the mailbox's ack_timeout_ms passes.  At most n
- * messages are received and not yet acknowledged on the handle (counting
- * the ones the library holds ahead of calls, which the prefetch then
- * never exceeds): a receive past that fails with EBUSY without waiting.
- * Changing n below the count held, or to 0 while any is held: EBUSY.
+ * messages are received and not yet acknowledged on the handle: a
+ * receive past that fails with EBUSY without waiting.  Nothing is held
+ * ahead of calls (MBX_OPT_PREFETCH does not apply): a receive asks the
+ * daemon for what it hands over, so a message given back is at the head
+ * for the next receive.  Changing n below the count held, or to 0 while
+ * any is held: EBUSY.
  */
 #define MBX_OPT_ACK		4
 #define MBX_ACK_LIMIT		65536

@@ -231,16 +231,31 @@ START_TEST(test_charge_once)
 	ASSERT_ERR(mbx_recv(root, "charge", got, 3 * MiB, &meta, 0), EAGAIN);
 	ck_assert_int_eq(harness_mailbox_int(root, "charge", "bytes"), 0);
 
-	/* A batch over the share: ENOBUFS, none sent, still connected. */
+	/*
+	 * A batch over the share: the prefix that fits is sent (libmbx's
+	 * frames hold 256 KiB, so each of these goes alone), the rest is
+	 * ENOBUFS for the next call, and the connection serves on.  A batch
+	 * whose first message is over the share sends nothing.
+	 */
 	{
 		struct mbx_smsg v[2] = {
 			{ "charge", big, 3 * MiB / 2 },
 			{ "charge", big, 3 * MiB / 2 },
 		};
+		struct mbx_smsg w[2] = {
+			{ "charge", big, 3 * MiB },
+			{ "charge", "x", 1 },
+		};
 
+		ck_assert_int_eq(mbx_sendv(o, v, 2, 0), 1);
 		errno = 0;
-		ck_assert_int_eq(mbx_sendv(o, v, 2, 0), -1);
+		ck_assert_int_eq(mbx_sendv(o, v + 1, 1, 0), -1);
 		ck_assert_int_eq(errno, ENOBUFS);
+		errno = 0;
+		ck_assert_int_eq(mbx_sendv(o, w, 2, 0), -1);
+		ck_assert_int_eq(errno, ENOBUFS);
+		ck_assert_int_eq(mbx_recv(root, "charge", got, 3 * MiB, &meta,
+		    0), 3 * MiB / 2);
 	}
 	ASSERT_OK(mbx_send(o, "charge", "again", 5, 0, -1));
 	ck_assert_int_eq(mbx_recv(root, "charge", got, 3 * MiB, &meta, 0), 5);
