@@ -21,6 +21,8 @@
  *   "raw" receivers speak the protocol themselves: log the message, then
  *   acknowledge it, then log that; the orchestrator kills them with
  *   SIGKILL at random moments, mid-frame included.
+ *   "ack" receivers do the same through libmbx's explicit acknowledgement
+ *   (MBX_OPT_ACK, mbx_ack()), and are killed the same way.
  * - the orchestrator (this process) kills raw receivers, moves bindings to
  *   standbys (mbx_rebind) or evicts receivers at random, half the time
  *   from receivers in the middle of their work, half the time from
@@ -124,7 +126,7 @@ struct entry {
 	_Atomic uint8_t	state;		/* 0 until written */
 };
 
-enum kind { LIB, RAW };
+enum kind { LIB, RAW, ACK };
 
 struct receiver {
 	_Atomic long	client_id;	/* 0 until connected */
@@ -370,6 +372,76 @@ lib_receiver(int rid)
 			continue;
 		}
 		unexpected("lib receiver", "mbx_recv", errno);
+		break;
+	}
+	mbx_close(c);
+	free(buf);
+	return 0;
+}
+
+/*
+ * An "ack" receiver: libmbx with explicit acknowledgement (MBX_OPT_ACK,
+ * issue 12).  Like a raw one it logs a message, then acknowledges it with
+ * mbx_ack(), then logs that, and the orchestrator kills it at random
+ * moments: a message it logged and did not acknowledge must come back.
+ */
+static int
+ack_receiver(int rid)
+{
+	struct receiver *me = &sh->receivers[rid];
+	const char *name = mailboxes[me->mbox];
+	unsigned gen = 0;
+	uint8_t *buf = malloc(BUF_LEN);
+	mbx_t *c = mbx_open(daemon_.sock);
+	struct mbx_meta m;
+
+	if (c == NULL || buf == NULL) {
+		unexpected("ack receiver", "mbx_open", errno);
+		return 1;
+	}
+	if (mbx_setopt(c, MBX_OPT_ACK, 1) != 0)
+		unexpected("ack receiver", "mbx_setopt", errno);
+	atomic_store(&me->client_id, mbx_id(c));
+	binding_asked(rid, gen);
+	if (mbx_bind(c, name, MBX_BIND_QUEUE) != 0)
+		unexpected("ack receiver", "mbx_bind", errno);
+	for (long i = 0; i < 100000000L; i++) {
+		ssize_t n = mbx_recv(c, name, buf, BUF_LEN, &m, 100);
+		struct entry *e;
+
+		if (n >= 0) {
+			if ((e = record(rid, gen, buf, (size_t)n)) != NULL)
+				atomic_store(&e->state, GOT);
+			if (mbx_ack(c, &m) == 0) {
+				if (e != NULL) {
+					e->acked = atomic_fetch_add(&sh->clock,
+					    1);
+					atomic_store(&e->state, ACKED);
+				}
+			} else if (errno == ESTALE) {
+				/* Withdrawn by its sync sender, or taken
+				 * back with the binding: not received. */
+				if (e != NULL)
+					atomic_store(&e->state, STALE);
+			} else {
+				unexpected("ack receiver", "mbx_ack", errno);
+				break;
+			}
+			continue;
+		}
+		if (errno == ETIMEDOUT) {
+			if (atomic_load(&sh->drained))
+				break;
+			continue;
+		}
+		if (errno == EPERM) {
+			gen = lost_binding(rid, gen);
+			binding_asked(rid, gen);
+			if (mbx_bind(c, name, MBX_BIND_QUEUE) != 0)
+				unexpected("ack receiver", "mbx_bind", errno);
+			continue;
+		}
+		unexpected("ack receiver", "mbx_recv", errno);
 		break;
 	}
 	mbx_close(c);
@@ -730,7 +802,8 @@ spawn_receiver(int mbox, enum kind kind)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
-		_exit(kind == LIB ? lib_receiver(rid) : raw_receiver(rid));
+		_exit(kind == LIB ? lib_receiver(rid) : kind == ACK ?
+		    ack_receiver(rid) : raw_receiver(rid));
 	}
 	rc->pid = pid;
 	rc->alive = true;
@@ -765,7 +838,7 @@ staff(uint64_t *rng)
 			n += sh->receivers[i].alive &&
 			    sh->receivers[i].mbox == m;
 		for (; n < STAFF; n++)
-			spawn_receiver(m, xorshift(rng) % 2 ? LIB : RAW);
+			spawn_receiver(m, (enum kind)(xorshift(rng) % 3));
 	}
 }
 
@@ -903,12 +976,12 @@ act(mbx_t *adm, uint64_t *rng)
 	size_t ns;
 
 	if (k < 50) {
-		/* Kill a raw receiver, wherever it is in its work. */
+		/* Kill a raw or ack receiver, wherever it is in its work. */
 		int candidates[RECEIVERS_MAX], n = 0;
 
 		for (int i = 0; i < nreceivers; i++)
 			if (sh->receivers[i].alive &&
-			    sh->receivers[i].kind == RAW)
+			    sh->receivers[i].kind != LIB)
 				candidates[n++] = i;
 		if (n > 0) {
 			struct receiver *rc = &sh->receivers[candidates[
@@ -1444,7 +1517,8 @@ main(int argc, char **argv)
 		for (int s = 0; s < NSENDERS; s++)
 			attempts += atomic_load(&sh->nattempts[s]);
 		printf("soak: %lu sends attempted, %ld receptions; %ld raw "
-		    "receivers killed, %ld lib receivers killed themselves, "
+		    "and ack receivers killed, %ld lib receivers killed "
+		    "themselves, "
 		    "%ld rebinds, %ld evictions (%ld of running receivers, "
 		    "%ld missed), %d receivers in all\n",
 		    attempts, atomic_load(&sh->receptions), kills, selfkills,
