@@ -77,15 +77,13 @@ held_alloc(struct inbox *in, size_t len)
 }
 
 bool
-inbox_push(struct inbox *in, const struct body_msg *b, int fd, bool shared,
-    bool sync, bool unsettled)
+inbox_push(struct inbox *in, const struct mbx_meta *meta, const void *data,
+    int fd, bool shared, bool sync, bool unsettled)
 {
-	size_t len = (size_t)b->size;
-	size_t inline_len = fd >= 0 ? 0 : len;
+	size_t inline_len = fd >= 0 ? 0 : meta->len;
 	struct held *h;
 
-	if (b->mailbox.len > PROTO_NAME_MAX || b->origin.len > PROTO_NAME_MAX ||
-	    (h = held_alloc(in, inline_len)) == NULL) {
+	if ((h = held_alloc(in, inline_len)) == NULL) {
 		if (fd >= 0)
 			close(fd);
 		return false;
@@ -95,20 +93,9 @@ inbox_push(struct inbox *in, const struct body_msg *b, int fd, bool shared,
 	h->sync = sync;
 	h->unsettled = unsettled;
 	h->next = NULL;
-	h->id = b->msg_id;
-	memcpy(h->mailbox, b->mailbox.ptr, b->mailbox.len);
-	h->mailbox[b->mailbox.len] = '\0';
-	h->sender = (long)b->sender_id;
-	h->pid = (pid_t)b->pid;
-	h->uid = (uid_t)b->uid;
-	h->attempt = b->attempt;
-	h->origin_attempts = b->origin_attempts;
-	if (b->origin.len > 0)
-		memcpy(h->origin, b->origin.ptr, b->origin.len);
-	h->origin[b->origin.len] = '\0';
-	h->len = len;
+	h->meta = *meta;
 	if (inline_len > 0)
-		memcpy(h->data, b->payload.ptr, inline_len);
+		memcpy(h->data, data, inline_len);
 	*in->tail = h;
 	in->tail = &h->next;
 	in->count++;
@@ -121,10 +108,11 @@ inbox_find(const struct inbox *in, const char *mailbox)
 	struct held *h, *oldest = NULL;
 
 	for (h = in->head; h != NULL; h = h->next) {
-		if (mailbox != NULL && strcmp(h->mailbox, mailbox) == 0)
+		if (mailbox != NULL && strcmp(h->meta.mailbox, mailbox) == 0)
 			return h;
 		/* Batches of different receives interleave in the FIFO. */
-		if (mailbox == NULL && (oldest == NULL || h->id < oldest->id))
+		if (mailbox == NULL && (oldest == NULL ||
+		    h->meta.id < oldest->meta.id))
 			oldest = h;
 	}
 	return oldest;
@@ -134,7 +122,7 @@ void
 inbox_settle(struct inbox *in, uint64_t upto)
 {
 	for (struct held *h = in->head; h != NULL; h = h->next)
-		if (h->id <= upto)
+		if (h->meta.id <= upto)
 			h->unsettled = false;
 }
 
@@ -160,7 +148,7 @@ inbox_drop_id(struct inbox *in, uint64_t id)
 {
 	struct held *h;
 
-	for (h = in->head; h != NULL && h->id != id; h = h->next)
+	for (h = in->head; h != NULL && h->meta.id != id; h = h->next)
 		;
 	if (h == NULL)
 		return;
@@ -174,8 +162,8 @@ inbox_drop_mailbox(struct inbox *in, const char *mailbox, size_t len)
 	struct held **pp = &in->head, *h;
 
 	while ((h = *pp) != NULL) {
-		if (strlen(h->mailbox) == len &&
-		    memcmp(h->mailbox, mailbox, len) == 0) {
+		if (strlen(h->meta.mailbox) == len &&
+		    memcmp(h->meta.mailbox, mailbox, len) == 0) {
 			*pp = h->next;
 			in->count--;
 			inbox_release(in, h);

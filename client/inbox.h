@@ -28,24 +28,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "body.h"
+#include "mbx.h"
 #include "proto.h"
 
 struct held {
 	struct held	*next;
-	uint64_t	 id;
-	char		 mailbox[PROTO_NAME_MAX + 1];
-	long		 sender;
-	pid_t		 pid;
-	uid_t		 uid;
-	uint32_t	 attempt;
-	uint32_t	 origin_attempts;
-	char		 origin[PROTO_NAME_MAX + 1];	/* a dead letter's */
+	struct mbx_meta	 meta;		/* what the caller will be told: its
+					 * id, mailbox and len among them */
 	int		 fd;		/* a zero-copy payload, or -1 */
 	bool		 shared;	/* that memfd is recycled */
 	bool		 sync;		/* its sender waits for the ACK */
 	bool		 unsettled;	/* the daemon may hold older ones */
-	size_t		 len;
 	size_t		 cap;		/* room in data */
 	unsigned char	 data[];	/* the inline payload */
 };
@@ -67,13 +60,12 @@ void	 inbox_init(struct inbox *in);
 /* Frees every held message and spare block. */
 void	 inbox_clear(struct inbox *in);
 /*
- * Holds the message of MSG body b: a copy of its payload, or (fd >= 0)
- * the memfd holding b->size bytes, which the inbox takes.  sync and
- * unsettled as in struct held.  False when out of memory (or a name is
- * too long).
+ * Holds the message described by meta: a copy of its meta->len payload
+ * bytes at data, or (fd >= 0) the memfd holding them, which the inbox
+ * takes.  sync and unsettled as in struct held.  False when out of memory.
  */
-bool	 inbox_push(struct inbox *in, const struct body_msg *b, int fd,
-	    bool shared, bool sync, bool unsettled);
+bool	 inbox_push(struct inbox *in, const struct mbx_meta *meta,
+	    const void *data, int fd, bool shared, bool sync, bool unsettled);
 /* Drops the held message id, if held (it was taken back). */
 void	 inbox_drop_id(struct inbox *in, uint64_t id);
 /* Gives back a taken message (closing its descriptor if it still has

@@ -31,6 +31,7 @@
  */
 struct msg_body {
 	struct body_msg		b;	/* payload inline, or size of fd's */
+	struct mbx_meta		meta;	/* b as the caller is told it */
 	int			fd;	/* a zero-copy payload, or -1 */
 	bool			shared;
 };
@@ -142,6 +143,16 @@ recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
 			(void)close(m->fd);
 		return net_break(&c->net, EPROTO);
 	}
+	memset(&m->meta, 0, sizeof(m->meta));
+	memcpy(m->meta.mailbox, m->b.mailbox.ptr, m->b.mailbox.len);
+	m->meta.sender_id = (long)m->b.sender_id;
+	m->meta.pid = (pid_t)m->b.pid;
+	m->meta.uid = (uid_t)m->b.uid;
+	m->meta.len = (size_t)m->b.size;
+	m->meta.id = m->b.msg_id;
+	m->meta.attempt = m->b.attempt;
+	m->meta.origin_attempts = m->b.origin_attempts;
+	memcpy(m->meta.origin, m->b.origin.ptr, m->b.origin.len);
 	return 0;
 }
 
@@ -158,43 +169,13 @@ struct slot {
 	struct mbx_msg	*release;	/* copied out: free after the ACK */
 };
 
-/* Fills in s's meta from the message's held copy h. */
+/* The message going into s is described by meta. */
 static void
-slot_meta(struct slot *s, const struct held *h)
+slot_meta(struct slot *s, const struct mbx_meta *meta)
 {
-	s->len = h->len;
-	if (s->meta == NULL)
-		return;
-	memset(s->meta, 0, sizeof(*s->meta));
-	memcpy(s->meta->mailbox, h->mailbox, sizeof(s->meta->mailbox));
-	s->meta->sender_id = h->sender;
-	s->meta->pid = h->pid;
-	s->meta->uid = h->uid;
-	s->meta->len = h->len;
-	s->meta->id = h->id;
-	s->meta->attempt = h->attempt;
-	s->meta->origin_attempts = h->origin_attempts;
-	memcpy(s->meta->origin, h->origin, sizeof(s->meta->origin));
-}
-
-/* The same from a MSG body (its strings checked by recv_msg_decode()). */
-static void
-slot_meta_body(struct slot *s, const struct body_msg *b)
-{
-	s->len = (size_t)b->size;
-	if (s->meta == NULL)
-		return;
-	memset(s->meta, 0, sizeof(*s->meta));
-	memcpy(s->meta->mailbox, b->mailbox.ptr, b->mailbox.len);
-	s->meta->sender_id = (long)b->sender_id;
-	s->meta->pid = (pid_t)b->pid;
-	s->meta->uid = (uid_t)b->uid;
-	s->meta->len = (size_t)b->size;
-	s->meta->id = b->msg_id;
-	s->meta->attempt = b->attempt;
-	s->meta->origin_attempts = b->origin_attempts;
-	if (b->origin.len > 0)
-		memcpy(s->meta->origin, b->origin.ptr, b->origin.len);
+	s->len = meta->len;
+	if (s->meta != NULL)
+		*s->meta = *meta;
 }
 
 /*
@@ -255,14 +236,14 @@ slot_drop(struct slot *s)
 static int
 recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 {
-	uint64_t id = h->id;
+	uint64_t id = h->meta.id;
 	int fd = h->fd;
 	bool sync = h->sync;
 
 	inbox_take(&c->inbox, h);
 	h->fd = -1;
-	slot_meta(s, h);
-	if (slot_fill(c, s, h->data, fd, h->shared, h->len) == -1) {
+	slot_meta(s, &h->meta);
+	if (slot_fill(c, s, h->data, fd, h->shared, h->meta.len) == -1) {
 		/* Unacknowledged, the daemon gives it out again later. */
 		inbox_release(&c->inbox, h);
 		return net_break(&c->net, errno);
@@ -292,7 +273,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	if (recv_msg_decode(c, a, s->obj != NULL ? UINT64_MAX : s->cap,
 	    &m) == -1)
 		return -1;
-	slot_meta_body(s, &m.b);
+	slot_meta(s, &m.meta);
 	if (slot_fill(c, s, m.b.payload.ptr, m.fd, m.shared,
 	    (size_t)m.b.size) == -1)
 		return net_break(&c->net, errno);
@@ -311,7 +292,8 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		/* Held messages are never sync ones: those come alone. */
-		if (!inbox_push(&c->inbox, &h.b, h.fd, h.shared, false, !any)) {
+		if (!inbox_push(&c->inbox, &h.meta, h.b.payload.ptr, h.fd,
+		    h.shared, false, !any)) {
 			(void)net_break(&c->net, ENOMEM);
 			goto drop;
 		}
@@ -408,8 +390,8 @@ recv_probe(struct mbx *c)
 		    recv_msg_decode(c, &a, UINT64_MAX, &m) == -1)
 			return net_break(&c->net, EPROTO);
 		more = (a.h.flags & PROTO_MSG_MORE) != 0;
-		if (!inbox_push(&c->inbox, &m.b, m.fd, m.shared,
-		    (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+		if (!inbox_push(&c->inbox, &m.meta, m.b.payload.ptr, m.fd,
+		    m.shared, (a.h.flags & PROTO_MSG_SYNC) != 0, false))
 			return net_break(&c->net, ENOMEM);
 		last = m.b.msg_id;
 		if (more && session_answer_wait(c, id, &a) == -1)
@@ -443,7 +425,7 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 			h = inbox_find(&c->inbox, NULL);
 		}
 		if (h != NULL) {
-			if (s->obj == NULL && h->len > s->cap)
+			if (s->obj == NULL && h->meta.len > s->cap)
 				return mbx_fail(EMSGSIZE);
 			if (recv_take_held(c, h, s) == 0)
 				return 0;

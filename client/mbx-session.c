@@ -503,6 +503,25 @@ session_acks_flush(struct mbx *c)
 	return session_req_send(c, NULL, 0);
 }
 
+/* Starts an ACK or NACK of msg_id in c->out: its request id, or 0. */
+static uint32_t
+settle_put(struct mbx *c, uint64_t msg_id, bool nack, uint32_t delay_ms,
+    bool reply)
+{
+	session_req_begin(c);
+	if (nack) {
+		struct body_nack b = { msg_id, delay_ms, reply };
+
+		body_nack_put(&c->out, &b);
+	} else {
+		struct body_ack b = { .count = 1, .ids = &msg_id };
+
+		body_ack_put(&c->out, &b);
+	}
+	return session_req_end(c, nack ? PROTO_NACK : PROTO_ACK,
+	    reply ? PROTO_ACK_REPLY : 0, 0);
+}
+
 /*
  * Confirms a message whose payload the caller now has, the second phase
  * of a receive.  An ordinary one joins the pending acknowledgements,
@@ -514,7 +533,6 @@ session_acks_flush(struct mbx *c)
 int
 session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 {
-	struct body_ack b = { .count = 1, .ids = &msg_id };
 	struct answer a;
 	uint32_t id, status;
 
@@ -522,9 +540,7 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 		c->acks[c->nacks++] = msg_id;
 		return c->nacks == MBX_ACK_MAX ? session_acks_flush(c) : 0;
 	}
-	session_req_begin(c);
-	body_ack_put(&c->out, &b);
-	if ((id = session_req_end(c, PROTO_ACK, PROTO_ACK_REPLY, 0)) == 0)
+	if ((id = settle_put(c, msg_id, false, 0, true)) == 0)
 		return net_break(&c->net, ENOMEM);
 	if (session_call(c, id, NULL, 0, &a) == -1 ||
 	    session_reply_status(c, &a, &status) == -1)
@@ -579,25 +595,6 @@ session_consume(struct mbx *c, uint64_t msg_id, bool sync)
 	c->unacked[c->nunacked].sync = sync;
 	c->nunacked++;
 	return 0;
-}
-
-/* Starts an ACK or NACK of msg_id in c->out: its request id, or 0. */
-static uint32_t
-settle_put(struct mbx *c, uint64_t msg_id, bool nack, uint32_t delay_ms,
-    bool reply)
-{
-	session_req_begin(c);
-	if (nack) {
-		struct body_nack b = { msg_id, delay_ms, reply };
-
-		body_nack_put(&c->out, &b);
-	} else {
-		struct body_ack b = { .count = 1, .ids = &msg_id };
-
-		body_ack_put(&c->out, &b);
-	}
-	return session_req_end(c, nack ? PROTO_NACK : PROTO_ACK,
-	    reply ? PROTO_ACK_REPLY : 0, 0);
 }
 
 /*

@@ -148,6 +148,16 @@ broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
  * the dead-letter mailbox is missing or full the message stays, said
  * once in the log.  True when moved.
  */
+/* Has m, coming back, used up its attempts (and may it move)? */
+static bool
+broker_is_dead(const struct msg *m)
+{
+	const struct mailbox *mb = m->mbox;
+
+	return mb->max_attempts > 0 && m->attempts >= mb->max_attempts &&
+	    m->sender == NULL;
+}
+
 static bool
 broker_dead_letter(struct broker *b, struct msg *m)
 {
@@ -155,8 +165,7 @@ broker_dead_letter(struct broker *b, struct msg *m)
 	const char *why = NULL;
 	char *origin;
 
-	if (mb->max_attempts == 0 || m->attempts < mb->max_attempts ||
-	    m->sender != NULL)
+	if (!broker_is_dead(m))
 		return false;
 	if (broker_lookup_named(b, mb->dead_letter, mb->dead_letter_len,
 	    &dl) < 0 || dl == mb)
@@ -661,8 +670,7 @@ broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
 	 * the order of the delays a client asks for.  With no memory for
 	 * it the message goes back now (logged): never held for ever.
 	 */
-	if (delay_ms > 0 && !(mb->max_attempts > 0 &&
-	    m->attempts >= mb->max_attempts && m->sender == NULL)) {
+	if (delay_ms > 0 && !broker_is_dead(m)) {
 		deadline_node_init(&m->delay);
 		if (deadline_heap_add(&b->delays, &m->delay, broker_now(b) +
 		    delay_ms) == 0) {
@@ -755,7 +763,6 @@ void
 broker_expire(struct broker *b, uint64_t now)
 {
 	struct wait *w;
-
 	struct deadline *d;
 
 	while ((w = broker_wait_expired(b, now)) != NULL)

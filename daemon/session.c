@@ -850,19 +850,34 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 	conn_flush_soon(s->conn);
 }
 
+/*
+ * Queues a REVOKE of what (and for PROTO_REVOKE_MSG, of message msg_id)
+ * about mb; false when the connection is going anyway.
+ */
+static bool
+session_put_revoke(struct session *s, const struct mailbox *mb,
+    unsigned what, uint64_t msg_id)
+{
+	struct proto_writer *w = conn_out(s->conn);
+	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id,
+	    msg_id };
+	size_t start;
+
+	if (conn_dead(s->conn))
+		return false;
+	start = proto_frame_begin(w);
+	body_revoke_put(w, &b);
+	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	return true;
+}
+
 static void
 session_revoke(struct peer *p, const struct mailbox *mb, unsigned what)
 {
 	struct session *s = p->ctx;
-	struct proto_writer *w = conn_out(s->conn);
-	struct body_revoke b = { what, { mb->name, mb->name_len }, mb->id, 0 };
-	size_t start;
 
-	if (conn_dead(s->conn))
+	if (!session_put_revoke(s, mb, what, 0))
 		return;
-	start = proto_frame_begin(w);
-	body_revoke_put(w, &b);
-	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
 	/*
 	 * A grant ended with its mailbox: the sequence moves, after the
 	 * REVOKE is queued, so that a client whose post follows it in its
@@ -884,17 +899,10 @@ static bool
 session_withdraw(struct peer *p, const struct mailbox *mb)
 {
 	struct session *s = p->ctx;
-	struct proto_writer *w;
-	struct body_revoke b = { PROTO_REVOKE_CREDIT, { mb->name,
-	    mb->name_len }, mb->id, 0 };
-	size_t start;
 
-	if (!s->has_channel || conn_dead(s->conn))
+	if (!s->has_channel ||
+	    !session_put_revoke(s, mb, PROTO_REVOKE_CREDIT, 0))
 		return false;
-	w = conn_out(s->conn);
-	start = proto_frame_begin(w);
-	body_revoke_put(w, &b);
-	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
 	channel_store(s->rings.daemon, CHANNEL_DAEMON_REVOKE, ++s->revoke_seq);
 	s->withdrawing = true;
 	conn_flush_soon(s->conn);
@@ -950,17 +958,9 @@ static void
 session_takeback(struct peer *p, const struct mailbox *mb, uint64_t msg_id)
 {
 	struct session *s = p->ctx;
-	struct proto_writer *w = conn_out(s->conn);
-	struct body_revoke b = { PROTO_REVOKE_MSG, { mb->name, mb->name_len },
-	    mb->id, msg_id };
-	size_t start;
 
-	if (conn_dead(s->conn))
-		return;
-	start = proto_frame_begin(w);
-	body_revoke_put(w, &b);
-	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
-	conn_flush_soon(s->conn);
+	if (session_put_revoke(s, mb, PROTO_REVOKE_MSG, msg_id))
+		conn_flush_soon(s->conn);
 }
 
 /* Answers req with err unless the call was parked. */

@@ -322,6 +322,29 @@ record(int rid, unsigned gen, const uint8_t *p, size_t len)
 	return e;
 }
 
+/*
+ * A libmbx receiver's mbx_recv() failed: true to receive again (a time-out
+ * before the drain, or a binding an operator moved, which it asks for
+ * again), false to stop.
+ */
+static bool
+recv_failed(int rid, mbx_t *c, const char *name, unsigned *gen,
+    const char *who)
+{
+	if (errno == ETIMEDOUT)
+		return !atomic_load(&sh->drained);
+	if (errno == EPERM) {
+		/* An operator moved the binding: stand by again. */
+		*gen = lost_binding(rid, *gen);
+		binding_asked(rid, *gen);
+		if (mbx_bind(c, name, MBX_BIND_QUEUE) != 0)
+			unexpected(who, "mbx_bind", errno);
+		return true;
+	}
+	unexpected(who, "mbx_recv", errno);
+	return false;
+}
+
 static int
 lib_receiver(int rid)
 {
@@ -358,21 +381,8 @@ lib_receiver(int rid)
 			}
 			continue;
 		}
-		if (errno == ETIMEDOUT) {
-			if (atomic_load(&sh->drained))
-				break;
-			continue;
-		}
-		if (errno == EPERM) {
-			/* An operator moved the binding: stand by again. */
-			gen = lost_binding(rid, gen);
-			binding_asked(rid, gen);
-			if (mbx_bind(c, name, MBX_BIND_QUEUE) != 0)
-				unexpected("lib receiver", "mbx_bind", errno);
-			continue;
-		}
-		unexpected("lib receiver", "mbx_recv", errno);
-		break;
+		if (!recv_failed(rid, c, name, &gen, "lib receiver"))
+			break;
 	}
 	mbx_close(c);
 	free(buf);
@@ -429,20 +439,8 @@ ack_receiver(int rid)
 			}
 			continue;
 		}
-		if (errno == ETIMEDOUT) {
-			if (atomic_load(&sh->drained))
-				break;
-			continue;
-		}
-		if (errno == EPERM) {
-			gen = lost_binding(rid, gen);
-			binding_asked(rid, gen);
-			if (mbx_bind(c, name, MBX_BIND_QUEUE) != 0)
-				unexpected("ack receiver", "mbx_bind", errno);
-			continue;
-		}
-		unexpected("ack receiver", "mbx_recv", errno);
-		break;
+		if (!recv_failed(rid, c, name, &gen, "ack receiver"))
+			break;
 	}
 	mbx_close(c);
 	free(buf);

@@ -56,6 +56,26 @@ worker(const struct harness *h, const char *name, long n, int how)
 	return c;
 }
 
+/*
+ * worker() for a forked helper, which may not assert: NULL (with errno)
+ * when the handle cannot be opened, set up or bound to "jobs".
+ */
+static mbx_t *
+child_worker(const struct harness *h, long n, int how)
+{
+	mbx_t *c = mbx_open(h->sock);
+
+	if (c != NULL && (mbx_setopt(c, MBX_OPT_ACK, n) != 0 ||
+	    mbx_bind(c, "jobs", how) != 0)) {
+		int err = errno;
+
+		mbx_close(c);
+		errno = err;
+		return NULL;
+	}
+	return c;
+}
+
 /* Receives want from name; m gets its meta. */
 static void
 expect(mbx_t *c, const char *name, int timeout, const char *want,
@@ -84,14 +104,12 @@ mbint(mbx_t *c, const char *name, const char *key)
 static int
 hold_three(const struct harness *h, void *arg)
 {
-	mbx_t *c = mbx_open(h->sock);
+	mbx_t *c = child_worker(h, 8, MBX_BIND_EXCLUSIVE);
 	struct mbx_meta m;
 	char buf[64];
 
 	(void)arg;
 	CHILD_REQUIRE(c != NULL);
-	CHILD_REQUIRE(mbx_setopt(c, MBX_OPT_ACK, 8) == 0);
-	CHILD_REQUIRE(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE) == 0);
 	for (int i = 0; i < 3; i++) {
 		CHILD_REQUIRE(mbx_recv(c, "jobs", buf, sizeof(buf), &m, 5000)
 		    == 2);
@@ -152,14 +170,12 @@ END_TEST
 static int
 ack_and_die(const struct harness *h, void *arg)
 {
-	mbx_t *c = mbx_open(h->sock);
+	mbx_t *c = child_worker(h, 1, MBX_BIND_EXCLUSIVE);
 	struct mbx_meta m;
 	char buf[64];
 
 	(void)arg;
 	CHILD_REQUIRE(c != NULL);
-	CHILD_REQUIRE(mbx_setopt(c, MBX_OPT_ACK, 1) == 0);
-	CHILD_REQUIRE(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE) == 0);
 	CHILD_REQUIRE(mbx_recv(c, "jobs", buf, sizeof(buf), &m, 5000) == 2);
 	CHILD_REQUIRE(mbx_ack(c, &m) == 0);
 	raise(SIGKILL);
@@ -708,14 +724,12 @@ static int
 soak_worker(const struct harness *h, void *arg)
 {
 	struct soak *s = arg;
-	mbx_t *c = mbx_open(h->sock);
+	mbx_t *c = child_worker(h, 4, MBX_BIND_QUEUE);
 	struct mbx_meta m;
 	char buf[32];
 	ssize_t n;
 
 	CHILD_REQUIRE(c != NULL);
-	CHILD_REQUIRE(mbx_setopt(c, MBX_OPT_ACK, 4) == 0);
-	CHILD_REQUIRE(mbx_bind(c, "jobs", MBX_BIND_QUEUE) == 0);
 	for (;;) {
 		long i;
 		int seen;
