@@ -79,7 +79,7 @@ TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \
 	  tests/test-errors.c tests/test-edges.c tests/test-channel.c \
 	  tests/test-order.c tests/test-pass.c tests/test-rings.c tests/test-posts.c \
-	  tests/test-ack.c tests/raw.c
+	  tests/test-ack.c tests/test-consume.c tests/raw.c
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))

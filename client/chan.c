@@ -126,6 +126,15 @@ chan_reserve(struct chan *ch, uint16_t kind, uint16_t flags, size_t len,
 }
 
 int
+chan_ring(struct chan *ch)
+{
+	/* EAGAIN: the counter is near its limit, so mbxd is awake anyway. */
+	if (eventfd_write(ch->doorbell, 1) == -1 && errno != EAGAIN)
+		return -1;
+	return 0;
+}
+
+int
 chan_publish(struct chan *ch)
 {
 	channel_store(ch->client, CHANNEL_CLIENT_TX_TAIL,
@@ -134,10 +143,7 @@ chan_publish(struct chan *ch)
 	if (!(channel_load(ch->daemon, CHANNEL_DAEMON_SLEEP) &
 	    CHANNEL_WANT_DATA))
 		return 0;
-	/* EAGAIN: the counter is near its limit, so mbxd is awake anyway. */
-	if (eventfd_write(ch->doorbell, 1) == -1 && errno != EAGAIN)
-		return -1;
-	return 0;
+	return chan_ring(ch);
 }
 
 bool

@@ -64,6 +64,8 @@ void	*chan_reserve(struct chan *ch, uint16_t kind, uint16_t flags,
  * are published; the handle must then be treated as broken).
  */
 int	 chan_publish(struct chan *ch);
+/* Wakes mbxd (its doorbell): 0, or -1 with errno. */
+int	 chan_ring(struct chan *ch);
 /*
  * After a publication: whether mbxd ended a grant of this connection
  * (a destroyed mailbox) since the last call said so.  The fence of

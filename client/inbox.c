@@ -76,7 +76,7 @@ held_alloc(struct inbox *in, size_t len)
 	return h;
 }
 
-bool
+struct held *
 inbox_push(struct inbox *in, const struct mbx_meta *meta, const void *data,
     int fd, bool shared, bool sync, bool unsettled)
 {
@@ -86,12 +86,14 @@ inbox_push(struct inbox *in, const struct mbx_meta *meta, const void *data,
 	if ((h = held_alloc(in, inline_len)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return false;
+		return NULL;
 	}
 	h->fd = fd;
 	h->shared = shared;
 	h->sync = sync;
 	h->unsettled = unsettled;
+	h->store = false;
+	h->seq = 0;
 	h->next = NULL;
 	h->meta = *meta;
 	if (inline_len > 0)
@@ -99,7 +101,17 @@ inbox_push(struct inbox *in, const struct mbx_meta *meta, const void *data,
 	*in->tail = h;
 	in->tail = &h->next;
 	in->count++;
-	return true;
+	return h;
+}
+
+uint64_t
+inbox_store_floor(const struct inbox *in, uint64_t next)
+{
+	/* The FIFO is in arrival order, which is the numbers' order. */
+	for (const struct held *h = in->head; h != NULL; h = h->next)
+		if (h->store)
+			return h->seq;
+	return next;
 }
 
 struct held *

@@ -39,6 +39,9 @@ struct held {
 	bool		 shared;	/* that memfd is recycled */
 	bool		 sync;		/* its sender waits for the ACK */
 	bool		 unsettled;	/* the daemon may hold older ones */
+	bool		 store;		/* PROTO_MSG_STORE: a store acknowledges
+					 * it (its number: seq) */
+	uint64_t	 seq;		/* its MSG's number on the connection */
 	size_t		 cap;		/* room in data */
 	unsigned char	 data[];	/* the inline payload */
 };
@@ -62,10 +65,16 @@ void	 inbox_clear(struct inbox *in);
 /*
  * Holds the message described by meta: a copy of its meta->len payload
  * bytes at data, or (fd >= 0) the memfd holding them, which the inbox
- * takes.  sync and unsettled as in struct held.  False when out of memory.
+ * takes.  sync and unsettled as in struct held; the caller sets store and
+ * seq.  NULL when out of memory.
  */
-bool	 inbox_push(struct inbox *in, const struct mbx_meta *meta,
+struct held *inbox_push(struct inbox *in, const struct mbx_meta *meta,
 	    const void *data, int fd, bool shared, bool sync, bool unsettled);
+/*
+ * The number of the oldest held PROTO_MSG_STORE message, or next when
+ * none is held: the consumption word may say everything below it.
+ */
+uint64_t inbox_store_floor(const struct inbox *in, uint64_t next);
 /* Drops the held message id, if held (it was taken back). */
 void	 inbox_drop_id(struct inbox *in, uint64_t id);
 /* Gives back a taken message (closing its descriptor if it still has

@@ -109,6 +109,9 @@ mbx_bind(mbx_t *c, const char *name, int how)
 	default:
 		return mbx_fail(EINVAL);
 	}
+	/* Before its first receive, so that receive is one round trip. */
+	if (session_channel_for_receives(c) == -1)
+		return -1;
 	session_req_begin(c);
 	body_bind_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_BIND, 0, 0)) == 0)

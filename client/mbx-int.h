@@ -98,6 +98,20 @@ struct mbx {
 	struct unacked	*unacked;	/* ack_max slots, in receive order */
 	size_t		 nunacked;
 	uint64_t	 takeback_seen;	/* CHANNEL_DAEMON_TAKEBACK, as read */
+
+	/*
+	 * Consumption by a store (PROTOCOL.md): MSG frames read, the
+	 * consumption word as stored, the takeback word as that path last
+	 * read it, and the message a check asks about, with whether a
+	 * REVOKE of it came meanwhile.  REVOKE frames read, against the
+	 * daemon's notice word.
+	 */
+	uint64_t	 msgs_read;
+	uint64_t	 consumed;
+	uint64_t	 store_takeback_seen;
+	uint64_t	 check_id;
+	bool		 check_revoked;
+	uint64_t	 revokes_read;
 };
 
 struct unacked {

@@ -34,6 +34,8 @@ struct msg_body {
 	struct mbx_meta		meta;	/* b as the caller is told it */
 	int			fd;	/* a zero-copy payload, or -1 */
 	bool			shared;
+	bool			store;	/* PROTO_MSG_STORE */
+	uint64_t		seq;	/* its number: msgs_read */
 };
 
 
@@ -135,6 +137,8 @@ recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
 	m->fd = a->fd;
 	a->fd = -1;
 	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
+	m->store = (a->h.flags & PROTO_MSG_STORE) != 0;
+	m->seq = c->msgs_read;
 	if (!body_msg_get(a->body, a->h.len, a->h.flags, &m->b) ||
 	    m->b.mailbox.len > MBX_NAME_MAX || m->b.origin.len > MBX_NAME_MAX ||
 	    m->b.size > cap ||
@@ -236,9 +240,8 @@ slot_drop(struct slot *s)
 static int
 recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 {
-	uint64_t id = h->meta.id;
+	struct taken t = { h->meta.id, h->seq, h->sync, h->store };
 	int fd = h->fd;
-	bool sync = h->sync;
 
 	inbox_take(&c->inbox, h);
 	h->fd = -1;
@@ -250,7 +253,7 @@ recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 	}
 	inbox_release(&c->inbox, h);
 	/* A sync one comes from recv_probe(): its sender waits for this. */
-	if (session_consume(c, id, sync) == -1) {
+	if (session_consume(c, &t) == -1) {
 		slot_drop(s);
 		return -1;
 	}
@@ -266,7 +269,8 @@ static int
 recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 {
 	struct msg_body m;
-	bool sync, more;
+	struct taken t;
+	bool more;
 	uint32_t id = a->h.id;
 	uint64_t last;
 
@@ -277,11 +281,13 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	if (slot_fill(c, s, m.b.payload.ptr, m.fd, m.shared,
 	    (size_t)m.b.size) == -1)
 		return net_break(&c->net, errno);
-	sync = (a->h.flags & PROTO_MSG_SYNC) != 0;
+	t = (struct taken){ m.b.msg_id, m.seq,
+	    (a->h.flags & PROTO_MSG_SYNC) != 0, m.store };
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
 	last = m.b.msg_id;
 	while (more) {
 		struct msg_body h;
+		struct held *kept;
 
 		if (session_answer_wait(c, id, a) == -1)
 			goto drop;
@@ -292,17 +298,19 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
 		/* Held messages are never sync ones: those come alone. */
-		if (!inbox_push(&c->inbox, &h.meta, h.b.payload.ptr, h.fd,
-		    h.shared, false, !any)) {
+		if ((kept = inbox_push(&c->inbox, &h.meta, h.b.payload.ptr,
+		    h.fd, h.shared, false, !any)) == NULL) {
 			(void)net_break(&c->net, ENOMEM);
 			goto drop;
 		}
+		kept->store = h.store;
+		kept->seq = h.seq;
 		last = h.b.msg_id;
 	}
 	/* The daemon took the oldest it had, one after the other. */
 	if (any)
 		inbox_settle(&c->inbox, last);
-	if (session_consume(c, m.b.msg_id, sync) == -1)
+	if (session_consume(c, &t) == -1)
 		goto drop;
 	return 0;
 drop:
@@ -328,6 +336,9 @@ recv_once(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	struct answer a;
 	uint32_t id, status;
 
+	/* A receiver that never bound (its @ID) asks for it here. */
+	if (session_channel_for_receives(c) == -1)
+		return -1;
 	session_req_begin(c);
 	body_recv_put(&c->out, &b);
 	if ((id = session_req_end(c, PROTO_RECV, recv_flags(c), 0)) == 0)
@@ -385,14 +396,18 @@ recv_probe(struct mbx *c)
 	}
 	while (more) {
 		struct msg_body m;
+		struct held *kept;
 
 		if (a.h.type != PROTO_MSG ||
 		    recv_msg_decode(c, &a, UINT64_MAX, &m) == -1)
 			return net_break(&c->net, EPROTO);
 		more = (a.h.flags & PROTO_MSG_MORE) != 0;
-		if (!inbox_push(&c->inbox, &m.meta, m.b.payload.ptr, m.fd,
-		    m.shared, (a.h.flags & PROTO_MSG_SYNC) != 0, false))
+		if ((kept = inbox_push(&c->inbox, &m.meta, m.b.payload.ptr,
+		    m.fd, m.shared, (a.h.flags & PROTO_MSG_SYNC) != 0,
+		    false)) == NULL)
 			return net_break(&c->net, ENOMEM);
+		kept->store = m.store;
+		kept->seq = m.seq;
 		last = m.b.msg_id;
 		if (more && session_answer_wait(c, id, &a) == -1)
 			return -1;

@@ -152,6 +152,9 @@ session_accept(struct mbx *c, struct framer_frame *f, struct answer *a)
 		net_close_in_fds(&c->net);
 		return net_break(&c->net, EPROTO);
 	}
+	/* Numbered as mbxd numbers them (PROTOCOL.md, "Consumption"). */
+	if (f->h.type == PROTO_MSG)
+		c->msgs_read++;
 	a->h = f->h;
 	a->fd = f->h.nfds >= 1 ? f->fds[0] : -1;
 	for (unsigned i = 0; i < SESSION_CHANNEL_FDS; i++)
@@ -185,8 +188,11 @@ session_revoke(struct mbx *c, struct answer *a)
 	if (!body_revoke_get(a->body, a->h.len, a->h.flags, &b) ||
 	    a->h.id != 0)
 		return net_break(&c->net, EPROTO);
+	c->revokes_read++;
 	/* One message taken back: whether held for the caller or ahead. */
 	if (b.what == PROTO_REVOKE_MSG) {
+		if (b.msg_id == c->check_id)
+			c->check_revoked = true;
 		unacked_forget(c, b.msg_id);
 		inbox_drop_id(&c->inbox, b.msg_id);
 		return 0;
@@ -226,34 +232,52 @@ session_answer_wait(struct mbx *c, uint32_t id, struct answer *a)
  * Applies the REVOKEs that arrived since the last call, without waiting:
  * between calls nothing else can come.
  */
+/* A frame read between requests: only a notice or a WAKE may come. */
+static int
+session_notice(struct mbx *c, struct answer *a)
+{
+	if (a->h.type == PROTO_WAKE)
+		return 0;
+	if (a->h.type != PROTO_REVOKE) {
+		if (a->fd >= 0)
+			(void)close(a->fd);
+		return net_break(&c->net, EPROTO);
+	}
+	return session_revoke(c, a);
+}
+
 int
 session_drain(struct mbx *c)
 {
 	unsigned seen = order_answers();
 	struct framer_frame f;
 	struct answer a;
+	uint64_t queued;
 	int got;
 
-	for (;;) {
-		if ((got = net_poll_frame(&c->net, &f)) == -1)
-			return -1;
-		if (got == 0) {
-			c->notices_seen = seen;
-			c->own_answers = 0;
-			return 0;
-		}
-		if (session_accept(c, &f, &a) == -1)
-			return -1;
-		if (a.h.type == PROTO_WAKE)
-			continue;
-		if (a.h.type != PROTO_REVOKE) {
-			if (a.fd >= 0)
-				(void)close(a.fd);
-			return net_break(&c->net, EPROTO);
-		}
-		if (session_revoke(c, &a) == -1)
-			return -1;
+	/*
+	 * With a channel, the notice word counts the REVOKEs mbxd queued:
+	 * equal to those read, there is nothing to look for; ahead, they are
+	 * on their way, and reading until all are in reads what came before.
+	 */
+	if (c->chan.state == CHAN_OPEN) {
+		queued = channel_load(c->chan.daemon, CHANNEL_DAEMON_NOTICE);
+		while (c->revokes_read < queued)
+			if (session_read(c, &a) == -1 ||
+			    session_notice(c, &a) == -1)
+				return -1;
+		got = 0;
+	} else {
+		while ((got = net_poll_frame(&c->net, &f)) == 1)
+			if (session_accept(c, &f, &a) == -1 ||
+			    session_notice(c, &a) == -1)
+				return -1;
 	}
+	if (got == -1)
+		return -1;
+	c->notices_seen = seen;
+	c->own_answers = 0;
+	return 0;
 }
 
 /*
@@ -410,6 +434,14 @@ fail:
 			if (a.fds[i] >= 0)
 				(void)close(a.fds[i]);
 	return -1;
+}
+
+int
+session_channel_for_receives(struct mbx *c)
+{
+	if (!c->use_credit || c->chan.state != CHAN_NONE)
+		return 0;
+	return session_channel_open(c);
 }
 
 int
@@ -585,14 +617,79 @@ unacked_forget(struct mbx *c, uint64_t id)
 		unacked_remove(c, (size_t)i);
 }
 
-int
-session_consume(struct mbx *c, uint64_t msg_id, bool sync)
+/*
+ * The takeback word moved since the last look: mbxd may have taken the
+ * message back before it read the store.  An ACK with an answer tells:
+ * OK (still in flight: now received), or STALE, which is "received by
+ * the store" unless a REVOKE of it came first, and every REVOKE of a
+ * message taken back before the ACK was read comes first.
+ */
+static int
+session_store_check(struct mbx *c, uint64_t msg_id)
 {
-	if (c->ack_max == 0)
-		return session_ack(c, msg_id, sync);
+	struct answer a;
+	uint32_t id, status;
+	int ret;
+
+	c->check_id = msg_id;
+	c->check_revoked = false;
+	if ((id = settle_put(c, msg_id, false, 0, true)) == 0)
+		ret = net_break(&c->net, ENOMEM);
+	else if (session_call(c, id, NULL, 0, &a) == -1 ||
+	    session_reply_status(c, &a, &status) == -1 ||
+	    session_reply_bare(c, &a) == -1)
+		ret = -1;
+	else if (status == PROTO_OK ||
+	    (status == PROTO_STALE && !c->check_revoked))
+		ret = 0;
+	else if (status == PROTO_STALE)
+		ret = mbx_fail(ESTALE);
+	else
+		ret = session_status_fail(c, status);
+	c->check_id = 0;
+	return ret;
+}
+
+/*
+ * A receive's consumption by a store: the word says "every store message
+ * below the oldest still held (or the next to come) is received".  If a
+ * receive by name took t past an older held one, the word cannot say it:
+ * an ACK frame does.  Then the fence pair of "Taken back" with the roles
+ * of PROTOCOL.md, and a doorbell if mbxd watches (a send waits for room).
+ */
+static int
+session_store(struct mbx *c, const struct taken *t)
+{
+	uint64_t upto = inbox_store_floor(&c->inbox, c->msgs_read + 1), tb;
+
+	if (t->seq >= upto)
+		return session_ack(c, t->id, false);
+	if (upto > c->consumed) {
+		channel_store(c->chan.client, CHANNEL_CLIENT_CONSUMED, upto);
+		c->consumed = upto;
+	}
+	channel_fence();
+	if (channel_load(c->chan.daemon, CHANNEL_DAEMON_WATCH) != 0 &&
+	    chan_ring(&c->chan) == -1)
+		return net_break(&c->net, errno);
+	tb = chan_takeback(&c->chan);
+	if (tb == c->store_takeback_seen)
+		return 0;
+	c->store_takeback_seen = tb;
+	return session_store_check(c, t->id);
+}
+
+int
+session_consume(struct mbx *c, const struct taken *t)
+{
+	if (c->ack_max == 0) {
+		if (t->store && !t->sync && c->chan.state == CHAN_OPEN)
+			return session_store(c, t);
+		return session_ack(c, t->id, t->sync);
+	}
 	/* The receive checked for room: the slots were allocated by setopt. */
-	c->unacked[c->nunacked].id = msg_id;
-	c->unacked[c->nunacked].sync = sync;
+	c->unacked[c->nunacked].id = t->id;
+	c->unacked[c->nunacked].sync = t->sync;
 	c->nunacked++;
 	return 0;
 }

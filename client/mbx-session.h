@@ -86,6 +86,13 @@ int	 session_drain_if_due(struct mbx *c);
 /* The channel (chan.h). */
 /* Asks for the channel once; a refusal leaves posts on the socket. */
 int	 session_channel_open(struct mbx *c);
+/*
+ * The channel for a receiver, asked for by its first bind (or receive):
+ * its receives are then acknowledged by a store (PROTOCOL.md).  Not with
+ * credit off, which keeps the version 5 path whole.  0, or -1 when the
+ * handle broke.
+ */
+int	 session_channel_for_receives(struct mbx *c);
 /* Waits until a tx record of len bytes fits, reading WAKEs. */
 int	 session_room_wait(struct mbx *c, size_t len);
 /*
@@ -107,7 +114,22 @@ int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync);
  * consumes, else (MBX_OPT_ACK) the message is noted as held for the
  * caller's mbx_ack() or mbx_nack().  0 or -1.
  */
-int	 session_consume(struct mbx *c, uint64_t msg_id, bool sync);
+/* A message handed to the caller, as session_consume() needs it. */
+struct taken {
+	uint64_t	 id;
+	uint64_t	 seq;		/* its MSG's number (msgs_read) */
+	bool		 sync;		/* PROTO_MSG_SYNC */
+	bool		 store;		/* PROTO_MSG_STORE */
+};
+
+/*
+ * The second phase of a receive: on a handle that consumes, a store into
+ * the consumption word (PROTO_MSG_STORE, nothing older held), else
+ * session_ack(); with MBX_OPT_ACK the message is noted as held for the
+ * caller's mbx_ack() or mbx_nack().  0, or -1 (ESTALE: taken back
+ * before the receive counted; receive again).
+ */
+int	 session_consume(struct mbx *c, const struct taken *t);
 /*
  * mbx_ack() (nack false) or mbx_nack() of a held message: written
  * without waiting unless the daemon took something back since the last

@@ -26,21 +26,26 @@
  * Messages mb handed to its receiver p and that p has not acknowledged go
  * back to the head of the queue, in their order (at-least-once delivery).
  * With tell (p stays connected), p hears of each one it was to
- * acknowledge itself, so that its mbx_ack() of it fails.
+ * acknowledge itself, so that its mbx_ack() of it fails, and of each one
+ * its consumption word might have acknowledged, so that a receive whose
+ * store came too late knows it (PROTOCOL.md, "Consumption by a store").
  */
 static void
 broker_return_inflight(struct broker *b, struct peer *p, struct mailbox *mb,
     bool tell)
 {
 	struct msg *m, *prev;
+	bool told;
 
 	/* mb's own list: the cost is what mb handed out, not all p holds. */
 	for (m = TAILQ_LAST(&mb->inflight, msg_list); m != NULL; m = prev) {
 		prev = TAILQ_PREV(m, msg_list, mbox_entry);
 		if (m->holder != p)
 			continue;
+		/* Those it may have handed out already: it must know. */
+		told = m->explicit_ack || m->stored;
 		peer_inflight_remove(p, m);
-		if (tell && m->explicit_ack && p->ops->takeback != NULL)
+		if (tell && told && p->ops->takeback != NULL)
 			p->ops->takeback(p, mb, m->id);
 		(void)broker_give_back(b, m, NULL);
 		/* A sender that would not wait cannot wait for a redelivery. */

@@ -136,6 +136,7 @@ broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
     bool more, bool explicit_ack)
 {
 	broker_take(b, p, m, explicit_ack);
+	peer_handed(p, m);
 	p->ops->deliver(p, req, m, more);
 }
 
@@ -600,8 +601,10 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 		if (total > r->budget)
 			break;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		peer_handed(p, batch[i]);
 		p->ops->deliver(p, req, batch[i], i + 1 < n);
+	}
 }
 
 int
@@ -652,6 +655,37 @@ broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
 	broker_withdraw(b, m, 0);
 	broker_pump(b, mb);
 	return 0;
+}
+
+void
+broker_consumed(struct broker *b, struct peer *p, uint64_t upto)
+{
+	struct msg *m;
+
+	if (upto > p->delivered + 1)
+		upto = p->delivered + 1;
+	if (upto <= p->consumed)
+		return;
+	p->consumed = upto;
+	while ((m = TAILQ_FIRST(&p->stored)) != NULL && m->seq < upto) {
+		struct mailbox *mb = m->mbox;
+
+		mb->received++;
+		broker_withdraw(b, m, 0);
+		broker_pump(b, mb);
+	}
+}
+
+bool
+broker_has_stored(const struct peer *p)
+{
+	return !TAILQ_EMPTY(&p->stored);
+}
+
+bool
+broker_sends_wait(const struct broker *b)
+{
+	return b->send_waits > 0;
 }
 
 int

@@ -39,9 +39,10 @@ broker_wait_new(struct broker *b, struct peer *p, enum wait_kind kind,
 		free(w);
 		return NULL;
 	}
-	if (kind == WAIT_SEND)
+	if (kind == WAIT_SEND) {
 		TAILQ_INSERT_TAIL(&p->sends, w, entry);
-	else
+		b->send_waits++;
+	} else
 		TAILQ_INSERT_TAIL(&p->recvs, w, entry);
 	p->nwaits++;
 	return w;
@@ -56,6 +57,7 @@ broker_wait_end(struct broker *b, struct wait *w, int err, bool answer)
 	p->nwaits--;
 	if (w->kind == WAIT_SEND) {
 		TAILQ_REMOVE(&p->sends, w, entry);
+		b->send_waits--;
 		if (w->msg != NULL)
 			w->msg->sender = NULL;
 	} else {

@@ -107,6 +107,7 @@ struct broker {
 	uint64_t	 mem_used;
 	uint64_t	(*clock)(void);	/* monotonic milliseconds */
 	struct ptrvec	 withdrawn;	/* struct grant *: told they end */
+	size_t		 send_waits;	/* parked sends, all peers */
 };
 
 struct broker_send {
@@ -238,6 +239,19 @@ int	 broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	    const struct broker_recv *r);
 /* 0, or -ESTALE when the message is no longer in flight at p. */
 int	 broker_ack(struct broker *b, struct peer *p, uint64_t msg_id);
+/*
+ * p's consumption word says upto (the client's word): every message of
+ * p's stored list numbered below it is acknowledged, in order.  Clamped
+ * into [what it said before, one past p's last MSG].
+ */
+void	 broker_consumed(struct broker *b, struct peer *p, uint64_t upto);
+/* True when p holds messages its consumption word may acknowledge. */
+bool	 broker_has_stored(const struct peer *p);
+/*
+ * True while a send is parked anywhere (for room, a rendezvous, its
+ * acknowledgement): a receive's store must then wake the daemon.
+ */
+bool	 broker_sends_wait(const struct broker *b);
 /*
  * Gives a message in flight at p back to its mailbox: to the head now
  * (delay_ms 0) or after delay_ms, or to the dead-letter mailbox once it

@@ -10,8 +10,10 @@
  * an acknowledgement timeout, it is also in the mailbox's timed list
  * (timer_entry), in deadline order.
  * In flight it is also in its mailbox's in-flight list (mbox_entry) and in
- * its holder's index by id (hnext), so that an acknowledgement and a
- * receiver losing a mailbox cost what they touch, not what is in flight.
+ * its holder's index by id (hnext), and, when its holder acknowledges by
+ * a store (peer.h), in the holder's stored list (store_entry), so that
+ * an acknowledgement and a receiver losing a mailbox cost what they
+ * touch, not what is in flight.
  */
 #ifndef MBXD_MSG_H
 #define MBXD_MSG_H
@@ -40,6 +42,11 @@ struct msg {
 	TAILQ_ENTRY(msg) mbox_entry;	/* mailbox's in flight, while so */
 	struct msg	*hnext;		/* holder's index chain, see peer.h */
 	TAILQ_ENTRY(msg) timer_entry;	/* mailbox's timed list, if timed */
+	TAILQ_ENTRY(msg) store_entry;	/* holder's stored list, if stored */
+	uint64_t	 seq;		/* its MSG's number on the holder's
+					 * connection, while in flight */
+	bool		 stored;	/* PROTO_MSG_STORE: the holder's
+					 * consumption word acknowledges it */
 	uint64_t	 due;		/* ms: the acknowledgement deadline,
 					 * while timed */
 	struct deadline	 delay;		/* in the broker's delays heap while

@@ -16,6 +16,8 @@ peer_init(struct peer *p)
 	TAILQ_INIT(&p->sends);
 	TAILQ_INIT(&p->recvs);
 	TAILQ_INIT(&p->inflight);
+	TAILQ_INIT(&p->stored);
+	p->consumed = 1;
 }
 
 void
@@ -92,6 +94,10 @@ peer_inflight_remove(struct peer *p, struct msg *m)
 	TAILQ_REMOVE(&p->inflight, m, entry);
 	p->ninflight--;
 	m->holder = NULL;
+	if (m->stored) {
+		TAILQ_REMOVE(&p->stored, m, store_entry);
+		m->stored = false;
+	}
 	if (p->index != NULL) {
 		struct msg **pp = &p->index[peer_index_slot(p, m->id)];
 
@@ -102,6 +108,16 @@ peer_inflight_remove(struct peer *p, struct msg *m)
 		if (p->index_bits > PEER_INDEX_MIN_BITS &&
 		    p->ninflight < ((size_t)1 << p->index_bits) / 8)
 			peer_index_resize(p, p->index_bits - 1);
+	}
+}
+
+void
+peer_handed(struct peer *p, struct msg *m)
+{
+	m->seq = ++p->delivered;
+	if (p->consumes_by_store && !m->explicit_ack && m->sender == NULL) {
+		m->stored = true;
+		TAILQ_INSERT_TAIL(&p->stored, m, store_entry);
 	}
 }
 

@@ -129,6 +129,16 @@ struct peer {
 	size_t		 ninflight;
 	struct msg	**index;	/* by id: 1 << index_bits chains */
 	unsigned	 index_bits;
+	/*
+	 * Consumption by a store (PROTOCOL.md): the MSG frames handed to
+	 * the connection so far (the last one's number), the messages a
+	 * store may acknowledge, in that order, and the word's value taken
+	 * last (nothing numbered below it is in stored).
+	 */
+	bool		 consumes_by_store;
+	uint64_t	 delivered;
+	struct msg_list	 stored;
+	uint64_t	 consumed;
 	TAILQ_ENTRY(peer) entry;	/* broker's peers */
 };
 
@@ -139,6 +149,12 @@ void	 peer_deinit(struct peer *p);
 void	 peer_inflight_add(struct peer *p, struct msg *m);
 void	 peer_inflight_remove(struct peer *p, struct msg *m);
 struct msg *peer_inflight_find(const struct peer *p, uint64_t msg_id);
+/*
+ * m, in flight at p, is about to go out in p's next MSG frame: it takes
+ * that frame's number, and joins p's stored list if p acknowledges by a
+ * store and m is neither synchronous nor explicitly acknowledged.
+ */
+void	 peer_handed(struct peer *p, struct msg *m);
 /*
  * The output p's connection holds unwritten changed by bytes, the
  * descriptors passed to it and not read by fds (the protocol layer's

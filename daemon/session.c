@@ -52,7 +52,16 @@ struct session {
 	uint64_t	 ndropped;	/* ever; the newest at (n - 1) % MAX */
 	uint64_t	 revoke_seq;
 	uint64_t	 takeback_seq;	/* CHANNEL_DAEMON_TAKEBACK */
+	uint64_t	 notice_seq;	/* REVOKEs queued: CHANNEL_DAEMON_NOTICE */
 	bool		 withdrawing;	/* a grant told it ends: drain first */
+	/*
+	 * Holds PROTO_MSG_STORE messages: on the set's consumers, whose
+	 * consumption words every pass reads; watching: its watch word is 1.
+	 */
+	bool		 consuming;
+	bool		 watching;
+	bool		 closing;	/* being freed: joins no list */
+	TAILQ_ENTRY(session) consumer_entry;
 	TAILQ_ENTRY(session) entry;
 };
 
@@ -98,6 +107,8 @@ static int  session_take(void *, const struct pass_item *, void *);
 static void session_wake(void *, void *);
 static void session_poll(struct pass *, void *);
 static void session_broken(void *, void *);
+static void session_consume(struct session *);
+static void session_set_consume(struct session_set *);
 
 static const struct pass_ops session_pass_ops = {
 	.take = session_take,
@@ -120,6 +131,7 @@ session_set_init(struct session_set *set, struct event_base *base,
     struct broker *b, void (*after_batch)(void *), void *ctx)
 {
 	TAILQ_INIT(&set->list);
+	TAILQ_INIT(&set->consumers);
 	set->base = base;
 	set->broker = b;
 	set->after_batch = after_batch;
@@ -390,7 +402,17 @@ session_channel_free(struct session *s)
 static void
 session_free(struct session *s)
 {
+	/*
+	 * A receive that returned before the process died stored its
+	 * consumption: it counts before the peer's messages go back.  (The
+	 * ring's last posts, drained next, may deliver to it: it joins no
+	 * list from here.)
+	 */
+	s->closing = true;
+	session_consume(s);
 	session_channel_free(s);
+	if (s->consuming)
+		TAILQ_REMOVE(&s->set->consumers, s, consumer_entry);
 	if (s->handshake != NULL)
 		event_free(s->handshake);
 	if (s->conn != NULL)
@@ -580,6 +602,8 @@ session_poll(struct pass *p, void *arg)
 	struct epoll_event ev[64];
 	int n;
 
+	/* After t0 and its fence: the order rule covers freed room. */
+	session_set_consume(set);
 	if (set->doorbells < 0)
 		return;
 	do {
@@ -600,6 +624,59 @@ session_broken(void *owner, void *arg)
 
 	(void)arg;
 	conn_kill(s->conn, "malformed channel record");
+}
+
+/*
+ * Consumption by a store (PROTOCOL.md): the client's word, taken as
+ * the broker clamps it.
+ */
+static void
+session_consume(struct session *s)
+{
+	if (s->has_channel && broker_has_stored(&s->peer))
+		broker_consumed(s->set->broker, &s->peer,
+		    channel_load(s->rings.client, CHANNEL_CLIENT_CONSUMED));
+}
+
+static void
+session_watch(struct session *s, bool watch)
+{
+	if (s->watching == watch)
+		return;
+	s->watching = watch;
+	channel_store(s->rings.daemon, CHANNEL_DAEMON_WATCH, watch ? 1 : 0);
+}
+
+/*
+ * Reads every consumer's word.  While a send is parked, each is asked
+ * first to ring after its stores (the watch word), then a fence, then
+ * the read: either this read sees a store or its writer sees the word.
+ * A consumer that holds nothing more leaves the list.
+ */
+static void
+session_set_consume(struct session_set *set)
+{
+	bool watch = broker_sends_wait(set->broker), armed = false;
+	struct session *s, *next;
+
+	if (TAILQ_EMPTY(&set->consumers))
+		return;
+	TAILQ_FOREACH(s, &set->consumers, consumer_entry) {
+		armed |= watch && !s->watching;
+		session_watch(s, watch);
+	}
+	if (armed)
+		channel_fence();
+	/* Acknowledging may deliver more: newcomers join at the tail. */
+	for (s = TAILQ_FIRST(&set->consumers); s != NULL; s = next) {
+		session_consume(s);
+		next = TAILQ_NEXT(s, consumer_entry);
+		if (!broker_has_stored(&s->peer)) {
+			session_watch(s, false);
+			TAILQ_REMOVE(&set->consumers, s, consumer_entry);
+			s->consuming = false;
+		}
+	}
 }
 
 /* The loop woke on a doorbell: the pass after this turn takes it. */
@@ -744,6 +821,13 @@ session_channel(struct session *s, const struct proto_header *h,
 	s->rings.client_fd = s->rings.daemon_fd = -1;
 	pass_source_init(&s->src, s->rings.client, s->rings.daemon, 0, s);
 	s->has_channel = true;
+	/*
+	 * The MSG frames written from now on follow this answer: those may
+	 * be acknowledged by a store, and the notices counted so far were
+	 * queued ahead of it.
+	 */
+	s->peer.consumes_by_store = true;
+	channel_store(s->rings.daemon, CHANNEL_DAEMON_NOTICE, s->notice_seq);
 	set->nchannels++;
 	conn_flush_soon(s->conn);
 	return 0;
@@ -844,6 +928,19 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 		}
 		flags |= PROTO_MSG_FD | (m->shared ? PROTO_MSG_SHARED : 0);
 	}
+	if (m->stored) {
+		flags |= PROTO_MSG_STORE;
+		if (!s->consuming && !s->closing) {
+			s->consuming = true;
+			TAILQ_INSERT_TAIL(&s->set->consumers, s, consumer_entry);
+		}
+		/*
+		 * Stored before the frame is written, so before its receiver
+		 * can store its consumption: no fence needed for this one.
+		 */
+		if (broker_sends_wait(s->set->broker))
+			session_watch(s, true);
+	}
 	proto_frame_end(w, start, PROTO_MSG, req, flags |
 	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
 	    (more ? PROTO_MSG_MORE : 0), b.has_fd ? 1 : 0);
@@ -868,6 +965,11 @@ session_put_revoke(struct session *s, const struct mailbox *mb,
 	start = proto_frame_begin(w);
 	body_revoke_put(w, &b);
 	proto_frame_end(w, start, PROTO_REVOKE, 0, 0, 0);
+	/* Moved after the frame is queued: a client that sees it reads it. */
+	s->notice_seq++;
+	if (s->has_channel)
+		channel_store(s->rings.daemon, CHANNEL_DAEMON_NOTICE,
+		    s->notice_seq);
 	return true;
 }
 
@@ -949,6 +1051,7 @@ session_settle(struct peer *p)
 		channel_store(s->rings.daemon, CHANNEL_DAEMON_TAKEBACK,
 		    ++s->takeback_seq);
 		channel_fence();
+		session_consume(s);
 	}
 	conn_take_leading(s->conn, (1u << PROTO_ACK) | (1u << PROTO_NACK));
 }
@@ -1497,6 +1600,9 @@ session_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 	if (s->set->nchannels > 0)
 		pass_run_before(&s->set->pass, session_clock_ns());
 	ret = fn(s, h, body, fds);
+	/* A send parked: the consumers are asked to ring (their watch). */
+	if (broker_sends_wait(s->set->broker))
+		session_set_consume(s->set);
 	if (ret < 0) {
 		/* Refused: the descriptors no handler took go with it. */
 		for (unsigned i = 0; i < h->nfds; i++)

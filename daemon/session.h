@@ -37,6 +37,8 @@ struct session_set {
 	bool		 rang;		/* doorbell_ev fired since the last turn */
 	uint64_t	 idle_since;	/* ns: the first pass that found nothing */
 	uint8_t		*scratch;	/* one ring record, copied out */
+	/* Connections holding PROTO_MSG_STORE messages (session.c). */
+	TAILQ_HEAD(, session) consumers;
 };
 
 /*

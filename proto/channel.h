@@ -61,15 +61,19 @@
 #define CHANNEL_CLIENT_TX_TAIL	0	/* end of what it posted */
 #define CHANNEL_CLIENT_RX_HEAD	8	/* consumption: end of what it took */
 #define CHANNEL_CLIENT_SLEEP	16	/* CHANNEL_WANT_*: it sleeps */
+#define CHANNEL_CLIENT_CONSUMED	24	/* PROTO_MSG_STORE messages numbered
+					 * below this are received */
 
 /* The daemon's control line: offsets in the daemon set. */
 #define CHANNEL_DAEMON_TX_HEAD	0	/* end of the posts it consumed */
 #define CHANNEL_DAEMON_RX_TAIL	8	/* end of what it delivered */
 #define CHANNEL_DAEMON_REVOKE	16	/* revocation sequence */
-#define CHANNEL_DAEMON_NOTICE	24	/* notices waiting on the socket */
+#define CHANNEL_DAEMON_NOTICE	24	/* REVOKE frames queued, in all */
 #define CHANNEL_DAEMON_SLEEP	32	/* CHANNEL_WANT_*: it sleeps */
 #define CHANNEL_DAEMON_TAKEBACK	40	/* moves before messages the client
 					 * holds are taken from it */
+#define CHANNEL_DAEMON_WATCH	48	/* nonzero: ring the doorbell after
+					 * a store to CONSUMED */
 
 /*
  * What a side that sleeps waits for.  Data wakes it at once (latency);

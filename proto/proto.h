@@ -40,7 +40,7 @@
  * existing body.  Adding a new frame type that old peers never receive does
  * not need a bump.
  */
-#define PROTO_VERSION		7
+#define PROTO_VERSION		8
 
 #define PROTO_HEADER_SIZE	16
 /* Largest body a peer may announce: a maximal inline message plus fields. */
@@ -208,6 +208,11 @@ enum proto_bind {
 /* As PROTO_SEND_FD and PROTO_SEND_SHARED: u64 size, the memfd in nfds. */
 #define PROTO_MSG_FD		0x4u
 #define PROTO_MSG_SHARED	0x8u
+/*
+ * The receiver may acknowledge this one by a store into its channel's
+ * consumption word (PROTOCOL.md, "Consumption by a store").
+ */
+#define PROTO_MSG_STORE		0x10u
 #define PROTO_ACK_REPLY		0x1u
 /*
  * RECV: the caller acknowledges each message itself (MBX_OPT_ACK): the

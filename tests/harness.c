@@ -936,6 +936,28 @@ harness_client(mbx_t *c, long id)
 	return found;
 }
 
+void
+harness_put(mbx_t *c, const char *name, const char *s)
+{
+	ASSERT_OK(mbx_send(c, name, s, strlen(s), 0, 0));
+}
+
+void
+harness_expect(mbx_t *c, const char *name, int timeout_ms, const char *want)
+{
+	const char *shown = name != NULL ? name : "any";
+	char buf[4096];
+	ssize_t n;
+
+	errno = 0;
+	n = mbx_recv(c, name, buf, sizeof(buf), NULL, timeout_ms);
+	ck_assert_msg(n >= 0, "mbx_recv(%s): -1 (%s), expected \"%s\"", shown,
+	    harness_errname(errno), want);
+	ck_assert_msg((size_t)n == strlen(want) && memcmp(buf, want,
+	    (size_t)n) == 0, "mbx_recv(%s): got \"%.*s\", expected \"%s\"",
+	    shown, (int)n, buf, want);
+}
+
 long
 harness_mailbox_int(mbx_t *c, const char *name, const char *key)
 {

@@ -189,6 +189,13 @@ json_t	*harness_client(mbx_t *c, long id);
  * 0 (a "receiver" of nobody).  Asserts.
  */
 long	 harness_mailbox_int(mbx_t *c, const char *name, const char *key);
+/*
+ * The common message steps, asserted: send s (no wait) to name; receive
+ * from name (NULL: any) within timeout_ms, which must be want.
+ */
+void	 harness_put(mbx_t *c, const char *name, const char *s);
+void	 harness_expect(mbx_t *c, const char *name, int timeout_ms,
+	    const char *want);
 /* The standby ids of name as a string "1,5,3" (FIFO order). */
 void	 harness_standby(mbx_t *c, const char *name, char *buf, size_t len);
 

@@ -87,6 +87,7 @@ main(void)
 	srunner_add_suite(sr, edges_suite());
 	srunner_add_suite(sr, order_suite());
 	srunner_add_suite(sr, ack_suite());
+	srunner_add_suite(sr, consume_suite());
 	srunner_add_suite(sr, posts_suite());
 	/*
 	 * Fork mode always: a test that crashes or hangs must not take the

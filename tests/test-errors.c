@@ -482,6 +482,15 @@ child_fake_daemon(const struct harness *h, void *arg)
 			w.len = 0;
 			continue;
 		}
+		if (type == PROTO_CHANNEL) {
+			/* Refused: the client acknowledges with ACK frames. */
+			start = proto_frame_begin(&w);
+			proto_put_u32(&w, PROTO_EMFILE);
+			proto_frame_end(&w, start, PROTO_REPLY, id, 0, 0);
+			CHILD_REQUIRE(harness_raw_write(fd, w.buf, w.len));
+			w.len = 0;
+			continue;
+		}
 		if (type == PROTO_RECV)
 			break;
 		CHILD_REQUIRE(!"an unexpected request");

@@ -744,6 +744,72 @@ START_TEST(library_posts_wait_for_room)
 }
 END_TEST
 
+/* The next frame on sock is a MSG flagged PROTO_MSG_STORE carrying want. */
+static void
+raw_expect_stored(int sock, uint32_t req, const char *want)
+{
+	struct body_msg m;
+	uint16_t type;
+	uint32_t id, flags;
+	uint8_t *body;
+	size_t len;
+
+	ck_assert_int_eq(harness_raw_read(sock, &type, &id, &flags, &body,
+	    &len), 1);
+	ck_assert_uint_eq(type, PROTO_MSG);
+	ck_assert_uint_eq(id, req);
+	ck_assert_uint_eq(flags & PROTO_MSG_STORE, PROTO_MSG_STORE);
+	ck_assert(body_msg_get(body, len, flags, &m));
+	ck_assert_uint_eq(m.payload.len, strlen(want));
+	ck_assert(memcmp(m.payload.ptr, want, m.payload.len) == 0);
+	free(body);
+}
+
+/*
+ * The consumption word is the client's: a store past what was handed to
+ * the connection acknowledges only what was handed (clamped), and one
+ * that goes backwards undoes nothing.  What was never delivered stays
+ * queued for the next receiver.
+ */
+START_TEST(hostile_consumption_word)
+{
+	struct harness h;
+	struct chan r;
+	mbx_t *adm;
+
+	start(&h);
+	adm = harness_open(&h);
+	chan_open(&h, &r);
+	raw_create(r.sock, r.next_id, "q", 1, 64);
+	ck_assert_uint_eq(raw_status(r.sock, r.next_id++), PROTO_OK);
+	raw_bind_ok(r.sock, r.next_id++, "q");
+	channel_store(r.client, CHANNEL_CLIENT_CONSUMED, UINT64_MAX);
+	for (int i = 1; i <= 3; i++) {
+		char m[16];
+
+		snprintf(m, sizeof(m), "m%d", i);
+		ck_assert_int_eq(mbx_send(adm, "q", m, 2, 0, 0), 0);
+	}
+	raw_recv(r.sock, r.next_id, "q", 1, 0, 64);
+	raw_expect_stored(r.sock, r.next_id++, "m1");
+	/* The word says "everything": only m1 was handed over. */
+	ck_assert(harness_wait_mailbox_int(adm, "q", "received", 1));
+	ck_assert_int_eq(harness_mailbox_int(adm, "q", "queued"), 2);
+	raw_recv(r.sock, r.next_id, "q", 1, 0, 64);
+	raw_expect_stored(r.sock, r.next_id++, "m2");
+	ck_assert(harness_wait_mailbox_int(adm, "q", "received", 2));
+	channel_store(r.client, CHANNEL_CLIENT_CONSUMED, 0);
+	raw_sync(r.sock, r.next_id++);
+	ck_assert_int_eq(harness_mailbox_int(adm, "q", "received"), 2);
+	ck_assert_int_eq(harness_mailbox_int(adm, "q", "queued"), 1);
+	chan_close(&r);
+	ck_assert_int_eq(mbx_bind(adm, "q", MBX_BIND_QUEUE), 0);
+	expect(adm, "q", "m3");
+	mbx_close(adm);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 posts_suite(void)
 {
@@ -760,6 +826,7 @@ posts_suite(void)
 	tcase_add_test(tc, hostile_rings_close_their_connection);
 	tcase_add_test(tc, request_after_more_posts_than_a_pass_takes);
 	tcase_add_test(tc, library_posts_wait_for_room);
+	tcase_add_test(tc, hostile_consumption_word);
 	suite_add_tcase(s, tc);
 	return s;
 }
