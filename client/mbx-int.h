@@ -111,6 +111,7 @@ struct mbx {
 	uint64_t	 store_takeback_seen;
 	uint64_t	 check_id;
 	bool		 check_revoked;
+	uint64_t	 watch_rung;	/* CHANNEL_DAEMON_WATCH, rung for */
 	uint64_t	 revokes_read;
 };
 

@@ -661,6 +661,7 @@ static int
 session_store(struct mbx *c, const struct taken *t)
 {
 	uint64_t upto = inbox_store_floor(&c->inbox, c->msgs_read + 1), tb;
+	uint64_t watch;
 
 	if (t->seq >= upto)
 		return session_ack(c, t->id, false);
@@ -669,9 +670,13 @@ session_store(struct mbx *c, const struct taken *t)
 		c->consumed = upto;
 	}
 	channel_fence();
-	if (channel_load(c->chan.daemon, CHANNEL_DAEMON_WATCH) != 0 &&
-	    chan_ring(&c->chan) == -1)
-		return net_break(&c->net, errno);
+	/* mbxd sleeps with a send parked: once per value it stored. */
+	watch = channel_load(c->chan.daemon, CHANNEL_DAEMON_WATCH);
+	if (watch != c->watch_rung) {
+		c->watch_rung = watch;
+		if (chan_ring(&c->chan) == -1)
+			return net_break(&c->net, errno);
+	}
 	tb = chan_takeback(&c->chan);
 	if (tb == c->store_takeback_seen)
 		return 0;

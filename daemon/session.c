@@ -56,10 +56,9 @@ struct session {
 	bool		 withdrawing;	/* a grant told it ends: drain first */
 	/*
 	 * Holds PROTO_MSG_STORE messages: on the set's consumers, whose
-	 * consumption words every pass reads; watching: its watch word is 1.
+	 * consumption words every pass reads.
 	 */
 	bool		 consuming;
-	bool		 watching;
 	bool		 closing;	/* being freed: joins no list */
 	TAILQ_ENTRY(session) consumer_entry;
 	TAILQ_ENTRY(session) entry;
@@ -638,45 +637,46 @@ session_consume(struct session *s)
 		    channel_load(s->rings.client, CHANNEL_CLIENT_CONSUMED));
 }
 
-static void
-session_watch(struct session *s, bool watch)
-{
-	if (s->watching == watch)
-		return;
-	s->watching = watch;
-	channel_store(s->rings.daemon, CHANNEL_DAEMON_WATCH, watch ? 1 : 0);
-}
-
 /*
- * Reads every consumer's word.  While a send is parked, each is asked
- * first to ring after its stores (the watch word), then a fence, then
- * the read: either this read sees a store or its writer sees the word.
- * A consumer that holds nothing more leaves the list.
+ * Reads every consumer's word; one that holds nothing more leaves the
+ * list.  Acknowledging may deliver more: newcomers join at the tail.
  */
 static void
 session_set_consume(struct session_set *set)
 {
-	bool watch = broker_sends_wait(set->broker), armed = false;
 	struct session *s, *next;
 
-	if (TAILQ_EMPTY(&set->consumers))
-		return;
-	TAILQ_FOREACH(s, &set->consumers, consumer_entry) {
-		armed |= watch && !s->watching;
-		session_watch(s, watch);
-	}
-	if (armed)
-		channel_fence();
-	/* Acknowledging may deliver more: newcomers join at the tail. */
 	for (s = TAILQ_FIRST(&set->consumers); s != NULL; s = next) {
 		session_consume(s);
 		next = TAILQ_NEXT(s, consumer_entry);
 		if (!broker_has_stored(&s->peer)) {
-			session_watch(s, false);
 			TAILQ_REMOVE(&set->consumers, s, consumer_entry);
 			s->consuming = false;
 		}
 	}
+}
+
+/*
+ * mbxd is about to sleep while a send is parked, which a receive's store
+ * may let in: every consumer's watch word gets a new value, then a fence,
+ * then their words are read.  Either this read sees a store or its writer
+ * sees the new value after it and rings, once per value: one wake-up per
+ * sleep, however many receives.  While mbxd runs passes it reads the
+ * words itself and moves nothing.
+ */
+static void
+session_set_arm(struct session_set *set)
+{
+	struct session *s;
+
+	if (TAILQ_EMPTY(&set->consumers) || !broker_sends_wait(set->broker))
+		return;
+	set->watch_gen++;
+	TAILQ_FOREACH(s, &set->consumers, consumer_entry)
+		channel_store(s->rings.daemon, CHANNEL_DAEMON_WATCH,
+		    set->watch_gen);
+	channel_fence();
+	session_set_consume(set);
 }
 
 /* The loop woke on a doorbell: the pass after this turn takes it. */
@@ -713,8 +713,8 @@ session_set_channels(struct session_set *set)
 	return 0;
 }
 
-void
-session_set_turn(struct session_set *set)
+static void
+session_set_turn_passes(struct session_set *set)
 {
 	uint64_t now;
 
@@ -738,6 +738,15 @@ session_set_turn(struct session_set *set)
 		return;
 	pass_cool_all(&set->pass);
 	set->idle_since = 0;
+}
+
+void
+session_set_turn(struct session_set *set)
+{
+	session_set_turn_passes(set);
+	/* No hot ring: the loop sleeps next (server.c). */
+	if (set->nchannels > 0 && pass_idle(&set->pass))
+		session_set_arm(set);
 }
 
 bool
@@ -934,12 +943,6 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 			s->consuming = true;
 			TAILQ_INSERT_TAIL(&s->set->consumers, s, consumer_entry);
 		}
-		/*
-		 * Stored before the frame is written, so before its receiver
-		 * can store its consumption: no fence needed for this one.
-		 */
-		if (broker_sends_wait(s->set->broker))
-			session_watch(s, true);
 	}
 	proto_frame_end(w, start, PROTO_MSG, req, flags |
 	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
@@ -1600,9 +1603,6 @@ session_frame(void *ctx, const struct proto_header *h, const uint8_t *body,
 	if (s->set->nchannels > 0)
 		pass_run_before(&s->set->pass, session_clock_ns());
 	ret = fn(s, h, body, fds);
-	/* A send parked: the consumers are asked to ring (their watch). */
-	if (broker_sends_wait(s->set->broker))
-		session_set_consume(s->set);
 	if (ret < 0) {
 		/* Refused: the descriptors no handler took go with it. */
 		for (unsigned i = 0; i < h->nfds; i++)

@@ -39,6 +39,7 @@ struct session_set {
 	uint8_t		*scratch;	/* one ring record, copied out */
 	/* Connections holding PROTO_MSG_STORE messages (session.c). */
 	TAILQ_HEAD(, session) consumers;
+	uint64_t	 watch_gen;	/* CHANNEL_DAEMON_WATCH, last stored */
 };
 
 /*
