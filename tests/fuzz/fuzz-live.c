@@ -17,7 +17,10 @@
  * their requests build real state: queues, bindings, parked calls.
  * Connections read what comes back, acknowledge some messages, and end
  * in every way a client can: a clean close, a close with answers unread,
- * a close half-way through a frame.
+ * a close half-way through a frame.  Some ask for a channel (CHANNEL)
+ * and then write what they like into its consumption word (PROTOCOL.md,
+ * "Consumption by a store") and ring its doorbell: the daemon must clamp
+ * what it reads there, whatever the value.
  *
  * Frames are built as proto/PROTOCOL.md gives them (SENDV: u32 count,
  * then its entries), so that unmutated ones reach the broker; as root,
@@ -33,7 +36,8 @@
  * sanitizer report.  The summary counts what reached the broker (sends,
  * SENDV batches answered and accepted, messages delivered, answers per
  * user); a run of 50 batches or more also fails when no SENDV enqueued
- * anything or, as root, no other user's request was answered.  Any
+ * anything, no channel's consumption word was written or, as root, no
+ * other user's request was answered.  Any
  * failure exits 1 with the seed to reproduce it.
  */
 #include <errno.h>
@@ -47,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,6 +65,7 @@
 #include "mbx.h"
 #include "../mbxd-proc.h"
 #include "body.h"
+#include "channel.h"
 #include "proto.h"
 
 #define CONNS_PER_BATCH	8
@@ -84,6 +90,7 @@ static unsigned long long seed;
 static long nframes, nconns, nmutated, nsends_ok, nmsgs;
 /* SENDV frames answered, those that enqueued some entries, and those. */
 static long nsendv_answered, nsendv_accepted, nsendv_enqueued;
+static long nchannels, nstores;
 
 static uint64_t
 rnd(void)
@@ -250,7 +257,8 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 	    PROTO_RECV, PROTO_RECV, PROTO_ACK, PROTO_ACK, PROTO_BIND,
 	    PROTO_BIND, PROTO_SENDV, PROTO_SENDV, PROTO_CREATE, PROTO_UNBIND,
 	    PROTO_REBIND, PROTO_LIST, PROTO_CLIENTS, PROTO_CHMOD, PROTO_CHOWN,
-	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY, PROTO_NACK };
+	    PROTO_POST, PROTO_PURGE, PROTO_DESTROY, PROTO_NACK,
+	    PROTO_CHANNEL };
 	uint16_t type = types[below(sizeof(types) / sizeof(types[0]))];
 	char nb[300], nb2[300];
 
@@ -327,6 +335,8 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		*flags = chance(50) ? PROTO_RECV_ACK : 0;
 		break;
 	}
+	case PROTO_CHANNEL:
+		break;		/* an empty body */
 	case PROTO_NACK: {
 		struct body_nack n = { chance(70) ? last_msg : below(64),
 		    chance(50) ? 0 : below(100), false };
@@ -511,6 +521,8 @@ struct conn {
 	size_t		 in_len;
 	size_t		 skip;		/* rest of a frame too big to hold */
 	bool		 dead;
+	uint8_t		*client;	/* its channel's client set, mapped */
+	int		 doorbell;	/* and its doorbell, or -1 */
 };
 
 static struct conn conns[CONNS_PER_BATCH];
@@ -600,6 +612,70 @@ reply_seen(struct conn *c, const struct proto_header *h, const uint8_t *body)
 	}
 }
 
+/*
+ * Descriptors that came: a CHANNEL answer's three (client set, daemon
+ * set, doorbell) give the connection its channel, to scribble on; every
+ * other one is closed.
+ */
+static void
+conn_fds(struct conn *c, struct cmsghdr *cm)
+{
+	size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	int fds[8];
+	struct stat st;
+	void *p;
+
+	if (n > 8)
+		n = 8;
+	memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+	if (n == 3 && c->client == NULL && fstat(fds[0], &st) == 0 &&
+	    st.st_size == CHANNEL_CLIENT_SIZE) {
+		p = mmap(NULL, CHANNEL_CLIENT_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fds[0], 0);
+		if (p != MAP_FAILED) {
+			c->client = p;
+			c->doorbell = fds[2];
+			fds[2] = -1;
+			nchannels++;
+		}
+	}
+	for (size_t j = 0; j < n; j++)
+		if (fds[j] >= 0)
+			close(fds[j]);
+}
+
+/* The consumption word gets any value; the doorbell rings now and then. */
+static void
+conn_scribble(struct conn *c)
+{
+	static const uint64_t odd[] = { 0, 1, 2, UINT64_MAX, UINT64_MAX - 1,
+	    1ull << 63 };
+	uint64_t v = channel_load(c->client, CHANNEL_CLIENT_CONSUMED);
+
+	if (chance(50))
+		v += below(8);
+	else if (chance(50))
+		v = odd[below(sizeof(odd) / sizeof(odd[0]))];
+	else
+		v = rnd();
+	channel_store(c->client, CHANNEL_CLIENT_CONSUMED, v);
+	nstores++;
+	if (chance(50))
+		(void)eventfd_write(c->doorbell, 1);
+}
+
+/* Unmaps and closes what conn_fds() kept. */
+static void
+conn_drop_channel(struct conn *c)
+{
+	if (c->client != NULL)
+		munmap(c->client, CHANNEL_CLIENT_SIZE);
+	if (c->doorbell >= 0)
+		close(c->doorbell);
+	c->client = NULL;
+	c->doorbell = -1;
+}
+
 /* Reads what is there; notes the last MSG id; closes passed fds. */
 static void
 conn_read(struct conn *c)
@@ -629,14 +705,7 @@ conn_read(struct conn *c)
 		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
 		    cm = CMSG_NXTHDR(&mh, cm))
 			if (cm->cmsg_type == SCM_RIGHTS)
-				for (size_t j = 0; j < (cm->cmsg_len -
-				    CMSG_LEN(0)) / sizeof(int); j++) {
-					int fd;
-
-					memcpy(&fd, CMSG_DATA(cm) + j *
-					    sizeof(int), sizeof(fd));
-					close(fd);
-				}
+				conn_fds(c, cm);
 		/* The rest of a big frame passes unread, over several reads. */
 		if (c->skip > 0) {
 			size_t drop = c->skip < (size_t)n ? c->skip : (size_t)n;
@@ -690,6 +759,7 @@ conn_open(struct conn *c)
 	size_t start;
 
 	memset(c, 0, sizeof(*c));
+	c->doorbell = -1;
 	/* As root, most connections are another user's. */
 	if (geteuid() == 0 || getuid() == 0)
 		c->who = below(NIDENTS);
@@ -740,6 +810,8 @@ conn_request(struct conn *c)
 		c->sent_type[c->next_id % 64] = 0;
 	}
 	c->next_id++;
+	if (c->client != NULL && chance(40))
+		conn_scribble(c);
 	if (nfds > 0 || chance(2))
 		fd = make_fd();
 	if (!proto_writer_failed(&f))
@@ -781,6 +853,7 @@ batch(void)
 		}
 		close(c->fd);
 		c->fd = -1;
+		conn_drop_channel(c);
 	}
 }
 
@@ -873,6 +946,11 @@ reached(long batches)
 	if (nsendv_accepted == 0) {
 		fprintf(stderr, "fuzz-live: no SENDV enqueued anything (seed "
 		    "%llu)\n", seed);
+		ok = false;
+	}
+	if (nstores == 0) {
+		fprintf(stderr, "fuzz-live: no channel's consumption word was "
+		    "written (seed %llu)\n", seed);
 		ok = false;
 	}
 	if ((geteuid() == 0 || getuid() == 0) && others == 0) {
@@ -1053,10 +1131,11 @@ main(int argc, char **argv)
 		fail("a sanitizer report in the daemon's log", "");
 	fprintf(stderr, "fuzz-live: %ld batches, %ld connections, %ld frames "
 	    "(%ld mutated; %ld sends answered OK, %ld SENDV answered, %ld of "
-	    "them accepted with %ld entries enqueued, %ld messages delivered) "
-	    "in %lld s: mbxd answered after every batch and exited cleanly\n",
+	    "them accepted with %ld entries enqueued, %ld messages delivered; "
+	    "%ld channels, %ld consumption words written) in %lld s: mbxd "
+	    "answered after every batch and exited cleanly\n",
 	    done, nconns, nframes, nmutated, nsends_ok, nsendv_answered,
-	    nsendv_accepted, nsendv_enqueued, nmsgs,
+	    nsendv_accepted, nsendv_enqueued, nmsgs, nchannels, nstores,
 	    (long long)(proc_now_ms() - t0) / 1000);
 	for (size_t i = 0; i < NIDENTS; i++)
 		fprintf(stderr, "fuzz-live: uid %u: %ld connections greeted, "
