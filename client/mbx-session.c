@@ -228,10 +228,6 @@ session_answer_wait(struct mbx *c, uint32_t id, struct answer *a)
 	}
 }
 
-/*
- * Applies the REVOKEs that arrived since the last call, without waiting:
- * between calls nothing else can come.
- */
 /* A frame read between requests: only a notice or a WAKE may come. */
 static int
 session_notice(struct mbx *c, struct answer *a)
@@ -246,6 +242,10 @@ session_notice(struct mbx *c, struct answer *a)
 	return session_revoke(c, a);
 }
 
+/*
+ * Applies the REVOKEs that arrived since the last call, without waiting:
+ * between calls nothing else can come.
+ */
 int
 session_drain(struct mbx *c)
 {
@@ -627,25 +627,13 @@ unacked_forget(struct mbx *c, uint64_t id)
 static int
 session_store_check(struct mbx *c, uint64_t msg_id)
 {
-	struct answer a;
-	uint32_t id, status;
 	int ret;
 
 	c->check_id = msg_id;
 	c->check_revoked = false;
-	if ((id = settle_put(c, msg_id, false, 0, true)) == 0)
-		ret = net_break(&c->net, ENOMEM);
-	else if (session_call(c, id, NULL, 0, &a) == -1 ||
-	    session_reply_status(c, &a, &status) == -1 ||
-	    session_reply_bare(c, &a) == -1)
-		ret = -1;
-	else if (status == PROTO_OK ||
-	    (status == PROTO_STALE && !c->check_revoked))
+	ret = session_ack(c, msg_id, true);
+	if (ret == -1 && errno == ESTALE && !c->check_revoked)
 		ret = 0;
-	else if (status == PROTO_STALE)
-		ret = mbx_fail(ESTALE);
-	else
-		ret = session_status_fail(c, status);
 	c->check_id = 0;
 	return ret;
 }

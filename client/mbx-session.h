@@ -109,11 +109,6 @@ int	 session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
 /* Acknowledgements. */
 /* Confirms the message msg_id the caller now has (sync: at once). */
 int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync);
-/*
- * The second phase of a receive: session_ack() on a handle that
- * consumes, else (MBX_OPT_ACK) the message is noted as held for the
- * caller's mbx_ack() or mbx_nack().  0 or -1.
- */
 /* A message handed to the caller, as session_consume() needs it. */
 struct taken {
 	uint64_t	 id;

@@ -660,6 +660,7 @@ broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
 void
 broker_consumed(struct broker *b, struct peer *p, uint64_t upto)
 {
+	struct mailbox *last = NULL;
 	struct msg *m;
 
 	if (upto > p->delivered + 1)
@@ -667,13 +668,16 @@ broker_consumed(struct broker *b, struct peer *p, uint64_t upto)
 	if (upto <= p->consumed)
 		return;
 	p->consumed = upto;
+	/* One pump per run of one mailbox's messages, as for due delays. */
 	while ((m = TAILQ_FIRST(&p->stored)) != NULL && m->seq < upto) {
-		struct mailbox *mb = m->mbox;
-
-		mb->received++;
+		if (last != NULL && m->mbox != last)
+			broker_pump(b, last);
+		last = m->mbox;
+		last->received++;
 		broker_withdraw(b, m, 0);
-		broker_pump(b, mb);
 	}
+	if (last != NULL)
+		broker_pump(b, last);
 }
 
 bool

@@ -39,12 +39,6 @@ create_wq(mbx_t *c, const char *name, long max_attempts, const char *dl,
 	ASSERT_OK(mbx_create(c, name, &a));
 }
 
-static void
-put(mbx_t *c, const char *name, const char *s)
-{
-	ASSERT_OK(mbx_send(c, name, s, strlen(s), 0, 0));
-}
-
 /* A handle that acknowledges explicitly, n at most, bound to name. */
 static mbx_t *
 worker(const struct harness *h, const char *name, long n, int how)
@@ -135,10 +129,10 @@ START_TEST(test_killed_holder_returns_all)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
-	put(c, "jobs", "m3");
-	put(c, "jobs", "m4");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m3");
+	harness_put(c, "jobs", "m4");
 	harness_child_start(&ch, &h, hold_three, NULL);
 	for (int i = 0; i < 3; i++)
 		ids[i] = harness_child_read(&ch);
@@ -194,8 +188,8 @@ START_TEST(test_ack_then_kill)
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
 	for (int round = 0; round < 20; round++) {
-		put(c, "jobs", "m1");
-		put(c, "jobs", "m2");
+		harness_put(c, "jobs", "m1");
+		harness_put(c, "jobs", "m2");
 		harness_child_start(&ch, &h, ack_and_die, NULL);
 		ck_assert_int_eq(harness_child_join(&ch), 128 + SIGKILL);
 		ck_assert(harness_wait_mailbox_int(c, "jobs", "receiver", 0));
@@ -224,8 +218,8 @@ START_TEST(test_nack_now)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
 	/* Room for many: still, what goes back is at the head. */
 	w = worker(&h, "jobs", 16, MBX_BIND_EXCLUSIVE);
 	expect(w, "jobs", 0, "m1", &m);
@@ -264,8 +258,8 @@ START_TEST(test_nack_delay)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
 	w = worker(&h, "jobs", 1, MBX_BIND_EXCLUSIVE);
 	expect(w, "jobs", 0, "m1", &m);
 	t0 = harness_now_ms();
@@ -307,8 +301,8 @@ START_TEST(test_ack_timeout)
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 200);
 	ck_assert_int_eq(mbint(c, "jobs", "ack_timeout_ms"), 200);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
 	w = worker(&h, "jobs", 1, MBX_BIND_EXCLUSIVE);
 	expect(w, "jobs", 0, "m1", &m);
 	ck_assert_int_eq(mbint(c, "jobs", "inflight"), 1);
@@ -340,8 +334,8 @@ START_TEST(test_ack_timeout_spares_consumers)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 100);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
 	w = harness_open(&h);
 	ASSERT_OK(mbx_bind(w, "jobs", MBX_BIND_EXCLUSIVE));
 	/* m2 waits in the library (prefetch), in flight at the daemon. */
@@ -375,8 +369,8 @@ START_TEST(test_dead_letter)
 	c = harness_open(&h);
 	create_wq(c, "jobs", 2, "jobs.dead", 0);
 	create_wq(c, "jobs.dead", 0, NULL, 0);
-	put(c, "jobs", "poison");
-	put(c, "jobs", "fine");
+	harness_put(c, "jobs", "poison");
+	harness_put(c, "jobs", "fine");
 	w = worker(&h, "jobs", 1, MBX_BIND_EXCLUSIVE);
 	expect(w, "jobs", 0, "poison", &m);
 	ck_assert_uint_eq(m.attempt, 1);
@@ -419,7 +413,7 @@ START_TEST(test_dead_letter_missing)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 1, "nowhere", 0);
-	put(c, "jobs", "poison");
+	harness_put(c, "jobs", "poison");
 	w = worker(&h, "jobs", 1, MBX_BIND_EXCLUSIVE);
 	for (unsigned i = 1; i <= 3; i++) {
 		expect(w, "jobs", 0, "poison", &m);
@@ -456,8 +450,8 @@ START_TEST(test_dead_letter_full)
 	mbx_attr_init(&a);
 	a.capacity = 1;
 	ASSERT_OK(mbx_create(c, "dead", &a));
-	put(c, "dead", "full");
-	put(c, "jobs", "poison");
+	harness_put(c, "dead", "full");
+	harness_put(c, "jobs", "poison");
 	w = worker(&h, "jobs", 1, MBX_BIND_EXCLUSIVE);
 	expect(w, "jobs", 0, "poison", &m);
 	ASSERT_OK(mbx_nack(w, &m, 0));
@@ -486,9 +480,9 @@ START_TEST(test_rebind_with_held)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
-	put(c, "jobs", "m1");
-	put(c, "jobs", "m2");
-	put(c, "jobs", "m3");
+	harness_put(c, "jobs", "m1");
+	harness_put(c, "jobs", "m2");
+	harness_put(c, "jobs", "m3");
 	a = worker(&h, "jobs", 2, MBX_BIND_EXCLUSIVE);
 	b = worker(&h, "jobs", 8, MBX_BIND_QUEUE);
 	expect(a, "jobs", 0, "m1", &m1);
@@ -542,7 +536,7 @@ START_TEST(test_ack_limits)
 	c = harness_open(&h);
 	create_wq(c, "jobs", 0, NULL, 0);
 	for (int i = 0; i < 6; i++)
-		put(c, "jobs", "mm");
+		harness_put(c, "jobs", "mm");
 	ASSERT_ERR(mbx_setopt(c, MBX_OPT_ACK, -1), EINVAL);
 	ASSERT_ERR(mbx_setopt(c, MBX_OPT_ACK, MBX_ACK_LIMIT + 1), EINVAL);
 	ASSERT_ERR(mbx_ack(c, &m1), EINVAL);
@@ -664,8 +658,8 @@ START_TEST(test_ctl_ack)
 	ck_assert_int_eq(r.status, 2);
 	harness_ctl_free(&r);
 
-	put(c, "jobs", "one");
-	put(c, "jobs", "two");
+	harness_put(c, "jobs", "one");
+	harness_put(c, "jobs", "two");
 	ck_assert_int_eq(harness_ctl(&h, NULL, &r, "recv", "jobs", "--ack",
 	    "--json", "--timeout", "0", NULL), 0);
 	ck_assert_msg(r.status == 0, "recv --ack: %s", r.err);

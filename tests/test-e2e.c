@@ -53,12 +53,6 @@ create(mbx_t *c, const char *name, long capacity, size_t max_msg)
 }
 
 /* Sends a string that must be accepted at once. */
-static void
-put(mbx_t *c, const char *name, const char *s)
-{
-	ASSERT_OK(mbx_send(c, name, s, strlen(s), 0, 0));
-}
-
 /* Receives and checks one message; meta, when not NULL, gets its meta. */
 static void
 expect(mbx_t *c, const char *name, int timeout, const char *want,
@@ -443,7 +437,7 @@ START_TEST(test_malformed_frame)
 		if (id > 0)
 			ck_assert(harness_wait_client_gone(c, id));
 		/* The other client is unaffected. */
-		put(c, "ok", "still here");
+		harness_put(c, "ok", "still here");
 		expect(c, "ok", 0, "still here", NULL);
 	}
 	mbx_close(c);
@@ -508,8 +502,8 @@ START_TEST(test_list_json)
 	json_decref(all);
 
 	/* Counters: sent counts accepted, received counts acknowledged. */
-	put(c, "b", "hello");
-	put(c, "b", "xy");
+	harness_put(c, "b", "hello");
+	harness_put(c, "b", "xy");
 	ASSERT_OK(mbx_bind(c, "b", MBX_BIND_EXCLUSIVE));
 	expect(c, "b", 0, "hello", NULL);
 	ck_assert_int_eq(mbint(c, "b", "queued"), 1);
@@ -588,7 +582,7 @@ START_TEST(test_create_destroy)
 	c = harness_open(&h);
 	ASSERT_OK(mbx_create(c, "jobs", NULL));
 	ASSERT_ERR(mbx_create(c, "jobs", NULL), EEXIST);
-	put(c, "jobs", "old");
+	harness_put(c, "jobs", "old");
 	ASSERT_OK(mbx_destroy(c, "jobs"));
 	o = harness_mailbox(c, "jobs");
 	ck_assert_ptr_null(o);
@@ -624,7 +618,7 @@ START_TEST(test_names)
 	ASSERT_OK(mbx_create(c, "a", NULL));
 	ASSERT_OK(mbx_create(c, "AZaz09._:/-", NULL));
 	ASSERT_OK(mbx_create(c, n255, NULL));
-	put(c, n255, "long name");
+	harness_put(c, n255, "long name");
 	ASSERT_OK(mbx_bind(c, n255, MBX_BIND_EXCLUSIVE));
 	expect(c, n255, 0, "long name", NULL);
 
@@ -809,8 +803,8 @@ START_TEST(test_bounded_full)
 	s = harness_open(&h);
 	r = harness_open(&h);
 	create(s, "b", 2, 0);
-	put(s, "b", "1");
-	put(s, "b", "2");
+	harness_put(s, "b", "1");
+	harness_put(s, "b", "2");
 	ASSERT_ERR(mbx_send(s, "b", "3", 1, 0, 0), EAGAIN);
 	t0 = harness_now_ms();
 	ASSERT_ERR(mbx_send(s, "b", "4", 1, 0, 120), ETIMEDOUT);
@@ -839,7 +833,7 @@ START_TEST(test_bounded_blocking)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create(c, "b", 1, 0);
-	put(c, "b", "first");
+	harness_put(c, "b", "first");
 	start_blocked(&ch, &h, c, child_send, &op);
 	ck_assert_int_eq(mbint(c, "b", "queued"), 1);
 	ASSERT_OK(mbx_bind(c, "b", MBX_BIND_EXCLUSIVE));
@@ -957,7 +951,7 @@ START_TEST(test_fifo)
 	 */
 	for (int i = 0; i < 100; i++) {
 		snprintf(buf, sizeof(buf), "m%d", i);
-		put(i % 3 ? s1 : s2, "f", buf);
+		harness_put(i % 3 ? s1 : s2, "f", buf);
 	}
 	for (int i = 0; i < 100; i++) {
 		struct mbx_meta m;
@@ -1056,8 +1050,8 @@ START_TEST(test_recv_small_buffer)
 	c = harness_open(&h);
 	create(c, "s", 4, 0);
 	ASSERT_OK(mbx_bind(c, "s", MBX_BIND_EXCLUSIVE));
-	put(c, "s", "hello world");
-	put(c, "s", "s");
+	harness_put(c, "s", "hello world");
+	harness_put(c, "s", "s");
 	ASSERT_ERR(mbx_recv(c, "s", buf, 5, NULL, 0), EMSGSIZE);
 	ASSERT_ERR(mbx_recv(c, "s", buf, 10, NULL, -1), EMSGSIZE);
 	ASSERT_ERR(mbx_recv(c, NULL, buf, 10, NULL, -1), EMSGSIZE);
@@ -1091,7 +1085,7 @@ START_TEST(test_recv_nonblocking_timed)
 	ASSERT_ERR(mbx_recv(c, NULL, buf, sizeof(buf), NULL, 100), ETIMEDOUT);
 	assert_elapsed(t0, 100);
 	/* A timed-out receive consumed nothing that came later. */
-	put(c, "e", "later");
+	harness_put(c, "e", "later");
 	expect(c, "e", 0, "later", NULL);
 	mbx_close(c);
 	harness_stop(&h);
@@ -1109,7 +1103,7 @@ START_TEST(test_recv_blocking)
 	c = harness_open(&h);
 	create(c, "rb", 4, 0);
 	start_blocked(&ch, &h, c, child_recv, &op);
-	put(c, "rb", "wake");
+	harness_put(c, "rb", "wake");
 	join_ok(&ch);
 	/* Its acknowledgement travels on its own connection: wait for it. */
 	ck_assert(harness_wait_mailbox_int(c, "rb", "received", 1));
@@ -1156,13 +1150,13 @@ START_TEST(test_sync_withdrawn)
 	r = harness_open(&h);
 	create(s, "sw", 4, 0);
 	ASSERT_OK(mbx_bind(r, "sw", MBX_BIND_EXCLUSIVE));
-	put(s, "sw", "before");
+	harness_put(s, "sw", "before");
 	t0 = harness_now_ms();
 	ASSERT_ERR(mbx_send(s, "sw", "withdrawn", 9, MBX_SYNC, 200),
 	    ETIMEDOUT);
 	assert_elapsed(t0, 200);
 	ck_assert_int_eq(mbint(s, "sw", "queued"), 1);
-	put(s, "sw", "after");
+	harness_put(s, "sw", "after");
 	ck_assert_int_eq(mbint(s, "sw", "queued"), 2);
 	expect(r, "sw", 0, "before", NULL);
 	expect(r, "sw", 0, "after", NULL);
@@ -1187,8 +1181,8 @@ START_TEST(test_unacked_returns)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create(c, "al", 4, 0);
-	put(c, "al", "m1");
-	put(c, "al", "m2");
+	harness_put(c, "al", "m1");
+	harness_put(c, "al", "m2");
 	ck_assert_int_eq(mbint(c, "al", "queued"), 2);
 
 	fd = harness_raw_connect(&h);
@@ -1292,7 +1286,7 @@ START_TEST(test_recv_parked_emsgsize)
 	ck_assert_int_gt(harness_child_read(&ch), 0);
 	harness_wait_blocked(c, &ch);
 	ck_assert_msg(harness_child_running(&ch), "the receive did not wait");
-	put(c, "pe", "too long");
+	harness_put(c, "pe", "too long");
 	join_ok(&ch);
 	mbx_close(c);
 	harness_stop(&h);
@@ -1344,7 +1338,7 @@ START_TEST(test_bind_replace)
 	ASSERT_OK(mbx_bind(c, "rp", MBX_BIND_REPLACE));
 	ck_assert_int_eq(mbint(c, "rp", "receiver"), mbx_id(c));
 	join_ok(&ch);
-	put(c, "rp", "mine");
+	harness_put(c, "rp", "mine");
 	expect(c, "rp", 0, "mine", NULL);
 
 	/* And an old receiver that was not waiting. */
@@ -1377,7 +1371,7 @@ START_TEST(test_bind_queue_unbind)
 	ck_assert_int_eq(mbint(c1, "q", "receiver"), mbx_id(c1));
 	assert_standby(c1, "q", idlist(ids, sizeof(ids), mbx_id(c2),
 	    mbx_id(c3)));
-	put(c1, "q", "m");
+	harness_put(c1, "q", "m");
 
 	/* FIFO promotion. */
 	ASSERT_OK(mbx_unbind(c1, "q"));
@@ -1425,7 +1419,7 @@ START_TEST(test_bind_queue_disconnect)
 	ASSERT_OK(mbx_bind(c2, "q", MBX_BIND_QUEUE));
 	ASSERT_OK(mbx_bind(c4, "q", MBX_BIND_QUEUE));
 	ASSERT_OK(mbx_bind(c3, "q", MBX_BIND_QUEUE));
-	put(c3, "q", "waiting");
+	harness_put(c3, "q", "waiting");
 	/* A standby that disconnects leaves the line. */
 	mbx_close(c4);
 	ck_assert(harness_wait_standby(c3, "q", idlist(ids, sizeof(ids), id2,
@@ -1461,7 +1455,7 @@ START_TEST(test_standby_recv)
 	create(c1, "sb", 4, 0);
 	ASSERT_OK(mbx_bind(c1, "sb", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_bind(c2, "sb", MBX_BIND_QUEUE));
-	put(c1, "sb", "promoted");
+	harness_put(c1, "sb", "promoted");
 	ASSERT_ERR(try_recv(c2, "sb", 0), EPERM);
 	t0 = harness_now_ms();
 	ASSERT_ERR(try_recv(c2, "sb", 150), ETIMEDOUT);
@@ -1491,7 +1485,7 @@ START_TEST(test_recv_not_bound)
 	c1 = harness_open(&h);
 	c2 = harness_open(&h);
 	create(c1, "nb", 4, 0);
-	put(c1, "nb", "x");
+	harness_put(c1, "nb", "x");
 	ASSERT_ERR(mbx_recv(c2, "nb", buf, sizeof(buf), NULL, 0), EPERM);
 	ASSERT_ERR(mbx_recv(c2, "nb", buf, sizeof(buf), NULL, 1000), EPERM);
 	ASSERT_OK(mbx_bind(c1, "nb", MBX_BIND_EXCLUSIVE));
@@ -1523,10 +1517,10 @@ START_TEST(test_rebind)
 	ASSERT_OK(mbx_bind(c1, "rb", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_bind(c2, "rb", MBX_BIND_QUEUE));
 	ASSERT_OK(mbx_bind(c3, "rb", MBX_BIND_QUEUE));
-	put(admin, "rb", "m1");
-	put(admin, "rb", "m2");
-	put(admin, "rb", "m3");
-	put(admin, "rb", "m4");
+	harness_put(admin, "rb", "m1");
+	harness_put(admin, "rb", "m2");
+	harness_put(admin, "rb", "m3");
+	harness_put(admin, "rb", "m4");
 	ck_assert_int_eq(mbint(admin, "rb", "queued"), 4);
 	expect(c1, "rb", 0, "m1", NULL);
 
@@ -1564,8 +1558,8 @@ START_TEST(test_rebind_wakes_standby)
 	c = harness_open(&h);
 	create(c, "rw", 8, 0);
 	ASSERT_OK(mbx_bind(c, "rw", MBX_BIND_EXCLUSIVE));
-	put(c, "rw", "queued-1");
-	put(c, "rw", "queued-2");
+	harness_put(c, "rw", "queued-1");
+	harness_put(c, "rw", "queued-2");
 	sid = start_blocked(&ch, &h, c, child_recv, &op);
 	ASSERT_OK(mbx_rebind(c, "rw", sid));
 	join_ok(&ch);
@@ -1601,7 +1595,7 @@ START_TEST(test_rebind_waiters)
 	ASSERT_OK(mbx_rebind(c, "rx", nid));
 	ck_assert_int_eq(mbint(c, "rx", "receiver"), nid);
 	join_ok(&och);
-	put(c, "rx", "next");
+	harness_put(c, "rx", "next");
 	join_ok(&nch);
 	mbx_close(c);
 	harness_stop(&h);
@@ -1656,8 +1650,8 @@ START_TEST(test_rebind_after_ack)
 	ASSERT_OK(mbx_setopt(r, MBX_OPT_PREFETCH, 64));
 	ASSERT_OK(mbx_bind(r, "ra", MBX_BIND_QUEUE));
 	ASSERT_OK(mbx_bind(s, "ra", MBX_BIND_QUEUE));
-	put(adm, "ra", "m1");
-	put(adm, "ra", "m2");
+	harness_put(adm, "ra", "m1");
+	harness_put(adm, "ra", "m2");
 	/* One round trip hands r both; it holds m2 ahead of its calls. */
 	expect(r, "ra", 0, "m1", NULL);
 	ck_assert(harness_wait_mailbox_int(adm, "ra", "queued", 1));
@@ -1704,7 +1698,7 @@ START_TEST(test_evict)
 	create(admin, "ev", 4, 0);
 	ASSERT_OK(mbx_bind(c1, "ev", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_bind(c2, "ev", MBX_BIND_QUEUE));
-	put(admin, "ev", "for c2");
+	harness_put(admin, "ev", "for c2");
 	ASSERT_OK(mbx_evict(admin, "ev"));
 	ck_assert_int_eq(mbint(admin, "ev", "receiver"), mbx_id(c2));
 	assert_standby(admin, "ev", "");
@@ -1743,9 +1737,9 @@ START_TEST(test_recv_any)
 	create(r, "C", 8, 0);
 	ASSERT_OK(mbx_bind(r, "A", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_bind(r, "B", MBX_BIND_EXCLUSIVE));
-	put(s, "C", "not mine");
+	harness_put(s, "C", "not mine");
 	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++)
-		put(s, sends[i].to ? sends[i].to : self, sends[i].data);
+		harness_put(s, sends[i].to ? sends[i].to : self, sends[i].data);
 	ck_assert_int_eq(mbint(s, "C", "queued"), 1);
 	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
 		struct mbx_meta m;
@@ -1802,7 +1796,7 @@ START_TEST(test_direct_reply)
 	create(c, "svc", 4, 0);
 	harness_child_start(&ch, &h, child_server, NULL);
 	sid = harness_child_read(&ch);
-	put(c, "svc", "ping");
+	harness_put(c, "svc", "ping");
 	/* No binding needed to receive from one's own address. */
 	expect(c, NULL, 5000, "pong", &m);
 	direct_name(self, sizeof(self), mbx_id(c));
@@ -1827,7 +1821,7 @@ START_TEST(test_direct_owner_only)
 	c2 = harness_open(&h);
 	direct_name(to1, sizeof(to1), mbx_id(c1));
 	ASSERT_ERR(mbx_recv(c1, to1, buf, sizeof(buf), NULL, 0), EAGAIN);
-	put(c2, to1, "secret");
+	harness_put(c2, to1, "secret");
 	ASSERT_ERR(mbx_recv(c2, to1, buf, sizeof(buf), NULL, 0), EPERM);
 	ASSERT_ERR(mbx_recv(c2, to1, buf, sizeof(buf), NULL, 500), EPERM);
 	ASSERT_ERR(mbx_bind(c2, to1, MBX_BIND_REPLACE), EINVAL);
@@ -1852,7 +1846,7 @@ START_TEST(test_direct_vanishes)
 	c2 = harness_open(&h);
 	id2 = mbx_id(c2);
 	direct_name(to2, sizeof(to2), id2);
-	put(c1, to2, "hello");
+	harness_put(c1, to2, "hello");
 	mbx_close(c2);
 	ck_assert(harness_wait_client_gone(c1, id2));
 	ASSERT_ERR(mbx_send(c1, to2, "gone", 4, 0, 0), ENOENT);
@@ -1887,7 +1881,7 @@ START_TEST(test_destroy_wakes)
 	create(c, "d1", 4, 0);
 	create(c, "d2", 1, 0);
 	create(c, "d3", 4, 0);
-	put(c, "d2", "full");
+	harness_put(c, "d2", "full");
 	for (int i = 0; i < N; i++)
 		start_blocked(&ch[i], &h, c, fns[i], &ops[i]);
 	ASSERT_OK(mbx_destroy(c, "d1"));
@@ -1925,7 +1919,7 @@ START_TEST(test_sigterm_wakes)
 	c = harness_open(&h);
 	create(c, "t", 4, 0);
 	create(c, "full", 1, 0);
-	put(c, "full", "x");
+	harness_put(c, "full", "x");
 	start_blocked(&rch, &h, c, child_recv, &rop);
 	start_blocked(&sch, &h, c, child_send, &sop);
 	t0 = harness_now_ms();
@@ -1978,7 +1972,7 @@ START_TEST(test_second_daemon)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create(c, "keep", 4, 0);
-	put(c, "keep", "kept");
+	harness_put(c, "keep", "kept");
 	st = harness_run_mbxd(&h, NULL);
 	ck_assert_msg(st != -1, "a second mbxd on a live socket kept running");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0,

@@ -67,27 +67,6 @@ create_mode(mbx_t *c, const char *name, long capacity, unsigned mode,
 	ASSERT_OK(mbx_create(c, name, &a));
 }
 
-static void
-put(mbx_t *c, const char *name, const char *s)
-{
-	ASSERT_OK(mbx_send(c, name, s, strlen(s), 0, 0));
-}
-
-static void
-expect(mbx_t *c, const char *name, int timeout, const char *want)
-{
-	char buf[4096];
-	ssize_t n;
-
-	errno = 0;
-	n = mbx_recv(c, name, buf, sizeof(buf), NULL, timeout);
-	ck_assert_msg(n >= 0, "mbx_recv(%s): -1 (%s), expected \"%s\"",
-	    name != NULL ? name : "NULL", harness_errname(errno), want);
-	ck_assert_msg((size_t)n == strlen(want) && memcmp(buf, want,
-	    (size_t)n) == 0, "mbx_recv(%s): \"%.*s\", expected \"%s\"",
-	    name != NULL ? name : "NULL", (int)n, buf, want);
-}
-
 static long
 mbint(mbx_t *c, const char *name, const char *key)
 {
@@ -339,7 +318,7 @@ matrix_case(struct matrix *m, mbx_t *c, const struct ident *id,
 	snprintf(what, sizeof(what), "%s by %s on mode %04o", op_names[op],
 	    id->what, mode);
 	create_mode(m->own, name, 8, mode, G_MBOX);
-	put(m->adm, name, "seed");
+	harness_put(m->adm, name, "seed");
 	if (op == OP_STANDBY || op == OP_REBIND || op == OP_EVICT)
 		ASSERT_OK(mbx_bind(m->rx1, name, MBX_BIND_EXCLUSIVE));
 	if (op == OP_REBIND)
@@ -400,7 +379,7 @@ matrix_case(struct matrix *m, mbx_t *c, const struct ident *id,
 		break;
 	case OP_BIND:
 		ck_assert_int_eq(mbint(m->adm, name, "receiver"), mbx_id(c));
-		expect(c, name, 0, "seed");
+		harness_expect(c, name, 0, "seed");
 		break;
 	case OP_STANDBY:
 		ck_assert(harness_wait_standby_count(m->adm, name, 1));
@@ -492,8 +471,8 @@ START_TEST(test_perm_matrix)
 	create_mode(m.own, "grp", 8, 0640, G_MBOX);
 	ASSERT_OK(mbx_bind(conns[1], "grp", MBX_BIND_EXCLUSIVE));
 	ASSERT_OK(mbx_chmod(m.own, "grp", 0600));
-	put(m.own, "grp", "kept");
-	expect(conns[1], "grp", 0, "kept");
+	harness_put(m.own, "grp", "kept");
+	harness_expect(conns[1], "grp", 0, "kept");
 	ASSERT_OK(mbx_unbind(conns[1], "grp"));
 	ASSERT_ERR(mbx_bind(conns[1], "grp", MBX_BIND_EXCLUSIVE), EACCES);
 	/* Receiving needs the binding, whatever the mode. */
@@ -505,13 +484,13 @@ START_TEST(test_perm_matrix)
 		char direct[32];
 
 		snprintf(direct, sizeof(direct), "@%ld", mbx_id(m.own));
-		put(conns[2], direct, "hi owner");
+		harness_put(conns[2], direct, "hi owner");
 		ASSERT_ERR(mbx_recv(conns[2], direct, buf, sizeof(buf), NULL,
 		    0), EPERM);
 		ASSERT_ERR(mbx_recv(m.adm, direct, buf, sizeof(buf), NULL, 0),
 		    EPERM);
 		ASSERT_ERR(mbx_destroy(m.adm, direct), EINVAL);
-		expect(m.own, direct, 0, "hi owner");
+		harness_expect(m.own, direct, 0, "hi owner");
 	}
 
 	for (size_t i = 0; i < 4; i++)
@@ -546,8 +525,8 @@ START_TEST(test_perm_admin_group)
 	rx2 = open_as(&h, &OWNER);
 
 	create_mode(own, "priv", 8, 0600, (gid_t)-1);
-	put(own, "priv", "one");
-	put(own, "priv", "two");
+	harness_put(own, "priv", "one");
+	harness_put(own, "priv", "two");
 	/* Not an admin: refused, nothing changes. */
 	ASSERT_ERR(mbx_send(other, "priv", "x", 1, 0, 0), EACCES);
 	ASSERT_ERR(mbx_bind(other, "priv", MBX_BIND_QUEUE), EACCES);
@@ -569,8 +548,8 @@ START_TEST(test_perm_admin_group)
 	ASSERT_OK(mbx_bind(rx2, "priv", MBX_BIND_QUEUE));
 	ASSERT_OK(mbx_rebind(member, "priv", mbx_id(rx2)));
 	ck_assert_int_eq(mbint(adm, "priv", "receiver"), mbx_id(rx2));
-	put(own, "priv", "after the rebind");
-	expect(rx2, "priv", 0, "after the rebind");
+	harness_put(own, "priv", "after the rebind");
+	harness_expect(rx2, "priv", 0, "after the rebind");
 	ASSERT_OK(mbx_evict(member, "priv"));
 	ck_assert_int_eq(mbint(adm, "priv", "receiver"), 0);
 	ASSERT_OK(mbx_chmod(member, "priv", 0666));
@@ -891,14 +870,14 @@ START_TEST(test_quota_pending)
 	}
 
 	/* Recovery: one parked receive answered, one more may park. */
-	put(a, direct, "m1");
+	harness_put(a, direct, "m1");
 	ck_assert_uint_eq(raw_answer(r1, 2, "m1", &msg_id), PROTO_STATUS_MAX);
 	raw_ack(r1, 7, msg_id);
 	raw_recv(r1, 8, direct, strlen(direct), -1, 4096);
-	put(a, direct, "m2");
-	put(a, direct, "m3");
-	put(a, direct, "m4");
-	put(a, direct, "m5");
+	harness_put(a, direct, "m2");
+	harness_put(a, direct, "m3");
+	harness_put(a, direct, "m4");
+	harness_put(a, direct, "m5");
 	ck_assert_uint_eq(raw_answer(r1, 3, "m2", &msg_id), PROTO_STATUS_MAX);
 	ck_assert_uint_eq(raw_answer(r1, 4, "m3", &msg_id), PROTO_STATUS_MAX);
 	ck_assert_uint_eq(raw_answer(r1, 5, "m4", &msg_id), PROTO_STATUS_MAX);
@@ -906,7 +885,7 @@ START_TEST(test_quota_pending)
 
 	/* Blocked sends count the same: four wait for room, one is refused. */
 	create_mode(a, "full", 1, 0600, (gid_t)-1);
-	put(a, "full", "first");
+	harness_put(a, "full", "first");
 	r3 = raw_connect_as(&h, QA);
 	harness_raw_hello(r3);
 	for (uint32_t id = 2; id <= 6; id++)
@@ -914,10 +893,10 @@ START_TEST(test_quota_pending)
 		    strlen("waiting"), 0, -1);
 	ck_assert_uint_eq(raw_answer(r3, 6, NULL, NULL), PROTO_EDQUOT);
 	ASSERT_OK(mbx_bind(a, "full", MBX_BIND_EXCLUSIVE));
-	expect(a, "full", 0, "first");
+	harness_expect(a, "full", 0, "first");
 	for (uint32_t id = 2; id <= 5; id++) {
 		ck_assert_uint_eq(raw_answer(r3, id, NULL, NULL), PROTO_OK);
-		expect(a, "full", 1000, "waiting");
+		harness_expect(a, "full", 1000, "waiting");
 	}
 	ck_assert_int_eq(mbint(adm, "full", "sent"), 5);
 
@@ -1115,7 +1094,7 @@ START_TEST(test_flood_latency)
 		ck_assert_int_eq(harness_child_join(&flooders[i]),
 		    128 + SIGKILL);
 	}
-	put(b, "echo", "quit");
+	harness_put(b, "echo", "quit");
 	join_ok(&echo);
 	fprintf(stderr, "security: flood: %d round trips, worst %lld ms\n",
 	    rounds, (long long)worst);
@@ -1215,8 +1194,8 @@ hostile_after(const struct harness *h, mbx_t *c, int fds, long rss,
 	now = harness_proc_rss_kib(h->pid);
 	ck_assert_msg(now >= 0 && now - rss < 8 * 1024, "%s: mbxd's RSS went "
 	    "from %ld to %ld KiB", what, rss, now);
-	put(c, "ok", "still here");
-	expect(c, "ok", 0, "still here");
+	harness_put(c, "ok", "still here");
+	harness_expect(c, "ok", 0, "still here");
 	ck_assert_int_eq(mbint(c, "ok", "queued"), 0);
 }
 
@@ -1246,10 +1225,10 @@ START_TEST(test_hostile_frames)
 	create_mode(c, "ok", 8, 0600, (gid_t)-1);
 	ASSERT_OK(mbx_bind(c, "ok", MBX_BIND_EXCLUSIVE));
 	/* Twice: the second is a post, which opens the channel (2 memfds). */
-	put(c, "ok", "warm");
-	put(c, "ok", "warm");
-	expect(c, "ok", 0, "warm");
-	expect(c, "ok", 0, "warm");
+	harness_put(c, "ok", "warm");
+	harness_put(c, "ok", "warm");
+	harness_expect(c, "ok", 0, "warm");
+	harness_expect(c, "ok", 0, "warm");
 	fds = harness_proc_fd_count(h.pid);
 	rss = harness_proc_rss_kib(h.pid);
 	ck_assert(fds > 0 && rss > 0);
@@ -1513,8 +1492,8 @@ START_TEST(test_partial_frames_bounded)
 	ck_assert_msg(rss1 - rss0 < (wrapped() ? 128 : 64) * 1024, "mbxd holds "
 	    "%ld KiB more for %d unfinished frames (max_memory 8M)",
 	    rss1 - rss0, N);
-	put(c, "ok", "still here");
-	expect(c, "ok", 1000, "still here");
+	harness_put(c, "ok", "still here");
+	harness_expect(c, "ok", 1000, "still here");
 	for (int i = 0; i < N; i++)
 		close(fd[i]);
 	ck_assert(wait_nclients(c, 1));
@@ -1695,8 +1674,8 @@ START_TEST(test_sender_killed_midframe)
 	ck_assert_int_eq(mbint(c, "half", "queued"), 0);
 	ck_assert_int_eq(mbint(c, "half", "sent"), 0);
 	ASSERT_ERR(mbx_recv(c, "half", NULL, 0, NULL, 0), EAGAIN);
-	put(c, "half", "whole");
-	expect(c, "half", 0, "whole");
+	harness_put(c, "half", "whole");
+	harness_expect(c, "half", 0, "whole");
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -1777,8 +1756,8 @@ START_TEST(test_stopped_client)
 	for (int i = 0; i < rounds; i++) {
 		int64_t t0 = harness_now_ms();
 
-		put(d, "flow", "x");
-		expect(c, "flow", limit, "x");
+		harness_put(d, "flow", "x");
+		harness_expect(c, "flow", limit, "x");
 		ck_assert(harness_now_ms() - t0 < limit);
 	}
 	mbx_close(d);
@@ -1993,7 +1972,7 @@ START_TEST(test_daemon_killed)
 	create_mode(c, "r", 8, 0600, (gid_t)-1);
 	create_mode(c, "full", 1, 0600, (gid_t)-1);
 	create_mode(c, "sync", 8, 0600, (gid_t)-1);
-	put(c, "full", "filled");
+	harness_put(c, "full", "filled");
 	for (int i = 0; i < 3; i++) {
 		harness_child_start(&ch[i], &h, child_blocked,
 		    (void *)(uintptr_t)i);
@@ -2206,7 +2185,7 @@ START_TEST(test_signals)
 	/* Let the storm hit the blocked call for a while (the daemon ends
 	 * this receive after 200 ms). */
 	ASSERT_ERR(mbx_recv(c, NULL, NULL, 0, NULL, 200), ETIMEDOUT);
-	put(c, "sig", "later");
+	harness_put(c, "sig", "later");
 	join_ok(&ch);
 
 	/* The test process itself, under the storm. */
@@ -2219,7 +2198,7 @@ START_TEST(test_signals)
 	    ETIMEDOUT);
 	ck_assert(harness_now_ms() - t0 >= 300);
 	ck_assert_msg(alarms > before, "no signal arrived during the call");
-	put(c, "full", "filled");
+	harness_put(c, "full", "filled");
 	t0 = harness_now_ms();
 	ASSERT_ERR(mbx_send(c, "full", "x", 1, 0, 300), ETIMEDOUT);
 	ck_assert(harness_now_ms() - t0 >= 300);
@@ -2228,8 +2207,8 @@ START_TEST(test_signals)
 		char *json = NULL;
 
 		d = open_as(&h, &ROOT);
-		put(d, "mine", "m");
-		expect(c, "mine", 1000, "m");
+		harness_put(d, "mine", "m");
+		harness_expect(c, "mine", 1000, "m");
 		ASSERT_OK(mbx_list(d, &json));
 		free(json);
 		mbx_close(d);
