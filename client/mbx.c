@@ -79,8 +79,9 @@ mbx_hello(struct mbx *c)
  * call mbx_setopt(): MBX_PREFETCH=N asks for N messages per receive (1:
  * one at a time), MBX_CREDIT=0 makes every send wait for its answer (on
  * credit is the default), MBX_ZEROCOPY=N
- * sends payloads above N bytes zero-copy, MBX_CHANNEL=0 keeps posts on
- * the socket (no channel: the version 5 path, for comparison).
+ * sends payloads above N bytes zero-copy, MBX_CHANNEL=0 keeps posts and
+ * acknowledgements on the socket (no channel: the version 5 path, for
+ * comparison).  MBX_CREDIT=0 also means no channel.
  */
 static void
 mbx_tune(struct mbx *c)
