@@ -75,13 +75,13 @@ broker_shared_ok(const struct peer *p, const struct mailbox *mb)
 }
 
 struct mailbox *
-broker_lookup(const struct broker *b, const char *name, size_t len)
+broker_lookup(struct broker *b, const char *name, size_t len)
 {
 	return table_get(&b->mailboxes, name, len);
 }
 
 int
-broker_lookup_named(const struct broker *b, const char *name, size_t len,
+broker_lookup_named(struct broker *b, const char *name, size_t len,
     struct mailbox **out)
 {
 	if (!proto_name_valid(name, len))
@@ -91,7 +91,7 @@ broker_lookup_named(const struct broker *b, const char *name, size_t len,
 }
 
 int
-broker_lookup_owned(const struct broker *b, const struct peer *p,
+broker_lookup_owned(struct broker *b, const struct peer *p,
     const char *name, size_t len, struct mailbox **out)
 {
 	int err = broker_lookup_named(b, name, len, out);
@@ -102,7 +102,7 @@ broker_lookup_owned(const struct broker *b, const struct peer *p,
 }
 
 struct peer *
-broker_peer_find(const struct broker *b, uint64_t id)
+broker_peer_find(struct broker *b, uint64_t id)
 {
 	char name[32];
 	int len = snprintf(name, sizeof(name), "@%llu", (unsigned long long)id);

@@ -158,7 +158,7 @@ int	 broker_peer_add(struct broker *b, struct peer *p,
  * their mailboxes, its bindings pass to the standbys.
  */
 void	 broker_peer_remove(struct broker *b, struct peer *p);
-struct peer *broker_peer_find(const struct broker *b, uint64_t id);
+struct peer *broker_peer_find(struct broker *b, uint64_t id);
 
 /*
  * Mailbox calls take the calling peer for the permission checks; a NULL

@@ -3,6 +3,7 @@
  * Invariant: the load factor stays at or below 1/2, so probes are short
  * and an empty slot always exists.
  */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,10 @@ sip_round(uint64_t v[4])
 static uint64_t
 sip_le64(const unsigned char *p)
 {
-	uint64_t x = 0;
+	uint64_t x;
 
-	for (int i = 7; i >= 0; i--)
-		x = x << 8 | p[i];
-	return x;
+	memcpy(&x, p, sizeof(x));
+	return le64toh(x);
 }
 
 uint64_t
@@ -109,14 +109,25 @@ table_find(const struct table *t, const char *key, size_t len, uint64_t hash)
 }
 
 void *
-table_get(const struct table *t, const char *key, size_t len)
+table_get(struct table *t, const char *key, size_t len)
 {
+	const struct table_slot *s;
 	size_t i;
 
 	if (t->slots == NULL)
 		return NULL;
+	/*
+	 * Keys are unique, so a slot holding these bytes is their entry,
+	 * wherever deletions and growth have moved things since.
+	 */
+	s = &t->slots[t->recent & t->mask];
+	if (s->key != NULL && s->len == len && memcmp(s->key, key, len) == 0)
+		return s->value;
 	i = table_find(t, key, len, table_hash(t, key, len));
-	return t->slots[i].key != NULL ? t->slots[i].value : NULL;
+	if (t->slots[i].key == NULL)
+		return NULL;
+	t->recent = i;
+	return t->slots[i].value;
 }
 
 static int

@@ -30,12 +30,18 @@ struct table {
 	struct table_slot *slots;
 	size_t		 mask;	/* slot count - 1; slot count is a power of 2 */
 	size_t		 count;
+	/*
+	 * The slot found last, tried first: lookups come in runs of one
+	 * name (a batch of posts to one mailbox), and comparing a name costs
+	 * less than its SipHash, which was a tenth of mbxd's CPU in batches.
+	 */
+	size_t		 recent;
 };
 
 /* An empty table whose hash is keyed with key (copied). */
 void	 table_init(struct table *t, const uint8_t key[TABLE_KEY_LEN]);
 void	 table_deinit(struct table *t);
-void	*table_get(const struct table *t, const char *key, size_t len);
+void	*table_get(struct table *t, const char *key, size_t len);
 /* 0, or -ENOMEM.  The key must not be present. */
 int	 table_put(struct table *t, const char *key, size_t len, void *value);
 /* Returns the removed value, or NULL when absent. */

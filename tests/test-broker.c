@@ -982,6 +982,60 @@ START_TEST(table_many_keys)
 END_TEST
 
 /*
+ * The slot found last is tried first: a name found again, then deleted,
+ * moved by a deletion's backward shift, or its slot reused by another
+ * name, is always answered as the table holds it.  Keys with the same
+ * home slot are built by probing, so the shifts really happen.
+ */
+START_TEST(table_recent_slot)
+{
+	struct table t;
+	static char keys[64][16];
+	char probe[16];
+	const uint8_t secret[TABLE_KEY_LEN] = { 9, 8, 7 };
+	size_t n = 0;
+
+	table_init(&t, secret);
+	/* Sixteen slots until the ninth key: collect keys of home 3. */
+	for (int i = 0; n < 4 && i < 100000; i++) {
+		snprintf(keys[n], sizeof(keys[n]), "c%d", i);
+		if ((table_siphash(secret, keys[n], strlen(keys[n])) & 15) == 3)
+			n++;
+	}
+	ck_assert_uint_eq(n, 4);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(table_put(&t, keys[i], strlen(keys[i]),
+		    keys[i]), 0);
+	for (int round = 0; round < 3; round++)
+		ck_assert_ptr_eq(table_get(&t, keys[2], strlen(keys[2])),
+		    keys[2]);
+	/* Deleting key 0 shifts 1, 2 and 3 back a slot each. */
+	ck_assert_ptr_eq(table_del(&t, keys[0], strlen(keys[0])), keys[0]);
+	ck_assert_ptr_null(table_get(&t, keys[0], strlen(keys[0])));
+	ck_assert_ptr_eq(table_get(&t, keys[3], strlen(keys[3])), keys[3]);
+	ck_assert_ptr_eq(table_get(&t, keys[2], strlen(keys[2])), keys[2]);
+	ck_assert_ptr_eq(table_del(&t, keys[2], strlen(keys[2])), keys[2]);
+	ck_assert_ptr_null(table_get(&t, keys[2], strlen(keys[2])));
+	/* A copy of the key in other memory finds it too. */
+	memcpy(probe, keys[3], sizeof(probe));
+	ck_assert_ptr_eq(table_get(&t, probe, strlen(probe)), keys[3]);
+	/* A prefix of a found key is another key. */
+	ck_assert_ptr_null(table_get(&t, probe, strlen(probe) - 1));
+	/* Growth moves every slot; what was found is still found. */
+	for (int i = 0; i < 40; i++) {
+		snprintf(keys[20 + i], sizeof(keys[0]), "g%d", i);
+		ck_assert_int_eq(table_put(&t, keys[20 + i],
+		    strlen(keys[20 + i]), keys[20 + i]), 0);
+	}
+	ck_assert_ptr_eq(table_get(&t, keys[3], strlen(keys[3])), keys[3]);
+	ck_assert_ptr_eq(table_get(&t, keys[1], strlen(keys[1])), keys[1]);
+	ck_assert_ptr_null(table_get(&t, keys[0], strlen(keys[0])));
+	table_deinit(&t);
+	ck_assert_ptr_null(table_get(&t, keys[1], strlen(keys[1])));
+}
+END_TEST
+
+/*
  * The in-flight index: acknowledgements in any order find their message
  * as the index grows and shrinks, and messages of two mailboxes go back
  * to their own queues, in order, when the receiver loses one of them.
@@ -1330,6 +1384,7 @@ broker_suite(void)
 	tc = tcase_create("structures");
 	tcase_add_test(tc, charge_is_exact_and_released_once);
 	tcase_add_test(tc, table_many_keys);
+	tcase_add_test(tc, table_recent_slot);
 	tcase_add_test(tc, table_siphash_vectors);
 	tcase_add_test(tc, inflight_index);
 	tcase_add_test(tc, table_key_is_per_table);
