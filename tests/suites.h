@@ -27,5 +27,6 @@ Suite	*edges_suite(void);	/* tests/test-edges.c: sockets, names,
 Suite	*order_suite(void);	/* tests/test-order.c: causal order, delivery */
 Suite	*ack_suite(void);	/* tests/test-ack.c: work queues (issue 12) */
 Suite	*consume_suite(void);	/* tests/test-consume.c: receives by store */
+Suite	*journal_suite(void);	/* tests/test-journal.c: durable logs */
 
 #endif /* MBX_TESTS_SUITES_H */
