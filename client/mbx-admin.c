@@ -71,10 +71,12 @@ mbx_create(mbx_t *c, const char *name, const struct mbx_attr *a)
 		.ack_timeout_ms = (uint32_t)a->ack_timeout_ms,
 		.dead_letter = a->dead_letter != NULL ?
 		    mbx_str(a->dead_letter) : (struct proto_str){ "", 0 },
+		.durable = a->durable != 0,
 	};
 	session_req_begin(c);
 	body_create_put(&c->out, &b);
-	if ((id = session_req_end(c, PROTO_CREATE, 0, 0)) == 0)
+	if ((id = session_req_end(c, PROTO_CREATE, body_create_flags(&b),
+	    0)) == 0)
 		return -1;
 	return session_call_status(c, id, NULL, 0);
 }

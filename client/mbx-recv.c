@@ -297,9 +297,13 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 			goto drop;
 		}
 		more = (a->h.flags & PROTO_MSG_MORE) != 0;
-		/* Held messages are never sync ones: those come alone. */
+		/*
+		 * A sync sender's message comes alone; a durable mailbox's
+		 * come in batches, each acknowledged with its answer.
+		 */
 		if ((kept = inbox_push(&c->inbox, &h.meta, h.b.payload.ptr,
-		    h.fd, h.shared, false, !any)) == NULL) {
+		    h.fd, h.shared, (a->h.flags & PROTO_MSG_SYNC) != 0,
+		    !any)) == NULL) {
 			(void)net_break(&c->net, ENOMEM);
 			goto drop;
 		}

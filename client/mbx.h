@@ -65,7 +65,14 @@ struct mbx_attr {
 	long	max_attempts;
 	long	ack_timeout_ms;
 	const char *dead_letter;
-	long	reserved[2];	/* room for later fields; zeroed by init */
+	/*
+	 * Nonzero: every message is kept on disk by mbxd (its state_dir):
+	 * a send returns once its message is synced there, a receive once
+	 * its removal is, and a crash of mbxd loses neither (mbx(7)).  Not
+	 * with capacity 0; mbx_send() with MBX_SYNC to it fails EINVAL.
+	 */
+	long	durable;
+	long	reserved[1];	/* room for later fields; zeroed by init */
 };
 
 struct mbx_meta {

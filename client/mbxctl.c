@@ -54,6 +54,7 @@ enum {
 	OPT_DEAD_LETTER,
 	OPT_ACK_TIMEOUT,
 	OPT_ACK,
+	OPT_DURABLE,
 };
 
 /* Verb options as bits, so that each verb says which ones it takes. */
@@ -70,6 +71,7 @@ enum {
 #define O_DEAD_LETTER	0x400u
 #define O_ACK_TIMEOUT	0x800u
 #define O_ACK		0x1000u
+#define O_DURABLE	0x2000u
 
 /* The parsed command line. */
 struct args {
@@ -165,7 +167,14 @@ static const struct {
 	    "acknowledged; it will be delivered again" },
 
 	{ EINVAL, "create", "invalid name, capacity, maximum message size or "
-	    "dead-letter mailbox (--max-attempts needs --dead-letter)" },
+	    "dead-letter mailbox (--max-attempts needs --dead-letter; "
+	    "--durable needs a capacity)" },
+	{ EBUSY, "create", "the state directory is in use by another mbxd" },
+	{ EIO, "send", "the mailbox's log on disk failed: it is out of "
+	    "service" },
+	{ EIO, "recv", "the mailbox's log on disk failed: it is out of "
+	    "service" },
+	{ ENOSPC, "send", "no space left for the mailbox's log" },
 	{ EPERM, "create", "not a member of that group" },
 	{ EDQUOT, "create",
 	    "quota exceeded for this user: too many mailboxes" },
@@ -286,7 +295,7 @@ static const char usage_text[] =
 "  clients               show every connected client: ID PID UID COMM BOUND\n"
 "  create NAME [--capacity N|unbounded] [--max-msg BYTES] [--mode OCTAL]\n"
 "         [--group NAME|GID] [--max-attempts N --dead-letter NAME2]\n"
-"         [--ack-timeout MS]\n"
+"         [--ack-timeout MS] [--durable]\n"
 "                        create a mailbox, owned by you; capacity 0 is a\n"
 "                        rendezvous (default capacity 1024, default max-msg\n"
 "                        1048576, default mode 0600, default group yours)\n"
@@ -335,6 +344,10 @@ static const char usage_text[] =
 "      --ack-timeout MS  create: a message received with explicit\n"
 "                        acknowledgement and not acknowledged within MS\n"
 "                        goes back to the head (default 0: never)\n"
+"      --durable         create: keep every message on disk, so that a\n"
+"                        crash of mbxd loses no send that returned; a send\n"
+"                        returns once its message is synced (not with\n"
+"                        capacity 0)\n"
 "      --timeout MS      send, recv: -1 waits for ever (the default), 0 never\n"
 "                        waits, N waits at most N milliseconds (per message)\n"
 "      --sync            send: return only once a receiver has the message;\n"
@@ -677,6 +690,8 @@ run_create(mbx_t *c, const struct args *a)
 		attr.dead_letter = a->dead_letter;
 	if (a->seen & O_ACK_TIMEOUT)
 		attr.ack_timeout_ms = a->ack_timeout;
+	if (a->seen & O_DURABLE)
+		attr.durable = 1;
 	if (mbx_create(c, a->ops[0], &attr) == -1)
 		return fail(a, errno);
 	return 0;
@@ -862,7 +877,7 @@ static const struct verb verbs[] = {
 	{ "list", 0, 0, 0, "list", run_list },
 	{ "clients", 0, 0, 0, "clients", run_clients },
 	{ "create", 1, 1, O_CAPACITY | O_MAX_MSG | O_MODE | O_GROUP |
-	    O_MAX_ATTEMPTS | O_DEAD_LETTER | O_ACK_TIMEOUT,
+	    O_MAX_ATTEMPTS | O_DEAD_LETTER | O_ACK_TIMEOUT | O_DURABLE,
 	    "create NAME [--capacity N|unbounded] [--max-msg BYTES] "
 	    "[--mode OCTAL] [--group NAME|GID] [--max-attempts N "
 	    "--dead-letter NAME2] [--ack-timeout MS]", run_create },
@@ -1049,6 +1064,7 @@ opt_name(unsigned bit)
 	case O_MAX_ATTEMPTS:	return "--max-attempts";
 	case O_DEAD_LETTER:	return "--dead-letter";
 	case O_ACK_TIMEOUT:	return "--ack-timeout";
+	case O_DURABLE:		return "--durable";
 	case O_ACK:		return "--ack";
 	default:		return "--queue";
 	}
@@ -1107,6 +1123,9 @@ opt_apply(struct args *a, int opt, const char *arg)
 	case OPT_ACK:
 		a->seen |= O_ACK;
 		return true;
+	case OPT_DURABLE:
+		a->seen |= O_DURABLE;
+		return true;
 	default:
 		a->seen |= O_QUEUE;
 		a->how = MBX_BIND_QUEUE;
@@ -1132,6 +1151,7 @@ static const struct option longopts[] = {
 	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
 	{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 	{ "ack", no_argument, NULL, OPT_ACK },
+	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ NULL, 0, NULL, 0 },
 };
 

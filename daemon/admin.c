@@ -187,6 +187,9 @@ admin_put_mailbox(struct admin_page *pg, const struct mailbox *mb)
 		admin_put_str(pg, mb->dead_letter, mb->dead_letter_len);
 	else
 		admin_puts(pg, "null");
+	/* "failed": its log cannot be trusted, and its calls get EIO. */
+	admin_printf(pg, ",\"durable\":%s,\"failed\":%s",
+	    mb->durable ? "true" : "false", mb->failed ? "true" : "false");
 	if (mb->receiver != NULL)
 		admin_printf(pg, ",\"receiver\":%" PRIu64, mb->receiver->id);
 	else

@@ -26,9 +26,11 @@
 #include <unistd.h>
 
 #include "broker-deliver.h"
+#include "broker-durable.h"
 #include "broker-lookup.h"
 #include "broker-wait.h"
 #include "credit.h"
+#include "journal.h"
 #include "log.h"
 #include "mailbox.h"
 #include "proto.h"
@@ -60,6 +62,8 @@ broker_withdraw(struct broker *b, struct msg *m, int err)
 		peer_inflight_remove(m->holder, m);
 	if (m->state == MSG_DELAYED)
 		deadline_heap_remove(&b->delays, &m->delay);
+	/* Gone for good from a durable mailbox: so on disk too. */
+	broker_log_del(b, m);
 	if (m->mbox != NULL)
 		mailbox_drop(m->mbox, m);
 	if (m->sender != NULL)
@@ -124,6 +128,8 @@ broker_take(struct broker *b, struct peer *p, struct msg *m, bool explicit_ack)
 	peer_inflight_add(p, m);
 	if (m->attempts < UINT32_MAX)
 		m->attempts++;
+	/* A crash now brings it back as a redelivery. */
+	broker_log_hand(b, m);
 	m->explicit_ack = explicit_ack;
 	if (explicit_ack && mb->ack_timeout_ms > 0) {
 		mailbox_time(mb, m, broker_now(b) + mb->ack_timeout_ms);
@@ -136,6 +142,7 @@ broker_deliver(struct broker *b, struct peer *p, uint32_t req, struct msg *m,
     bool more, bool explicit_ack)
 {
 	broker_take(b, p, m, explicit_ack);
+	broker_log_flush(b, m->mbox);
 	peer_handed(p, m);
 	p->ops->deliver(p, req, m, more);
 }
@@ -186,6 +193,7 @@ broker_dead_letter(struct broker *b, struct msg *m)
 		return false;
 	}
 	memcpy(origin, mb->name, mb->name_len + 1);
+	broker_log_del(b, m);
 	mailbox_drop(mb, m);
 	mb->dead++;
 	free(m->origin);
@@ -195,6 +203,10 @@ broker_dead_letter(struct broker *b, struct msg *m)
 	m->dead_logged = false;
 	m->holder = NULL;
 	mailbox_add_queued(dl, m);
+	/* Synced with the commit of this pass, as the DEL above. */
+	if (dl->durable && !broker_log_put(b, dl, m))
+		log_err("mailbox %s: out of memory: dead letter %llu is not "
+		    "logged", dl->name, (unsigned long long)m->id);
 	broker_pump(b, dl);
 	return true;
 }
@@ -217,6 +229,22 @@ broker_give_back(struct broker *b, struct msg *m, struct msg *after)
 }
 
 /*
+ * A durable mailbox's send moves from pending into staged: its PUT is
+ * appended and its sender answered at the commit.  A staged send keeps
+ * no deadline: the commit ends this turn of the loop, and a send that
+ * timed out after its PUT was written would be on disk though it failed.
+ */
+static void
+broker_stage(struct broker *b, struct mailbox *mb, struct msg *m)
+{
+	mailbox_stage_pending(mb);
+	if (m->sender != NULL)
+		deadline_heap_remove(&b->deadlines, &m->sender->deadline);
+	if (!broker_log_put(b, mb, m))
+		broker_withdraw(b, m, -ENOMEM);
+}
+
+/*
  * Wakes whatever the state of mb allows: waiting senders move into free
  * room, parked receives of the receiver take messages.
  */
@@ -229,6 +257,10 @@ broker_pump(struct broker *b, struct mailbox *mb)
 	int err;
 
 	while (mailbox_has_room(mb) && (m = TAILQ_FIRST(&mb->pending)) != NULL) {
+		if (mb->durable) {
+			broker_stage(b, mb, m);
+			continue;
+		}
 		mailbox_accept_pending(mb);
 		if (m->sender != NULL && !m->sender->sync)
 			broker_send_done(b, m);
@@ -254,6 +286,98 @@ broker_pump(struct broker *b, struct mailbox *mb)
 		if (err == 0)
 			broker_deliver(b, rcv, req, m, false,
 			    w_explicit);
+	}
+}
+
+/*
+ * One mailbox's part of the group commit: its appends written (and, with
+ * sync "always" or when asked, synced), then its staged sends queued in
+ * order and answered, its acknowledgements waiting for the commit
+ * answered, and what that frees pumped.  On an error every staged send
+ * fails with it (nothing of them stays on disk: the write was cut back,
+ * or the mailbox is failed for good and answers EIO from now on).
+ */
+static int
+broker_commit_mailbox(struct broker *b, struct mailbox *mb)
+{
+	struct journal *j = mb->journal;
+	struct wait *w, *next;
+	struct msg *m;
+	int err;
+
+	if (mb->dirty) {
+		ptrvec_remove(&b->dirty, mb);
+		mb->dirty = false;
+	}
+	if (j == NULL)
+		err = -EIO;
+	else if ((err = journal_write(j)) == 0 && b->sync_ms == 0)
+		err = journal_sync(j);
+	if (err != 0) {
+		if (j != NULL && j->failed && !mb->failed) {
+			mb->failed = true;
+			log_err("mailbox %s: its log failed (%s): the mailbox "
+			    "is out of service until mbxd restarts", mb->name,
+			    strerror(-err));
+		} else if (!mb->failed)
+			log_err("mailbox %s: cannot write its log: %s",
+			    mb->name, strerror(-err));
+		while ((m = TAILQ_FIRST(&mb->staged)) != NULL) {
+			/* Its PUT is not on disk: no DEL either. */
+			m->log_seq = 0;
+			broker_withdraw(b, m, err);
+		}
+	} else {
+		while ((m = mailbox_commit_staged(mb)) != NULL)
+			broker_send_done(b, m);
+	}
+	/*
+	 * The receives happened: their messages are gone from memory, and
+	 * an error would tell the receiver nothing happened.  A DEL the
+	 * disk refused can only bring a message back (the log is failed).
+	 */
+	for (w = TAILQ_FIRST(&b->commits); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->mbox == mb)
+			broker_wait_end(b, w, 0, true);
+	}
+	broker_pump(b, mb);
+	return err;
+}
+
+void
+broker_commit(struct broker *b)
+{
+	while (b->dirty.len > 0)
+		(void)broker_commit_mailbox(b,
+		    b->dirty.items[b->dirty.len - 1]);
+}
+
+void
+broker_sync(struct broker *b)
+{
+	for (size_t i = 0; i < b->durables.len; i++) {
+		struct mailbox *mb = b->durables.items[i];
+		int err;
+
+		if (mb->journal == NULL || mb->failed ||
+		    (err = journal_sync(mb->journal)) == 0)
+			continue;
+		mb->failed = true;
+		log_err("mailbox %s: its log failed (%s): the mailbox is out of "
+		    "service until mbxd restarts", mb->name, strerror(-err));
+	}
+}
+
+void
+broker_commit_waits_end(struct broker *b, struct peer *p)
+{
+	struct wait *w, *next;
+
+	for (w = TAILQ_FIRST(&b->commits); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->peer == p)
+			broker_wait_end(b, w, 0, false);
 	}
 }
 
@@ -302,7 +426,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
     struct broker_send *s)
 {
 	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
-	bool sync = s->sync, room, zerocopy;
+	bool sync = s->sync, room, zerocopy, durable;
 	struct charge charge = { 0 };
 	struct msg *m;
 	struct wait *w = NULL;
@@ -317,8 +441,20 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		return -EACCES;
 	if (s->shared && !broker_shared_ok(p, mb))
 		return -EPERM;
+	if (mb->durable) {
+		/* Its log cannot be trusted: nothing more goes in. */
+		if (mb->failed)
+			return -EIO;
+		/* Kept, or handed over: a send cannot be both. */
+		if (s->sync)
+			return -EINVAL;
+		if (s->len > JOURNAL_PAYLOAD_MAX)
+			return -EMSGSIZE;
+	}
+	durable = mb->durable;
 	/* Memory (ENOBUFS), messages (ENOBUFS), descriptors (EMFILE). */
-	if ((err = broker_charge_msg(b, p, s->len, s->fd >= 0, 0, &charge)) < 0)
+	if ((err = broker_charge_msg(b, p, s->len, s->fd >= 0 && !durable, 0,
+	    &charge)) < 0)
 		return err;
 	if (mb->capacity == 0)
 		sync = true;
@@ -328,15 +464,24 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		account_release(&b->accounts, &charge, NULL);
 		return -EAGAIN;
 	}
-	m = s->fd >= 0 ? msg_new_fd(b->next_msg_id, s->fd, s->len, s->shared) :
-	    msg_new(b->next_msg_id, s->data, s->len);
+	/* Into a durable mailbox a memfd's payload is copied: it is logged. */
+	if (durable && s->fd >= 0)
+		m = msg_new_copy_memfd(b->next_msg_id, s->fd, s->len, s->shared,
+		    &err);
+	else if (s->fd >= 0)
+		m = msg_new_fd(b->next_msg_id, s->fd, s->len, s->shared);
+	else
+		m = msg_new(b->next_msg_id, s->data, s->len);
 	if (m == NULL) {
 		account_release(&b->accounts, &charge, NULL);
-		return -ENOMEM;
+		return durable && s->fd >= 0 ? err : -ENOMEM;
 	}
-	zerocopy = s->fd >= 0;
+	zerocopy = s->fd >= 0 && !durable;
+	if (durable && s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
-	if (sync || !room) {
+	/* A batch's send (req 0) cannot wait for the commit: it has its own. */
+	if (sync || !room || (durable && req != 0)) {
 		/*
 		 * The parked call's cost is judged on what the uid held
 		 * without this message, as the message was judged without the
@@ -349,8 +494,9 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		 * BROKER_SYNC_NOW_MS to acknowledge, then the message is
 		 * withdrawn (its ACK comes back STALE) and the send fails.
 		 */
-		w = broker_wait_new(b, p, WAIT_SEND, req, s->timeout_ms == 0 ?
-		    BROKER_SYNC_NOW_MS : s->timeout_ms, &err);
+		w = broker_wait_new(b, p, WAIT_SEND, req, durable && room ? 0 :
+		    s->timeout_ms == 0 ? BROKER_SYNC_NOW_MS : s->timeout_ms,
+		    &err);
 		if (w == NULL) {
 			/* Give the descriptor back: an error changed nothing. */
 			s->fd = m->fd;
@@ -367,11 +513,24 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 	}
 	b->next_msg_id++;
 	broker_stamp(p, m, &charge);
-	if (room)
+	if (durable && room) {
+		mailbox_add_staged(mb, m);
+		if (!broker_log_put(b, mb, m)) {
+			if (w == NULL) {
+				broker_withdraw(b, m, 0);
+				return -ENOMEM;
+			}
+			broker_withdraw(b, m, -ENOMEM);
+			return BROKER_PARKED;
+		}
+		/* A batch's send: committed now, on its own. */
+		if (w == NULL && (err = broker_commit_mailbox(b, mb)) < 0)
+			return err;
+	} else if (room)
 		mailbox_add_queued(mb, m);
 	else
 		mailbox_add_pending(mb, m);
-	if (w == NULL)
+	if (w == NULL && !durable)
 		mb->sent++;
 	broker_pump(b, mb);
 	if (w != NULL)
@@ -550,6 +709,9 @@ broker_recv_source(struct broker *b, struct peer *p,
 		return proto_name_valid(r->name, r->name_len) ||
 		    proto_direct_id(r->name, r->name_len) ? -ENOENT : -EINVAL;
 	*out = mb;
+	/* Its log was refused or failed: what it holds cannot be trusted. */
+	if (mb->failed)
+		return -EIO;
 	if (mailbox_receiver(mb) == p)
 		return 0;
 	/* A standby's blocking or timed receive waits for the binding. */
@@ -601,6 +763,8 @@ broker_recv_batch(struct broker *b, struct peer *p, uint32_t req,
 		if (total > r->budget)
 			break;
 	}
+	for (size_t i = 0; i < n; i++)
+		broker_log_flush(b, batch[i]->mbox);
 	for (size_t i = 0; i < n; i++) {
 		peer_handed(p, batch[i]);
 		p->ops->deliver(p, req, batch[i], i + 1 < n);
@@ -655,6 +819,26 @@ broker_ack(struct broker *b, struct peer *p, uint64_t msg_id)
 	broker_withdraw(b, m, 0);
 	broker_pump(b, mb);
 	return 0;
+}
+
+int
+broker_ack_reply(struct broker *b, struct peer *p, uint64_t msg_id,
+    uint32_t req)
+{
+	struct msg *m = peer_inflight_find(p, msg_id);
+	struct mailbox *mb;
+	struct wait *w;
+	int err;
+
+	if (m == NULL || !m->mbox->durable || m->log_seq == 0)
+		return broker_ack(b, p, msg_id);
+	mb = m->mbox;
+	(void)broker_ack(b, p, msg_id);
+	/* Answered when the DEL is on disk; now, if no call can be parked. */
+	if ((w = broker_wait_new(b, p, WAIT_COMMIT, req, 0, &err)) == NULL)
+		return broker_commit_mailbox(b, mb);
+	w->mbox = mb;
+	return BROKER_PARKED;
 }
 
 void

@@ -25,5 +25,7 @@ struct msg *broker_give_back(struct broker *b, struct msg *m,
 	    struct msg *after);
 /* Moves waiting senders in and hands messages to parked receives. */
 void	 broker_pump(struct broker *b, struct mailbox *mb);
+/* Ends p's acknowledgements waiting for a commit, unanswered (p goes). */
+void	 broker_commit_waits_end(struct broker *b, struct peer *p);
 
 #endif

@@ -42,7 +42,9 @@ broker_wait_new(struct broker *b, struct peer *p, enum wait_kind kind,
 	if (kind == WAIT_SEND) {
 		TAILQ_INSERT_TAIL(&p->sends, w, entry);
 		b->send_waits++;
-	} else
+	} else if (kind == WAIT_COMMIT)
+		TAILQ_INSERT_TAIL(&b->commits, w, entry);
+	else
 		TAILQ_INSERT_TAIL(&p->recvs, w, entry);
 	p->nwaits++;
 	return w;
@@ -60,6 +62,8 @@ broker_wait_end(struct broker *b, struct wait *w, int err, bool answer)
 		b->send_waits--;
 		if (w->msg != NULL)
 			w->msg->sender = NULL;
+	} else if (w->kind == WAIT_COMMIT) {
+		TAILQ_REMOVE(&b->commits, w, entry);
 	} else {
 		TAILQ_REMOVE(&p->recvs, w, entry);
 	}

@@ -9,24 +9,30 @@
  *   broker-bind.c     who receives from a mailbox: bind, standby, rebind
  *   broker-deliver.c  send, post, receive, acknowledge, expire, pump
  *   broker-wait.c     parked calls and their deadlines   credit.c: grants
+ *   broker-durable.c  durable mailboxes' journals: what changes append
  *   broker-lookup.c   lookups and permissions, the clock
  *   mailbox.c, peer.c, msg.c, account.c, table.c, deadline.c: data
  *
  * The broker is pure state: see broker.h for its conventions.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker-bind.h"
 #include "broker-deliver.h"
+#include "broker-durable.h"
 #include "broker-lookup.h"
 #include "broker-wait.h"
 #include "credit.h"
+#include "journal.h"
 #include "log.h"
 #include "mailbox.h"
 #include "proto.h"
@@ -80,6 +86,10 @@ broker_new(const struct broker_limits *limits)
 		broker_set_quota(b);
 	TAILQ_INIT(&b->peers);
 	ptrvec_init(&b->withdrawn);
+	ptrvec_init(&b->durables);
+	ptrvec_init(&b->dirty);
+	TAILQ_INIT(&b->commits);
+	b->state_fd = -1;
 	deadline_heap_init(&b->deadlines);
 	deadline_heap_init(&b->timers);
 	deadline_heap_init(&b->delays);
@@ -127,6 +137,8 @@ broker_set_limits(struct broker *b, const struct broker_limits *l)
 static void broker_set_owner(struct broker *, struct mailbox *, uid_t, gid_t);
 static void broker_check_grants(struct broker *, struct mailbox *);
 static void broker_mailbox_free(struct broker *, struct mailbox *);
+static int broker_create_mailbox(struct broker *, struct peer *,
+    const char *, size_t, const struct broker_attr *, struct mailbox **);
 
 /* Frees a mailbox's messages; their senders are answered by the caller. */
 static void
@@ -142,6 +154,10 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 		mailbox_drop(mb, m);
 		broker_msg_free(b, m);
 	}
+	while ((m = TAILQ_FIRST(&mb->staged)) != NULL) {
+		mailbox_drop(mb, m);
+		broker_msg_free(b, m);
+	}
 	while ((m = TAILQ_FIRST(&mb->delayed)) != NULL) {
 		deadline_heap_remove(&b->delays, &m->delay);
 		mailbox_drop(mb, m);
@@ -149,6 +165,12 @@ broker_mailbox_free(struct broker *b, struct mailbox *mb)
 	}
 	deadline_heap_remove(&b->timers, &mb->timer);
 	account_release(&b->accounts, &mb->charge, NULL);
+	/* What is on disk stays: a destroy removed it first. */
+	if (mb->durable) {
+		ptrvec_remove(&b->durables, mb);
+		ptrvec_remove(&b->dirty, mb);
+		journal_close(mb->journal);
+	}
 	mailbox_free(mb);
 }
 
@@ -160,15 +182,171 @@ broker_free(struct broker *b)
 
 	if (b == NULL)
 		return;
+	/* What was appended and not yet committed goes to disk now. */
+	broker_commit(b);
+	broker_sync(b);
 	while ((mb = table_next(&b->mailboxes, &pos)) != NULL)
 		broker_mailbox_free(b, mb);
 	table_deinit(&b->mailboxes);
 	ptrvec_deinit(&b->withdrawn);
+	ptrvec_deinit(&b->durables);
+	ptrvec_deinit(&b->dirty);
+	if (b->state_fd >= 0)
+		close(b->state_fd);
+	free(b->state_dir);
 	deadline_heap_deinit(&b->deadlines);
 	deadline_heap_deinit(&b->timers);
 	deadline_heap_deinit(&b->delays);
 	accounts_deinit(&b->accounts);
 	free(b);
+}
+
+int
+broker_set_state(struct broker *b, const char *dir, unsigned sync_ms)
+{
+	char *copy = dir != NULL ? strdup(dir) : NULL;
+
+	if (dir != NULL && copy == NULL)
+		return -ENOMEM;
+	free(b->state_dir);
+	b->state_dir = copy;
+	b->sync_ms = sync_ms;
+	return 0;
+}
+
+/* One message of a log back in its mailbox's queue, as it was. */
+static int
+broker_load_msg(struct broker *b, struct mailbox *mb,
+    const struct journal_msg *jm)
+{
+	const struct charge_amount cost = { .bytes = jm->rec.payload.len,
+	    .msgs = 1 };
+	struct account *acct;
+	struct msg *m;
+
+	if ((m = msg_new(b->next_msg_id, jm->rec.payload.ptr,
+	    jm->rec.payload.len)) == NULL)
+		return -ENOMEM;
+	if (jm->rec.origin.len > 0 &&
+	    (m->origin = strndup(jm->rec.origin.ptr,
+	    jm->rec.origin.len)) == NULL) {
+		msg_free(m);
+		return -ENOMEM;
+	}
+	/* Kept before any quota of this run: charged, never refused. */
+	if ((acct = account_of(&b->accounts, jm->rec.uid)) == NULL ||
+	    account_charge(&b->accounts, &m->charge, acct, &cost,
+	    ACCOUNT_EXEMPT) < 0) {
+		free(m->origin);
+		msg_free(m);
+		return -ENOMEM;
+	}
+	b->next_msg_id++;
+	m->sender_id = jm->rec.sender_id;
+	m->pid = jm->rec.pid;
+	m->uid = jm->rec.uid;
+	m->attempts = jm->rec.attempts;
+	m->origin_attempts = jm->rec.origin_attempts;
+	m->log_seq = jm->rec.seq;
+	m->log_seg = jm->seg;
+	mailbox_add_queued(mb, m);
+	return 0;
+}
+
+/* The mailbox of one log of the state directory. */
+static int
+broker_load_one(struct broker *b, const char *dir)
+{
+	struct journal_load l;
+	struct broker_attr a = { .capacity = -1, .mode = BROKER_DEFAULT_MODE,
+	    .uid = 0, .gid = 0 };
+	struct mailbox *mb = NULL;
+	int err;
+
+	if ((err = journal_load(b->state_fd, dir, &l)) < 0) {
+		if (err == -ENOENT)
+			log_warn("state directory %s: m/%s is no mailbox's "
+			    "log: left alone", b->state_dir, dir);
+		return err == -ENOENT ? 0 : err;
+	}
+	if (l.has_attr) {
+		a.capacity = (long)l.attr.capacity;
+		a.max_msg = l.attr.max_msg;
+		a.mode = l.attr.mode;
+		a.uid = (uid_t)l.attr.uid;
+		a.gid = (gid_t)l.attr.gid;
+		a.max_attempts = l.attr.max_attempts;
+		a.ack_timeout_ms = l.attr.ack_timeout_ms;
+		a.dead_letter = l.attr.dead_letter.ptr;
+		a.dead_letter_len = l.attr.dead_letter.len;
+	}
+	/* Made as a daemon's own mailbox, then given its journal. */
+	if ((err = broker_create_mailbox(b, NULL, l.name, l.name_len, &a,
+	    &mb)) < 0) {
+		log_err("mailbox %s: cannot load it: %s", l.name,
+		    strerror(-err));
+		journal_close(l.journal);
+		journal_load_free(&l);
+		return 0;
+	}
+	mb->durable = true;
+	mb->journal = l.journal;
+	if (ptrvec_push(&b->durables, mb) < 0) {
+		journal_load_free(&l);
+		return -ENOMEM;
+	}
+	if (l.journal == NULL) {
+		mb->failed = true;
+		log_err("mailbox %s: its log in %s/m/%s is refused (%s): the "
+		    "mailbox answers EIO until the log is repaired or removed",
+		    l.name, b->state_dir, dir, l.why);
+		journal_load_free(&l);
+		return 0;
+	}
+	if (l.cut[0] != '\0')
+		log_warn("mailbox %s: %s", l.name, l.cut);
+	for (size_t i = 0; i < l.nmsgs; i++)
+		if ((err = broker_load_msg(b, mb, &l.msgs[i])) < 0) {
+			journal_load_free(&l);
+			return err;
+		}
+	log_info("mailbox %s: loaded from its log, %zu messages", l.name,
+	    l.nmsgs);
+	journal_load_free(&l);
+	return 0;
+}
+
+int
+broker_load_durable(struct broker *b)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, err = 0;
+
+	if (b->state_dir == NULL)
+		return 0;
+	/* No directory, or no log in it: nothing durable, nothing opened. */
+	if ((fd = open(b->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	err = openat(fd, "m", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (err < 0)
+		return 0;
+	close(err);
+	if ((err = broker_state_open(b)) < 0)
+		return err;
+	if ((fd = openat(b->state_fd, "m", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) < 0 || (d = fdopendir(fd)) == NULL) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	while (err == 0 && (e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			err = broker_load_one(b, e->d_name);
+	closedir(d);
+	return err;
 }
 
 int
@@ -244,6 +422,9 @@ broker_mailbox_close(struct broker *b, struct mailbox *mb, int err)
 	TAILQ_FOREACH(m, &mb->pending, entry)
 		if (m->sender != NULL)
 			broker_wait_end(b, m->sender, err, true);
+	TAILQ_FOREACH(m, &mb->staged, entry)
+		if (m->sender != NULL)
+			broker_wait_end(b, m->sender, err, true);
 	TAILQ_FOREACH(m, &mb->delayed, entry)
 		if (m->sender != NULL)
 			broker_wait_end(b, m->sender, err, true);
@@ -258,9 +439,15 @@ broker_peer_remove(struct broker *b, struct peer *p)
 	/* Receives first, so that no pump below hands p a message. */
 	while ((w = TAILQ_FIRST(&p->recvs)) != NULL)
 		broker_wait_end(b, w, 0, false);
+	broker_commit_waits_end(b, p);
 	while ((w = TAILQ_FIRST(&p->sends)) != NULL) {
 		struct mailbox *mb = w->msg->mbox;
 
+		/* A staged message's PUT is written: it is committed. */
+		if (w->msg->state == MSG_STAGED) {
+			broker_wait_end(b, w, 0, false);
+			continue;
+		}
 		broker_withdraw(b, w->msg, 0);
 		broker_pump(b, mb);
 	}
@@ -307,9 +494,46 @@ broker_check_attr(const struct broker *b, const struct peer *p,
 	return 0;
 }
 
-int
-broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
-    const struct broker_attr *a)
+/* mb keeps its messages on disk: its journal is made, ATTR synced. */
+static int
+broker_make_durable(struct broker *b, struct mailbox *mb)
+{
+	struct record_attr ra;
+	int err;
+
+	if ((err = broker_state_open(b)) < 0)
+		return err;
+	broker_durable_attr(mb, &ra);
+	if ((err = journal_create(b->state_fd, mb->name, mb->name_len, &ra,
+	    &mb->journal)) < 0) {
+		log_err("mailbox %s: cannot make its log in %s: %s", mb->name,
+		    b->state_dir, strerror(-err));
+		return err;
+	}
+	if (ptrvec_push(&b->durables, mb) < 0) {
+		journal_remove(b->state_fd, mb->journal);
+		mb->journal = NULL;
+		return -ENOMEM;
+	}
+	mb->durable = true;
+	return 0;
+}
+
+/* A mailbox made durable is not created after all: nothing stays. */
+static void
+broker_undo_durable(struct broker *b, struct mailbox *mb)
+{
+	if (!mb->durable)
+		return;
+	journal_remove(b->state_fd, mb->journal);
+	mb->journal = NULL;
+	ptrvec_remove(&b->durables, mb);
+	mb->durable = false;
+}
+
+static int
+broker_create_mailbox(struct broker *b, struct peer *p, const char *name,
+    size_t len, const struct broker_attr *a, struct mailbox **out)
 {
 	const struct charge_amount one = { .mailboxes = 1 };
 	struct account *acct;
@@ -322,6 +546,9 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	if ((err = broker_check_attr(b, p, a)) < 0)
 		return err;
 	if (a->dead_letter_len == len && memcmp(a->dead_letter, name, len) == 0)
+		return -EINVAL;
+	/* A rendezvous holds nothing to keep. */
+	if (a->durable && a->capacity == 0)
 		return -EINVAL;
 	if (broker_lookup(b, name, len) != NULL)
 		return -EEXIST;
@@ -342,19 +569,34 @@ broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
 	mb->uid = p != NULL ? p->uid : a->uid;
 	mb->gid = a->gid != (gid_t)-1 ? a->gid : p != NULL ? p->gid : 0;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
+	if (a->durable && (err = broker_make_durable(b, mb)) < 0) {
+		mailbox_free(mb);
+		return err;
+	}
 	/* The daemon's own mailboxes (no creator) count, unbounded. */
 	if ((acct = account_of(&b->accounts, mb->uid)) == NULL ||
 	    (err = account_charge(&b->accounts, &mb->charge, acct, &one,
 	    broker_is_admin(b, p) ? ACCOUNT_EXEMPT : 0)) < 0) {
+		broker_undo_durable(b, mb);
 		mailbox_free(mb);
 		return acct == NULL ? -ENOMEM : err;
 	}
 	if (table_put(&b->mailboxes, mb->name, mb->name_len, mb) < 0) {
+		broker_undo_durable(b, mb);
 		broker_mailbox_free(b, mb);
 		return -ENOMEM;
 	}
 	b->nnamed++;
+	if (out != NULL)
+		*out = mb;
 	return 0;
+}
+
+int
+broker_create(struct broker *b, struct peer *p, const char *name, size_t len,
+    const struct broker_attr *a)
+{
+	return broker_create_mailbox(b, p, name, len, a, NULL);
 }
 
 int
@@ -371,6 +613,11 @@ broker_declare(struct broker *b, const char *name, size_t len,
 	}
 	if (mb->owner != NULL)
 		return -EINVAL;
+	if (mb->durable != a->durable) {
+		log_err("mailbox %s: durable cannot change while it exists",
+		    mb->name);
+		return -EINVAL;
+	}
 	if ((err = broker_check_attr(b, NULL, a)) < 0)
 		return err;
 	if (a->dead_letter_len == len && memcmp(a->dead_letter, name, len) == 0)
@@ -396,6 +643,7 @@ broker_declare(struct broker *b, const char *name, size_t len,
 	mb->max_msg = (size_t)max_msg;
 	mb->mode = a->mode != 0 ? a->mode : BROKER_DEFAULT_MODE;
 	broker_set_owner(b, mb, a->uid, a->gid);
+	broker_log_attr(b, mb);
 	broker_check_grants(b, mb);
 	/* More room may let waiting senders in. */
 	broker_pump(b, mb);
@@ -410,6 +658,11 @@ broker_destroy(struct broker *b, struct peer *p, const char *name, size_t len)
 
 	if (err < 0)
 		return err;
+	if (mb->durable) {
+		/* Staged sends are answered EIDRM: nothing of them stays. */
+		journal_remove(b->state_fd, mb->journal);
+		mb->journal = NULL;
+	}
 	broker_mailbox_close(b, mb, -EIDRM);
 	b->nnamed--;
 	return 0;
@@ -477,6 +730,7 @@ broker_chmod(struct broker *b, struct peer *p, const char *name, size_t len,
 	if ((mode & ~(uint32_t)0777) != 0)
 		return -EINVAL;
 	mb->mode = mode;
+	broker_log_attr(b, mb);
 	broker_check_grants(b, mb);
 	return 0;
 }
@@ -508,6 +762,7 @@ broker_chown(struct broker *b, struct peer *p, const char *name, size_t len,
 		return -EACCES;
 	broker_set_owner(b, mb, uid != (uid_t)-1 ? uid : mb->uid,
 	    gid != (gid_t)-1 ? gid : mb->gid);
+	broker_log_attr(b, mb);
 	broker_check_grants(b, mb);
 	return 0;
 }
@@ -549,6 +804,9 @@ broker_shutdown(struct broker *b)
 	struct peer *p;
 	struct wait *w;
 
+	/* Staged sends and acknowledgements waiting for a commit get it. */
+	broker_commit(b);
+	broker_sync(b);
 	TAILQ_FOREACH(p, &b->peers, entry) {
 		while ((w = TAILQ_FIRST(&p->sends)) != NULL)
 			broker_withdraw(b, w->msg, -ESHUTDOWN);

@@ -87,6 +87,7 @@ struct broker_attr {
 	uint32_t	ack_timeout_ms;
 	const char	*dead_letter;	/* a mailbox name, dead_letter_len */
 	size_t		dead_letter_len;
+	bool		durable;	/* its messages kept on disk */
 };
 
 #define BROKER_DEFAULT_MODE	0600
@@ -108,6 +109,13 @@ struct broker {
 	uint64_t	(*clock)(void);	/* monotonic milliseconds */
 	struct ptrvec	 withdrawn;	/* struct grant *: told they end */
 	size_t		 send_waits;	/* parked sends, all peers */
+	/* Durable mailboxes (broker-durable.h). */
+	char		*state_dir;	/* where their logs live */
+	int		 state_fd;	/* it, open and locked; -1 until needed */
+	unsigned	 sync_ms;	/* 0: each commit syncs ("always") */
+	struct ptrvec	 durables;	/* struct mailbox *: every durable one */
+	struct ptrvec	 dirty;		/* struct mailbox *: appended this pass */
+	TAILQ_HEAD(, wait) commits;	/* WAIT_COMMIT: answered at a commit */
 };
 
 struct broker_send {
@@ -239,6 +247,32 @@ int	 broker_recv(struct broker *b, struct peer *p, uint32_t req,
 	    const struct broker_recv *r);
 /* 0, or -ESTALE when the message is no longer in flight at p. */
 int	 broker_ack(struct broker *b, struct peer *p, uint64_t msg_id);
+/*
+ * The same for an ACK that asks for its answer (req): BROKER_PARKED when
+ * the message was a durable mailbox's, answered once its DEL is synced.
+ */
+int	 broker_ack_reply(struct broker *b, struct peer *p, uint64_t msg_id,
+	    uint32_t req);
+/*
+ * The group commit, at the end of every pass: every durable mailbox
+ * appended to is written (and synced, with sync "always"), then its
+ * staged sends are queued and answered, or failed with the error.
+ */
+void	 broker_commit(struct broker *b);
+/* fdatasync() of every durable mailbox written since its last sync. */
+void	 broker_sync(struct broker *b);
+/*
+ * Where durable mailboxes keep their logs and how often they sync (0:
+ * at every commit); the directory is opened only when first needed.
+ * 0 or -ENOMEM.
+ */
+int	 broker_set_state(struct broker *b, const char *dir, unsigned sync_ms);
+/*
+ * Loads the durable mailboxes found in the state directory, with their
+ * messages in order; one whose log is refused is made and fails its
+ * calls with EIO.  0, or -errno when the directory cannot be read.
+ */
+int	 broker_load_durable(struct broker *b);
 /*
  * p's consumption word says upto (the client's word): every message of
  * p's stored list numbered below it is acknowledged, in order.  Clamped

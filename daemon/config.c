@@ -544,7 +544,7 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
 {
 	static const char *const keys[] = { "name", "capacity", "max_msg",
 	    "owner", "group", "mode", "max_attempts", "dead_letter",
-	    "ack_timeout_ms", NULL };
+	    "ack_timeout_ms", "durable", NULL };
 	json_t *v;
 
 	if (config_expect_object(ctx, obj, "a mailbox") < 0 ||
@@ -572,6 +572,15 @@ config_one_mailbox(struct config_ctx *ctx, struct config_mailbox *mb,
 		else
 			return config_error(ctx, "capacity: expected a count "
 			    "(0 for rendezvous) or \"unbounded\"");
+		config_pop(ctx);
+	}
+	mb->durable = false;
+	if ((v = json_object_get(obj, "durable")) != NULL) {
+		config_push(ctx, "durable", 0);
+		if (!json_is_boolean(v))
+			return config_error(ctx, "durable: true or false "
+			    "expected");
+		mb->durable = json_is_true(v);
 		config_pop(ctx);
 	}
 	mb->max_msg = 0;
@@ -635,12 +644,35 @@ static int
 config_apply_json(struct config_ctx *ctx, struct config *c, json_t *root)
 {
 	static const char *const keys[] = { "socket", "limits", "admin_groups",
-	    "mailboxes", NULL };
+	    "mailboxes", "state_dir", "sync", NULL };
 	json_t *v;
 
 	if (config_expect_object(ctx, root, "the configuration") < 0 ||
 	    config_known_keys(ctx, root, keys) < 0)
 		return -1;
+	if ((v = json_object_get(root, "state_dir")) != NULL) {
+		config_push(ctx, "state_dir", 0);
+		if (!json_is_string(v) || json_string_value(v)[0] != '/')
+			return config_error(ctx, "state_dir: an absolute path "
+			    "expected");
+		free(c->state_dir);
+		if ((c->state_dir = strdup(json_string_value(v))) == NULL)
+			return config_error(ctx, "out of memory");
+		config_pop(ctx);
+	}
+	if ((v = json_object_get(root, "sync")) != NULL) {
+		config_push(ctx, "sync", 0);
+		if (json_is_string(v) && strcmp(json_string_value(v),
+		    "always") == 0)
+			c->sync_ms = 0;
+		else if (json_is_integer(v) && json_integer_value(v) > 0 &&
+		    json_integer_value(v) <= 60000)
+			c->sync_ms = (unsigned)json_integer_value(v);
+		else
+			return config_error(ctx, "sync: \"always\" or a number "
+			    "of milliseconds from 1 to 60000 expected");
+		config_pop(ctx);
+	}
 	if ((v = json_object_get(root, "socket")) != NULL &&
 	    config_socket(ctx, c, v) < 0)
 		return -1;
@@ -746,13 +778,15 @@ config_init(struct config *c)
 	c->limits.max_msg = PROTO_MAX_PAYLOAD;
 	c->handshake_ms = SESSION_DEFAULT_HANDSHAKE_MS;
 	c->socket_path = strdup(CONFIG_DEFAULT_SOCKET);
-	return c->socket_path != NULL ? 0 : -ENOMEM;
+	c->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR);
+	return c->socket_path != NULL && c->state_dir != NULL ? 0 : -ENOMEM;
 }
 
 void
 config_deinit(struct config *c)
 {
 	free(c->socket_path);
+	free(c->state_dir);
 	free(c->mailboxes);
 	memset(c, 0, sizeof(*c));
 }

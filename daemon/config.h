@@ -19,6 +19,8 @@
 
 #define CONFIG_DEFAULT_PATH	"/etc/mbx/mbxd.json"
 #define CONFIG_DEFAULT_SOCKET	"/run/mbx/mbxd.sock"
+/* Where durable mailboxes keep their logs (the unit's StateDirectory=). */
+#define CONFIG_DEFAULT_STATE_DIR "/var/lib/mbx"
 #define CONFIG_DEFAULT_MODE	0666
 
 struct config_mailbox {
@@ -31,6 +33,7 @@ struct config_mailbox {
 	uint32_t	max_attempts;	/* 0: unlimited */
 	uint32_t	ack_timeout_ms;	/* 0: none */
 	char		dead_letter[PROTO_NAME_MAX + 1];	/* "": none */
+	bool		durable;	/* kept on disk (state_dir) */
 };
 
 struct config {
@@ -40,6 +43,8 @@ struct config {
 	gid_t		 socket_gid;	/* (gid_t)-1: the daemon's */
 	struct broker_limits limits;	/* 0 fields: the broker's defaults */
 	unsigned	 handshake_ms;
+	char		*state_dir;	/* durable mailboxes' logs */
+	unsigned	 sync_ms;	/* 0: "always", a commit per pass */
 	struct config_mailbox *mailboxes;
 	size_t		 nmailboxes;
 };

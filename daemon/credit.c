@@ -126,7 +126,8 @@ credit_target(const struct broker *b, const struct peer *p,
 
 	*count = 0;
 	*bytes = 0;
-	if (mb->capacity == 0 || len > max_bytes / 4)
+	/* A durable send is answered after its commit: never ahead of it. */
+	if (mb->capacity == 0 || mb->durable || len > max_bytes / 4)
 		return;
 	if (mb->capacity > 0) {
 		uint64_t used = mb->nqueued + mb->ninflight + mb->reserved;

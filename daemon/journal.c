@@ -315,11 +315,14 @@ fail:
 bool
 journal_put(struct journal *j, struct journal_msg *m)
 {
+	bool roll = j->roll || (j->nputs == 0 && j->size >= j->segment_max);
+
 	m->rec.seq = j->next_seq;
 	/* journal_write() cuts a new segment first once this one is full. */
-	m->seg = j->size >= j->segment_max ? j->seg + 1 : j->seg;
+	m->seg = roll ? j->seg + 1 : j->seg;
 	if (!record_msg_put(&j->puts, &m->rec))
 		return false;
+	j->roll = roll;
 	j->next_seq++;
 	j->nputs++;
 	return true;
@@ -409,24 +412,32 @@ journal_drop_puts(struct journal *j)
 {
 	j->puts.len = 0;
 	j->nputs = 0;
+	j->roll = false;
 }
 
-int
-journal_write(struct journal *j)
+/* Writes meta, and with puts the PUTs too; see journal_write(). */
+static int
+journal_write_some(struct journal *j, bool puts)
 {
 	struct iovec iov[2] = {
-		{ j->meta.buf, j->meta.len }, { j->puts.buf, j->puts.len },
+		{ j->meta.buf, j->meta.len }, { j->puts.buf, puts ? j->puts.len : 0 },
 	};
-	uint64_t total = j->meta.len + j->puts.len;
+	uint64_t total = iov[0].iov_len + iov[1].iov_len;
 	int err;
 
 	if (total == 0)
 		return 0;
 	if (j->failed) {
-		journal_drop_puts(j);
+		if (puts)
+			journal_drop_puts(j);
 		return -EIO;
 	}
-	if (j->size >= j->segment_max && (err = journal_roll(j)) < 0) {
+	/*
+	 * A new segment only where journal_put() said its PUTs would go:
+	 * their segment is known from the moment they are appended.
+	 */
+	if (puts && (j->roll || (j->nputs == 0 &&
+	    j->size >= j->segment_max)) && (err = journal_roll(j)) < 0) {
 		journal_drop_puts(j);
 		return err;
 	}
@@ -434,15 +445,30 @@ journal_write(struct journal *j)
 		/* Nothing half-written stays: cut back to what was there. */
 		if (ftruncate(j->fd, (off_t)j->size) < 0)
 			j->failed = true;
-		journal_drop_puts(j);
+		if (puts)
+			journal_drop_puts(j);
 		return err;
 	}
 	j->size += total;
-	j->segs[j->nsegs - 1].live += j->nputs;
 	j->meta.len = 0;
-	journal_drop_puts(j);
+	if (puts) {
+		j->segs[j->nsegs - 1].live += j->nputs;
+		journal_drop_puts(j);
+	}
 	j->written = true;
 	return 0;
+}
+
+int
+journal_write(struct journal *j)
+{
+	return journal_write_some(j, true);
+}
+
+int
+journal_write_meta(struct journal *j)
+{
+	return journal_write_some(j, false);
 }
 
 /* Removes the segments, but the last, that hold nothing live. */

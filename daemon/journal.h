@@ -54,6 +54,7 @@ struct journal {
 	struct proto_writer meta;	/* ATTR, DEL, HAND not yet written */
 	struct proto_writer puts;	/* PUTs not yet written */
 	size_t		 nputs;		/* in puts */
+	bool		 roll;		/* they go into a new segment */
 	struct proto_writer attr;	/* the last ATTR, for segment heads */
 	bool		 written;	/* written since the last sync */
 	bool		 failed;	/* an fdatasync failed: never again */
@@ -89,6 +90,12 @@ size_t	 journal_pending_puts(const struct journal *j);
  * fail) and the rest stays appended for the next write.
  */
 int	 journal_write(struct journal *j);
+/*
+ * The same for what is not a PUT (DEL, HAND, ATTR): written now, ahead
+ * of PUTs appended before them (those name later messages), never into a
+ * new segment.
+ */
+int	 journal_write_meta(struct journal *j);
 /*
  * fdatasync() of what was written, then segments that hold nothing live
  * are removed.  On an error the journal is failed for good (a failed

@@ -23,6 +23,7 @@ mailbox_new(const char *name, size_t len, long capacity, size_t max_msg)
 	mb->max_msg = max_msg;
 	TAILQ_INIT(&mb->queue);
 	TAILQ_INIT(&mb->pending);
+	TAILQ_INIT(&mb->staged);
 	TAILQ_INIT(&mb->inflight);
 	TAILQ_INIT(&mb->timed);
 	TAILQ_INIT(&mb->delayed);
@@ -54,7 +55,7 @@ mailbox_has_room(const struct mailbox *mb)
 {
 	/* In-flight messages still hold their slot until acknowledged. */
 	return mb->capacity < 0 || mb->nqueued + mb->ninflight + mb->ndelayed +
-	    mb->reserved < (size_t)mb->capacity;
+	    mb->nstaged + mb->reserved < (size_t)mb->capacity;
 }
 
 struct msg *
@@ -100,6 +101,43 @@ mailbox_accept_pending(struct mailbox *mb)
 	return m;
 }
 
+void
+mailbox_stage_pending(struct mailbox *mb)
+{
+	struct msg *m = TAILQ_FIRST(&mb->pending);
+
+	TAILQ_REMOVE(&mb->pending, m, entry);
+	mb->npending--;
+	m->state = MSG_STAGED;
+	TAILQ_INSERT_TAIL(&mb->staged, m, entry);
+	mb->nstaged++;
+}
+
+void
+mailbox_add_staged(struct mailbox *mb, struct msg *m)
+{
+	m->mbox = mb;
+	m->state = MSG_STAGED;
+	TAILQ_INSERT_TAIL(&mb->staged, m, entry);
+	mb->nstaged++;
+	mb->bytes += m->len;
+}
+
+struct msg *
+mailbox_commit_staged(struct mailbox *mb)
+{
+	struct msg *m = TAILQ_FIRST(&mb->staged);
+
+	if (m == NULL)
+		return NULL;
+	TAILQ_REMOVE(&mb->staged, m, entry);
+	mb->nstaged--;
+	m->state = MSG_QUEUED;
+	TAILQ_INSERT_TAIL(&mb->queue, m, entry);
+	mb->nqueued++;
+	return m;
+}
+
 /* Unlinks m from the queue or pending list, keeping its bytes counted. */
 static void
 mailbox_unlink(struct mailbox *mb, struct msg *m)
@@ -113,6 +151,9 @@ mailbox_unlink(struct mailbox *mb, struct msg *m)
 	} else if (m->state == MSG_DELAYED) {
 		TAILQ_REMOVE(&mb->delayed, m, entry);
 		mb->ndelayed--;
+	} else if (m->state == MSG_STAGED) {
+		TAILQ_REMOVE(&mb->staged, m, entry);
+		mb->nstaged--;
 	} else {
 		TAILQ_REMOVE(&mb->inflight, m, mbox_entry);
 		mb->ninflight--;

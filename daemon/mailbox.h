@@ -9,6 +9,9 @@
  *   capacity until it drains;
  * - pending holds messages whose senders wait for room (or, in a
  *   rendezvous mailbox, for a receiver), in arrival order;
+ * - staged holds a durable mailbox's messages whose PUT is appended to
+ *   its journal and not yet synced: they hold their slot, no receiver
+ *   sees them, and the commit queues them in order (or fails them);
  * - receiver is never in standby;
  * - timed holds the in-flight messages that have an acknowledgement
  *   deadline, in deadline order; delayed the messages given back with a
@@ -32,6 +35,7 @@
 #include "proto.h"
 #include "ptrvec.h"
 
+struct journal;
 struct peer;
 
 struct mailbox {
@@ -55,6 +59,8 @@ struct mailbox {
 	size_t		 nqueued;
 	struct msg_list	 pending;
 	size_t		 npending;
+	struct msg_list	 staged;	/* durable: waiting for the commit */
+	size_t		 nstaged;
 	struct msg_list	 inflight;	/* handed out, in that order */
 	size_t		 ninflight;
 	struct msg_list	 timed;		/* in flight with a deadline */
@@ -67,6 +73,12 @@ struct mailbox {
 
 	struct peer	*receiver;
 	struct ptrvec	 standby;	/* struct peer *, FIFO */
+
+	/* Durable (PROTOCOL.md, "Durable mailboxes"). */
+	bool		 durable;	/* its messages are kept on disk */
+	struct journal	*journal;	/* its log; NULL when failed */
+	bool		 failed;	/* the log cannot be trusted: EIO */
+	bool		 dirty;		/* in the broker's dirty list */
 
 	uint64_t	 sent;		/* sends that succeeded */
 	uint64_t	 received;	/* receives acknowledged */
@@ -89,6 +101,11 @@ struct msg *mailbox_head(const struct mailbox *mb);
 
 void	 mailbox_add_pending(struct mailbox *mb, struct msg *m);
 void	 mailbox_add_queued(struct mailbox *mb, struct msg *m);
+/* Moves pending's head (there is one) into staged. */
+void	 mailbox_stage_pending(struct mailbox *mb);
+void	 mailbox_add_staged(struct mailbox *mb, struct msg *m);
+/* Moves staged's head into the queue; returns it, or NULL. */
+struct msg *mailbox_commit_staged(struct mailbox *mb);
 /* Moves pending's head into the queue; returns it. */
 struct msg *mailbox_accept_pending(struct mailbox *mb);
 /* Takes m out of the queue or pending list: it is now in flight. */

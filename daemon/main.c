@@ -16,9 +16,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: mbxd [-c PATH] [-s PATH] [--max-memory BYTES] [-v] "
-	    "[--check-config]\n"
-	    "            [--version] [--help]\n"
+	    "usage: mbxd [-c PATH] [-s PATH] [--max-memory BYTES] "
+	    "[--state-dir DIR] [-v]\n"
+	    "            [--check-config] [--version] [--help]\n"
 	    "  -c, --config PATH    configuration file (default %s,\n"
 	    "                       used when it exists)\n"
 	    "      --check-config   validate the configuration and exit\n"
@@ -27,6 +27,8 @@ usage(FILE *f)
 	    "or G\n"
 	    "                       (default 256M); a send past it gets "
 	    "ENOBUFS\n"
+	    "      --state-dir DIR  where durable mailboxes keep their logs "
+	    "(default %s)\n"
 	    "  -v, --verbose        log every connection and mailbox event; "
 	    "twice: debug\n"
 	    "      --version        print the version and exit\n"
@@ -34,7 +36,8 @@ usage(FILE *f)
 	    "mbxd runs in the foreground and logs to stderr.  SIGTERM or "
 	    "SIGINT stops it,\nSIGHUP reloads the configuration.  Options "
 	    "given here override the file.\n",
-	    CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_SOCKET);
+	    CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_SOCKET,
+	    CONFIG_DEFAULT_STATE_DIR);
 }
 
 int
@@ -45,6 +48,7 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "max-memory", required_argument, NULL, 'm' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -72,6 +76,14 @@ main(int argc, char **argv)
 				    "positive size (e.g. 64M)\n", optarg);
 				return 2;
 			}
+			break;
+		case 'S':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "mbxd: --state-dir %s: an "
+				    "absolute path expected\n", optarg);
+				return 2;
+			}
+			opt.state_dir = optarg;
 			break;
 		case 'v':
 			verbose++;

@@ -91,6 +91,43 @@ fail:
 	}
 }
 
+struct msg *
+msg_new_copy_memfd(uint64_t id, int fd, size_t len, bool shared, int *err)
+{
+	const uint32_t state_free = PROTO_MEMFD_FREE;
+	struct msg *m = msg_new(id, NULL, 0);
+	struct msg *grown;
+	size_t got = 0;
+
+	*err = -ENOMEM;
+	if (m == NULL || len > SIZE_MAX - sizeof(*m) ||
+	    (grown = realloc(m, sizeof(*m) + len)) == NULL) {
+		free(m);
+		return NULL;
+	}
+	m = grown;
+	/* The sender's memory: read once into ours, then judged as ours. */
+	while (got < len) {
+		ssize_t n = pread(fd, m->data + got, len - got,
+		    (off_t)(PROTO_MEMFD_PAYLOAD + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = n < 0 ? -errno : -EINVAL;
+			free(m);
+			return NULL;
+		}
+		got += (size_t)n;
+	}
+	m->len = len;
+	/* A recycled buffer is free again: nobody reads it now. */
+	if (shared && pwrite(fd, &state_free, sizeof(state_free),
+	    PROTO_MEMFD_STATE) < 0)
+		errno = 0;
+	return m;
+}
+
 void
 msg_free(struct msg *m)
 {

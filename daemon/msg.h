@@ -35,6 +35,7 @@ enum msg_state {
 	MSG_QUEUED,
 	MSG_INFLIGHT,	/* handed to a receiver, not yet acknowledged */
 	MSG_DELAYED,	/* given back, returns to the queue at due */
+	MSG_STAGED,	/* durable: its PUT is not yet synced */
 };
 
 struct msg {
@@ -56,6 +57,9 @@ struct msg {
 	bool		 dead_logged;	/* "cannot move to its dead letters"
 					 * said once */
 	uint32_t	 attempts;	/* deliveries in this mailbox */
+	uint64_t	 log_seq;	/* in a durable mailbox: its PUT's
+					 * number in the journal, else 0 */
+	uint32_t	 log_seg;	/* the segment of that PUT */
 	char		*origin;	/* a dead letter: where it came from */
 	uint32_t	 origin_attempts; /* its deliveries there */
 	uint64_t	 id;		/* unique and increasing: arrival order */
@@ -80,6 +84,13 @@ TAILQ_HEAD(msg_list, msg);
 struct msg *msg_new(uint64_t id, const void *data, size_t len);
 /* A message whose len bytes are in memfd fd, which it takes. */
 struct msg *msg_new_fd(uint64_t id, int fd, size_t len, bool shared);
+/*
+ * An inline message with a copy of the len payload bytes of memfd fd
+ * (marked free again when shared); fd stays the caller's.  NULL with
+ * *err -ENOMEM, -EINVAL (shorter than len) or a read's -errno.
+ */
+struct msg *msg_new_copy_memfd(uint64_t id, int fd, size_t len, bool shared,
+	    int *err);
 /*
  * Turns a shared (recycled, writable) memfd payload into a sealed copy of
  * its own, for a receiver of another uid, and hands the sender's buffer

@@ -115,7 +115,9 @@ void
 peer_handed(struct peer *p, struct msg *m)
 {
 	m->seq = ++p->delivered;
-	if (p->consumes_by_store && !m->explicit_ack && m->sender == NULL) {
+	/* A durable mailbox's waits for its DEL: an ACK with its answer. */
+	if (p->consumes_by_store && !m->explicit_ack && m->sender == NULL &&
+	    m->log_seq == 0) {
 		m->stored = true;
 		TAILQ_INSERT_TAIL(&p->stored, m, store_entry);
 	}

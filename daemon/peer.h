@@ -75,6 +75,7 @@ struct peer_ops {
 
 enum wait_kind {
 	WAIT_SEND,
+	WAIT_COMMIT,	/* an acknowledgement answered once its DEL is synced */
 	WAIT_RECV,
 };
 
@@ -90,7 +91,7 @@ struct wait {
 	struct msg	*msg;
 	bool		 sync;		/* answered at the acknowledgement */
 	bool		 nonblock;	/* timeout 0: fail rather than wait */
-	/* WAIT_RECV */
+	/* WAIT_RECV; WAIT_COMMIT: the durable mailbox whose commit */
 	struct mailbox	*mbox;		/* NULL: any */
 	uint64_t	 cap;
 	bool		 explicit_ack;	/* RECV with PROTO_RECV_ACK */

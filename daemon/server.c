@@ -46,6 +46,7 @@ struct server {
 	uint64_t	 timer_at;	/* DEADLINE_NONE when not armed */
 	struct event	*status_timer;
 	struct event	*watchdog;
+	struct event	*sync_timer;	/* sync as an interval: its beat */
 	struct event	*signals[3];
 	char		 last_status[256];
 	char		 reload_error[160];
@@ -79,6 +80,8 @@ server_loop(struct server *s)
 		    event_base_got_exit(s->base))
 			return;
 		session_set_turn(&s->sessions);
+		/* The group commit: once per turn, however many sends. */
+		broker_commit(s->broker);
 	}
 }
 
@@ -144,6 +147,32 @@ server_status_cb(evutil_socket_t fd, short what, void *arg)
 	server_status(arg, false);
 }
 
+/* With sync as an interval, the logs written since are synced here. */
+static void
+server_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	broker_sync(s->broker);
+}
+
+static void
+server_sync_timer(struct server *s, unsigned sync_ms)
+{
+	struct timeval tv = { sync_ms / 1000, (sync_ms % 1000) * 1000 };
+
+	if (s->sync_timer == NULL && sync_ms > 0 &&
+	    (s->sync_timer = event_new(s->base, -1, EV_PERSIST,
+	    server_sync_cb, s)) == NULL)
+		fatal("out of memory");
+	if (s->sync_timer == NULL)
+		return;
+	if (sync_ms == 0)
+		evtimer_del(s->sync_timer);
+	else
+		evtimer_add(s->sync_timer, &tv);
+}
+
 static void
 server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -166,7 +195,7 @@ server_apply(struct server *s, const struct config *c, bool reload)
 		const struct config_mailbox *mb = &c->mailboxes[i];
 		struct broker_attr a = { mb->capacity, mb->max_msg, mb->mode,
 		    mb->uid, mb->gid, mb->max_attempts, mb->ack_timeout_ms,
-		    mb->dead_letter, strlen(mb->dead_letter) };
+		    mb->dead_letter, strlen(mb->dead_letter), mb->durable };
 		int ret = broker_declare(s->broker, mb->name, strlen(mb->name),
 		    &a);
 
@@ -203,6 +232,13 @@ server_load(const struct server_options *opt, struct config *c, char *err,
 	}
 	if (opt->max_memory != 0)
 		c->limits.max_memory = opt->max_memory;
+	if (opt->state_dir != NULL) {
+		free(c->state_dir);
+		if ((c->state_dir = strdup(opt->state_dir)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -232,6 +268,13 @@ server_reload(struct server *s)
 		    c.socket_gid != s->config.socket_gid)
 			log_warn("socket %s: a new socket path, mode or owner "
 			    "takes effect at restart", c.socket_path);
+		if (strcmp(c.state_dir, s->config.state_dir) != 0)
+			log_warn("state_dir %s: a new state directory takes "
+			    "effect at restart", c.state_dir);
+		else
+			(void)broker_set_state(s->broker, c.state_dir,
+			    c.sync_ms);
+		server_sync_timer(s, c.sync_ms);
 		server_apply(s, &c, true);
 		session_set_withdraw_end(&s->sessions);
 		config_deinit(&s->config);
@@ -354,6 +397,8 @@ server_free(struct server *s)
 	}
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->sync_timer != NULL)
+		event_free(s->sync_timer);
 	if (s->status_timer != NULL)
 		event_free(s->status_timer);
 	if (s->watchdog != NULL)
@@ -429,6 +474,7 @@ server_run(const struct server_options *opt)
 {
 	struct server s;
 	char err[512];
+	int ret;
 
 	memset(&s, 0, sizeof(s));
 	s.opt = opt;
@@ -444,6 +490,18 @@ server_run(const struct server_options *opt)
 		server_free(&s);
 		return 1;
 	}
+	if (broker_set_state(s.broker, s.config.state_dir,
+	    s.config.sync_ms) < 0)
+		fatal("out of memory");
+	/* Before the configuration's mailboxes: they may be among these. */
+	if ((ret = broker_load_durable(s.broker)) < 0) {
+		log_err("state directory %s: %s: not starting, so that no "
+		    "durable mailbox is lost", s.config.state_dir,
+		    strerror(-ret));
+		server_free(&s);
+		return 1;
+	}
+	server_sync_timer(&s, s.config.sync_ms);
 	server_apply(&s, &s.config, false);
 	notify_send("READY=1");
 	server_status(&s, true);

@@ -13,6 +13,7 @@ struct server_options {
 	bool		 config_explicit; /* -c given: the file must exist */
 	const char	*socket_path;	/* overrides the file; NULL: keep */
 	uint64_t	 max_memory;	/* overrides the file; 0: keep */
+	const char	*state_dir;	/* overrides the file; NULL: keep */
 };
 
 /* Serves until SIGTERM or SIGINT; returns the process exit status. */

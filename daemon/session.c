@@ -945,7 +945,7 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 		}
 	}
 	proto_frame_end(w, start, PROTO_MSG, req, flags |
-	    (m->sender != NULL ? PROTO_MSG_SYNC : 0) |
+	    (m->sender != NULL || m->log_seq != 0 ? PROTO_MSG_SYNC : 0) |
 	    (more ? PROTO_MSG_MORE : 0), b.has_fd ? 1 : 0);
 	conn_flush_soon(s->conn);
 }
@@ -1134,6 +1134,7 @@ session_create(struct session *s, const struct proto_header *h,
 	a.ack_timeout_ms = b.ack_timeout_ms;
 	a.dead_letter = b.dead_letter.ptr;
 	a.dead_letter_len = b.dead_letter.len;
+	a.durable = b.durable;
 	/* 0 means "the default" inside the daemon only: a client says. */
 	if (b.capacity < -1 || a.max_msg == 0)
 		ret = -EINVAL;
@@ -1439,17 +1440,23 @@ session_ack(struct session *s, const struct proto_header *h,
 {
 	bool reply = (h->flags & PROTO_ACK_REPLY) != 0;
 	struct body_ack b;
-	int ret = 0;
+	int ret;
 
 	(void)fds;
 	/* One or more ids; an answer only for exactly one. */
 	if (!body_ack_get(body, h->len, h->flags, &b) ||
 	    (reply && b.count != 1))
 		return -1;
+	if (reply) {
+		/* A durable mailbox's is answered once its DEL is synced. */
+		ret = broker_ack_reply(s->set->broker, &s->peer,
+		    body_ack_id(&b, 0), h->id);
+		if (ret != BROKER_PARKED)
+			session_reply(&s->peer, h->id, ret);
+		return 0;
+	}
 	for (size_t i = 0; i < b.count; i++)
-		ret = broker_ack(s->set->broker, &s->peer, body_ack_id(&b, i));
-	if (reply)
-		session_reply(&s->peer, h->id, ret);
+		(void)broker_ack(s->set->broker, &s->peer, body_ack_id(&b, i));
 	return 0;
 }
 

@@ -82,13 +82,21 @@ body_create_put(struct proto_writer *w, const struct body_create *b)
 	body_put_name(w, b->dead_letter);
 }
 
+uint32_t
+body_create_flags(const struct body_create *b)
+{
+	return b->durable ? PROTO_CREATE_DURABLE : 0;
+}
+
 bool
 body_create_get(const void *body, size_t len, uint32_t flags,
     struct body_create *out)
 {
 	struct proto_reader r;
 
-	(void)flags;
+	if ((flags & ~PROTO_CREATE_DURABLE) != 0)
+		return false;
+	out->durable = (flags & PROTO_CREATE_DURABLE) != 0;
 	proto_reader_init(&r, body, len);
 	out->name = proto_get_str(&r);
 	out->capacity = proto_get_i64(&r);

@@ -74,8 +74,11 @@ struct body_create {
 	uint32_t	 max_attempts;	/* 0: unlimited */
 	uint32_t	 ack_timeout_ms;	/* 0: none */
 	struct proto_str dead_letter;	/* empty: none */
+	bool		 durable;	/* the frame's PROTO_CREATE_DURABLE */
 };
 
+/* The CREATE frame's flags for b. */
+uint32_t body_create_flags(const struct body_create *b);
 void	body_create_put(struct proto_writer *, const struct body_create *);
 bool	body_create_get(const void *, size_t, uint32_t,
 	    struct body_create *);

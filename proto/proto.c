@@ -31,6 +31,8 @@ static const struct {
 	{ PROTO_EDQUOT, EDQUOT },
 	{ PROTO_EMFILE, EMFILE },
 	{ PROTO_STALE, ESTALE },
+	{ PROTO_EIO, EIO },
+	{ PROTO_ENOSPC, ENOSPC },
 };
 
 int

@@ -201,6 +201,8 @@ enum proto_bind {
  * cursor that ends this REPLY.
  */
 #define PROTO_REPLY_MORE	0x4u
+/* CREATE: a durable mailbox (PROTOCOL.md, "Durable mailboxes"). */
+#define PROTO_CREATE_DURABLE	0x1u
 /* The receiver must acknowledge with PROTO_ACK_REPLY and wait for the answer. */
 #define PROTO_MSG_SYNC		0x1u
 /* More MSG frames answering the same RECV follow this one. */
@@ -249,6 +251,8 @@ enum proto_status {
 	PROTO_EDQUOT = 16,
 	PROTO_EMFILE = 17,
 	PROTO_STALE = 18,	/* ACK: the message was withdrawn meanwhile */
+	PROTO_EIO = 19,		/* a durable mailbox's log failed */
+	PROTO_ENOSPC = 20,	/* no room on disk for a durable send */
 	PROTO_STATUS_MAX
 };
 

@@ -270,7 +270,7 @@ spawn_mbxd(const struct harness *h, const char *const *extra,
 {
 	const char *mbxd = getenv("MBXD");
 	const char *wrapper = getenv("MBX_TEST_WRAPPER");
-	char wbuf[1024];
+	char wbuf[1024], state[HARNESS_DIR_MAX + 8];
 	const char *argv[MAX_ARGS];
 	char **env;
 	size_t n = 0;
@@ -293,6 +293,10 @@ spawn_mbxd(const struct harness *h, const char *const *extra,
 	argv[n++] = mbxd;
 	argv[n++] = "-s";
 	argv[n++] = h->sock;
+	/* Durable mailboxes of a test stay in its directory (extra wins). */
+	snprintf(state, sizeof(state), "%s/state", h->dir);
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
 	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
 		ck_assert(n < MAX_ARGS - 1);
 		argv[n++] = extra[i];

@@ -59,8 +59,9 @@ struct harness {
 void	 harness_init(struct harness *h);
 
 /*
- * Starts `$MBX_TEST_WRAPPER $MBXD -s SOCK [extra...]` (extra is NULL or
- * NULL-terminated) and waits for its READY=1 notification.  Asserts.
+ * Starts `$MBX_TEST_WRAPPER $MBXD -s SOCK --state-dir DIR/state
+ * [extra...]` (extra is NULL or NULL-terminated) and waits for its
+ * READY=1 notification.  Asserts.
  */
 void	 harness_launch(struct harness *h, const char *const *extra);
 

@@ -28,5 +28,6 @@ Suite	*order_suite(void);	/* tests/test-order.c: causal order, delivery */
 Suite	*ack_suite(void);	/* tests/test-ack.c: work queues (issue 12) */
 Suite	*consume_suite(void);	/* tests/test-consume.c: receives by store */
 Suite	*journal_suite(void);	/* tests/test-journal.c: durable logs */
+Suite	*durable_suite(void);	/* tests/test-durable.c: durable, live */
 
 #endif /* MBX_TESTS_SUITES_H */

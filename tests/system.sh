@@ -295,6 +295,8 @@ t_units_verify() {
 	sed "s|^ExecStart=[^ ]*/mbxd|ExecStart=$MBXD|" \
 	    "$top/$B/systemd/mbxd.service" > "$d/mbxd.service"
 	cp "$top/systemd/mbxd.socket" "$d/"
+	grep -q '^StateDirectory=mbx$' "$d/mbxd.service" ||
+	    die "mbxd.service has no StateDirectory=mbx (durable mailboxes)"
 	grep -q "^ExecStart=$MBXD\$" "$d/mbxd.service" ||
 	    die "no ExecStart=.../mbxd line to point at the build"
 	systemd-analyze verify --man=no "$d/mbxd.service" "$d/mbxd.socket" \

@@ -113,7 +113,7 @@ static int
 do_create(struct broker *b, const char *name, long capacity)
 {
 	struct broker_attr a = { capacity, 0, 0666, 1000, (gid_t)-1, 0, 0,
-	    NULL, 0 };
+	    NULL, 0, false };
 
 	return broker_create(b, NULL, name, strlen(name), &a);
 }
@@ -189,8 +189,8 @@ START_TEST(create_and_destroy)
 {
 	struct broker *b = new_broker(1 << 20);
 	struct broker_attr too_big = { 1, PROTO_MAX_PAYLOAD + 1, 0, 0, 0, 0, 0,
-	    NULL, 0 };
-	struct broker_attr one = { 1, 0, 0, 0, 0, 0, 0, NULL, 0 };
+	    NULL, 0, false };
+	struct broker_attr one = { 1, 0, 0, 0, 0, 0, 0, NULL, 0, false };
 	char big[257];
 
 	ck_assert_int_eq(do_create(b, "jobs", 4), 0);
@@ -575,7 +575,7 @@ static int
 user_create(struct broker *b, struct rec *r, const char *name, uint32_t mode,
     gid_t gid)
 {
-	struct broker_attr a = { 8, 0, mode, 0, gid, 0, 0, NULL, 0 };
+	struct broker_attr a = { 8, 0, mode, 0, gid, 0, 0, NULL, 0, false };
 
 	return broker_create(b, &r->peer, name, strlen(name), &a);
 }
@@ -1266,7 +1266,7 @@ START_TEST(ack_timeout_takes_back)
 {
 	struct broker *b = new_broker(1 << 20);
 	struct broker_attr a = { -1, 0, 0666, 1000, (gid_t)-1, 0, 250, NULL,
-	    0 };
+	    0, false };
 	struct rec r;
 	struct mailbox *mb;
 	uint64_t id;
@@ -1315,7 +1315,7 @@ END_TEST
 START_TEST(dead_letter_moves_whole)
 {
 	struct broker *b = new_broker(1 << 20);
-	struct broker_attr a = { -1, 0, 0666, 1000, (gid_t)-1, 1, 0, "dl", 2 };
+	struct broker_attr a = { -1, 0, 0666, 1000, (gid_t)-1, 1, 0, "dl", 2, false };
 	struct rec r;
 	struct mailbox *mb, *dl;
 

@@ -285,7 +285,7 @@ END_TEST
 START_TEST(body_create_round_trip)
 {
 	struct body_create in = { STR("jobs"), -1, 1u << 20, 0640,
-	    PROTO_ID_NONE, 5, 30000, STR("jobs.dead") }, out;
+	    PROTO_ID_NONE, 5, 30000, STR("jobs.dead"), true }, out;
 
 	bodies_begin();
 	body_create_put(&got, &in);
@@ -307,6 +307,13 @@ START_TEST(body_create_round_trip)
 	ck_assert_uint_eq(out.max_attempts, 5);
 	ck_assert_uint_eq(out.ack_timeout_ms, 30000);
 	view_eq(out.dead_letter, got.buf, got.len, "jobs.dead");
+	ck_assert(!out.durable);
+	/* Durable rides in the frame's flags; other flags are refused. */
+	ck_assert_uint_eq(body_create_flags(&in), PROTO_CREATE_DURABLE);
+	ck_assert(body_create_get(got.buf, got.len, PROTO_CREATE_DURABLE,
+	    &out));
+	ck_assert(out.durable);
+	ck_assert(!body_create_get(got.buf, got.len, 0x2, &out));
 	edges(try_create, 0, NULL, 0);
 	bodies_end();
 }
