@@ -328,7 +328,8 @@ BENCH_DIR ?= build/bench
 BENCH_OBJ  = $(BENCH_DIR)/obj
 BENCH_SRC  = tests/bench/mbx-bench.c tests/bench/run.c tests/bench/daemon.c \
 	     tests/bench/baseline.c tests/bench/mbxload.c tests/bench/report.c \
-	     tests/bench/candidate.c tests/bench/idle.c tests/bench/fdio.c
+	     tests/bench/candidate.c tests/bench/idle.c tests/bench/fdio.c \
+	     tests/bench/durable.c
 
 .PHONY: bench bench-deps bench-smoke
 

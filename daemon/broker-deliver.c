@@ -348,9 +348,32 @@ broker_commit_mailbox(struct broker *b, struct mailbox *mb)
 void
 broker_commit(struct broker *b)
 {
+	b->last_commit = broker_staged(b);
 	while (b->dirty.len > 0)
 		(void)broker_commit_mailbox(b,
 		    b->dirty.items[b->dirty.len - 1]);
+}
+
+size_t
+broker_staged(const struct broker *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->dirty.len; i++)
+		n += ((const struct mailbox *)b->dirty.items[i])->nstaged;
+	return n;
+}
+
+bool
+broker_commit_due(const struct broker *b)
+{
+	size_t staged;
+
+	if (b->dirty.len == 0)
+		return false;
+	/* Only acknowledgements and the like: nobody else to wait for. */
+	staged = broker_staged(b);
+	return staged == 0 || staged >= b->last_commit;
 }
 
 void

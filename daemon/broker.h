@@ -116,6 +116,7 @@ struct broker {
 	struct ptrvec	 durables;	/* struct mailbox *: every durable one */
 	struct ptrvec	 dirty;		/* struct mailbox *: appended this pass */
 	TAILQ_HEAD(, wait) commits;	/* WAIT_COMMIT: answered at a commit */
+	size_t		 last_commit;	/* staged sends the last commit took */
 };
 
 struct broker_send {
@@ -259,6 +260,15 @@ int	 broker_ack_reply(struct broker *b, struct peer *p, uint64_t msg_id,
  * staged sends are queued and answered, or failed with the error.
  */
 void	 broker_commit(struct broker *b);
+/* Sends staged for the next commit, over all durable mailboxes. */
+size_t	 broker_staged(const struct broker *b);
+/*
+ * Whether a commit should go now rather than wait a moment: something is
+ * appended, and no send is staged (acknowledgements wait for nobody) or
+ * at least as many as the last commit took.  Senders answered by one commit send again together; without the
+ * wait, one early send splits them into two commits that alternate.
+ */
+bool	 broker_commit_due(const struct broker *b);
 /* fdatasync() of every durable mailbox written since its last sync. */
 void	 broker_sync(struct broker *b);
 /*

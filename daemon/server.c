@@ -33,6 +33,8 @@
 #include "session.h"
 
 #define SERVER_STATUS_MS	2000
+/* How long a commit waits for the senders of the last one (see below). */
+#define SERVER_COMMIT_WAIT_US	200
 #define SD_LISTEN_FDS_START	3
 
 struct server {
@@ -47,6 +49,7 @@ struct server {
 	struct event	*status_timer;
 	struct event	*watchdog;
 	struct event	*sync_timer;	/* sync as an interval: its beat */
+	struct event	*commit_timer;	/* a commit waiting for its senders */
 	struct event	*signals[3];
 	char		 last_status[256];
 	char		 reload_error[160];
@@ -59,6 +62,35 @@ struct server {
  * while they are cooled and the loop sleeps until a socket, a timer or a
  * doorbell wakes it.
  */
+/*
+ * The group commit: once per turn, however many sends; or, when fewer
+ * sends are staged than the last commit took, once the others came or
+ * SERVER_COMMIT_WAIT_US passed (the timer's turn commits whatever there
+ * is).  Measured in make bench: 8 senders otherwise settle into commits
+ * of 1 and 7, alternating.
+ */
+static void
+server_commit(struct server *s, bool waited)
+{
+	struct timeval tv = { 0, SERVER_COMMIT_WAIT_US };
+
+	if (!waited && !broker_commit_due(s->broker)) {
+		/* Nothing appended, or the timer already runs. */
+		if (broker_staged(s->broker) == 0 ||
+		    evtimer_pending(s->commit_timer, NULL) ||
+		    evtimer_add(s->commit_timer, &tv) == 0)
+			return;
+	}
+	evtimer_del(s->commit_timer);
+	broker_commit(s->broker);
+}
+
+static void
+server_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	server_commit(arg, true);
+}
+
 static void
 server_loop(struct server *s)
 {
@@ -80,8 +112,7 @@ server_loop(struct server *s)
 		    event_base_got_exit(s->base))
 			return;
 		session_set_turn(&s->sessions);
-		/* The group commit: once per turn, however many sends. */
-		broker_commit(s->broker);
+		server_commit(s, false);
 	}
 }
 
@@ -399,6 +430,8 @@ server_free(struct server *s)
 		event_free(s->timer);
 	if (s->sync_timer != NULL)
 		event_free(s->sync_timer);
+	if (s->commit_timer != NULL)
+		event_free(s->commit_timer);
 	if (s->status_timer != NULL)
 		event_free(s->status_timer);
 	if (s->watchdog != NULL)
@@ -440,7 +473,9 @@ server_setup(struct server *s)
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if ((s->base = event_base_new()) == NULL ||
 	    (s->broker = broker_new(NULL)) == NULL ||
-	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL)
+	    (s->timer = evtimer_new(s->base, server_timer_cb, s)) == NULL ||
+	    (s->commit_timer = evtimer_new(s->base, server_commit_cb,
+	    s)) == NULL)
 		return -1;
 	session_set_init(&s->sessions, s->base, s->broker, server_arm_timer, s);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {

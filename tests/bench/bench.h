@@ -159,7 +159,8 @@ int	 fdio_fill(int fd, uint8_t *buf, size_t cap, size_t *off,
 
 /* daemon.c */
 struct daemon {
-	char	 dir[64];		/* mkdtemp() directory */
+	char	 dir[64];		/* mkdtemp() directory; DIR/state is
+					 * mbxd's --state-dir */
 	char	 sock[128];
 	char	 log[128];
 	pid_t	 pid;
@@ -206,6 +207,18 @@ struct idlefig {
 	char	 err[160];
 };
 
+/* Durable sends (issue 13): mbx beside one fdatasync() per message. */
+struct durfig {
+	bool	 ok;
+	double	 secs;			/* each run's window */
+	double	 fsync_rate;		/* 64 B write + fdatasync, one at a
+					 * time, on the state directory's disk */
+	double	 one_rate;		/* durable mbx_send, 1 sender */
+	double	 eight_rate;		/* durable mbx_send, 8 senders */
+	char	 fs[64];		/* where: the file system's type */
+	char	 err[160];
+};
+
 /* Everything one benchmark run found, and where. */
 struct report {
 	struct result	*results;	/* in the order they ran */
@@ -213,6 +226,8 @@ struct report {
 	struct memfig	 mem;
 	struct idlefig	 idle;
 	bool		 idle_run;	/* the idle section ran */
+	struct durfig	 dur;
+	bool		 dur_run;	/* the durable section ran */
 	long		 idle_n;	/* connections and receivers asked */
 	double		 idle_secs;	/* window asked */
 	double		 seconds;	/* per run */
@@ -235,6 +250,9 @@ const char *num_str(double v, char *buf, size_t len);
 
 /* idle.c: n idle connections, n blocked receivers, a window of seconds. */
 int	 idle_run(const char *mbxd, long n, double seconds, struct idlefig *f);
+
+/* durable.c: each of the three figures over seconds. */
+int	 durable_run(const char *mbxd, double seconds, struct durfig *f);
 
 /* mbxload.c */
 void	 mbxload_run(const struct spec *s, struct result *r);

@@ -9,6 +9,7 @@
  * mailboxes per uid (100 000 idle ones).
  */
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,6 +47,17 @@ path_in(char *out, size_t len, const struct daemon *d, const char *name)
 	snprintf(out, len, "%s/%s", d->dir, name);
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int type,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	(void)remove(path);
+	return 0;
+}
+
 static void
 daemon_remove_dir(struct daemon *d)
 {
@@ -59,6 +71,10 @@ daemon_remove_dir(struct daemon *d)
 		path_in(p, sizeof(p), d, names[i]);
 		unlink(p);
 	}
+	/* Durable mailboxes' logs, when a workload made some. */
+	path_in(p, sizeof(p), d, "state");
+	if (access(p, F_OK) == 0)
+		nftw(p, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	rmdir(d->dir);
 	d->dir[0] = '\0';
 }
@@ -137,7 +153,13 @@ daemon_spawn(const struct daemon *d, const char *mbxd, const char *conf,
 	close_range(3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
 	setenv("NOTIFY_SOCKET", notify, 1);
-	execl(mbxd, mbxd, "-c", conf, "-s", d->sock, (char *)NULL);
+	{
+		char state[160];
+
+		path_in(state, sizeof(state), d, "state");
+		execl(mbxd, mbxd, "-c", conf, "-s", d->sock, "--state-dir",
+		    state, (char *)NULL);
+	}
 	dprintf(2, "mbx-bench: exec %s: %s\n", mbxd, strerror(errno));
 	_exit(127);
 }

@@ -515,6 +515,25 @@ section_idle(struct bench *b)
 	return 0;
 }
 
+/* Durable sends (issue 13) beside one fdatasync() per message. */
+static int
+section_durable(struct bench *b)
+{
+	struct report *rp = &b->rep;
+	double secs = rp->quick ? 0.3 : 2.0;
+
+	fprintf(stderr, "durable sends\n");
+	rp->dur_run = true;
+	/* A failure is reported with the figures; the run goes on. */
+	if (durable_run(b->mbxd, secs, &rp->dur) == 0)
+		fprintf(stderr, " fdatasync/msg %.0f/s, 1 sender %.0f/s, "
+		    "8 senders %.0f/s\n", rp->dur.fsync_rate, rp->dur.one_rate,
+		    rp->dur.eight_rate);
+	else
+		fprintf(stderr, " failed: %s\n", rp->dur.err);
+	return 0;
+}
+
 /*
  * Set-up and output.
  */
@@ -623,7 +642,7 @@ usage(FILE *f)
 	    "  --out DIR    also write DIR/results.txt, DIR/results.json and "
 	    "the\n               data files of tests/bench/plot.gp\n"
 	    "  --only K/P/S only the workloads of kind K (throughput, "
-	    "pingpong, fanin,\n               scale, memory, idle), path P (a JSON "
+	    "pingpong, fanin,\n               scale, memory, idle, durable), path P (a JSON "
 	    "key such as mbx_b64) and\n               size S in bytes; for "
 	    "profiling one of them\n", SECONDS, REPS, REPS_MAX);
 }
@@ -773,7 +792,8 @@ main(int argc, char **argv)
 	}
 	if (ret == 0 && ((section_wanted(b, "scale") && section_scale(b) < 0) ||
 	    (section_wanted(b, "memory") && section_conns(b) < 0) ||
-	    (section_wanted(b, "idle") && section_idle(b) < 0)))
+	    (section_wanted(b, "idle") && section_idle(b) < 0) ||
+	    (section_wanted(b, "durable") && section_durable(b) < 0)))
 		ret = 1;
 	if (ret != 0) {
 		fprintf(stderr, "mbx-bench: the benchmark could not run (see "

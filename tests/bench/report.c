@@ -349,6 +349,28 @@ print_idle(const struct report *rp, FILE *f)
 	    "receivers\n", g->spin_p50, g->spin_max, g->blocked);
 }
 
+/* Durable sends (issue 13). */
+static void
+print_durable(const struct report *rp, FILE *f)
+{
+	const struct durfig *g = &rp->dur;
+
+	if (!rp->dur_run)
+		return;
+	fprintf(f, "\n== Durable sends, 64 B, one mbx_send() each, %.1f s per "
+	    "figure ==\n", g->secs);
+	if (!g->ok) {
+		fprintf(f, "n/a: %s\n", g->err[0] ? g->err : "failed");
+		return;
+	}
+	fprintf(f, "one write + fdatasync() per message (%s): %.0f msg/s\n",
+	    g->fs, g->fsync_rate);
+	fprintf(f, "durable mailbox, 1 sender:  %.0f msg/s (%.2fx)\n",
+	    g->one_rate, g->one_rate / g->fsync_rate);
+	fprintf(f, "durable mailbox, 8 senders: %.0f msg/s (%.2fx)\n",
+	    g->eight_rate, g->eight_rate / g->fsync_rate);
+}
+
 /*
  * The targets of issue 11, each judged on mbx's default mode (credit on),
  * no option; mbx_sendv/mbx_recvv only where the target is about batches.
@@ -579,6 +601,19 @@ targets(const struct report *rp, struct target *t)
 		snprintf(t[n - 1].why, sizeof(t[n - 1].why), "%s",
 		    !rp->idle_run ? "the idle section did not run" :
 		    rp->idle.err);
+
+	/* Issue 13: the group commit, beside one sync per message. */
+	for (int k = 0; k < 2; k++) {
+		target_set(&t[n], k == 0 ? "durable, 1 sender vs fdatasync/msg" :
+		    "durable, 8 senders vs fdatasync/msg", AT_LEAST,
+		    k == 0 ? 0.5 : 5.0, NULL, k == 0 ? rp->dur.one_rate :
+		    rp->dur.eight_rate, rp->dur.fsync_rate, rp->dur.ok,
+		    "msg/s");
+		if (!t[n++].have)
+			snprintf(t[n - 1].why, sizeof(t[n - 1].why), "%s",
+			    !rp->dur_run ? "the durable section did not run" :
+			    rp->dur.err);
+	}
 	return n;
 }
 
@@ -591,7 +626,7 @@ print_targets(const struct report *rp, FILE *f)
 	size_t n = targets(rp, t);
 	char a[32], b[32];
 
-	fprintf(f, "\n== Targets of issue 11, this run, mbx on its defaults "
+	fprintf(f, "\n== Targets of issues 11 and 13, this run, mbx on its defaults "
 	    "==\n");
 	fprintf(f, "%-40s %-26s %9s %9s %8s %-9s %s\n", "target", "mbx mode",
 	    "mbx", "reference", "ratio", "need", "");
@@ -623,6 +658,7 @@ report_table(const struct report *rp, FILE *f)
 	print_scale(rp, f);
 	print_memory(rp, f);
 	print_idle(rp, f);
+	print_durable(rp, f);
 	print_targets(rp, f);
 }
 
@@ -764,6 +800,17 @@ report_json(const struct report *rp, FILE *f)
 	else if (rp->idle_run) {
 		fprintf(f, ", \"error\": ");
 		json_str(f, rp->idle.err);
+	}
+	fprintf(f, "},\n  \"durable\": {\"ran\": %s", rp->dur_run ? "true" :
+	    "false");
+	if (rp->dur_run && rp->dur.ok)
+		fprintf(f, ", \"seconds\": %.3f, \"fdatasync_per_msg\": %.1f, "
+		    "\"one_sender\": %.1f, \"eight_senders\": %.1f",
+		    rp->dur.secs, rp->dur.fsync_rate, rp->dur.one_rate,
+		    rp->dur.eight_rate);
+	else if (rp->dur_run) {
+		fprintf(f, ", \"error\": ");
+		json_str(f, rp->dur.err);
 	}
 	fprintf(f, "},\n  \"targets\": [\n");
 	for (size_t i = 0; i < n; i++) {
