@@ -185,8 +185,9 @@ run: deps all
 	@echo "    export MBX_SOCKET=$(RUNDIR)/mbxd.sock"
 	@echo "    $(abspath $(MBXCTL)) create jobs && $(abspath $(MBXCTL)) send jobs hello"
 	@echo "    $(abspath $(MBXCTL)) recv jobs; $(abspath $(MBXCTL)) list"
+	@echo "Durable mailboxes (create --durable) keep their logs in $(RUNDIR)/state."
 	@echo "Stop with Ctrl-C."
-	$(MBXD) -s $(RUNDIR)/mbxd.sock -v
+	$(MBXD) -s $(RUNDIR)/mbxd.sock --state-dir $(RUNDIR)/state -v
 
 # What `make install` renders with the install-time directories: the
 # service unit (ExecStart) and mbx.pc.  Always rewritten, because the

@@ -295,6 +295,49 @@ START_TEST(durable_eight_senders)
 }
 END_TEST
 
+/*
+ * A zero-copy message (sealed, and recycled with MBX_SHARED) sent to a
+ * durable mailbox is copied into the log: it survives a crash, and mbxd
+ * keeps no descriptor of it.
+ */
+START_TEST(durable_zero_copy)
+{
+	static const int flags[] = { 0, MBX_SHARED };
+	struct harness h;
+	char buf[128 * 1024];
+	int fds_before;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_durable(c, "zc", 10);
+	fds_before = harness_proc_fd_count(h.pid);
+	for (int k = 0; k < 2; k++) {
+		mbx_msg_t *m = mbx_msg_alloc(c, sizeof(buf));
+
+		ck_assert_ptr_nonnull(m);
+		memset(mbx_msg_data(m), 'a' + k, sizeof(buf));
+		ck_assert_msg(mbx_sendmsg(c, "zc", m, flags[k], 1000) == 0,
+		    "sendmsg: %s", harness_errname(errno));
+	}
+	/* The journal's descriptors came, the memfds did not stay. */
+	ck_assert_int_le(harness_proc_fd_count(h.pid), fds_before + 2);
+	crash_and_restart(&h);
+	mbx_close(c);
+	c = harness_open(&h);
+	ck_assert_int_eq(mbx_bind(c, "zc", MBX_BIND_EXCLUSIVE), 0);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(mbx_recv(c, "zc", buf, sizeof(buf), NULL,
+		    2000), (ssize_t)sizeof(buf));
+		for (size_t i = 0; i < sizeof(buf); i += 4096)
+			ck_assert_int_eq(buf[i], 'a' + k);
+	}
+	expect_empty(c, "zc");
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 /* The file of segment 1 of mailbox dir's log. */
 static void
 segment_path(const struct harness *h, const char *dir, int seg, char *buf,
@@ -565,6 +608,7 @@ durable_suite(void)
 	tcase_add_test(tc, durable_full_disk);
 	tcase_add_test(tc, durable_mbxctl);
 	tcase_add_test(tc, durable_config);
+	tcase_add_test(tc, durable_zero_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -278,6 +278,8 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		c.ack_timeout_ms = chance(70) ? 0 : below(50);
 		c.dead_letter = chance(60) ? (struct proto_str){ "", 0 } :
 		    pick_name(nb2, sizeof(nb2));
+		/* Not durable: the logs would outlive the run. */
+		c.durable = false;
 		body_create_put(b, &c);
 		break;
 	}

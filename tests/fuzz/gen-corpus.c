@@ -146,7 +146,7 @@ static void
 create(const char *n, int64_t capacity, uint32_t mode)
 {
 	struct body_create b = { str(n), capacity, 1024 * 1024, mode,
-	    PROTO_ID_NONE, 0, 0, str("") };
+	    PROTO_ID_NONE, 0, 0, str(""), false };
 
 	body_create_put(&body, &b);
 	req(PROTO_CREATE, 0, 0);
