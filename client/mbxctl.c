@@ -880,7 +880,8 @@ static const struct verb verbs[] = {
 	    O_MAX_ATTEMPTS | O_DEAD_LETTER | O_ACK_TIMEOUT | O_DURABLE,
 	    "create NAME [--capacity N|unbounded] [--max-msg BYTES] "
 	    "[--mode OCTAL] [--group NAME|GID] [--max-attempts N "
-	    "--dead-letter NAME2] [--ack-timeout MS]", run_create },
+	    "--dead-letter NAME2] [--ack-timeout MS] [--durable]",
+	    run_create },
 	{ "destroy", 1, 1, 0, "destroy NAME", run_destroy },
 	{ "purge", 1, 1, 0, "purge NAME", run_purge },
 	{ "chmod", 2, 2, 0, "chmod NAME MODE", run_chmod },

@@ -56,13 +56,6 @@ struct server {
 };
 
 /*
- * The event loop, with a pass over the channels' hot rings after every
- * turn: while any ring is hot the loop only polls, so that mbxd reads
- * the rings at the rate they are written; once they stayed quiet a
- * while they are cooled and the loop sleeps until a socket, a timer or a
- * doorbell wakes it.
- */
-/*
  * The group commit: once per turn, however many sends; or, when fewer
  * sends are staged than the last commit took, once the others came or
  * SERVER_COMMIT_WAIT_US passed (the timer's turn commits whatever there
@@ -91,6 +84,13 @@ server_commit_cb(evutil_socket_t fd, short what, void *arg)
 	server_commit(arg, true);
 }
 
+/*
+ * The event loop, with a pass over the channels' hot rings after every
+ * turn: while any ring is hot the loop only polls, so that mbxd reads
+ * the rings at the rate they are written; once they stayed quiet a
+ * while they are cooled and the loop sleeps until a socket, a timer or a
+ * doorbell wakes it.
+ */
 static void
 server_loop(struct server *s)
 {
