@@ -314,14 +314,7 @@ broker_commit_mailbox(struct broker *b, struct mailbox *mb)
 	else if ((err = journal_write(j)) == 0 && b->sync_ms == 0)
 		err = journal_sync(j);
 	if (err != 0) {
-		if (j != NULL && j->failed && !mb->failed) {
-			mb->failed = true;
-			log_err("mailbox %s: its log failed (%s): the mailbox "
-			    "is out of service until mbxd restarts", mb->name,
-			    strerror(-err));
-		} else if (!mb->failed)
-			log_err("mailbox %s: cannot write its log: %s",
-			    mb->name, strerror(-err));
+		broker_log_error(mb, err);
 		while ((m = TAILQ_FIRST(&mb->staged)) != NULL) {
 			/* Its PUT is not on disk: no DEL either. */
 			m->log_seq = 0;
@@ -374,22 +367,6 @@ broker_commit_due(const struct broker *b)
 	/* Only acknowledgements and the like: nobody else to wait for. */
 	staged = broker_staged(b);
 	return staged == 0 || staged >= b->last_commit;
-}
-
-void
-broker_sync(struct broker *b)
-{
-	for (size_t i = 0; i < b->durables.len; i++) {
-		struct mailbox *mb = b->durables.items[i];
-		int err;
-
-		if (mb->journal == NULL || mb->failed ||
-		    (err = journal_sync(mb->journal)) == 0)
-			continue;
-		mb->failed = true;
-		log_err("mailbox %s: its log failed (%s): the mailbox is out of "
-		    "service until mbxd restarts", mb->name, strerror(-err));
-	}
 }
 
 void
@@ -449,7 +426,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
     struct broker_send *s)
 {
 	struct mailbox *mb = broker_lookup(b, s->name, s->name_len);
-	bool sync = s->sync, room, zerocopy, durable;
+	bool sync = s->sync, room, zerocopy, durable, copy_fd;
 	struct charge charge = { 0 };
 	struct msg *m;
 	struct wait *w = NULL;
@@ -475,8 +452,11 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 			return -EMSGSIZE;
 	}
 	durable = mb->durable;
+	/* Into a durable mailbox a memfd's payload is copied: it is logged. */
+	copy_fd = durable && s->fd >= 0;
+	zerocopy = s->fd >= 0 && !copy_fd;
 	/* Memory (ENOBUFS), messages (ENOBUFS), descriptors (EMFILE). */
-	if ((err = broker_charge_msg(b, p, s->len, s->fd >= 0 && !durable, 0,
+	if ((err = broker_charge_msg(b, p, s->len, zerocopy, 0,
 	    &charge)) < 0)
 		return err;
 	if (mb->capacity == 0)
@@ -487,8 +467,7 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		account_release(&b->accounts, &charge, NULL);
 		return -EAGAIN;
 	}
-	/* Into a durable mailbox a memfd's payload is copied: it is logged. */
-	if (durable && s->fd >= 0)
+	if (copy_fd)
 		m = msg_new_copy_memfd(b->next_msg_id, s->fd, s->len, s->shared,
 		    &err);
 	else if (s->fd >= 0)
@@ -497,10 +476,9 @@ broker_send(struct broker *b, struct peer *p, uint32_t req,
 		m = msg_new(b->next_msg_id, s->data, s->len);
 	if (m == NULL) {
 		account_release(&b->accounts, &charge, NULL);
-		return durable && s->fd >= 0 ? err : -ENOMEM;
+		return copy_fd ? err : -ENOMEM;
 	}
-	zerocopy = s->fd >= 0 && !durable;
-	if (durable && s->fd >= 0)
+	if (copy_fd)
 		close(s->fd);
 	s->fd = -1;
 	/* A batch's send (req 0) cannot wait for the commit: it has its own. */

@@ -140,13 +140,44 @@ broker_log_flush(struct broker *b, struct mailbox *mb)
 		return;
 	if ((err = journal_write_meta(j)) == 0 && b->sync_ms == 0)
 		err = journal_sync(j);
-	if (err == 0)
+	if (err != 0)
+		broker_log_error(mb, err);
+}
+
+void
+broker_log_error(struct mailbox *mb, int err)
+{
+	if (mb->failed)
 		return;
-	if (j->failed && !mb->failed) {
+	/* A failed sync (or no log at all): never carry on as if safe. */
+	if (mb->journal == NULL || mb->journal->failed) {
 		mb->failed = true;
 		log_err("mailbox %s: its log failed (%s): the mailbox is out of "
 		    "service until mbxd restarts", mb->name, strerror(-err));
-	} else if (err != 0)
+	} else
 		log_err("mailbox %s: cannot write its log: %s", mb->name,
 		    strerror(-err));
+}
+
+void
+broker_sync(struct broker *b)
+{
+	for (size_t i = 0; i < b->durables.len; i++) {
+		struct mailbox *mb = b->durables.items[i];
+		int err;
+
+		if (mb->journal != NULL && !mb->failed &&
+		    (err = journal_sync(mb->journal)) < 0)
+			broker_log_error(mb, err);
+	}
+}
+
+int
+broker_durable_add(struct broker *b, struct mailbox *mb, struct journal *j)
+{
+	if (ptrvec_push(&b->durables, mb) < 0)
+		return -ENOMEM;
+	mb->durable = true;
+	mb->journal = j;
+	return 0;
 }

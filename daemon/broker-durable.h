@@ -17,6 +17,7 @@
 #include "broker.h"
 #include "record.h"
 
+struct journal;
 struct mailbox;
 struct msg;
 
@@ -38,6 +39,14 @@ void	 broker_log_hand(struct broker *b, struct msg *m);
  * failed sync fails the mailbox); the delivery goes on.
  */
 void	 broker_log_flush(struct broker *b, struct mailbox *mb);
+/*
+ * err from writing or syncing mb's log (or from a log it lacks), said
+ * once: a failed sync, or no log, takes mb out of service for good.
+ */
+void	 broker_log_error(struct mailbox *mb, int err);
+/* mb keeps its messages in j from now on; 0 or -ENOMEM (nothing done). */
+int	 broker_durable_add(struct broker *b, struct mailbox *mb,
+	    struct journal *j);
 /* mb's attributes or owner changed. */
 void	 broker_log_attr(struct broker *b, struct mailbox *mb);
 

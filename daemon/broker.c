@@ -289,11 +289,10 @@ broker_load_one(struct broker *b, const char *dir)
 		journal_load_free(&l);
 		return 0;
 	}
-	mb->durable = true;
-	mb->journal = l.journal;
-	if (ptrvec_push(&b->durables, mb) < 0) {
+	if ((err = broker_durable_add(b, mb, l.journal)) < 0) {
+		journal_close(l.journal);
 		journal_load_free(&l);
-		return -ENOMEM;
+		return err;
 	}
 	if (l.journal == NULL) {
 		mb->failed = true;
@@ -499,24 +498,21 @@ static int
 broker_make_durable(struct broker *b, struct mailbox *mb)
 {
 	struct record_attr ra;
+	struct journal *j;
 	int err;
 
 	if ((err = broker_state_open(b)) < 0)
 		return err;
 	broker_durable_attr(mb, &ra);
 	if ((err = journal_create(b->state_fd, mb->name, mb->name_len, &ra,
-	    &mb->journal)) < 0) {
+	    &j)) < 0) {
 		log_err("mailbox %s: cannot make its log in %s: %s", mb->name,
 		    b->state_dir, strerror(-err));
 		return err;
 	}
-	if (ptrvec_push(&b->durables, mb) < 0) {
-		journal_remove(b->state_fd, mb->journal);
-		mb->journal = NULL;
-		return -ENOMEM;
-	}
-	mb->durable = true;
-	return 0;
+	if ((err = broker_durable_add(b, mb, j)) < 0)
+		journal_remove(b->state_fd, j);
+	return err;
 }
 
 /* A mailbox made durable is not created after all: nothing stays. */

@@ -446,6 +446,17 @@ harness_stop(struct harness *h)
 }
 
 void
+harness_write_file(const struct harness *h, const char *name,
+    const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", h->dir, name);
+	f = fopen(path, "w");
+	ck_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+void
 harness_cleanup(struct harness *h)
 {
 	if (h->pid > 0) {

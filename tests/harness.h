@@ -84,6 +84,10 @@ int	 harness_kill(struct harness *h, int sig);
  */
 void	 harness_stop(struct harness *h);
 
+/* Writes text to the file name in h's directory; path gets its path. */
+void	 harness_write_file(const struct harness *h, const char *name,
+	    const char *text, char *path, size_t len);
+
 /* Removes the directory and everything in it. */
 void	 harness_cleanup(struct harness *h);
 

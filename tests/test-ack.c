@@ -819,18 +819,6 @@ START_TEST(test_soak_killed_workers)
 }
 END_TEST
 
-/* Writes text to dir/name; path gets the file's path. */
-static void
-write_config(const struct harness *h, const char *name, const char *text,
-    char *path, size_t len)
-{
-	FILE *f;
-
-	snprintf(path, len, "%s/%s", h->dir, name);
-	f = fopen(path, "w");
-	ck_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
-}
-
 /*
  * mbxd.json(5): a declared work queue takes the three keys; a limit on
  * attempts without dead letters, or a mailbox its own dead letters, is a
@@ -859,12 +847,12 @@ START_TEST(test_config_work_queue)
 		    NULL };
 		int st;
 
-		write_config(&h, "bad.json", bad[i], path, sizeof(path));
+		harness_write_file(&h, "bad.json", bad[i], path, sizeof(path));
 		st = harness_run_mbxd(&h, args);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0,
 		    "mbxd --check-config accepted %s", bad[i]);
 	}
-	write_config(&h, "mbxd.json", good, path, sizeof(path));
+	harness_write_file(&h, "mbxd.json", good, path, sizeof(path));
 	{
 		const char *const args[] = { "-c", path, NULL };
 

@@ -512,18 +512,6 @@ START_TEST(durable_mbxctl)
 }
 END_TEST
 
-/* Writes text to dir/name; path gets the file's path. */
-static void
-write_config(const struct harness *h, const char *name, const char *text,
-    char *path, size_t len)
-{
-	FILE *f;
-
-	snprintf(path, len, "%s/%s", h->dir, name);
-	f = fopen(path, "w");
-	ck_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
-}
-
 /*
  * mbxd.json(5): a declared durable mailbox, state_dir and sync; bad
  * values of the three are configuration errors.  A declared durable
@@ -551,7 +539,7 @@ START_TEST(durable_config)
 		    NULL };
 		int st;
 
-		write_config(&h, "bad.json", bad[i], path, sizeof(path));
+		harness_write_file(&h, "bad.json", bad[i], path, sizeof(path));
 		st = harness_run_mbxd(&h, args);
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0,
 		    "mbxd --check-config accepted %s", bad[i]);
@@ -560,7 +548,7 @@ START_TEST(durable_config)
 	snprintf(text, sizeof(text), "{ \"state_dir\": \"%s\", \"sync\": 5, "
 	    "\"mailboxes\": [ { \"name\": \"cfg\", \"mode\": \"0666\", "
 	    "\"capacity\": 50, \"durable\": true } ] }\n", state);
-	write_config(&h, "mbxd.json", text, path, sizeof(path));
+	harness_write_file(&h, "mbxd.json", text, path, sizeof(path));
 	{
 		/* The harness passes a --state-dir of its own: this one wins. */
 		const char *const args[] = { "-c", path, "--state-dir", state,
