@@ -456,6 +456,35 @@ harness_write_file(const struct harness *h, const char *name,
 	ck_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
 }
 
+char *
+harness_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0, cap = 1 << 16;
+	char *buf;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	buf = malloc(cap + 1);
+	ck_assert(buf != NULL);
+	for (;;) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			ck_assert(buf != NULL);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
 void
 harness_cleanup(struct harness *h)
 {

@@ -88,6 +88,9 @@ void	 harness_stop(struct harness *h);
 void	 harness_write_file(const struct harness *h, const char *name,
 	    const char *text, char *path, size_t len);
 
+/* The whole of a file, malloc'd and NUL-terminated; *len its length
+ * (len may be NULL).  Asserts that it can be read. */
+char	*harness_read_file(const char *path, size_t *len);
 /* Removes the directory and everything in it. */
 void	 harness_cleanup(struct harness *h);
 

@@ -45,23 +45,6 @@ other_log(const struct harness *h, char *path, size_t len)
 	snprintf(path, len, "%s/other.log", h->dir);
 }
 
-/* The whole text of path (malloc'd, NUL-terminated); "" when missing. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *text = calloc(1, 65536);
-	size_t n = 0;
-
-	ck_assert(text != NULL);
-	if (f != NULL) {
-		n = fread(text, 1, 65535, f);
-		fclose(f);
-	}
-	text[n] = '\0';
-	return text;
-}
-
 /*
  * Runs one more mbxd with -s sock (after the harness's own -s: the last
  * one counts) and asserts that it refused to start: a non-zero exit, and
@@ -77,7 +60,7 @@ refused(const struct harness *h, const char *sock, const char *reason)
 	other_log(h, log, sizeof(log));
 	unlink(log);
 	st = harness_run_mbxd(h, extra);
-	text = slurp(log);
+	text = harness_read_file(log, NULL);
 	ck_assert_msg(st != -1, "mbxd on %s kept running", sock);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 0, "mbxd on %s: "
 	    "wait status %#x, expected a refusal; its log:\n%s", sock, st,
@@ -114,7 +97,7 @@ write_text(const char *path, const char *text)
 static void
 expect_text(const char *path, const char *text)
 {
-	char *got = slurp(path);
+	char *got = harness_read_file(path, NULL);
 
 	ck_assert_msg(strcmp(got, text) == 0, "%s now holds \"%s\", not \"%s\"",
 	    path, got, text);
@@ -388,7 +371,7 @@ START_TEST(test_socket_mode_strings)
 		other_log(&h, config, sizeof(config));
 		unlink(config);
 		st = harness_run_mbxd(&h, extra);
-		text = slurp(config);
+		text = harness_read_file(config, NULL);
 		ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0 &&
 		    strstr(text, "mode") != NULL, "socket mode %s: wait status "
 		    "%#x, log:\n%s", bad[i], st, text);

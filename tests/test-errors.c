@@ -65,35 +65,6 @@ start_logged(struct harness *h, const char *config, char *log, size_t size)
 	close(saved);
 }
 
-/* The whole of a file, NUL-terminated; *len its length. */
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n = 0, cap = 1 << 16;
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	buf = malloc(cap + 1);
-	ck_assert(buf != NULL);
-	for (int i = 0; i < 4096; i++) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-
-		n += got;
-		if (got == 0)
-			break;
-		if (n == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			ck_assert(buf != NULL);
-		}
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /*
  * Where text that may hold a hostile byte goes: no control character but
  * line ends (no escape, no NUL, no CR, no DEL), no C1 control and valid
@@ -156,7 +127,7 @@ stop_clean_log(struct harness *h, const char *log)
 
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "mbxd did not exit cleanly after SIGTERM: %#x", st);
-	text = slurp(log, &len);
+	text = harness_read_file(log, &len);
 	ck_assert_msg(strstr(text, "connected") != NULL, "mbxd's log: %s",
 	    text);
 	assert_clean("mbxd's log", text, len);
@@ -889,7 +860,7 @@ START_TEST(test_config_error_escaped)
 	st = harness_run_mbxd(&h, extra);
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0,
 	    "mbxd started with an unknown key: %#x", st);
-	text = slurp(log, &len);
+	text = harness_read_file(log, &len);
 	ck_assert_msg(strstr(text, "unknown key") != NULL, "mbxd said: %s",
 	    text);
 	assert_clean("mbxd's error", text, len);
