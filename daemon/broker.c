@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,20 +319,35 @@ broker_load_one(struct broker *b, const char *dir)
 int
 broker_load_durable(struct broker *b)
 {
+	char logs[PATH_MAX];
 	struct dirent *e;
+	struct stat st;
 	DIR *d;
 	int fd, err = 0;
 
 	if (b->state_dir == NULL)
 		return 0;
-	/* No directory, or no log in it: nothing durable, nothing opened. */
-	if ((fd = open(b->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	err = openat(fd, "m", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(fd);
-	if (err < 0)
-		return 0;
-	close(err);
+	if (snprintf(logs, sizeof(logs), "%s/m", b->state_dir) >=
+	    (int)sizeof(logs))
+		return -ENAMETOOLONG;
+	/*
+	 * No directory, or no log in it: nothing durable, nothing locked.
+	 * A directory this user cannot search holds no log of this user's
+	 * daemon either (a private mbxd next to the system's, mbxd(8)).
+	 * Anything else that hides the logs is an error: better not to
+	 * start than to start without durable mailboxes that exist.
+	 */
+	if (stat(logs, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == EACCES) {
+			log_warn("state directory %s: %s: no durable mailbox "
+			    "can be created (--state-dir chooses another)",
+			    b->state_dir, strerror(errno));
+			return 0;
+		}
+		return -errno;
+	}
 	if ((err = broker_state_open(b)) < 0)
 		return err;
 	if ((fd = openat(b->state_fd, "m", O_RDONLY | O_DIRECTORY |

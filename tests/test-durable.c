@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "harness.h"
 #include "mbx.h"
 #include "suites.h"
+#include "users.h"
 
 static void
 create_durable(mbx_t *c, const char *name, long capacity)
@@ -580,6 +582,88 @@ START_TEST(durable_config)
 }
 END_TEST
 
+/*
+ * mbxd(8): a state directory that hides its logs for a reason other than
+ * permission (here it is a file) stops mbxd from starting; one that the
+ * daemon's user cannot search (the system service's, next to a private
+ * mbxd) holds none of that user's logs: mbxd starts, warns, and a durable
+ * create fails with EACCES while a plain one works.  As root the daemon
+ * runs as OTHER, since root searches every directory.
+ */
+START_TEST(durable_state_dir_unreachable)
+{
+	char file[HARNESS_PATH_MAX], locked[HARNESS_DIR_MAX + 16];
+	char own[HARNESS_DIR_MAX + 16], sock[HARNESS_DIR_MAX + 32];
+	char logpath[HARNESS_PATH_MAX], *log;
+	struct harness h;
+	struct mbx_attr a;
+	const char *mbxd = getenv("MBXD");
+	mbx_t *c = NULL;
+	pid_t pid;
+	int st;
+
+	harness_init(&h);
+	harness_write_file(&h, "not-a-dir", "x\n", file, sizeof(file));
+	{
+		const char *const args[] = { "--state-dir", file, NULL };
+
+		st = harness_run_mbxd(&h, args);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+		    "mbxd with a file as its state directory: status %d", st);
+	}
+
+	snprintf(locked, sizeof(locked), "%s/locked", h.dir);
+	snprintf(own, sizeof(own), "%s/own", h.dir);
+	snprintf(sock, sizeof(sock), "%s/mbxd.sock", own);
+	snprintf(logpath, sizeof(logpath), "%s/locked.log", h.dir);
+	ck_assert_int_eq(mkdir(locked, is_root() ? 0700 : 0), 0);
+	ck_assert_int_eq(mkdir(own, 0700), 0);
+	share_dirs(&h);
+	if (is_root())
+		ck_assert_int_eq(chown(own, OTHER.uid, OTHER.gid), 0);
+	ck_assert(mbxd != NULL);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 ||
+		    !drop_to(&OTHER))
+			_exit(126);
+		execl(mbxd, mbxd, "-s", sock, "--state-dir", locked,
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && c == NULL; i++) {
+		if ((c = mbx_open(sock)) == NULL)
+			poll(NULL, 0, 10);
+	}
+	if (c == NULL) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		log = harness_read_file(logpath, NULL);
+		ck_abort_msg("mbxd with a state directory it cannot search "
+		    "did not start: %s", log);
+	}
+	mbx_attr_init(&a);
+	a.durable = 1;
+	ck_assert_int_eq(mbx_create(c, "d", &a), -1);
+	ck_assert_str_eq(harness_errname(errno), "EACCES");
+	mbx_attr_init(&a);
+	ck_assert_int_eq(mbx_create(c, "plain", &a), 0);
+	mbx_close(c);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	log = harness_read_file(logpath, NULL);
+	ck_assert_msg(strstr(log, "no durable mailbox can be created") !=
+	    NULL, "no warning in the log: %s", log);
+	free(log);
+	rmdir(locked);
+	harness_cleanup(&h);
+}
+END_TEST
+
 Suite *
 durable_suite(void)
 {
@@ -597,6 +681,7 @@ durable_suite(void)
 	tcase_add_test(tc, durable_mbxctl);
 	tcase_add_test(tc, durable_config);
 	tcase_add_test(tc, durable_zero_copy);
+	tcase_add_test(tc, durable_state_dir_unreachable);
 	suite_add_tcase(s, tc);
 	return s;
 }

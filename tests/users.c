@@ -157,10 +157,28 @@ drop_to(const struct ident *id)
 }
 
 /*
- * A daemon with an optional configuration (JSON text).  When root, the
- * directories on the way to the socket become traversable (not listable,
- * not writable) by the other users.
+ * When root, the directories on the way to the harness's directory become
+ * traversable (not listable, not writable) by the other users.
  */
+void
+share_dirs(const struct harness *h)
+{
+	char parent[HARNESS_DIR_MAX], *slash;
+
+	if (!is_root())
+		return;
+	snprintf(parent, sizeof(parent), "%s", h->dir);
+	slash = strrchr(parent, '/');
+	if (slash != NULL && slash != parent) {
+		*slash = '\0';
+		/* The runner's directory under /tmp; never /tmp. */
+		if (strcmp(parent, "/tmp") != 0)
+			ck_assert(chmod(parent, 0711) == 0);
+	}
+	ck_assert(chmod(h->dir, 0711) == 0);
+}
+
+/* A daemon with an optional configuration (JSON text), for all users. */
 void
 daemon_start(struct harness *h, const char *config)
 {
@@ -168,19 +186,7 @@ daemon_start(struct harness *h, const char *config)
 	char path[HARNESS_PATH_MAX];
 
 	harness_init(h);
-	if (is_root()) {
-		char parent[HARNESS_DIR_MAX], *slash;
-
-		snprintf(parent, sizeof(parent), "%s", h->dir);
-		slash = strrchr(parent, '/');
-		if (slash != NULL && slash != parent) {
-			*slash = '\0';
-			/* The runner's directory under /tmp; never /tmp. */
-			if (strcmp(parent, "/tmp") != 0)
-				ck_assert(chmod(parent, 0711) == 0);
-		}
-		ck_assert(chmod(h->dir, 0711) == 0);
-	}
+	share_dirs(h);
 	if (config != NULL) {
 		FILE *f;
 

@@ -68,6 +68,8 @@ int	 raw_connect_as(const struct harness *h, const struct ident *id);
 /* In a helper: become id for good (nothing when not root). */
 bool	 drop_to(const struct ident *id);
 
+/* Root only: the harness's directory and its parent become traversable. */
+void	 share_dirs(const struct harness *h);
 /*
  * A daemon with an optional configuration (JSON text).  When root, the
  * directories on the way to the socket become traversable (not listable,
