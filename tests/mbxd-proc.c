@@ -311,6 +311,7 @@ mbxd_proc_start(struct mbxd_proc *d, const char *mbxd, const char *wrapper,
 	const char *tmp = getenv("TMPDIR");
 	char cfg[MBXD_PROC_PATH_MAX], notify[MBXD_PROC_PATH_MAX];
 	char var[MBXD_PROC_PATH_MAX + 16], wbuf[512];
+	char state[MBXD_PROC_PATH_MAX];
 	const char *argv[MAX_ARGS];
 	size_t n = 0;
 	int64_t deadline;
@@ -331,6 +332,7 @@ mbxd_proc_start(struct mbxd_proc *d, const char *mbxd, const char *wrapper,
 	snprintf(d->log, sizeof(d->log), "%s/mbxd.log", d->dir);
 	snprintf(cfg, sizeof(cfg), "%s/mbxd.json", d->dir);
 	snprintf(notify, sizeof(notify), "%s/notify", d->dir);
+	snprintf(state, sizeof(state), "%s/state", d->dir);
 	if (write_file(cfg, config != NULL ? config : "{}\n") < 0) {
 		fprintf(stderr, "%s: %s\n", cfg, strerror(errno));
 		return -1;
@@ -348,6 +350,9 @@ mbxd_proc_start(struct mbxd_proc *d, const char *mbxd, const char *wrapper,
 	argv[n++] = d->sock;
 	argv[n++] = "-c";
 	argv[n++] = cfg;
+	/* Durable logs, if a run makes any, go with the run's directory. */
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
 	argv[n] = NULL;
 
 	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

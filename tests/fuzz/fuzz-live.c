@@ -278,8 +278,8 @@ build(struct proto_writer *b, uint32_t *flags, uint16_t *nfds,
 		c.ack_timeout_ms = chance(70) ? 0 : below(50);
 		c.dead_letter = chance(60) ? (struct proto_str){ "", 0 } :
 		    pick_name(nb2, sizeof(nb2));
-		/* Not durable: the logs would outlive the run. */
-		c.durable = false;
+		/* Durable now and then: the logs stay in the run's directory. */
+		c.durable = chance(10);
 		body_create_put(b, &c);
 		break;
 	}
@@ -1077,6 +1077,21 @@ main(int argc, char **argv)
 	 */
 	if (mbx_recv(keep[0], NULL, NULL, 0, NULL, 0) != -1 || errno != EAGAIN)
 		fail("a first receive at the keeper's address", strerror(errno));
+	/*
+	 * The first durable mailbox opens and locks the state directory for
+	 * the daemon's life (mbxd(8)): that descriptor belongs in the
+	 * baseline too, and the log of one that is destroyed does not.
+	 */
+	{
+		struct mbx_attr a;
+
+		mbx_attr_init(&a);
+		a.durable = 1;
+		if (mbx_create(keep[0], "durable0", &a) != 0 ||
+		    mbx_destroy(keep[0], "durable0") != 0)
+			fail("a durable mailbox made and destroyed",
+			    strerror(errno));
+	}
 	/* The baseline, with these clients; at the end there is only one
 	 * (keep[0]) and one descriptor per client less.  Before setup(),
 	 * whose other user's client may not be gone yet (mailboxes hold no
