@@ -63,9 +63,11 @@ DAEMON_LIB_SRC = daemon/log.c daemon/table.c daemon/deadline.c daemon/msg.c daem
 	  daemon/mailbox.c daemon/peer.c daemon/broker-lookup.c \
 	  daemon/broker-wait.c daemon/broker.c daemon/broker-bind.c \
 	  daemon/broker-deliver.c daemon/admin.c daemon/memfd.c daemon/pass.c \
-	  daemon/rings.c daemon/journal.c proto/record.c daemon/broker-durable.c
+	  daemon/rings.c daemon/journal.c proto/record.c daemon/broker-durable.c \
+	  daemon/state.c daemon/broker-state.c
 DAEMON_SRC = $(DAEMON_LIB_SRC) daemon/conn.c daemon/session.c \
-	  daemon/listener.c daemon/notify.c daemon/server.c daemon/main.c
+	  daemon/listener.c daemon/notify.c daemon/restart.c daemon/server.c \
+	  daemon/main.c
 # libmbx, top down (client/mbx-int.h draws the layers): the API, the
 # handle, the session, the transport and its leaves.
 LIB_SRC	   = client/mbx-admin.c client/mbx-send.c client/mbx-recv.c \
@@ -74,6 +76,7 @@ LIB_SRC	   = client/mbx-admin.c client/mbx-send.c client/mbx-recv.c \
 CTL_SRC	   = client/mbxctl.c
 TEST_SRC   = tests/main.c tests/test-proto.c tests/test-framer.c \
 	  tests/test-broker.c tests/test-journal.c tests/test-durable.c \
+	  tests/test-restart.c \
 	  tests/harness.c tests/test-e2e.c tests/test-ctl.c tests/test-batch.c \
 	  tests/test-security.c tests/mbxd-proc.c tests/users.c \
 	  tests/test-work.c tests/test-memory.c tests/test-memfd.c \

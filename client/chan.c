@@ -7,6 +7,7 @@
  * daemon's words in them as it trusts its frames.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -161,6 +162,23 @@ uint64_t
 chan_takeback(const struct chan *ch)
 {
 	return channel_load(ch->daemon, CHANNEL_DAEMON_TAKEBACK);
+}
+
+uint64_t
+chan_final_wait(const struct chan *ch, int wait_ms)
+{
+	uint64_t v;
+
+	for (int waited = 0; (v = channel_load(ch->daemon,
+	    CHANNEL_DAEMON_FINAL)) == 0 && waited < wait_ms; waited++)
+		(void)poll(NULL, 0, 1);
+	return v;
+}
+
+uint64_t
+chan_tx_taken(const struct chan *ch)
+{
+	return channel_load(ch->daemon, CHANNEL_DAEMON_TX_HEAD);
 }
 
 bool

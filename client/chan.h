@@ -79,6 +79,14 @@ bool	 chan_revoked(struct chan *ch);
  */
 uint64_t chan_takeback(const struct chan *ch);
 /*
+ * After the connection broke during a check: the daemon's final word
+ * (CHANNEL_DAEMON_FINAL), waited for up to wait_ms, or 0 when it never
+ * came (the daemon died without a planned restart).
+ */
+uint64_t chan_final_wait(const struct chan *ch, int wait_ms);
+/* The end of the posts the daemon took (CHANNEL_DAEMON_TX_HEAD). */
+uint64_t chan_tx_taken(const struct chan *ch);
+/*
  * The waiting-for-room half of the wake-up protocol: chan_want_room()
  * stores the flag, fences and says whether len bytes fit now after all
  * (then the flag is cleared again and there is nothing to wait for);

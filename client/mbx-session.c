@@ -444,6 +444,20 @@ session_channel_for_receives(struct mbx *c)
 	return session_channel_open(c);
 }
 
+/*
+ * A check's round trip failed with the connection.  A planned restart
+ * settled this connection for good before it closed it and wrote the
+ * final word (PROTOCOL.md, "The restart, as built"): that word, or 0
+ * when there is none (no channel, or the daemon died).
+ */
+static uint64_t
+session_final(struct mbx *c)
+{
+	if (!c->net.broken || c->chan.state != CHAN_OPEN)
+		return 0;
+	return chan_final_wait(&c->chan, SESSION_FINAL_WAIT_MS);
+}
+
 int
 session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
     size_t *kept)
@@ -462,8 +476,15 @@ session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
 	if ((id = session_req_end(c, PROTO_GRANT_CHECK, 0, 0)) == 0)
 		return net_break(&c->net, ENOMEM);
 	if (session_call(c, id, NULL, 0, &a) == -1 ||
-	    session_reply_status(c, &a, &id) == -1)
-		return -1;
+	    session_reply_status(c, &a, &id) == -1) {
+		/* Taken: the posts that start below the daemon's head. */
+		if (session_final(c) == 0)
+			return -1;
+		*kept = 0;
+		while (*kept < n && pos[*kept] < chan_tx_taken(&c->chan))
+			(*kept)++;
+		return 0;
+	}
 	if (!body_reply_grant_check_get(a.body, a.h.len, a.h.flags, &r) ||
 	    r.status != PROTO_OK)
 		return net_break(&c->net, EPROTO);
@@ -625,16 +646,23 @@ unacked_forget(struct mbx *c, uint64_t id)
  * message taken back before the ACK was read comes first.
  */
 static int
-session_store_check(struct mbx *c, uint64_t msg_id)
+session_store_check(struct mbx *c, const struct taken *t)
 {
+	uint64_t final;
 	int ret;
 
-	c->check_id = msg_id;
+	c->check_id = t->id;
 	c->check_revoked = false;
-	ret = session_ack(c, msg_id, true);
+	ret = session_ack(c, t->id, true);
 	if (ret == -1 && errno == ESTALE && !c->check_revoked)
 		ret = 0;
 	c->check_id = 0;
+	/* Received if the daemon's last reading of the store covered it. */
+	if (ret == -1 && (final = session_final(c)) != 0) {
+		if (t->seq < final - 1)
+			return 0;
+		errno = ECONNRESET;
+	}
 	return ret;
 }
 
@@ -669,7 +697,7 @@ session_store(struct mbx *c, const struct taken *t)
 	if (tb == c->store_takeback_seen)
 		return 0;
 	c->store_takeback_seen = tb;
-	return session_store_check(c, t->id);
+	return session_store_check(c, t);
 }
 
 int
@@ -739,8 +767,18 @@ session_settle_held(struct mbx *c, uint64_t msg_id, bool nack,
 		return net_break(&c->net, ENOMEM);
 	if (session_call(c, id, NULL, 0, &a) == -1 ||
 	    session_reply_status(c, &a, &status) == -1 ||
-	    session_reply_bare(c, &a) == -1)
+	    session_reply_bare(c, &a) == -1) {
+		/*
+		 * A planned restart read every frame written before it shut
+		 * the socket: the first ACK, written, was done.
+		 */
+		if (written && session_final(c) != 0) {
+			if ((i = unacked_find(c, msg_id)) >= 0)
+				unacked_remove(c, (size_t)i);
+			return 0;
+		}
 		return -1;
+	}
 	/* A REVOKE read on the way forgot it if it was taken back. */
 	i = unacked_find(c, msg_id);
 	held = i >= 0;

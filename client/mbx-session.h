@@ -27,6 +27,12 @@
  * until the next read. */
 /* A CHANNEL answer's descriptors: client set, daemon set, doorbell. */
 #define SESSION_CHANNEL_FDS	3
+/*
+ * How long a check whose connection broke waits for a planned restart's
+ * final word: the daemon writes it within milliseconds of shutting the
+ * socket; a daemon that died writes none, and the check then fails.
+ */
+#define SESSION_FINAL_WAIT_MS	5000
 
 struct answer {
 	struct proto_header	h;

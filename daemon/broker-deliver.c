@@ -966,6 +966,12 @@ broker_delays_due(struct broker *b, uint64_t now)
 		broker_pump(b, last);
 }
 
+void
+broker_delays_end(struct broker *b)
+{
+	broker_delays_due(b, UINT64_MAX);
+}
+
 /* A parked call's deadline passed. */
 static void
 broker_timeout(struct broker *b, struct wait *w)

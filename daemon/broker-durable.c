@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -179,5 +180,39 @@ broker_durable_add(struct broker *b, struct mailbox *mb, struct journal *j)
 		return -ENOMEM;
 	mb->durable = true;
 	mb->journal = j;
+	return 0;
+}
+
+int
+broker_msg_restore(struct broker *b, struct mailbox *mb,
+    const struct record_msg *rec, uint64_t id, struct msg **out)
+{
+	const struct charge_amount cost = { .bytes = rec->payload.len,
+	    .msgs = 1 };
+	struct account *acct;
+	struct msg *m;
+
+	if ((m = msg_new(id, rec->payload.ptr, rec->payload.len)) == NULL)
+		return -ENOMEM;
+	if (rec->origin.len > 0 && (m->origin = strndup(rec->origin.ptr,
+	    rec->origin.len)) == NULL) {
+		msg_free(m);
+		return -ENOMEM;
+	}
+	/* Kept before any quota of this run: charged, never refused. */
+	if ((acct = account_of(&b->accounts, rec->uid)) == NULL ||
+	    account_charge(&b->accounts, &m->charge, acct, &cost,
+	    ACCOUNT_EXEMPT) < 0) {
+		free(m->origin);
+		msg_free(m);
+		return -ENOMEM;
+	}
+	m->sender_id = rec->sender_id;
+	m->pid = rec->pid;
+	m->uid = rec->uid;
+	m->attempts = rec->attempts;
+	m->origin_attempts = rec->origin_attempts;
+	mailbox_add_queued(mb, m);
+	*out = m;
 	return 0;
 }

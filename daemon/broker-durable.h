@@ -47,6 +47,14 @@ void	 broker_log_error(struct mailbox *mb, int err);
 /* mb keeps its messages in j from now on; 0 or -ENOMEM (nothing done). */
 int	 broker_durable_add(struct broker *b, struct mailbox *mb,
 	    struct journal *j);
+/*
+ * A message kept outside the daemon (in a log, or in the restart state)
+ * back at the tail of mb's queue as message id, charged to its sender's
+ * uid beyond any quota (it was accepted under the quotas of its time).
+ * 0 or -ENOMEM (nothing done).
+ */
+int	 broker_msg_restore(struct broker *b, struct mailbox *mb,
+	    const struct record_msg *rec, uint64_t id, struct msg **out);
 /* mb's attributes or owner changed. */
 void	 broker_log_attr(struct broker *b, struct mailbox *mb);
 

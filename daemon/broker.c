@@ -220,37 +220,15 @@ static int
 broker_load_msg(struct broker *b, struct mailbox *mb,
     const struct journal_msg *jm)
 {
-	const struct charge_amount cost = { .bytes = jm->rec.payload.len,
-	    .msgs = 1 };
-	struct account *acct;
 	struct msg *m;
+	int err;
 
-	if ((m = msg_new(b->next_msg_id, jm->rec.payload.ptr,
-	    jm->rec.payload.len)) == NULL)
-		return -ENOMEM;
-	if (jm->rec.origin.len > 0 &&
-	    (m->origin = strndup(jm->rec.origin.ptr,
-	    jm->rec.origin.len)) == NULL) {
-		msg_free(m);
-		return -ENOMEM;
-	}
-	/* Kept before any quota of this run: charged, never refused. */
-	if ((acct = account_of(&b->accounts, jm->rec.uid)) == NULL ||
-	    account_charge(&b->accounts, &m->charge, acct, &cost,
-	    ACCOUNT_EXEMPT) < 0) {
-		free(m->origin);
-		msg_free(m);
-		return -ENOMEM;
-	}
+	if ((err = broker_msg_restore(b, mb, &jm->rec, b->next_msg_id,
+	    &m)) < 0)
+		return err;
 	b->next_msg_id++;
-	m->sender_id = jm->rec.sender_id;
-	m->pid = jm->rec.pid;
-	m->uid = jm->rec.uid;
-	m->attempts = jm->rec.attempts;
-	m->origin_attempts = jm->rec.origin_attempts;
 	m->log_seq = jm->rec.seq;
 	m->log_seg = jm->seg;
-	mailbox_add_queued(mb, m);
 	return 0;
 }
 

@@ -327,4 +327,31 @@ bool	 broker_post_covered(const struct peer *p, uint64_t len);
 /* Ends every parked call with -ESHUTDOWN. */
 void	 broker_shutdown(struct broker *b);
 
+/*
+ * A planned restart (broker-state.c; PROTOCOL.md, "The restart, as
+ * built").  Messages given back with a delay (NACK) go back to their
+ * queues now.
+ */
+void	 broker_delays_end(struct broker *b);
+/*
+ * Once the peers are gone: the broker's counters and every named
+ * mailbox that is not durable (their logs are on disk), with its queue
+ * in order, as records into so (state.h).  *nmailboxes and *nmsgs say
+ * how many.  0 or -errno.
+ */
+struct state_out;
+int	 broker_state_save(struct broker *b, struct state_out *so,
+	    uint64_t *nmailboxes, uint64_t *nmsgs);
+/*
+ * The other half, into a broker with no peer yet: the whole state is
+ * checked first, and -EINVAL with *why (nothing loaded) when any of it
+ * is not a state of this major version, whole and undamaged.  A mailbox
+ * that exists already (a durable one, loaded from its log) keeps what
+ * it has and the state's copy is skipped with a log line, as is one
+ * that cannot be made again (its error logged).  0 or -ENOMEM.
+ */
+int	 broker_state_load(struct broker *b, const uint8_t *buf,
+	    uint64_t size, const char **why, uint64_t *nmailboxes,
+	    uint64_t *nmsgs);
+
 #endif

@@ -94,6 +94,7 @@ struct conn {
 	bool		 uncharged;	/* nothing is told any more */
 
 	bool		 write_soon;
+	bool		 read_shut;	/* conn_read_to_end(): EOF is no death */
 	bool		 reading_paused;
 	bool		 close_after_flush;
 	bool		 dead;
@@ -295,7 +296,8 @@ conn_close_after_flush(struct conn *c)
 static void
 conn_pause_reading(struct conn *c, bool pause)
 {
-	if (c->dead || c->reading_paused == pause || c->close_after_flush)
+	if (c->dead || c->reading_paused == pause || c->close_after_flush ||
+	    c->read_shut)
 		return;
 	c->reading_paused = pause;
 	if (pause) {
@@ -511,9 +513,10 @@ conn_parse_some(struct conn *c, uint32_t only)
 		struct framer_frame fr;
 		enum framer_result d;
 
-		/* Output waits and the owner wants no more of it for now. */
-		if (c->out.len > c->out_off && c->ops->may_read != NULL &&
-		    !c->ops->may_read(c->ctx)) {
+		/* Output waits and the owner wants no more of it for now
+		 * (but for a restart's last read: all of it, now). */
+		if (!c->read_shut && c->out.len > c->out_off &&
+		    c->ops->may_read != NULL && !c->ops->may_read(c->ctx)) {
 			conn_pause_reading(c, true);
 			break;
 		}
@@ -688,6 +691,8 @@ conn_recv_once(struct conn *c)
 	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
+	if (n == 0 && c->read_shut)
+		return 0;
 	if (n <= 0) {
 		/* A client that died with requests unread resets the stream. */
 		conn_kill(c, n == 0 || errno == ECONNRESET ? NULL :
@@ -753,6 +758,32 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_parse(c);
 		conn_charge_frame(c);
 	}
+}
+
+void
+conn_read_to_end(struct conn *c)
+{
+	if (c->dead || c->read_shut)
+		return;
+	/*
+	 * From here the peer's writes fail (EPIPE): AF_UNIX tells the peer's
+	 * side of a read shutdown at once.  What it wrote before is queued.
+	 */
+	(void)shutdown(c->fd, SHUT_RD);
+	c->read_shut = true;
+	c->reading_paused = false;
+	event_del(c->rev);
+	if (c->in_len > 0)
+		conn_parse(c);
+	for (int i = 0; i < 4096 && !c->dead; i++)
+		if (conn_read_once(c) <= 0)
+			break;
+}
+
+size_t
+conn_unwritten(const struct conn *c)
+{
+	return c->dead ? 0 : c->out.len - c->out_off;
 }
 
 /*

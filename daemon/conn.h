@@ -78,6 +78,16 @@ void	 conn_free(struct conn *c);
  */
 void	 conn_take_leading(struct conn *c, uint32_t types);
 
+/*
+ * For a planned restart: the peer can write no more from now (its writes
+ * fail with EPIPE), and every frame it wrote before is read and handed
+ * over now, whatever output waits.  The connection stays open for its
+ * output; it reads nothing more.
+ */
+void	 conn_read_to_end(struct conn *c);
+/* Output bytes not yet written (0 once dead). */
+size_t	 conn_unwritten(const struct conn *c);
+
 /* Output: append whole frames to the writer, then conn_flush_soon(). */
 struct proto_writer *conn_out(struct conn *c);
 /*

@@ -219,8 +219,8 @@ listener_free(struct listener *l)
 }
 
 struct listener *
-listener_adopt(struct event_base *base, int fd, listener_accept_fn fn,
-    void *ctx, int *err, const char **why)
+listener_adopt(struct event_base *base, int fd, const char *path,
+    listener_accept_fn fn, void *ctx, int *err, const char **why)
 {
 	struct listener *l;
 	int type = 0, domain = 0, listening = 0;
@@ -241,6 +241,12 @@ listener_adopt(struct event_base *base, int fd, listener_accept_fn fn,
 		return NULL;
 	}
 	l->fd = fd;
+	/* The file a daemon before us made: ours to unlink, as it was. */
+	if (path != NULL && ((l->path = strdup(path)) == NULL ||
+	    lstat(path, &l->st) < 0 || !S_ISSOCK(l->st.st_mode))) {
+		free(l->path);
+		l->path = NULL;
+	}
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
 	if ((*err = listener_start(l, base, fn, ctx)) < 0) {
@@ -298,6 +304,15 @@ fail:
 		close(l->fd);
 	listener_free(l);
 	return NULL;
+}
+
+int
+listener_release(struct listener *l)
+{
+	int fd = l->fd;
+
+	listener_free(l);
+	return fd;
 }
 
 void

@@ -26,12 +26,20 @@ struct listener *listener_open(struct event_base *base, const char *path,
 	    mode_t mode, uid_t uid, gid_t gid, listener_accept_fn fn,
 	    void *ctx, int *err, const char **why);
 /*
- * Serves on fd, a socket inherited from systemd (socket activation): it
- * must be a listening AF_UNIX stream socket (-ENOTSOCK otherwise).  The
- * listener never unlinks its file: the socket unit owns it.
+ * Serves on fd, an inherited socket: it must be a listening AF_UNIX
+ * stream socket (-ENOTSOCK otherwise).  With path NULL (socket
+ * activation) the listener never unlinks its file: the socket unit owns
+ * it.  With a path (a socket the daemon before a restart made there),
+ * listener_close() unlinks it if it is still the file found now.
  */
 struct listener *listener_adopt(struct event_base *base, int fd,
-	    listener_accept_fn fn, void *ctx, int *err, const char **why);
+	    const char *path, listener_accept_fn fn, void *ctx, int *err,
+	    const char **why);
+/*
+ * Stops accepting and returns the socket, still listening and bound, for
+ * a planned restart: nothing is unlinked.  The listener is freed.
+ */
+int	 listener_release(struct listener *l);
 /*
  * Stops accepting and unlinks the socket file if the listener made it and
  * it is still the same file (device and inode), never a successor.

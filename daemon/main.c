@@ -34,8 +34,9 @@ usage(FILE *f)
 	    "      --version        print the version and exit\n"
 	    "  -h, --help           print this help and exit\n"
 	    "mbxd runs in the foreground and logs to stderr.  SIGTERM or "
-	    "SIGINT stops it,\nSIGHUP reloads the configuration.  Options "
-	    "given here override the file.\n",
+	    "SIGINT stops it,\nSIGHUP reloads the configuration, SIGUSR2 "
+	    "restarts it through the service\nmanager keeping every queued "
+	    "message (mbxd(8)).  Options given here override\nthe file.\n",
 	    CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_SOCKET,
 	    CONFIG_DEFAULT_STATE_DIR);
 }

@@ -9,7 +9,9 @@
  * declare the configured mailboxes, then tell systemd READY=1.  SIGHUP
  * re-reads the configuration and applies it only if all of it is valid.
  * Shutdown: stop accepting, answer every parked call, write what the
- * sockets take, unlink the socket (unless systemd owns it).
+ * sockets take, unlink the socket (unless systemd owns it).  SIGUSR2 is
+ * a planned restart instead (restart.h): the queues and the listening
+ * socket go to the service manager, and the next mbxd takes them back.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,13 +31,13 @@
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "restart.h"
 #include "server.h"
 #include "session.h"
 
 #define SERVER_STATUS_MS	2000
 /* How long a commit waits for the senders of the last one (see below). */
 #define SERVER_COMMIT_WAIT_US	200
-#define SD_LISTEN_FDS_START	3
 
 struct server {
 	const struct server_options *opt;
@@ -50,7 +52,11 @@ struct server {
 	struct event	*watchdog;
 	struct event	*sync_timer;	/* sync as an interval: its beat */
 	struct event	*commit_timer;	/* a commit waiting for its senders */
-	struct event	*signals[3];
+	struct event	*signals[4];
+	bool		 restart;	/* SIGUSR2: hand over, then exit */
+	bool		 socket_unit;	/* the socket is a socket unit's */
+	bool		 socket_stored;	/* it came from the store: it is there */
+	int		 state_fd;	/* a restart state passed to us, or -1 */
 	char		 last_status[256];
 	char		 reload_error[160];
 };
@@ -326,7 +332,16 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		server_reload(s);
 		return;
 	}
-	log_info("%s: shutting down", strsignal((int)sig));
+	if (sig == SIGUSR2 && notify_available()) {
+		log_info("%s: restarting: the queues go to the service "
+		    "manager", strsignal((int)sig));
+		s->restart = true;
+	} else if (sig == SIGUSR2)
+		log_warn("%s: no service manager to keep the queues "
+		    "(NOTIFY_SOCKET is not set): shutting down",
+		    strsignal((int)sig));
+	else
+		log_info("%s: shutting down", strsignal((int)sig));
 	notify_send("STOPPING=1");
 	/*
 	 * Freeing the signal events puts the default actions back: a second
@@ -334,44 +349,64 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	 */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	event_base_loopbreak(s->base);
 }
 
 /*
- * The descriptor systemd passed (socket activation), or -1.  Clears the
- * variables so that children do not inherit them.
+ * What the service manager passed: a socket unit's socket (any name but
+ * ours), the listening socket and the state a restart handed over.
+ * Returns the socket to serve, or -1; keeps the state in s->state_fd.
  */
 static int
-server_inherited_fd(void)
+server_inherited_fds(struct server *s, bool *own)
 {
-	const char *pid = getenv("LISTEN_PID");
-	const char *fds = getenv("LISTEN_FDS");
-	int fd = -1;
+	struct notify_fd fds[8];
+	size_t n = notify_listen_fds(fds, sizeof(fds) / sizeof(fds[0]));
+	int unit = -1, listen = -1;
 
-	if (pid != NULL && fds != NULL &&
-	    strtol(pid, NULL, 10) == (long)getpid() &&
-	    strtol(fds, NULL, 10) >= 1)
-		fd = SD_LISTEN_FDS_START;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return fd;
+	for (size_t i = 0; i < n; i++) {
+		int *slot = strcmp(fds[i].name, RESTART_FD_STATE) == 0 ?
+		    &s->state_fd : strcmp(fds[i].name, RESTART_FD_LISTEN) ==
+		    0 ? &listen : &unit;
+
+		if (*slot >= 0) {
+			log_warn("an inherited descriptor named \"%s\" more: "
+			    "closed", fds[i].name);
+			close(fds[i].fd);
+			continue;
+		}
+		*slot = fds[i].fd;
+	}
+	/* A socket unit's comes first: ours would be the same socket. */
+	if (unit >= 0 && listen >= 0) {
+		close(listen);
+		(void)notify_remove_fds(RESTART_FD_LISTEN);
+		listen = -1;
+	}
+	*own = unit < 0;
+	return unit >= 0 ? unit : listen;
 }
 
 static int
 server_listen(struct server *s)
 {
-	int fd = server_inherited_fd(), err;
+	bool own = false;
+	int fd = server_inherited_fds(s, &own), err;
 	const char *why;
 
 	if (fd >= 0) {
-		s->listener = listener_adopt(s->base, fd, server_accept, s,
-		    &err, &why);
+		s->socket_unit = !own;
+		s->socket_stored = own;
+		s->listener = listener_adopt(s->base, fd, own ?
+		    s->config.socket_path : NULL, server_accept, s, &err, &why);
 		if (s->listener != NULL) {
-			log_info("serving the socket passed by systemd");
+			log_info(own ? "serving the socket of the mbxd before "
+			    "the restart" : "serving the socket passed by "
+			    "systemd");
 			return 0;
 		}
-		log_err("socket activation: %s", why);
+		log_err("%s: %s", own ? "restart" : "socket activation", why);
 		return -1;
 	}
 	s->listener = listener_open(s->base, s->config.socket_path,
@@ -420,6 +455,9 @@ server_free(struct server *s)
 {
 	if (s->listener != NULL)
 		listener_close(s->listener);
+	/* Not taken over (the start failed): the manager keeps it. */
+	if (s->state_fd >= 0)
+		close(s->state_fd);
 	if (s->broker != NULL) {
 		broker_shutdown(s->broker);
 		session_set_flush(&s->sessions);
@@ -459,7 +497,7 @@ server_raise_fd_limit(void)
 static int
 server_setup(struct server *s)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR2 };
 
 	signal(SIGPIPE, SIG_IGN);
 	server_raise_fd_limit();
@@ -513,6 +551,7 @@ server_run(const struct server_options *opt)
 
 	memset(&s, 0, sizeof(s));
 	s.opt = opt;
+	s.state_fd = -1;
 	s.timer_at = DEADLINE_NONE;
 	if (server_load(opt, &s.config, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -538,9 +577,22 @@ server_run(const struct server_options *opt)
 	}
 	server_sync_timer(&s, s.config.sync_ms);
 	server_apply(&s, &s.config, false);
+	/* After the configuration's mailboxes: they get their queues. */
+	if (s.state_fd >= 0) {
+		restart_take_over(s.broker, s.state_fd);
+		s.state_fd = -1;
+	}
 	notify_send("READY=1");
 	server_status(&s, true);
 	server_loop(&s);
+	if (s.restart) {
+		int fd = listener_release(s.listener);
+
+		s.listener = NULL;
+		ret = restart_hand_over(s.broker, &s.sessions,
+		    s.socket_unit || s.socket_stored ? -1 : fd);
+		close(fd);
+	}
 	server_free(&s);
-	return 0;
+	return s.restart && ret < 0 ? 1 : 0;
 }

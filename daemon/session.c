@@ -9,6 +9,7 @@
  * connection: who sent the bad data pays for it.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -60,6 +61,11 @@ struct session {
 	 */
 	bool		 consuming;
 	bool		 closing;	/* being freed: joins no list */
+	/*
+	 * Settled for good by a planned restart (CHANNEL_DAEMON_FINAL):
+	 * neither its ring nor its store is read again, even at the close.
+	 */
+	bool		 quiesced;
 	TAILQ_ENTRY(session) consumer_entry;
 	TAILQ_ENTRY(session) entry;
 };
@@ -383,7 +389,8 @@ session_channel_free(struct session *s)
 
 	if (!s->has_channel)
 		return;
-	session_channel_drain(s);
+	if (!s->quiesced)
+		session_channel_drain(s);
 	pass_source_deinit(&set->pass, &s->src);
 	if (set->doorbells >= 0)
 		epoll_ctl(set->doorbells, EPOLL_CTL_DEL, s->rings.doorbell,
@@ -408,7 +415,8 @@ session_free(struct session *s)
 	 * list from here.)
 	 */
 	s->closing = true;
-	session_consume(s);
+	if (!s->quiesced)
+		session_consume(s);
 	session_channel_free(s);
 	if (s->consuming)
 		TAILQ_REMOVE(&s->set->consumers, s, consumer_entry);
@@ -519,6 +527,63 @@ session_set_flush(struct session_set *set)
 
 	TAILQ_FOREACH(s, &set->list, entry)
 		conn_flush_now(s->conn);
+}
+
+void
+session_set_quiesce(struct session_set *set)
+{
+	struct session *s;
+
+	/*
+	 * Sockets: what was written before each shutdown is read and done;
+	 * a receive among it is refused (session_recv()), so that nothing
+	 * is handed out after this.
+	 */
+	set->quiescing = true;
+	TAILQ_FOREACH(s, &set->list, entry)
+		conn_read_to_end(s->conn);
+	/*
+	 * Channels, the fence pairs of "Withdrawn grants" and "Taken back"
+	 * once more, for good: both words move, a fence, then each ring is
+	 * drained and each store read.  A post published or a store made
+	 * after its writer saw a word move is checked by its writer, whose
+	 * question cannot be answered any more: it reads the final word.
+	 */
+	TAILQ_FOREACH(s, &set->list, entry)
+		if (s->has_channel) {
+			channel_store(s->rings.daemon, CHANNEL_DAEMON_REVOKE,
+			    ++s->revoke_seq);
+			channel_store(s->rings.daemon, CHANNEL_DAEMON_TAKEBACK,
+			    ++s->takeback_seq);
+		}
+	channel_fence();
+	TAILQ_FOREACH(s, &set->list, entry) {
+		if (!s->has_channel)
+			continue;
+		session_channel_drain(s);
+		session_consume(s);
+		s->quiesced = true;
+		channel_store(s->rings.daemon, CHANNEL_DAEMON_FINAL,
+		    s->peer.consumed + 1);
+	}
+}
+
+size_t
+session_set_flush_wait(struct session_set *set, int wait_ms)
+{
+	struct session *s;
+	size_t left = 0;
+
+	for (int waited = 0;; waited += 5) {
+		left = 0;
+		TAILQ_FOREACH(s, &set->list, entry) {
+			conn_flush_now(s->conn);
+			left += conn_unwritten(s->conn);
+		}
+		if (left == 0 || waited >= wait_ms)
+			return left;
+		poll(NULL, 0, 5);
+	}
 }
 
 void
@@ -1426,7 +1491,8 @@ session_recv(struct session *s, const struct proto_header *h,
 	rq.name = b.name.len > 0 ? b.name.ptr : NULL;
 	rq.name_len = b.name.len;
 	rq.explicit_ack = b.explicit_ack;
-	ret = rq.timeout_ms < -1 ? -EINVAL :
+	/* A planned restart hands nothing out after the final settle. */
+	ret = rq.timeout_ms < -1 ? -EINVAL : s->set->quiescing ? -ESHUTDOWN :
 	    broker_recv(s->set->broker, &s->peer, h->id, &rq);
 	/* 0: the message itself was the answer. */
 	if (ret != 0)

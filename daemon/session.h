@@ -37,6 +37,7 @@ struct session_set {
 	bool		 rang;		/* doorbell_ev fired since the last turn */
 	uint64_t	 idle_since;	/* ns: the first pass that found nothing */
 	uint8_t		*scratch;	/* one ring record, copied out */
+	bool		 quiescing;	/* a planned restart: no receive now */
 	/* Connections holding PROTO_MSG_STORE messages (session.c). */
 	TAILQ_HEAD(, session) consumers;
 	uint64_t	 watch_gen;	/* CHANNEL_DAEMON_WATCH, last stored */
@@ -71,6 +72,21 @@ void	 session_set_turn(struct session_set *set);
  * them.
  */
 void	 session_set_withdraw_end(struct session_set *set);
+/*
+ * The first half of a planned restart (PROTOCOL.md, "The restart, as
+ * built"): each socket is shut for reading and what it holds is done
+ * (a receive now is answered ESHUTDOWN), then each channel is settled
+ * for good (its words moved, a fence, its ring drained, its store read)
+ * and says so (CHANNEL_DAEMON_FINAL).  Nothing a client does after that
+ * is taken.  The caller then shuts the broker down and writes the
+ * answers (session_set_flush_wait()).
+ */
+void	 session_set_quiesce(struct session_set *set);
+/*
+ * Writes every connection's output, waiting up to wait_ms for sockets
+ * that take it slowly; returns the bytes still unwritten.
+ */
+size_t	 session_set_flush_wait(struct session_set *set, int wait_ms);
 /* True while rings are hot: the loop must poll, not sleep. */
 bool	 session_set_busy(const struct session_set *set);
 

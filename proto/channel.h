@@ -74,6 +74,11 @@
 					 * holds are taken from it */
 #define CHANNEL_DAEMON_WATCH	48	/* nonzero: ring the doorbell after
 					 * a store to CONSUMED */
+#define CHANNEL_DAEMON_FINAL	56	/* nonzero: a planned restart settled
+					 * the connection for good, taking
+					 * the posts below TX_HEAD and the
+					 * messages numbered below FINAL - 1
+					 * (PROTOCOL.md, "The restart") */
 
 /*
  * What a side that sleeps waits for.  Data wakes it at once (latency);

@@ -1,5 +1,6 @@
 /*
- * record.c - a durable mailbox's log records (see record.h).
+ * record.c - the records of a durable mailbox's log and of the restart
+ * state (see record.h).
  */
 #include <string.h>
 
@@ -68,11 +69,10 @@ record_end(struct proto_writer *w, size_t start)
 	return true;
 }
 
-bool
-record_attr_put(struct proto_writer *w, const struct record_attr *a)
+/* ATTR's body, also part of MAILBOX's. */
+static void
+record_attr_body_put(struct proto_writer *w, const struct record_attr *a)
 {
-	size_t start = record_begin(w, RECORD_ATTR);
-
 	proto_put_i64(w, a->capacity);
 	proto_put_u64(w, a->max_msg);
 	proto_put_u32(w, a->mode);
@@ -81,6 +81,52 @@ record_attr_put(struct proto_writer *w, const struct record_attr *a)
 	proto_put_u32(w, a->max_attempts);
 	proto_put_u32(w, a->ack_timeout_ms);
 	proto_put_str(w, a->dead_letter.ptr, a->dead_letter.len);
+}
+
+bool
+record_attr_put(struct proto_writer *w, const struct record_attr *a)
+{
+	size_t start = record_begin(w, RECORD_ATTR);
+
+	record_attr_body_put(w, a);
+	return record_end(w, start);
+}
+
+bool
+record_state_put(struct proto_writer *w, const struct record_state *s)
+{
+	size_t start = record_begin(w, RECORD_STATE);
+
+	proto_put_u32(w, s->major);
+	proto_put_u32(w, s->minor);
+	proto_put_u64(w, s->next_peer_id);
+	proto_put_u64(w, s->next_mailbox_id);
+	proto_put_u64(w, s->next_msg_id);
+	return record_end(w, start);
+}
+
+bool
+record_mailbox_put(struct proto_writer *w, const struct record_mailbox *m)
+{
+	size_t start = record_begin(w, RECORD_MAILBOX);
+
+	proto_put_str(w, m->name.ptr, m->name.len);
+	record_attr_body_put(w, &m->attr);
+	proto_put_u64(w, m->sent);
+	proto_put_u64(w, m->received);
+	proto_put_u64(w, m->redelivered);
+	proto_put_u64(w, m->dead);
+	return record_end(w, start);
+}
+
+bool
+record_count_put(struct proto_writer *w, uint64_t mailboxes,
+    uint64_t messages)
+{
+	size_t start = record_begin(w, RECORD_COUNT);
+
+	proto_put_u64(w, mailboxes);
+	proto_put_u64(w, messages);
 	return record_end(w, start);
 }
 
@@ -142,24 +188,80 @@ record_next(const uint8_t *buf, uint64_t size, uint64_t *off, uint8_t *type,
 	return RECORD_OK;
 }
 
+/* ATTR's body from r; false when its values are not a mailbox's. */
+static bool
+record_attr_body_get(struct proto_reader *r, struct record_attr *a)
+{
+	a->capacity = proto_get_i64(r);
+	a->max_msg = proto_get_u64(r);
+	a->mode = proto_get_u32(r);
+	a->uid = proto_get_u32(r);
+	a->gid = proto_get_u32(r);
+	a->max_attempts = proto_get_u32(r);
+	a->ack_timeout_ms = proto_get_u32(r);
+	a->dead_letter = proto_get_str(r);
+	return a->capacity >= -1 && (a->mode & ~0777u) == 0 &&
+	    a->max_msg > 0 && (a->dead_letter.len == 0 ||
+	    proto_name_valid(a->dead_letter.ptr, a->dead_letter.len));
+}
+
 bool
 record_attr_get(const uint8_t *body, size_t len, struct record_attr *a)
 {
 	struct proto_reader r;
+	bool ok;
 
 	proto_reader_init(&r, body, len);
-	a->capacity = proto_get_i64(&r);
-	a->max_msg = proto_get_u64(&r);
-	a->mode = proto_get_u32(&r);
-	a->uid = proto_get_u32(&r);
-	a->gid = proto_get_u32(&r);
-	a->max_attempts = proto_get_u32(&r);
-	a->ack_timeout_ms = proto_get_u32(&r);
-	a->dead_letter = proto_get_str(&r);
-	return proto_reader_done(&r) && a->capacity >= -1 &&
-	    (a->mode & ~0777u) == 0 && a->max_msg > 0 &&
-	    (a->dead_letter.len == 0 ||
-	    proto_name_valid(a->dead_letter.ptr, a->dead_letter.len));
+	ok = record_attr_body_get(&r, a);
+	return proto_reader_done(&r) && ok;
+}
+
+bool
+record_state_get(const uint8_t *body, size_t len, struct record_state *s)
+{
+	struct proto_reader r;
+
+	memset(s, 0, sizeof(*s));
+	proto_reader_init(&r, body, len);
+	/* The version comes first in every major: the rest may differ. */
+	s->major = proto_get_u32(&r);
+	s->minor = proto_get_u32(&r);
+	if (r.bad || s->major != RECORD_STATE_MAJOR)
+		return !r.bad;
+	s->next_peer_id = proto_get_u64(&r);
+	s->next_mailbox_id = proto_get_u64(&r);
+	s->next_msg_id = proto_get_u64(&r);
+	/* A newer minor may add fields at the end: they are skipped. */
+	return s->minor > RECORD_STATE_MINOR ? !r.bad : proto_reader_done(&r);
+}
+
+bool
+record_mailbox_get(const uint8_t *body, size_t len, struct record_mailbox *m)
+{
+	struct proto_reader r;
+	bool ok;
+
+	proto_reader_init(&r, body, len);
+	m->name = proto_get_str(&r);
+	ok = record_attr_body_get(&r, &m->attr);
+	m->sent = proto_get_u64(&r);
+	m->received = proto_get_u64(&r);
+	m->redelivered = proto_get_u64(&r);
+	m->dead = proto_get_u64(&r);
+	return proto_reader_done(&r) && ok &&
+	    proto_name_valid(m->name.ptr, m->name.len);
+}
+
+bool
+record_count_get(const uint8_t *body, size_t len, uint64_t *mailboxes,
+    uint64_t *messages)
+{
+	struct proto_reader r;
+
+	proto_reader_init(&r, body, len);
+	*mailboxes = proto_get_u64(&r);
+	*messages = proto_get_u64(&r);
+	return proto_reader_done(&r);
 }
 
 bool

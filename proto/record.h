@@ -1,7 +1,8 @@
 /*
  * record.h - the records of a durable mailbox's log (PROTOCOL.md,
- * "Durable mailboxes"), as body.h is for frames: their framing, with a
- * CRC-32C each, and their bodies, little-endian like the wire.
+ * "Durable mailboxes") and of the state a planned restart hands over
+ * ("The state"), as body.h is for frames: their framing, with a CRC-32C
+ * each, and their bodies, little-endian like the wire.
  *
  * A record: u32 length of what follows the checksum, u32 CRC-32C of it,
  * u8 type, body.  The reader takes a record only whole and checked:
@@ -23,7 +24,16 @@ enum record_type {
 	RECORD_PUT = 2,		/* a message accepted */
 	RECORD_DEL = 3,		/* a message received or removed for good */
 	RECORD_HAND = 4,	/* a message handed out: its attempts */
+	/* The restart state: STATE first, COUNT last, PUTs after a MAILBOX. */
+	RECORD_STATE = 5,	/* its version and the broker's counters */
+	RECORD_MAILBOX = 6,	/* a mailbox; its messages follow (PUT) */
+	RECORD_COUNT = 7,	/* the last: what came before it, counted */
 };
+
+/* The restart state's version: another major is refused, a newer minor's
+ * unknown records are skipped. */
+#define RECORD_STATE_MAJOR	1
+#define RECORD_STATE_MINOR	0
 
 /* ATTR: i64 capacity, u64 max_msg, u32 mode, uid, gid, max_attempts,
  * ack_timeout_ms, str dead_letter. */
@@ -51,12 +61,39 @@ struct record_msg {
 	struct proto_str payload;
 };
 
+/* STATE: u32 major, u32 minor, u64 next_peer_id, next_mailbox_id,
+ * next_msg_id. */
+struct record_state {
+	uint32_t	 major;
+	uint32_t	 minor;
+	uint64_t	 next_peer_id;
+	uint64_t	 next_mailbox_id;
+	uint64_t	 next_msg_id;
+};
+
+/* MAILBOX: str name, then ATTR's body, then u64 sent, received,
+ * redelivered, dead. */
+struct record_mailbox {
+	struct proto_str name;
+	struct record_attr attr;
+	uint64_t	 sent;
+	uint64_t	 received;
+	uint64_t	 redelivered;
+	uint64_t	 dead;
+};
+
 /* CRC-32C (Castagnoli). */
 uint32_t record_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* Appends one whole record to w; false (w as it was) when out of memory. */
 bool	record_attr_put(struct proto_writer *w, const struct record_attr *a);
 bool	record_msg_put(struct proto_writer *w, const struct record_msg *m);
+bool	record_state_put(struct proto_writer *w, const struct record_state *s);
+bool	record_mailbox_put(struct proto_writer *w,
+	    const struct record_mailbox *m);
+/* COUNT: u64 mailboxes, u64 messages (the MAILBOX and PUT records). */
+bool	record_count_put(struct proto_writer *w, uint64_t mailboxes,
+	    uint64_t messages);
 /* DEL: u64 seq. */
 bool	record_del_put(struct proto_writer *w, uint64_t seq);
 /* HAND: u64 seq, u32 attempts. */
@@ -80,6 +117,12 @@ enum record_read record_next(const uint8_t *buf, uint64_t size,
 bool	record_attr_get(const uint8_t *body, size_t len,
 	    struct record_attr *a);
 bool	record_msg_get(const uint8_t *body, size_t len, struct record_msg *m);
+bool	record_state_get(const uint8_t *body, size_t len,
+	    struct record_state *s);
+bool	record_mailbox_get(const uint8_t *body, size_t len,
+	    struct record_mailbox *m);
+bool	record_count_get(const uint8_t *body, size_t len,
+	    uint64_t *mailboxes, uint64_t *messages);
 bool	record_del_get(const uint8_t *body, size_t len, uint64_t *seq);
 bool	record_hand_get(const uint8_t *body, size_t len, uint64_t *seq,
 	    uint32_t *attempts);

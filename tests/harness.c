@@ -248,7 +248,8 @@ daemon_env(const char *notify_var)
 
 	while (environ[n] != NULL && n < 100000)
 		n++;
-	env = calloc(n + 2, sizeof(*env));
+	/* Room for notify_var and the three LISTEN_ variables. */
+	env = calloc(n + 5, sizeof(*env));
 	ck_assert(env != NULL);
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
@@ -264,6 +265,40 @@ daemon_env(const char *notify_var)
  * appended to logpath (NULL: ours), and notify_var (or no NOTIFY_SOCKET) in its
  * environment.  Returns its pid.  Asserts.
  */
+/*
+ * In the child: the store's descriptors at 3, 4, ... and the variables
+ * that tell the daemon so, LISTEN_PID its own pid.
+ */
+static void
+child_pass_store(const struct harness *h, char **env)
+{
+	static char pid_var[32], fds_var[32], names_var[HARNESS_STORE_MAX *
+	    (HARNESS_STORE_NAME + 1) + 32];
+	int high[HARNESS_STORE_MAX];
+	size_t k = 0, len;
+
+	while (env[k] != NULL)
+		k++;
+	/* Out of the way first: a stored descriptor may sit at 3 already. */
+	for (size_t i = 0; i < h->nstored; i++)
+		if ((high[i] = fcntl(h->store[i].fd, F_DUPFD, 100)) < 0)
+			_exit(127);
+	for (size_t i = 0; i < h->nstored; i++)
+		if (dup2(high[i], 3 + (int)i) < 0)
+			_exit(127);
+	close_from(3 + (int)h->nstored);
+	snprintf(pid_var, sizeof(pid_var), "LISTEN_PID=%d", (int)getpid());
+	snprintf(fds_var, sizeof(fds_var), "LISTEN_FDS=%zu", h->nstored);
+	len = (size_t)snprintf(names_var, sizeof(names_var), "LISTEN_FDNAMES=");
+	for (size_t i = 0; i < h->nstored; i++)
+		len += (size_t)snprintf(names_var + len, sizeof(names_var) - len,
+		    "%s%s", i > 0 ? ":" : "", h->store[i].name);
+	env[k++] = pid_var;
+	env[k++] = fds_var;
+	env[k++] = names_var;
+	env[k] = NULL;
+}
+
 static pid_t
 spawn_mbxd(const struct harness *h, const char *const *extra,
     const char *notify_var, const char *logpath)
@@ -321,7 +356,11 @@ spawn_mbxd(const struct harness *h, const char *const *extra,
 			_exit(127);
 		if (logfd >= 0 && (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0))
 			_exit(127);
-		close_from(3);
+		/* Only the harness's own daemon gets the store. */
+		if (notify_var != NULL && h->nstored > 0)
+			child_pass_store(h, env);
+		else
+			close_from(3);
 		execvpe(argv[0], (char *const *)(uintptr_t)argv, env);
 		dprintf(2, "harness: exec %s: %s\n", argv[0],
 		    strerror(errno));
@@ -333,21 +372,139 @@ spawn_mbxd(const struct harness *h, const char *const *extra,
 	return pid;
 }
 
-/* True when a notify datagram holds the line READY=1. */
+/* True when a notify datagram holds the line (as "KEY=VALUE"). */
 static bool
-notify_ready(const char *msg, size_t len)
+notify_has(const char *msg, size_t len, const char *line)
 {
 	const char *p = msg, *end = msg + len;
+	size_t want = strlen(line);
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = (size_t)((nl ? nl : end) - p);
 
-		if (l == 7 && memcmp(p, "READY=1", 7) == 0)
+		if (l == want && memcmp(p, line, l) == 0)
 			return true;
 		p += l + 1;
 	}
 	return false;
+}
+
+/* The value of "key=" in a notify datagram, into buf ("" if none). */
+static void
+notify_value(const char *msg, size_t len, const char *key, char *buf,
+    size_t size)
+{
+	const char *p = msg, *end = msg + len;
+	size_t kl = strlen(key);
+
+	buf[0] = '\0';
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = (size_t)((nl ? nl : end) - p);
+
+		if (l > kl && memcmp(p, key, kl) == 0) {
+			size_t vl = l - kl < size - 1 ? l - kl : size - 1;
+
+			memcpy(buf, p + kl, vl);
+			buf[vl] = '\0';
+		}
+		p += l + 1;
+	}
+}
+
+int
+harness_stored_fd(const struct harness *h, const char *name)
+{
+	for (size_t i = 0; i < h->nstored; i++)
+		if (strcmp(h->store[i].name, name) == 0)
+			return h->store[i].fd;
+	return -1;
+}
+
+void
+harness_store_fd(struct harness *h, const char *name, int fd)
+{
+	ck_assert_msg(h->nstored < HARNESS_STORE_MAX, "the store is full");
+	h->store[h->nstored].fd = fd;
+	snprintf(h->store[h->nstored].name, HARNESS_STORE_NAME, "%s", name);
+	h->nstored++;
+}
+
+/* Whether the store holds fd's file already (systemd keeps one). */
+static bool
+store_has(const struct harness *h, int fd)
+{
+	struct stat a, b;
+
+	if (fstat(fd, &a) < 0)
+		return false;
+	for (size_t i = 0; i < h->nstored; i++)
+		if (fstat(h->store[i].fd, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return true;
+	return false;
+}
+
+/* FDSTOREREMOVE=1: every descriptor of that name goes. */
+static void
+store_remove(struct harness *h, const char *name)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < h->nstored; i++) {
+		if (strcmp(h->store[i].name, name) == 0)
+			close(h->store[i].fd);
+		else
+			h->store[k++] = h->store[i];
+	}
+	h->nstored = k;
+	h->removed++;
+}
+
+/*
+ * One datagram from the daemon, as systemd takes it: descriptors with
+ * FDSTORE=1 go into the store, FDSTOREREMOVE=1 empties a name, others
+ * are closed.  Returns 1 when it said READY=1, 0 for another, -1 when
+ * there was none.
+ */
+static int
+notify_take(struct harness *h)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int) * 253)];
+	} cbuf;
+	char msg[4096], name[HARNESS_STORE_NAME];
+	struct iovec iov = { msg, sizeof(msg) - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+	struct cmsghdr *cm;
+	bool store;
+	ssize_t r = recvmsg(h->notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	if (r <= 0)
+		return -1;
+	store = notify_has(msg, (size_t)r, "FDSTORE=1");
+	notify_value(msg, (size_t)r, "FDNAME=", name, sizeof(name));
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		int *fds = (int *)(void *)CMSG_DATA(cm);
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (store && h->nstored < HARNESS_STORE_MAX &&
+			    !store_has(h, fds[i]))
+				harness_store_fd(h, name[0] ? name : "stored",
+				    fds[i]);
+			else
+				close(fds[i]);
+		}
+	}
+	if (notify_has(msg, (size_t)r, "FDSTOREREMOVE=1"))
+		store_remove(h, name);
+	return notify_has(msg, (size_t)r, "READY=1") ? 1 : 0;
 }
 
 void
@@ -381,11 +538,7 @@ harness_launch(struct harness *h, const char *const *extra)
 		if (left <= 0)
 			break;
 		if (poll(&pfd, 1, left < 100 ? (int)left : 100) > 0) {
-			char msg[4096];
-			ssize_t r = recv(h->notify_fd, msg, sizeof(msg),
-			    MSG_DONTWAIT);
-
-			if (r > 0 && notify_ready(msg, (size_t)r))
+			if (notify_take(h) == 1)
 				ready = true;
 			continue;
 		}
@@ -399,6 +552,42 @@ harness_launch(struct harness *h, const char *const *extra)
 	}
 	ck_assert_msg(ready, "mbxd sent no READY=1 within %d ms",
 	    HARNESS_WAIT_MS);
+}
+
+void
+harness_restart(struct harness *h, const char *const *extra)
+{
+	int64_t deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	char why[64];
+	int st = -1;
+
+	ck_assert_msg(h->pid > 0, "harness_restart: no daemon");
+	ck_assert_msg(kill(h->pid, SIGUSR2) == 0, "kill: %s", strerror(errno));
+	/* Its store messages come before it exits: read them as they do. */
+	for (;;) {
+		struct pollfd pfd = { .fd = h->notify_fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 5) > 0) {
+			(void)notify_take(h);
+			continue;
+		}
+		if (waitpid(h->pid, &st, WNOHANG) == h->pid)
+			break;
+		if (harness_now_ms() > deadline) {
+			kill_reap(h->pid);
+			h->pid = -1;
+			ck_abort_msg("mbxd did not exit within %d ms of "
+			    "SIGUSR2 (killed)", HARNESS_WAIT_MS);
+		}
+	}
+	while (notify_take(h) >= 0)
+		;
+	h->pid = -1;
+	h->status = st;
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "mbxd did not exit 0 after SIGUSR2: %s",
+	    describe_status(st, why, sizeof(why)));
+	harness_launch(h, extra);
 }
 
 void
@@ -492,6 +681,9 @@ harness_cleanup(struct harness *h)
 		kill_reap(h->pid);
 		h->pid = -1;
 	}
+	for (size_t i = 0; i < h->nstored; i++)
+		close(h->store[i].fd);
+	h->nstored = 0;
 	if (h->notify_fd >= 0) {
 		close(h->notify_fd);
 		h->notify_fd = -1;
@@ -1000,6 +1192,39 @@ harness_expect(mbx_t *c, const char *name, int timeout_ms, const char *want)
 	ck_assert_msg((size_t)n == strlen(want) && memcmp(buf, want,
 	    (size_t)n) == 0, "mbx_recv(%s): got \"%.*s\", expected \"%s\"",
 	    shown, (int)n, buf, want);
+}
+
+void
+harness_put_n(mbx_t *c, const char *name, int from, int to)
+{
+	char buf[32];
+
+	for (int i = from; i < to; i++) {
+		snprintf(buf, sizeof(buf), "m%d", i);
+		harness_put(c, name, buf);
+	}
+}
+
+void
+harness_expect_n(mbx_t *c, const char *name, int from, int to)
+{
+	char buf[32];
+
+	for (int i = from; i < to; i++) {
+		snprintf(buf, sizeof(buf), "m%d", i);
+		harness_expect(c, name, 2000, buf);
+	}
+}
+
+void
+harness_expect_empty(mbx_t *c, const char *name)
+{
+	char buf[64];
+
+	errno = 0;
+	ck_assert_msg(mbx_recv(c, name, buf, sizeof(buf), NULL, 0) == -1 &&
+	    errno == EAGAIN, "mbx_recv(%s): not empty (%s)", name,
+	    harness_errname(errno));
 }
 
 long

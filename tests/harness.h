@@ -44,6 +44,15 @@
 #define HARNESS_PATH_MAX	108
 #define HARNESS_DIR_MAX		64
 
+/* What the harness, as the service manager, stores (FDSTORE=1). */
+#define HARNESS_STORE_MAX	16
+#define HARNESS_STORE_NAME	64
+
+struct harness_stored {
+	int	fd;
+	char	name[HARNESS_STORE_NAME];
+};
+
 struct harness {
 	char	dir[HARNESS_DIR_MAX];	/* mkdtemp() directory */
 	char	sock[HARNESS_PATH_MAX];	/* dir/mbxd.sock */
@@ -51,6 +60,10 @@ struct harness {
 	pid_t	pid;			/* the daemon; -1 when not running */
 	int	notify_fd;		/* readiness socket, -1 when closed */
 	int	status;			/* wait status once reaped */
+	/* The file-descriptor store, passed to the next daemon. */
+	struct harness_stored store[HARNESS_STORE_MAX];
+	size_t	nstored;
+	unsigned removed;		/* FDSTOREREMOVE=1 messages seen */
 };
 
 /*
@@ -64,6 +77,19 @@ void	 harness_init(struct harness *h);
  * READY=1 notification.  Asserts.
  */
 void	 harness_launch(struct harness *h, const char *const *extra);
+
+/*
+ * A planned restart with the harness as the service manager (PROTOCOL.md,
+ * "The restart, as built"): SIGUSR2, the daemon's FDSTORE=1 messages
+ * kept with their descriptors until it exits (asserting exit 0), then a
+ * fresh daemon launched as harness_launch() does, with the store in
+ * LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.  Asserts.
+ */
+void	 harness_restart(struct harness *h, const char *const *extra);
+/* The stored descriptor of that name, or -1. */
+int	 harness_stored_fd(const struct harness *h, const char *name);
+/* Puts fd (which the store now owns) into the store under name. */
+void	 harness_store_fd(struct harness *h, const char *name, int fd);
 
 /* harness_init() and harness_launch(). */
 void	 harness_start(struct harness *h, const char *const *extra);
@@ -204,6 +230,11 @@ long	 harness_mailbox_int(mbx_t *c, const char *name, const char *key);
 void	 harness_put(mbx_t *c, const char *name, const char *s);
 void	 harness_expect(mbx_t *c, const char *name, int timeout_ms,
 	    const char *want);
+/* Numbered ones: "m<from>" ... "m<to - 1>" sent, or received in order
+ * (2 s each at most); and nothing left to receive now (EAGAIN). */
+void	 harness_put_n(mbx_t *c, const char *name, int from, int to);
+void	 harness_expect_n(mbx_t *c, const char *name, int from, int to);
+void	 harness_expect_empty(mbx_t *c, const char *name);
 /* The standby ids of name as a string "1,5,3" (FIFO order). */
 void	 harness_standby(mbx_t *c, const char *name, char *buf, size_t len);
 

@@ -78,6 +78,7 @@ main(void)
 	srunner_add_suite(sr, broker_suite());
 	srunner_add_suite(sr, journal_suite());
 	srunner_add_suite(sr, durable_suite());
+	srunner_add_suite(sr, restart_suite());
 	srunner_add_suite(sr, e2e_suite());
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, batch_suite());

@@ -29,5 +29,6 @@ Suite	*ack_suite(void);	/* tests/test-ack.c: work queues (issue 12) */
 Suite	*consume_suite(void);	/* tests/test-consume.c: receives by store */
 Suite	*journal_suite(void);	/* tests/test-journal.c: durable logs */
 Suite	*durable_suite(void);	/* tests/test-durable.c: durable, live */
+Suite	*restart_suite(void);	/* tests/test-restart.c: restart, live */
 
 #endif /* MBX_TESTS_SUITES_H */

@@ -297,6 +297,10 @@ t_units_verify() {
 	cp "$top/systemd/mbxd.socket" "$d/"
 	grep -q '^StateDirectory=mbx$' "$d/mbxd.service" ||
 	    die "mbxd.service has no StateDirectory=mbx (durable mailboxes)"
+	grep -q '^RestartKillSignal=SIGUSR2$' "$d/mbxd.service" ||
+	    die "mbxd.service has no RestartKillSignal=SIGUSR2 (restart)"
+	grep -q '^FileDescriptorStoreMax=[1-9]' "$d/mbxd.service" ||
+	    die "mbxd.service has no FileDescriptorStoreMax= (restart)"
 	grep -q "^ExecStart=$MBXD\$" "$d/mbxd.service" ||
 	    die "no ExecStart=.../mbxd line to point at the build"
 	systemd-analyze verify --man=no "$d/mbxd.service" "$d/mbxd.socket" \

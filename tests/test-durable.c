@@ -50,37 +50,6 @@ crash_and_restart(struct harness *h)
 	crash_and_restart_with(h, NULL);
 }
 
-static void
-put_n(mbx_t *c, const char *name, int from, int to)
-{
-	char buf[32];
-
-	for (int i = from; i < to; i++) {
-		snprintf(buf, sizeof(buf), "m%d", i);
-		harness_put(c, name, buf);
-	}
-}
-
-static void
-expect_n(mbx_t *c, const char *name, int from, int to)
-{
-	char buf[32];
-
-	for (int i = from; i < to; i++) {
-		snprintf(buf, sizeof(buf), "m%d", i);
-		harness_expect(c, name, 2000, buf);
-	}
-}
-
-static void
-expect_empty(mbx_t *c, const char *name)
-{
-	char buf[64];
-
-	ck_assert_int_eq(mbx_recv(c, name, buf, sizeof(buf), NULL, 0), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-}
-
 /*
  * Every send that returned is there after kill -9, in order; every
  * receive that returned is not.
@@ -93,25 +62,25 @@ START_TEST(durable_survives_kill)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_durable(c, "jobs", 1000);
-	put_n(c, "jobs", 0, 200);
+	harness_put_n(c, "jobs", 0, 200);
 	ck_assert_int_eq(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE), 0);
-	expect_n(c, "jobs", 0, 50);
+	harness_expect_n(c, "jobs", 0, 50);
 	/* Nothing closes the connection first: the daemon just dies. */
 	crash_and_restart(&h);
 	mbx_close(c);
 	c = harness_open(&h);
 	ck_assert_int_eq(harness_mailbox_int(c, "jobs", "capacity"), 1000);
 	ck_assert_int_eq(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE), 0);
-	expect_n(c, "jobs", 50, 200);
-	expect_empty(c, "jobs");
+	harness_expect_n(c, "jobs", 50, 200);
+	harness_expect_empty(c, "jobs");
 	/* And it goes on: new sends, a second crash. */
-	put_n(c, "jobs", 200, 210);
+	harness_put_n(c, "jobs", 200, 210);
 	crash_and_restart(&h);
 	mbx_close(c);
 	c = harness_open(&h);
 	ck_assert_int_eq(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE), 0);
-	expect_n(c, "jobs", 200, 210);
-	expect_empty(c, "jobs");
+	harness_expect_n(c, "jobs", 200, 210);
+	harness_expect_empty(c, "jobs");
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -132,7 +101,7 @@ START_TEST(durable_inflight_redelivered)
 	harness_start(&h, NULL);
 	c = harness_open(&h);
 	create_durable(c, "work", 100);
-	put_n(c, "work", 0, 3);
+	harness_put_n(c, "work", 0, 3);
 	ck_assert_int_eq(mbx_setopt(c, MBX_OPT_ACK, 1), 0);
 	ck_assert_int_eq(mbx_bind(c, "work", MBX_BIND_EXCLUSIVE), 0);
 	ck_assert_int_eq(mbx_recv(c, "work", buf, sizeof(buf), &meta, 1000),
@@ -151,7 +120,7 @@ START_TEST(durable_inflight_redelivered)
 	ck_assert(memcmp(buf, "m1", 2) == 0);
 	ck_assert_uint_eq(meta.attempt, 2);
 	harness_expect(c, "work", 1000, "m2");
-	expect_empty(c, "work");
+	harness_expect_empty(c, "work");
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -291,7 +260,7 @@ START_TEST(durable_eight_senders)
 		ck_assert_int_eq(i, next[k]);
 		next[k]++;
 	}
-	expect_empty(c, "fan");
+	harness_expect_empty(c, "fan");
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -334,7 +303,7 @@ START_TEST(durable_zero_copy)
 		for (size_t i = 0; i < sizeof(buf); i += 4096)
 			ck_assert_int_eq(buf[i], 'a' + k);
 	}
-	expect_empty(c, "zc");
+	harness_expect_empty(c, "zc");
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -367,8 +336,8 @@ START_TEST(durable_torn_and_corrupt)
 	c = harness_open(&h);
 	create_durable(c, "torn", 100);
 	create_durable(c, "bad", 100);
-	put_n(c, "torn", 0, 3);
-	put_n(c, "bad", 0, 3);
+	harness_put_n(c, "torn", 0, 3);
+	harness_put_n(c, "bad", 0, 3);
 	mbx_close(c);
 	ck_assert_int_eq(harness_terminate(&h), 0);
 	segment_path(&h, "torn", 1, seg1, sizeof(seg1));
@@ -400,8 +369,8 @@ START_TEST(durable_torn_and_corrupt)
 	harness_launch(&h, NULL);
 	c = harness_open(&h);
 	ck_assert_int_eq(mbx_bind(c, "torn", MBX_BIND_EXCLUSIVE), 0);
-	expect_n(c, "torn", 0, 2);
-	expect_empty(c, "torn");
+	harness_expect_n(c, "torn", 0, 2);
+	harness_expect_empty(c, "torn");
 	/* The refused one answers EIO, and its files are left alone. */
 	ck_assert_int_eq(mbx_send(c, "bad", "x", 1, 0, 0), -1);
 	ck_assert_int_eq(errno, EIO);
@@ -468,7 +437,7 @@ START_TEST(durable_full_disk)
 	ck_assert_int_eq(mbx_bind(c, "full", MBX_BIND_EXCLUSIVE), 0);
 	harness_expect(c, "full", 1000, "before");
 	harness_expect(c, "full", 1000, "after");
-	expect_empty(c, "full");
+	harness_expect_empty(c, "full");
 	mbx_close(c);
 	ck_assert_int_eq(harness_terminate(&h), 0);
 	ck_assert_int_eq(umount(state), 0);
@@ -561,15 +530,15 @@ START_TEST(durable_config)
 		mb = harness_mailbox(c, "cfg");
 		ck_assert(json_is_true(json_object_get(mb, "durable")));
 		json_decref(mb);
-		put_n(c, "cfg", 0, 5);
+		harness_put_n(c, "cfg", 0, 5);
 		/* sync 5: answered when written; the kernel keeps that. */
 		crash_and_restart_with(&h, args);
 		mbx_close(c);
 		c = harness_open(&h);
 		ck_assert_int_eq(harness_mailbox_int(c, "cfg", "capacity"), 50);
 		ck_assert_int_eq(mbx_bind(c, "cfg", MBX_BIND_EXCLUSIVE), 0);
-		expect_n(c, "cfg", 0, 5);
-		expect_empty(c, "cfg");
+		harness_expect_n(c, "cfg", 0, 5);
+		harness_expect_empty(c, "cfg");
 		mbx_close(c);
 	}
 	snprintf(path, sizeof(path), "%s/m/cfg", state);
