@@ -87,6 +87,9 @@ struct mbx {
 	 * since. */
 	unsigned	 notices_seen;
 	unsigned	 own_answers;
+	/* The last session_call() wrote its request (its answer may not
+	 * have come): a synchronous ACK so written counts as received. */
+	bool		 call_written;
 
 	struct shm	 shm;		/* zero-copy buffers and mappings */
 

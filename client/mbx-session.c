@@ -306,8 +306,11 @@ session_call(struct mbx *c, uint32_t id, const void *extra, size_t extralen,
 {
 	unsigned seen = order_answers(), own = c->own_answers;
 
-	if (session_req_send(c, extra, extralen) == -1 ||
-	    session_answer_wait(c, id, a) == -1)
+	c->call_written = false;
+	if (session_req_send(c, extra, extralen) == -1)
+		return -1;
+	c->call_written = true;
+	if (session_answer_wait(c, id, a) == -1)
 		return -1;
 	/*
 	 * Whatever the process had seen before the request, the daemon had
@@ -595,8 +598,18 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 	}
 	if ((id = settle_put(c, msg_id, false, 0, true)) == 0)
 		return net_break(&c->net, ENOMEM);
-	if (session_call(c, id, NULL, 0, &a) == -1 ||
-	    session_reply_status(c, &a, &status) == -1)
+	if (session_call(c, id, NULL, 0, &a) == -1) {
+		/*
+		 * Written, then the daemon went before it answered: a planned
+		 * restart read the ACK (it came before the socket was shut)
+		 * and did it; after a crash nobody knows.  Either way the
+		 * message is the caller's now: received at least once (a
+		 * durable mailbox may hand it out again after a crash; it
+		 * never loses it).
+		 */
+		return c->call_written && c->net.broken ? 0 : -1;
+	}
+	if (session_reply_status(c, &a, &status) == -1)
 		return -1;
 	if (status == PROTO_STALE) {
 		errno = ESTALE;

@@ -267,6 +267,181 @@ START_TEST(durable_eight_senders)
 END_TEST
 
 /*
+ * kill -9 at random moments of a storm of durable sends and receives:
+ * KILL_SENDERS senders number their messages and write down the last
+ * one whose send returned; a receiver writes down each one its receive
+ * returned.  After each crash and cold start, what the receiver got and
+ * what is left in the mailbox must be, for each sender, every number
+ * from where the round began up to the last acknowledged (or one past
+ * it: a send the crash cut before its answer), each once, in order; but
+ * for the receiver's last message, which may come once more as a
+ * redelivery (attempt 2 or more): its receive returned when the crash
+ * cut its acknowledgement's answer (mbx(7), "Durable mailboxes").
+ */
+#define KILL_SENDERS	4
+#define KILL_ROUNDS	5
+
+struct kill_round {
+	int	 k;		/* the sender, or KILL_SENDERS: the receiver */
+	long	 from;		/* the sender's first number this round */
+};
+
+/* Writes v to DIR/name<k>, replacing what was there. */
+static void
+kill_note(const struct harness *h, const char *name, int k, long v)
+{
+	char path[HARNESS_PATH_MAX], text[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%s%d", h->dir, name, k);
+	n = snprintf(text, sizeof(text), "%ld\n", v);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+		(void)!write(fd, text, (size_t)n);
+		close(fd);
+	}
+}
+
+static int
+kill_sender(const struct harness *h, void *arg)
+{
+	const struct kill_round *r = arg;
+	mbx_t *c = mbx_open(h->sock);
+	char buf[32];
+
+	if (c == NULL)
+		return 1;
+	for (long i = r->from;; i++) {
+		snprintf(buf, sizeof(buf), "%d:%ld", r->k, i);
+		if (mbx_send(c, "storm", buf, strlen(buf), 0, -1) != 0)
+			break;
+		kill_note(h, "acked", r->k, i);
+	}
+	mbx_close(c);
+	return 0;
+}
+
+static int
+kill_receiver(const struct harness *h, void *arg)
+{
+	char path[HARNESS_PATH_MAX], buf[64];
+	mbx_t *c = mbx_open(h->sock);
+	FILE *f;
+
+	(void)arg;
+	snprintf(path, sizeof(path), "%s/got", h->dir);
+	if (c == NULL || (f = fopen(path, "w")) == NULL)
+		return 1;
+	if (mbx_bind(c, "storm", MBX_BIND_EXCLUSIVE) != 0)
+		return 2;
+	for (;;) {
+		ssize_t n = mbx_recv(c, "storm", buf, sizeof(buf) - 1, NULL,
+		    200);
+
+		if (n < 0 && errno == ETIMEDOUT)
+			continue;
+		if (n < 0)
+			break;
+		buf[n] = '\0';
+		fprintf(f, "%s\n", buf);
+		fflush(f);
+	}
+	fclose(f);
+	mbx_close(c);
+	return 0;
+}
+
+/* One message "k:i" seen, in order after the last of k. */
+static void
+kill_check(long next[], const char *text, const char *where)
+{
+	int k;
+	long i;
+
+	ck_assert_msg(sscanf(text, "%d:%ld", &k, &i) == 2 && k >= 0 &&
+	    k < KILL_SENDERS, "%s: \"%s\"", where, text);
+	ck_assert_msg(i == next[k], "%s: sender %d's %ld where %ld was due "
+	    "(%s)", where, k, i, next[k], i < next[k] ? "a duplicate" :
+	    "one lost or out of order");
+	next[k]++;
+}
+
+START_TEST(durable_kill_storm)
+{
+	struct harness_child ch[KILL_SENDERS + 1];
+	struct kill_round r[KILL_SENDERS];
+	long next[KILL_SENDERS] = { 0 };
+	char path[HARNESS_PATH_MAX], buf[64], last[64];
+	struct harness h;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	create_durable(c, "storm", MBX_UNBOUNDED);
+	mbx_close(c);
+	for (int round = 0; round < KILL_ROUNDS; round++) {
+		long acked[KILL_SENDERS];
+		FILE *f;
+
+		for (int k = 0; k < KILL_SENDERS; k++) {
+			r[k] = (struct kill_round){ k, next[k] };
+			acked[k] = next[k] - 1;
+			kill_note(&h, "acked", k, acked[k]);
+			harness_child_start(&ch[k], &h, kill_sender, &r[k]);
+		}
+		harness_child_start(&ch[KILL_SENDERS], &h, kill_receiver,
+		    NULL);
+		/* A different moment each round, while all of them run. */
+		poll(NULL, 0, 100 + (round * 73) % 300);
+		harness_kill(&h, SIGKILL);
+		for (int k = 0; k <= KILL_SENDERS; k++)
+			ck_assert_int_eq(harness_child_join(&ch[k]), 0);
+		harness_launch(&h, NULL);
+		for (int k = 0; k < KILL_SENDERS; k++) {
+			snprintf(path, sizeof(path), "%s/acked%d", h.dir, k);
+			ck_assert((f = fopen(path, "r")) != NULL);
+			ck_assert(fscanf(f, "%ld", &acked[k]) == 1);
+			fclose(f);
+		}
+		/* What the receiver's receives returned, then the rest. */
+		snprintf(path, sizeof(path), "%s/got", h.dir);
+		ck_assert((f = fopen(path, "r")) != NULL);
+		last[0] = '\0';
+		while (fgets(buf, sizeof(buf), f) != NULL) {
+			kill_check(next, buf, "received before the crash");
+			buf[strcspn(buf, "\n")] = '\0';
+			snprintf(last, sizeof(last), "%s", buf);
+		}
+		fclose(f);
+		c = harness_open(&h);
+		ck_assert_int_eq(mbx_bind(c, "storm", MBX_BIND_EXCLUSIVE), 0);
+		for (bool again = false;; again = true) {
+			struct mbx_meta meta;
+			ssize_t n = mbx_recv(c, "storm", buf, sizeof(buf) - 1,
+			    &meta, 0);
+
+			if (n < 0) {
+				ck_assert_int_eq(errno, EAGAIN);
+				break;
+			}
+			buf[n] = '\0';
+			/* First, and only then: the last one, delivered again. */
+			if (!again && strcmp(buf, last) == 0 &&
+			    meta.attempt > 1)
+				continue;
+			kill_check(next, buf, "back after the crash");
+		}
+		mbx_close(c);
+		for (int k = 0; k < KILL_SENDERS; k++)
+			ck_assert_msg(next[k] == acked[k] + 1 ||
+			    next[k] == acked[k] + 2, "round %d, sender %d: "
+			    "%ld acknowledged, %ld came back", round, k,
+			    acked[k] + 1 - r[k].from, next[k] - r[k].from);
+	}
+	harness_stop(&h);
+}
+END_TEST
+
+/*
  * A zero-copy message (sealed, and recycled with MBX_SHARED) sent to a
  * durable mailbox is copied into the log: it survives a crash, and mbxd
  * keeps no descriptor of it.
@@ -645,6 +820,7 @@ durable_suite(void)
 	tcase_add_test(tc, durable_attributes_and_destroy);
 	tcase_add_test(tc, durable_refusals);
 	tcase_add_test(tc, durable_eight_senders);
+	tcase_add_test(tc, durable_kill_storm);
 	tcase_add_test(tc, durable_torn_and_corrupt);
 	tcase_add_test(tc, durable_full_disk);
 	tcase_add_test(tc, durable_mbxctl);
