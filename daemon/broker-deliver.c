@@ -877,6 +877,24 @@ broker_sends_wait(const struct broker *b)
 	return b->send_waits > 0;
 }
 
+bool
+broker_msg_delay(struct broker *b, struct msg *m, uint64_t due)
+{
+	/*
+	 * A delay is a node in one heap for the daemon: O(log n) whatever
+	 * the order of the delays a client asks for.  With no memory for
+	 * it the message goes back now (logged): never held for ever.
+	 */
+	deadline_node_init(&m->delay);
+	if (deadline_heap_add(&b->delays, &m->delay, due) == 0) {
+		mailbox_delay(m->mbox, m);
+		return true;
+	}
+	log_warn("mailbox %s: no memory to delay message %llu: it goes back "
+	    "now", m->mbox->name, (unsigned long long)m->id);
+	return false;
+}
+
 int
 broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
     uint32_t delay_ms)
@@ -893,16 +911,9 @@ broker_nack(struct broker *b, struct peer *p, uint64_t msg_id,
 	 * the order of the delays a client asks for.  With no memory for
 	 * it the message goes back now (logged): never held for ever.
 	 */
-	if (delay_ms > 0 && !broker_is_dead(m)) {
-		deadline_node_init(&m->delay);
-		if (deadline_heap_add(&b->delays, &m->delay, broker_now(b) +
-		    delay_ms) == 0) {
-			mailbox_delay(mb, m);
-			return 0;
-		}
-		log_warn("mailbox %s: no memory to delay message %llu: it "
-		    "goes back now", mb->name, (unsigned long long)m->id);
-	}
+	if (delay_ms > 0 && !broker_is_dead(m) &&
+	    broker_msg_delay(b, m, broker_now(b) + delay_ms))
+		return 0;
 	(void)broker_give_back(b, m, NULL);
 	broker_pump(b, mb);
 	return 0;
@@ -964,12 +975,6 @@ broker_delays_due(struct broker *b, uint64_t now)
 	}
 	if (last != NULL)
 		broker_pump(b, last);
-}
-
-void
-broker_delays_end(struct broker *b)
-{
-	broker_delays_due(b, UINT64_MAX);
 }
 
 /* A parked call's deadline passed. */

@@ -6,6 +6,9 @@
 #ifndef MBXD_BROKER_DELIVER_H
 #define MBXD_BROKER_DELIVER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "broker.h"
 
 struct mailbox;
@@ -23,6 +26,12 @@ void	 broker_withdraw(struct broker *b, struct msg *m, int err);
  */
 struct msg *broker_give_back(struct broker *b, struct msg *m,
 	    struct msg *after);
+/*
+ * m (in flight, out of its holder's list, or queued) waits outside the
+ * queue until due (broker ms) and then goes back to the head (NACK).
+ * False, m untouched and the reason logged, when there is no memory.
+ */
+bool	 broker_msg_delay(struct broker *b, struct msg *m, uint64_t due);
 /* Moves waiting senders in and hands messages to parked receives. */
 void	 broker_pump(struct broker *b, struct mailbox *mb);
 /* Ends p's acknowledgements waiting for a commit, unanswered (p goes). */

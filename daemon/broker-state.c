@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker-deliver.h"
 #include "broker-durable.h"
 #include "broker-lookup.h"
 #include "broker.h"
@@ -64,22 +65,29 @@ broker_state_save_mailbox(struct state_out *so, const struct mailbox *mb,
 		return -ENOMEM;
 	/*
 	 * With the peers gone nothing is in flight, parked or staged: what
-	 * the mailbox holds is its queue, in order.
+	 * the mailbox holds is its queue, in order, and the messages given
+	 * back with a delay, each with when it is due.
 	 */
 	TAILQ_FOREACH(m, &mb->queue, entry) {
-		if ((err = broker_state_save_msg(so, m)) < 0) {
-			log_err("mailbox %s: message %llu: cannot be kept: "
-			    "%s", mb->name, (unsigned long long)m->id,
-			    strerror(-err));
-			return err;
-		}
+		if ((err = broker_state_save_msg(so, m)) < 0)
+			goto fail;
 		(*nmsgs)++;
 	}
-	if (mb->npending + mb->nstaged + mb->ninflight + mb->ndelayed > 0)
+	TAILQ_FOREACH(m, &mb->delayed, entry) {
+		if ((err = broker_state_save_msg(so, m)) < 0)
+			goto fail;
+		if (!record_delay_put(&so->w, m->delay.when))
+			return -ENOMEM;
+		(*nmsgs)++;
+	}
+	if (mb->npending + mb->nstaged + mb->ninflight > 0)
 		log_warn("mailbox %s: %zu messages not queued are not kept",
-		    mb->name, mb->npending + mb->nstaged + mb->ninflight +
-		    mb->ndelayed);
+		    mb->name, mb->npending + mb->nstaged + mb->ninflight);
 	return 0;
+fail:
+	log_err("mailbox %s: message %llu: cannot be kept: %s", mb->name,
+	    (unsigned long long)m->id, strerror(-err));
+	return err;
 }
 
 int
@@ -120,7 +128,7 @@ broker_state_save(struct broker *b, struct state_out *so,
 static bool
 broker_state_check(const uint8_t *buf, uint64_t size, const char **why)
 {
-	uint64_t off = 0, nmb = 0, nmsg = 0, cmb, cmsg;
+	uint64_t off = 0, nmb = 0, nmsg = 0, cmb, cmsg, due;
 	struct record_state st;
 	struct record_mailbox rm;
 	struct record_msg rec;
@@ -154,6 +162,12 @@ broker_state_check(const uint8_t *buf, uint64_t size, const char **why)
 				return false;
 			}
 			nmsg++;
+			break;
+		case RECORD_DELAY:
+			if (nmsg == 0 || !record_delay_get(body, len, &due)) {
+				*why = "a delay record does not decode";
+				return false;
+			}
 			break;
 		case RECORD_COUNT:
 			if (!record_count_get(body, len, &cmb, &cmsg) ||
@@ -224,8 +238,9 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 {
 	struct record_state st;
 	struct mailbox *mb = NULL;
+	struct msg *last = NULL;
 	const uint8_t *body;
-	uint64_t off = 0;
+	uint64_t off = 0, due;
 	uint8_t type;
 	size_t len;
 
@@ -251,11 +266,17 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 			(void)record_mailbox_get(body, len, &rm);
 			if ((mb = broker_state_load_mailbox(b, &rm)) != NULL)
 				(*nmailboxes)++;
+			last = NULL;
 		} else if (type == RECORD_PUT && mb != NULL) {
 			(void)record_msg_get(body, len, &rec);
 			if (broker_msg_restore(b, mb, &rec, rec.seq, &m) < 0)
 				return -ENOMEM;
+			last = m;
 			(*nmsgs)++;
+		} else if (type == RECORD_DELAY && last != NULL) {
+			(void)record_delay_get(body, len, &due);
+			broker_msg_delay(b, last, due);
+			last = NULL;
 		}
 	}
 	return 0;

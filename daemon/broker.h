@@ -329,14 +329,10 @@ void	 broker_shutdown(struct broker *b);
 
 /*
  * A planned restart (broker-state.c; PROTOCOL.md, "The restart, as
- * built").  Messages given back with a delay (NACK) go back to their
- * queues now.
- */
-void	 broker_delays_end(struct broker *b);
-/*
- * Once the peers are gone: the broker's counters and every named
+ * built"), once the peers are gone: the broker's counters and every named
  * mailbox that is not durable (their logs are on disk), with its queue
- * in order, as records into so (state.h).  *nmailboxes and *nmsgs say
+ * in order and its delayed messages with when they are due, as records
+ * into so (state.h).  *nmailboxes and *nmsgs say
  * how many.  0 or -errno.
  */
 struct state_out;

@@ -57,7 +57,6 @@ restart_hand_over(struct broker *b, struct session_set *set, int listen_fd)
 		    "clients within %d ms", left, RESTART_FLUSH_MS);
 	/* The clients go: what they held goes back to its queue's head. */
 	session_set_free_all(set);
-	broker_delays_end(b);
 	if ((fd = restart_write_state(b, &nmb, &nmsg)) < 0)
 		return fd;
 	/* The listening socket first: a store with a state is whole. */

@@ -581,6 +581,8 @@ server_run(const struct server_options *opt)
 	if (s.state_fd >= 0) {
 		restart_take_over(s.broker, s.state_fd);
 		s.state_fd = -1;
+		/* Delayed messages came with their dues. */
+		server_arm_timer(&s);
 	}
 	notify_send("READY=1");
 	server_status(&s, true);

@@ -120,6 +120,15 @@ record_mailbox_put(struct proto_writer *w, const struct record_mailbox *m)
 }
 
 bool
+record_delay_put(struct proto_writer *w, uint64_t due_ms)
+{
+	size_t start = record_begin(w, RECORD_DELAY);
+
+	proto_put_u64(w, due_ms);
+	return record_end(w, start);
+}
+
+bool
 record_count_put(struct proto_writer *w, uint64_t mailboxes,
     uint64_t messages)
 {
@@ -250,6 +259,16 @@ record_mailbox_get(const uint8_t *body, size_t len, struct record_mailbox *m)
 	m->dead = proto_get_u64(&r);
 	return proto_reader_done(&r) && ok &&
 	    proto_name_valid(m->name.ptr, m->name.len);
+}
+
+bool
+record_delay_get(const uint8_t *body, size_t len, uint64_t *due_ms)
+{
+	struct proto_reader r;
+
+	proto_reader_init(&r, body, len);
+	*due_ms = proto_get_u64(&r);
+	return proto_reader_done(&r);
 }
 
 bool

@@ -28,12 +28,13 @@ enum record_type {
 	RECORD_STATE = 5,	/* its version and the broker's counters */
 	RECORD_MAILBOX = 6,	/* a mailbox; its messages follow (PUT) */
 	RECORD_COUNT = 7,	/* the last: what came before it, counted */
+	RECORD_DELAY = 8,	/* the PUT before it waits (NACK): minor 1 */
 };
 
 /* The restart state's version: another major is refused, a newer minor's
  * unknown records are skipped. */
 #define RECORD_STATE_MAJOR	1
-#define RECORD_STATE_MINOR	0
+#define RECORD_STATE_MINOR	1
 
 /* ATTR: i64 capacity, u64 max_msg, u32 mode, uid, gid, max_attempts,
  * ack_timeout_ms, str dead_letter. */
@@ -91,6 +92,8 @@ bool	record_msg_put(struct proto_writer *w, const struct record_msg *m);
 bool	record_state_put(struct proto_writer *w, const struct record_state *s);
 bool	record_mailbox_put(struct proto_writer *w,
 	    const struct record_mailbox *m);
+/* DELAY: u64 due, CLOCK_MONOTONIC ms (they run on across a restart). */
+bool	record_delay_put(struct proto_writer *w, uint64_t due_ms);
 /* COUNT: u64 mailboxes, u64 messages (the MAILBOX and PUT records). */
 bool	record_count_put(struct proto_writer *w, uint64_t mailboxes,
 	    uint64_t messages);
@@ -121,6 +124,7 @@ bool	record_state_get(const uint8_t *body, size_t len,
 	    struct record_state *s);
 bool	record_mailbox_get(const uint8_t *body, size_t len,
 	    struct record_mailbox *m);
+bool	record_delay_get(const uint8_t *body, size_t len, uint64_t *due_ms);
 bool	record_count_get(const uint8_t *body, size_t len,
 	    uint64_t *mailboxes, uint64_t *messages);
 bool	record_del_get(const uint8_t *body, size_t len, uint64_t *seq);

@@ -45,6 +45,7 @@ START_TEST(restart_keeps_queues)
 	struct mbx_meta meta;
 	char buf[64];
 	long old_id;
+	int64_t nacked;
 	mbx_t *c;
 
 	harness_start(&h, (const char *[]){ "-v", NULL });
@@ -70,10 +71,19 @@ START_TEST(restart_keeps_queues)
 		ck_assert_int_eq(mbx_chown(c, "jobs", 65534, 65533), 0);
 	/* m0 of work in flight, unacknowledged, when the restart comes. */
 	ck_assert_int_eq(mbx_bind(c, "work", MBX_BIND_EXCLUSIVE), 0);
-	ck_assert_int_eq(mbx_setopt(c, MBX_OPT_ACK, 1), 0);
+	ck_assert_int_eq(mbx_setopt(c, MBX_OPT_ACK, 4), 0);
 	ck_assert_int_eq(mbx_recv(c, "work", buf, sizeof(buf), &meta, 1000),
 	    2);
 	ck_assert_int_eq(memcmp(buf, "m0", 2), 0);
+	/* And one given back for later: its delay runs on across it. */
+	mbx_attr_init(&a);
+	ck_assert_int_eq(mbx_create(c, "later", &a), 0);
+	harness_put(c, "later", "soon");
+	ck_assert_int_eq(mbx_bind(c, "later", MBX_BIND_EXCLUSIVE), 0);
+	ck_assert_int_eq(mbx_recv(c, "later", buf, sizeof(buf), &meta, 1000),
+	    4);
+	ck_assert_int_eq(mbx_nack(c, &meta, 1500), 0);
+	nacked = harness_now_ms();
 
 	harness_restart(&h, NULL);
 	/* The store: the socket stays; the state, taken, was removed. */
@@ -119,6 +129,14 @@ START_TEST(restart_keeps_queues)
 	ck_assert_int_eq(meta.attempt, 2);
 	harness_expect_n(c, "work", 1, 3);
 	harness_expect_empty(c, "work");
+	/* Not before its due, and then it comes by itself. */
+	ck_assert_int_eq(mbx_bind(c, "later", MBX_BIND_EXCLUSIVE), 0);
+	if (harness_now_ms() - nacked < 1000)
+		harness_expect_empty(c, "later");
+	ck_assert_int_eq(mbx_recv(c, "later", buf, sizeof(buf), &meta, 5000),
+	    4);
+	ck_assert_int_ge(harness_now_ms() - nacked, 1500);
+	ck_assert_int_eq(meta.attempt, 2);
 	mbx_close(c);
 	harness_stop(&h);
 }
