@@ -373,7 +373,7 @@ FUZZ_SECONDS	?= 60
 FUZZ_LIVE_SECONDS ?= 30
 SOAK_SECONDS	?= 60
 FUZZ_B		 = build/fuzz
-FUZZ_TARGETS	 = fuzz-decoder fuzz-requests fuzz-ring
+FUZZ_TARGETS	 = fuzz-decoder fuzz-requests fuzz-ring fuzz-state
 FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
 FUZZ_LIVE_B	 = build/asan
 SOAK_B		 = build/asan
@@ -390,7 +390,8 @@ fuzz: deps-test
 	        tests/fuzz/corpus/$$t; \
 	done
 
-fuzz-build: $(B)/fuzz-decoder $(B)/fuzz-requests $(B)/fuzz-ring $(B)/gen-corpus
+fuzz-build: $(B)/fuzz-decoder $(B)/fuzz-requests $(B)/fuzz-ring $(B)/fuzz-state \
+	    $(B)/gen-corpus
 
 $(B)/fuzz-decoder: $(call obj,tests/fuzz/fuzz-decoder.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^
@@ -402,7 +403,11 @@ $(B)/fuzz-requests: $(call obj,tests/fuzz/fuzz-requests.c $(DAEMON_LIB_SRC) \
 	    daemon/conn.c daemon/session.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(EVENT_LIBS) $(JANSSON_LIBS)
 
-$(B)/gen-corpus: $(call obj,tests/fuzz/gen-corpus.c $(PROTO_SRC))
+$(B)/fuzz-state: $(call obj,tests/fuzz/fuzz-state.c $(DAEMON_LIB_SRC) \
+	    $(PROTO_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(JANSSON_LIBS)
+
+$(B)/gen-corpus: $(call obj,tests/fuzz/gen-corpus.c proto/record.c $(PROTO_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^
 
 fuzz-corpus: $(B)/gen-corpus

@@ -189,9 +189,14 @@ broker_state_check(const uint8_t *buf, uint64_t size, const char **why)
 	return false;
 }
 
-/* One mailbox record made into a mailbox again; NULL: skip its messages. */
+/*
+ * One mailbox record made into a mailbox again; NULL: skip its messages.
+ * Mailboxes of this load have ids from first_id on (a name twice in one
+ * state is skipped the second time).
+ */
 static struct mailbox *
-broker_state_load_mailbox(struct broker *b, const struct record_mailbox *rm)
+broker_state_load_mailbox(struct broker *b, const struct record_mailbox *rm,
+    uint64_t first_id)
 {
 	const struct broker_attr a = { .capacity = (long)rm->attr.capacity,
 	    .max_msg = rm->attr.max_msg, .mode = rm->attr.mode,
@@ -212,7 +217,8 @@ broker_state_load_mailbox(struct broker *b, const struct record_mailbox *rm)
 	 * messages are the state's.  A durable one has its own.
 	 */
 	if ((mb = broker_lookup(b, name, rm->name.len)) != NULL) {
-		if (mb->durable || mb->owner != NULL || mb->nqueued > 0) {
+		if (mb->durable || mb->owner != NULL || mb->nqueued > 0 ||
+		    mb->ndelayed > 0 || mb->id >= first_id) {
 			log_warn("mailbox %s: already there: its copy in the "
 			    "restart state is left out", name);
 			return NULL;
@@ -240,7 +246,7 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 	struct mailbox *mb = NULL;
 	struct msg *last = NULL;
 	const uint8_t *body;
-	uint64_t off = 0, due;
+	uint64_t off = 0, due, first_id;
 	uint8_t type;
 	size_t len;
 
@@ -257,6 +263,7 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 		b->next_mailbox_id = st.next_mailbox_id;
 	if (st.next_msg_id > b->next_msg_id)
 		b->next_msg_id = st.next_msg_id;
+	first_id = b->next_mailbox_id;
 	while (record_next(buf, size, &off, &type, &body, &len) == RECORD_OK) {
 		struct record_mailbox rm;
 		struct record_msg rec;
@@ -264,7 +271,8 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 
 		if (type == RECORD_MAILBOX) {
 			(void)record_mailbox_get(body, len, &rm);
-			if ((mb = broker_state_load_mailbox(b, &rm)) != NULL)
+			if ((mb = broker_state_load_mailbox(b, &rm,
+			    first_id)) != NULL)
 				(*nmailboxes)++;
 			last = NULL;
 		} else if (type == RECORD_PUT && mb != NULL) {

@@ -69,6 +69,18 @@ record_end(struct proto_writer *w, size_t start)
 	return true;
 }
 
+bool
+record_put(struct proto_writer *w, uint8_t type, const void *body,
+    size_t len)
+{
+	size_t start = record_begin(w, (enum record_type)type);
+	uint8_t *p = proto_put_raw(w, len);
+
+	if (p != NULL && len > 0)
+		memcpy(p, body, len);
+	return record_end(w, start);
+}
+
 /* ATTR's body, also part of MAILBOX's. */
 static void
 record_attr_body_put(struct proto_writer *w, const struct record_attr *a)

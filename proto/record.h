@@ -86,7 +86,12 @@ struct record_mailbox {
 /* CRC-32C (Castagnoli). */
 uint32_t record_crc32c(uint32_t crc, const void *data, size_t len);
 
-/* Appends one whole record to w; false (w as it was) when out of memory. */
+/*
+ * Appends one whole record to w; false (w as it was) when out of memory.
+ * record_put() frames any body (the others build theirs).
+ */
+bool	record_put(struct proto_writer *w, uint8_t type, const void *body,
+	    size_t len);
 bool	record_attr_put(struct proto_writer *w, const struct record_attr *a);
 bool	record_msg_put(struct proto_writer *w, const struct record_msg *m);
 bool	record_state_put(struct proto_writer *w, const struct record_state *s);

@@ -18,6 +18,7 @@
 #include "body.h"
 #include "channel.h"
 #include "proto.h"
+#include "record.h"
 
 /* Client ids in a fuzz-requests session: connections 0, 1, 2. */
 #define ID0	1
@@ -640,6 +641,96 @@ ring_corpus(void)
 	write_file("fuzz-ring", "lap");
 }
 
+/*
+ * fuzz-state: restart states as mbxd writes them (proto/record.h): empty,
+ * one mailbox with messages, a delayed one, a work queue and its dead
+ * letters.
+ */
+static void
+state_msg(uint64_t id, const char *text, const char *origin)
+{
+	struct record_msg m = { .seq = id, .sender_id = 4, .pid = 77,
+	    .uid = 1000, .attempts = origin != NULL ? 3 : 0,
+	    .payload = { text, strlen(text) } };
+
+	if (origin != NULL) {
+		m.origin = (struct proto_str){ origin, strlen(origin) };
+		m.origin_attempts = 3;
+	}
+	record_msg_put(&file, &m);
+}
+
+static void
+state_mailbox(const char *name, int64_t capacity, const char *dead_letter,
+    uint32_t max_attempts)
+{
+	struct record_mailbox rm = { .name = { name, strlen(name) },
+	    .attr = { .capacity = capacity, .max_msg = 65536, .mode = 0640,
+	    .uid = 1000, .gid = 1000, .max_attempts = max_attempts },
+	    .sent = 9, .received = 4, .redelivered = 1 };
+
+	if (dead_letter != NULL)
+		rm.attr.dead_letter = (struct proto_str){ dead_letter,
+		    strlen(dead_letter) };
+	record_mailbox_put(&file, &rm);
+}
+
+/* The records built in file, unframed as fuzz-state takes them. */
+static void
+state_write(const char *name)
+{
+	struct proto_writer chunks;
+	size_t off = 0;
+
+	proto_writer_init(&chunks);
+	while (off + RECORD_HEAD + 1 <= file.len) {
+		const uint8_t *p = file.buf + off;
+		size_t n = (size_t)p[0] | (size_t)p[1] << 8 |
+		    (size_t)p[2] << 16 | (size_t)p[3] << 24;
+		uint8_t *c = proto_put_raw(&chunks, 3 + n - 1);
+
+		if (c == NULL)
+			die("out of memory");
+		c[0] = p[RECORD_HEAD];
+		c[1] = (uint8_t)(n - 1);
+		c[2] = (uint8_t)((n - 1) >> 8);
+		memcpy(c + 3, p + RECORD_HEAD + 1, n - 1);
+		off += RECORD_HEAD + n;
+	}
+	proto_writer_free(&file);
+	file = chunks;
+	write_file("fuzz-state", name);
+}
+
+static void
+state_corpus(void)
+{
+	const struct record_state st = { RECORD_STATE_MAJOR,
+	    RECORD_STATE_MINOR, 12, 5, 40 };
+
+	record_state_put(&file, &st);
+	record_count_put(&file, 0, 0);
+	state_write("empty");
+
+	record_state_put(&file, &st);
+	state_mailbox("jobs", 16, NULL, 0);
+	state_msg(30, "one", NULL);
+	state_msg(31, "two", NULL);
+	state_msg(33, "", NULL);
+	record_count_put(&file, 1, 3);
+	state_write("queue");
+
+	record_state_put(&file, &st);
+	state_mailbox("work", -1, "dead", 3);
+	state_msg(20, "first", NULL);
+	state_msg(21, "later", NULL);
+	record_delay_put(&file, 123456789);
+	state_mailbox("dead", -1, NULL, 0);
+	state_msg(19, "failed", "work");
+	record_count_put(&file, 2, 3);
+	state_write("work");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -653,5 +744,6 @@ main(int argc, char **argv)
 	decoder_corpus();
 	requests_corpus();
 	ring_corpus();
+	state_corpus();
 	return 0;
 }
