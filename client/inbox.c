@@ -93,6 +93,7 @@ inbox_push(struct inbox *in, const struct mbx_meta *meta, const void *data,
 	h->sync = sync;
 	h->unsettled = unsettled;
 	h->store = false;
+	h->durable = false;
 	h->seq = 0;
 	h->next = NULL;
 	h->meta = *meta;

@@ -41,6 +41,7 @@ struct held {
 	bool		 unsettled;	/* the daemon may hold older ones */
 	bool		 store;		/* PROTO_MSG_STORE: a store acknowledges
 					 * it (its number: seq) */
+	bool		 durable;	/* PROTO_MSG_DURABLE */
 	uint64_t	 seq;		/* its MSG's number on the connection */
 	size_t		 cap;		/* room in data */
 	unsigned char	 data[];	/* the inline payload */

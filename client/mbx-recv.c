@@ -35,6 +35,7 @@ struct msg_body {
 	int			fd;	/* a zero-copy payload, or -1 */
 	bool			shared;
 	bool			store;	/* PROTO_MSG_STORE */
+	bool			durable; /* PROTO_MSG_DURABLE */
 	uint64_t		seq;	/* its number: msgs_read */
 };
 
@@ -138,6 +139,7 @@ recv_msg_decode(struct mbx *c, struct answer *a, uint64_t cap,
 	a->fd = -1;
 	m->shared = (a->h.flags & PROTO_MSG_SHARED) != 0;
 	m->store = (a->h.flags & PROTO_MSG_STORE) != 0;
+	m->durable = (a->h.flags & PROTO_MSG_DURABLE) != 0;
 	m->seq = c->msgs_read;
 	if (!body_msg_get(a->body, a->h.len, a->h.flags, &m->b) ||
 	    m->b.mailbox.len > MBX_NAME_MAX || m->b.origin.len > MBX_NAME_MAX ||
@@ -240,7 +242,7 @@ slot_drop(struct slot *s)
 static int
 recv_take_held(struct mbx *c, struct held *h, struct slot *s)
 {
-	struct taken t = { h->meta.id, h->seq, h->sync, h->store };
+	struct taken t = { h->meta.id, h->seq, h->sync, h->store, h->durable };
 	int fd = h->fd;
 
 	inbox_take(&c->inbox, h);
@@ -282,7 +284,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 	    (size_t)m.b.size) == -1)
 		return net_break(&c->net, errno);
 	t = (struct taken){ m.b.msg_id, m.seq,
-	    (a->h.flags & PROTO_MSG_SYNC) != 0, m.store };
+	    (a->h.flags & PROTO_MSG_SYNC) != 0, m.store, m.durable };
 	more = (a->h.flags & PROTO_MSG_MORE) != 0;
 	last = m.b.msg_id;
 	while (more) {
@@ -308,6 +310,7 @@ recv_answer(struct mbx *c, struct answer *a, struct slot *s, bool any)
 			goto drop;
 		}
 		kept->store = h.store;
+		kept->durable = h.durable;
 		kept->seq = h.seq;
 		last = h.b.msg_id;
 	}
@@ -411,6 +414,7 @@ recv_probe(struct mbx *c)
 		    false)) == NULL)
 			return net_break(&c->net, ENOMEM);
 		kept->store = m.store;
+		kept->durable = m.durable;
 		kept->seq = m.seq;
 		last = m.b.msg_id;
 		if (more && session_answer_wait(c, id, &a) == -1)
@@ -433,6 +437,13 @@ recv_slot(struct mbx *c, const char *name, struct slot *s, unsigned max,
 	struct held *h;
 
 	for (;;) {
+		/*
+		 * A broken handle hands out nothing more, held messages
+		 * included: the daemon gives them out again (and after a
+		 * planned restart reads no store of this connection).
+		 */
+		if (c->net.broken)
+			return mbx_fail(ECONNRESET);
 		/* A binding lost since the last call takes its messages. */
 		if (!drained && c->inbox.count > 0 && session_drain(c) == -1)
 			return -1;
@@ -520,7 +531,7 @@ MBX_EXPORT ssize_t
 mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
     int timeout_ms)
 {
-	size_t i;
+	size_t i, written = 0;
 
 	if (c == NULL || (name != NULL && !mbx_name_ok(name)) || v == NULL ||
 	    n == 0 || timeout_ms < -1)
@@ -555,23 +566,26 @@ mbx_recvv(mbx_t *c, const char *name, struct mbx_rmsg *v, size_t n,
 				/*
 				 * Unacknowledged, the message goes back to
 				 * its queue with its buffer, which is then
-				 * not handed back (shm_discard()).  The
-				 * caller has its copy: the handle is broken
-				 * and the next call says so.
+				 * not handed back (shm_discard()), and it is
+				 * not counted: the caller's copy is not its
+				 * own.  The handle is broken and the next
+				 * call says so.
 				 */
 				shm_discard(s.release);
-				return (ssize_t)(i + 1);
+				return written > 0 ? (ssize_t)written : -1;
 			}
 			recv_release(c, s.release);
+			written = i + 1;
 		}
 	}
 	/*
 	 * One ACK frame for the batch, written before the call returns.  If
-	 * it cannot be, the connection is broken (the daemon gives the
-	 * messages out again): the caller still has what it consumed, and
-	 * its next call fails.
+	 * it cannot be, the connection is broken and the daemon gives the
+	 * messages out again: the call returns only those whose ACK was
+	 * written (or fails), so that none is received twice.
 	 */
-	(void)session_acks_flush(c);
+	if (session_acks_flush(c) == -1)
+		return written > 0 ? (ssize_t)written : -1;
 	return (ssize_t)i;
 }
 

@@ -587,7 +587,7 @@ settle_put(struct mbx *c, uint64_t msg_id, bool nack, uint32_t delay_ms,
  * and withdrew it meanwhile, and the receive does not count.
  */
 int
-session_ack(struct mbx *c, uint64_t msg_id, bool sync)
+session_ack(struct mbx *c, uint64_t msg_id, bool sync, bool durable)
 {
 	struct answer a;
 	uint32_t id, status;
@@ -600,14 +600,13 @@ session_ack(struct mbx *c, uint64_t msg_id, bool sync)
 		return net_break(&c->net, ENOMEM);
 	if (session_call(c, id, NULL, 0, &a) == -1) {
 		/*
-		 * Written, then the daemon went before it answered: a planned
-		 * restart read the ACK (it came before the socket was shut)
-		 * and did it; after a crash nobody knows.  Either way the
-		 * message is the caller's now: received at least once (a
-		 * durable mailbox may hand it out again after a crash; it
-		 * never loses it).
+		 * A durable message's ACK written, then the daemon went before
+		 * it answered: it may have synced the removal, and the log
+		 * no longer has the message.  So the caller keeps it: received
+		 * at least once (it may come again after the restart).  Any
+		 * other fails: a sync sender is told it failed too.
 		 */
-		return c->call_written && c->net.broken ? 0 : -1;
+		return durable && c->call_written && c->net.broken ? 0 : -1;
 	}
 	if (session_reply_status(c, &a, &status) == -1)
 		return -1;
@@ -666,7 +665,7 @@ session_store_check(struct mbx *c, const struct taken *t)
 
 	c->check_id = t->id;
 	c->check_revoked = false;
-	ret = session_ack(c, t->id, true);
+	ret = session_ack(c, t->id, true, false);
 	if (ret == -1 && errno == ESTALE && !c->check_revoked)
 		ret = 0;
 	c->check_id = 0;
@@ -693,7 +692,7 @@ session_store(struct mbx *c, const struct taken *t)
 	uint64_t watch;
 
 	if (t->seq >= upto)
-		return session_ack(c, t->id, false);
+		return session_ack(c, t->id, false, false);
 	if (upto > c->consumed) {
 		channel_store(c->chan.client, CHANNEL_CLIENT_CONSUMED, upto);
 		c->consumed = upto;
@@ -719,7 +718,7 @@ session_consume(struct mbx *c, const struct taken *t)
 	if (c->ack_max == 0) {
 		if (t->store && !t->sync && c->chan.state == CHAN_OPEN)
 			return session_store(c, t);
-		return session_ack(c, t->id, t->sync);
+		return session_ack(c, t->id, t->sync, t->durable);
 	}
 	/* The receive checked for room: the slots were allocated by setopt. */
 	c->unacked[c->nunacked].id = t->id;

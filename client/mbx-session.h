@@ -114,13 +114,15 @@ int	 session_posts_kept(struct mbx *c, const uint64_t *pos, size_t n,
 
 /* Acknowledgements. */
 /* Confirms the message msg_id the caller now has (sync: at once). */
-int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync);
+int	 session_ack(struct mbx *c, uint64_t msg_id, bool sync,
+	    bool durable);
 /* A message handed to the caller, as session_consume() needs it. */
 struct taken {
 	uint64_t	 id;
 	uint64_t	 seq;		/* its MSG's number (msgs_read) */
 	bool		 sync;		/* PROTO_MSG_SYNC */
 	bool		 store;		/* PROTO_MSG_STORE */
+	bool		 durable;	/* PROTO_MSG_DURABLE */
 };
 
 /*

@@ -150,7 +150,13 @@ broker_state_check(const uint8_t *buf, uint64_t size, const char **why)
 	    RECORD_OK) {
 		switch (type) {
 		case RECORD_MAILBOX:
-			if (!record_mailbox_get(body, len, &rm)) {
+			/* Attributes no mailbox can have are no mbxd's. */
+			if (!record_mailbox_get(body, len, &rm) ||
+			    (rm.attr.max_attempts > 0 &&
+			    rm.attr.dead_letter.len == 0) ||
+			    (rm.attr.dead_letter.len == rm.name.len &&
+			    memcmp(rm.attr.dead_letter.ptr, rm.name.ptr,
+			    rm.name.len) == 0)) {
 				*why = "a mailbox record does not decode";
 				return false;
 			}
@@ -198,7 +204,7 @@ static struct mailbox *
 broker_state_load_mailbox(struct broker *b, const struct record_mailbox *rm,
     uint64_t first_id)
 {
-	const struct broker_attr a = { .capacity = (long)rm->attr.capacity,
+	struct broker_attr a = { .capacity = (long)rm->attr.capacity,
 	    .max_msg = rm->attr.max_msg, .mode = rm->attr.mode,
 	    .uid = (uid_t)rm->attr.uid, .gid = (gid_t)rm->attr.gid,
 	    .max_attempts = rm->attr.max_attempts,
@@ -211,6 +217,16 @@ broker_state_load_mailbox(struct broker *b, const struct record_mailbox *rm,
 
 	memcpy(name, rm->name.ptr, rm->name.len);
 	name[rm->name.len] = '\0';
+	/*
+	 * A lower limit since (a reload, or the next daemon's file): the
+	 * mailbox takes it, and what it holds stays, as at a reload.
+	 */
+	if (a.max_msg > b->limits.max_msg) {
+		log_warn("mailbox %s: max_msg %llu is over the daemon's limit: "
+		    "%llu from now", name, (unsigned long long)a.max_msg,
+		    (unsigned long long)b->limits.max_msg);
+		a.max_msg = b->limits.max_msg;
+	}
 	/*
 	 * Declared by the configuration before the state is read: its
 	 * attributes are the configuration's, as at a reload, and its
@@ -277,8 +293,14 @@ broker_state_load(struct broker *b, const uint8_t *buf, uint64_t size,
 			last = NULL;
 		} else if (type == RECORD_PUT && mb != NULL) {
 			(void)record_msg_get(body, len, &rec);
-			if (broker_msg_restore(b, mb, &rec, rec.seq, &m) < 0)
+			/*
+			 * A fresh id: the durable logs loaded before numbered
+			 * theirs from 1, and ids are unique while mbxd runs.
+			 */
+			if (broker_msg_restore(b, mb, &rec, b->next_msg_id,
+			    &m) < 0)
 				return -ENOMEM;
+			b->next_msg_id++;
 			last = m;
 			(*nmsgs)++;
 		} else if (type == RECORD_DELAY && last != NULL) {

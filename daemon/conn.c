@@ -413,8 +413,9 @@ conn_compact_out(struct conn *c)
 void
 conn_flush_now(struct conn *c)
 {
-	if (!c->dead)
-		(void)conn_write_some(c);
+	/* A peer that is gone takes nothing more: nothing is left. */
+	if (!c->dead && conn_write_some(c) < 0)
+		conn_kill(c, NULL);
 }
 
 static void

@@ -88,7 +88,16 @@ restart_take_over(struct broker *b, int fd)
 	const char *why = NULL;
 	int err;
 
-	if ((err = state_in_open(&si, fd, &why)) < 0)
+	err = state_in_open(&si, fd, &why);
+	/*
+	 * Dropped from the store first, whatever comes: a later crash, even
+	 * one during this load, must not bring an old state back.
+	 */
+	close(fd);
+	if (notify_remove_fds(RESTART_FD_STATE) < 0)
+		log_err("restart: the service manager may keep the old state: "
+		    "a crash before the next restart would bring it back");
+	if (err < 0)
 		log_err("restart: the state passed is refused (%s): a cold "
 		    "start", why != NULL ? why : strerror(-err));
 	else {
@@ -105,6 +114,4 @@ restart_take_over(struct broker *b, int fd)
 			    " messages taken over", nmb, nmsg);
 		state_in_close(&si);
 	}
-	close(fd);
-	(void)notify_remove_fds(RESTART_FD_STATE);
 }

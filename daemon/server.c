@@ -17,10 +17,13 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -359,9 +362,9 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
  * Returns the socket to serve, or -1; keeps the state in s->state_fd.
  */
 static int
-server_inherited_fds(struct server *s, bool *own)
+server_inherited_fds(struct server *s, bool *own, int *stored)
 {
-	struct notify_fd fds[8];
+	struct notify_fd fds[64];
 	size_t n = notify_listen_fds(fds, sizeof(fds) / sizeof(fds[0]));
 	int unit = -1, listen = -1;
 
@@ -378,28 +381,69 @@ server_inherited_fds(struct server *s, bool *own)
 		}
 		*slot = fds[i].fd;
 	}
+	*own = unit < 0;
 	/* A socket unit's comes first: ours would be the same socket. */
 	if (unit >= 0 && listen >= 0) {
-		close(listen);
-		(void)notify_remove_fds(RESTART_FD_LISTEN);
-		listen = -1;
+		*stored = listen;
+		return unit;
 	}
-	*own = unit < 0;
+	*stored = -1;
 	return unit >= 0 ? unit : listen;
+}
+
+/*
+ * The path the inherited socket is bound to is where the configuration
+ * says it should be: then it is ours to unlink at the end, as a socket
+ * we made.  Otherwise (the path changed before the restart) it is served
+ * where it is and left there; the new path takes effect at a start.
+ */
+static const char *
+server_stored_path(struct server *s, int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    len > offsetof(struct sockaddr_un, sun_path) &&
+	    strncmp(sun.sun_path, s->config.socket_path,
+	    sizeof(sun.sun_path)) == 0)
+		return s->config.socket_path;
+	log_warn("restart: the socket stays at %s until a stop and a start "
+	    "(the configuration says %s)", sun.sun_path,
+	    s->config.socket_path);
+	return NULL;
 }
 
 static int
 server_listen(struct server *s)
 {
 	bool own = false;
-	int fd = server_inherited_fds(s, &own), err;
+	int stored = -1, fd = server_inherited_fds(s, &own, &stored), err;
 	const char *why;
 
 	if (fd >= 0) {
+		s->listener = listener_adopt(s->base, fd, own ?
+		    server_stored_path(s, fd) : NULL, server_accept, s, &err,
+		    &why);
+		/* The unit's would not do: the one a restart kept, then. */
+		if (s->listener == NULL && stored >= 0) {
+			log_err("socket activation: %s: serving the socket "
+			    "kept by the restart", why);
+			close(fd);
+			fd = stored;
+			stored = -1;
+			own = true;
+			s->listener = listener_adopt(s->base, fd,
+			    server_stored_path(s, fd), server_accept, s, &err,
+			    &why);
+		}
+		if (stored >= 0) {
+			close(stored);
+			(void)notify_remove_fds(RESTART_FD_LISTEN);
+		}
 		s->socket_unit = !own;
 		s->socket_stored = own;
-		s->listener = listener_adopt(s->base, fd, own ?
-		    s->config.socket_path : NULL, server_accept, s, &err, &why);
 		if (s->listener != NULL) {
 			log_info(own ? "serving the socket of the mbxd before "
 			    "the restart" : "serving the socket passed by "

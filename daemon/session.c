@@ -557,11 +557,26 @@ session_set_quiesce(struct session_set *set)
 			    ++s->takeback_seq);
 		}
 	channel_fence();
+	/*
+	 * Every ring, then every store, and only then the final words: a
+	 * pass runs over every hot ring and reads every consumer's store,
+	 * so a final word written before another connection's drain would
+	 * not be final.
+	 */
+	TAILQ_FOREACH(s, &set->list, entry)
+		if (s->has_channel)
+			session_channel_drain(s);
+	TAILQ_FOREACH(s, &set->list, entry)
+		if (s->has_channel)
+			session_consume(s);
 	TAILQ_FOREACH(s, &set->list, entry) {
 		if (!s->has_channel)
 			continue;
-		session_channel_drain(s);
-		session_consume(s);
+		pass_source_deinit(&set->pass, &s->src);
+		if (s->consuming) {
+			TAILQ_REMOVE(&set->consumers, s, consumer_entry);
+			s->consuming = false;
+		}
 		s->quiesced = true;
 		channel_store(s->rings.daemon, CHANNEL_DAEMON_FINAL,
 		    s->peer.consumed + 1);
@@ -1004,13 +1019,14 @@ session_deliver(struct peer *p, uint32_t req, const struct msg *m, bool more)
 	}
 	if (m->stored) {
 		flags |= PROTO_MSG_STORE;
-		if (!s->consuming && !s->closing) {
+		if (!s->consuming && !s->closing && !s->quiesced) {
 			s->consuming = true;
 			TAILQ_INSERT_TAIL(&s->set->consumers, s, consumer_entry);
 		}
 	}
 	proto_frame_end(w, start, PROTO_MSG, req, flags |
 	    (m->sender != NULL || m->log_seq != 0 ? PROTO_MSG_SYNC : 0) |
+	    (m->log_seq != 0 ? PROTO_MSG_DURABLE : 0) |
 	    (more ? PROTO_MSG_MORE : 0), b.has_fd ? 1 : 0);
 	conn_flush_soon(s->conn);
 }

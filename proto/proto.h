@@ -215,6 +215,12 @@ enum proto_bind {
  * consumption word (PROTOCOL.md, "Consumption by a store").
  */
 #define PROTO_MSG_STORE		0x10u
+/*
+ * A durable mailbox's message (with PROTO_MSG_SYNC): once its ACK is
+ * written the receiver keeps it, answered or not (PROTOCOL.md, "Durable
+ * mailboxes").
+ */
+#define PROTO_MSG_DURABLE	0x20u
 #define PROTO_ACK_REPLY		0x1u
 /*
  * RECV: the caller acknowledges each message itself (MBX_OPT_ACK): the

@@ -79,6 +79,15 @@ START_TEST(restart_keeps_queues)
 	mbx_attr_init(&a);
 	ck_assert_int_eq(mbx_create(c, "later", &a), 0);
 	harness_put(c, "later", "soon");
+	/* Counters: 3 sent, 2 received. */
+	ck_assert_int_eq(mbx_create(c, "count", NULL), 0);
+	harness_put_n(c, "count", 0, 3);
+	ck_assert_int_eq(mbx_bind(c, "count", MBX_BIND_EXCLUSIVE), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(mbx_recv(c, "count", buf, sizeof(buf), &meta,
+		    1000), 2);
+		ck_assert_int_eq(mbx_ack(c, &meta), 0);
+	}
 	ck_assert_int_eq(mbx_bind(c, "later", MBX_BIND_EXCLUSIVE), 0);
 	ck_assert_int_eq(mbx_recv(c, "later", buf, sizeof(buf), &meta, 1000),
 	    4);
@@ -117,6 +126,13 @@ START_TEST(restart_keeps_queues)
 		ck_assert_str_eq(json_string_value(json_object_get(mb,
 		    "dead_letter")), "dead");
 		json_decref(mb);
+		/* m0 went back at the restart: a redelivery. */
+		ck_assert_int_eq(harness_mailbox_int(c, "work", "redelivered"),
+		    1);
+		ck_assert_int_eq(harness_mailbox_int(c, "count", "sent"), 3);
+		ck_assert_int_eq(harness_mailbox_int(c, "count", "received"),
+		    2);
+		ck_assert_int_eq(harness_mailbox_int(c, "count", "queued"), 1);
 	}
 	ck_assert_int_eq(mbx_bind(c, "jobs", MBX_BIND_EXCLUSIVE), 0);
 	ck_assert_int_eq(mbx_bind(c, "work", MBX_BIND_EXCLUSIVE), 0);
@@ -145,14 +161,18 @@ END_TEST
 /*
  * Zero-copy messages (sealed and shared) come back as copies; a durable
  * mailbox keeps its log (not copied into the state) and a mailbox the
- * configuration declares gets its queue back with its declared
- * attributes.
+ * configuration declares gets its queue back with the attributes the
+ * configuration declares now; a mailbox whose max_msg is over a limit
+ * lowered for the next daemon takes the limit and keeps its messages;
+ * and message ids stay unique, the durable log's and the state's.
  */
 START_TEST(restart_zero_copy_durable_config)
 {
 	static const int flags[] = { 0, MBX_SHARED };
 	char path[HARNESS_PATH_MAX], buf[128 * 1024];
 	const char *args[] = { "-c", path, NULL };
+	uint64_t ids[16];
+	size_t nids = 0;
 	struct harness h;
 	struct mbx_attr a;
 	mbx_t *c;
@@ -177,25 +197,54 @@ START_TEST(restart_zero_copy_durable_config)
 	}
 	harness_put_n(c, "dur", 0, 5);
 	harness_put_n(c, "cfg", 0, 7);
+	mbx_attr_init(&a);
+	a.max_msg = 256 * 1024;
+	ck_assert_int_eq(mbx_create(c, "big", &a), 0);
+	harness_put_n(c, "big", 0, 2);
 	mbx_close(c);
 
+	/* The next daemon's file: another capacity, a lower max_msg. */
+	harness_write_file(&h, "mbxd.json", "{ \"limits\": { \"max_msg\": "
+	    "\"128K\" }, \"mailboxes\": [ { \"name\": \"cfg\", \"mode\": "
+	    "\"0666\", \"capacity\": 80 } ] }\n", path, sizeof(path));
 	harness_restart(&h, args);
 	c = harness_open(&h);
-	ck_assert_int_eq(harness_mailbox_int(c, "cfg", "capacity"), 50);
+	ck_assert_int_eq(harness_mailbox_int(c, "cfg", "capacity"), 80);
+	ck_assert_int_eq(harness_mailbox_int(c, "big", "max_msg"), 128 * 1024);
+	ck_assert_int_eq(harness_mailbox_int(c, "big", "queued"), 2);
 	ck_assert_int_eq(mbx_bind(c, "zc", MBX_BIND_EXCLUSIVE), 0);
 	for (int k = 0; k < 2; k++) {
-		ck_assert_int_eq(mbx_recv(c, "zc", buf, sizeof(buf), NULL,
+		struct mbx_meta meta;
+
+		ck_assert_int_eq(mbx_recv(c, "zc", buf, sizeof(buf), &meta,
 		    2000), (ssize_t)sizeof(buf));
 		for (size_t i = 0; i < sizeof(buf); i += 4096)
 			ck_assert_int_eq(buf[i], 'a' + k);
+		ids[nids++] = meta.id;
 	}
 	harness_expect_empty(c, "zc");
 	ck_assert_int_eq(mbx_bind(c, "dur", MBX_BIND_EXCLUSIVE), 0);
-	harness_expect_n(c, "dur", 0, 5);
-	harness_expect_empty(c, "dur");
 	ck_assert_int_eq(mbx_bind(c, "cfg", MBX_BIND_EXCLUSIVE), 0);
-	harness_expect_n(c, "cfg", 0, 7);
+	ck_assert_int_eq(mbx_bind(c, "big", MBX_BIND_EXCLUSIVE), 0);
+	for (int i = 0; i < 14; i++) {
+		struct mbx_meta meta;
+		const char *from = i < 5 ? "dur" : i < 12 ? "cfg" : "big";
+		char want[16];
+
+		snprintf(want, sizeof(want), "m%d", i < 5 ? i : i < 12 ?
+		    i - 5 : i - 12);
+		ck_assert_int_eq(mbx_recv(c, from, buf, sizeof(buf), &meta,
+		    2000), (ssize_t)strlen(want));
+		ck_assert_int_eq(memcmp(buf, want, strlen(want)), 0);
+		ids[nids++] = meta.id;
+	}
+	harness_expect_empty(c, "dur");
 	harness_expect_empty(c, "cfg");
+	harness_expect_empty(c, "big");
+	for (size_t i = 0; i < nids; i++)
+		for (size_t j = i + 1; j < nids; j++)
+			ck_assert_msg(ids[i] != ids[j], "message id %llu twice",
+			    (unsigned long long)ids[i]);
 	mbx_close(c);
 	harness_stop(&h);
 }
@@ -366,12 +415,19 @@ storm_receiver(const struct harness *h, void *arg)
 	char name[16], buf[64];
 	mbx_t *c = NULL;
 	long next = 0, sent = -1;
+	int64_t progress = harness_now_ms();
 
 	snprintf(name, sizeof(name), "q%d", k);
 	while (sent < 0 || next < sent) {
 		int64_t t0;
 		ssize_t n;
 
+		/* All sent, and the rest does not come: lost, say so. */
+		if (sent >= 0 && harness_now_ms() - progress > 15000) {
+			fprintf(stderr, "receiver %d: %ld of %ld, then nothing "
+			    "for 15 s (lost)\n", k, next, sent);
+			return 5;
+		}
 		if (c == NULL) {
 			if ((c = storm_connect(h)) == NULL)
 				return 10;
@@ -404,6 +460,7 @@ storm_receiver(const struct harness *h, void *arg)
 				return got < next ? 2 : 3;
 			}
 			next++;
+			progress = harness_now_ms();
 			continue;
 		}
 		if (errno == ETIMEDOUT || errno == EAGAIN) {
@@ -503,6 +560,44 @@ START_TEST(restart_without_manager)
 }
 END_TEST
 
+/*
+ * A handle whose connection a restart ended hands out nothing more, not
+ * even the messages it had read ahead (prefetch): the daemon puts them
+ * back, and the next handle gets each once.  Also through mbx_recvv().
+ */
+START_TEST(restart_broken_handle)
+{
+	struct mbx_rmsg v[4];
+	char bufs[4][32], buf[32];
+	struct harness h;
+	mbx_t *c;
+
+	harness_start(&h, NULL);
+	c = harness_open(&h);
+	ck_assert_int_eq(mbx_create(c, "pre", NULL), 0);
+	harness_put_n(c, "pre", 0, 10);
+	ck_assert_int_eq(mbx_bind(c, "pre", MBX_BIND_EXCLUSIVE), 0);
+	harness_expect(c, "pre", 1000, "m0");
+	harness_restart(&h, NULL);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(mbx_recv(c, "pre", buf, sizeof(buf), NULL, 0),
+		    -1);
+		ck_assert_str_eq(harness_errname(errno), "ECONNRESET");
+	}
+	for (int i = 0; i < 4; i++)
+		v[i] = (struct mbx_rmsg){ .buf = bufs[i], .cap = 32 };
+	ck_assert_int_eq(mbx_recvv(c, "pre", v, 4, 0), -1);
+	ck_assert_str_eq(harness_errname(errno), "ECONNRESET");
+	mbx_close(c);
+	c = harness_open(&h);
+	ck_assert_int_eq(mbx_bind(c, "pre", MBX_BIND_EXCLUSIVE), 0);
+	harness_expect_n(c, "pre", 1, 10);
+	harness_expect_empty(c, "pre");
+	mbx_close(c);
+	harness_stop(&h);
+}
+END_TEST
+
 Suite *
 restart_suite(void)
 {
@@ -515,6 +610,7 @@ restart_suite(void)
 	tcase_add_test(tc, restart_state_refused);
 	tcase_add_test(tc, restart_storm);
 	tcase_add_test(tc, restart_without_manager);
+	tcase_add_test(tc, restart_broken_handle);
 	suite_add_tcase(s, tc);
 	return s;
 }
