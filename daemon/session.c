@@ -150,6 +150,8 @@ session_set_init(struct session_set *set, struct event_base *base,
 	set->idle_since = 0;
 	set->rang = false;
 	set->scratch = NULL;
+	set->quiescing = false;
+	set->watch_gen = 0;
 }
 
 /*
