@@ -312,6 +312,7 @@ help:
 	@echo "make fuzz      the libFuzzer targets (clang), each for FUZZ_SECONDS"
 	@echo "make fuzz-live mutated frames into a live ASan mbxd for FUZZ_LIVE_SECONDS"
 	@echo "make soak      churn against an ASan mbxd, for SOAK_SECONDS"
+	@echo "make soak-restart  the restart storm, RESTARTS restarts in a row (ASan)"
 	@echo "make bench     the benchmark (tests/bench/): table, $(BENCH_DIR)/chart.png"
 	@echo "make bench-smoke  a short benchmark run against the main build"
 	@echo "make install   install under PREFIX=$(PREFIX) (DESTDIR honoured)"
@@ -378,7 +379,7 @@ FUZZ_FLAGS	 = -max_len=65536 -close_fd_mask=2 -print_final_stats=1
 FUZZ_LIVE_B	 = build/asan
 SOAK_B		 = build/asan
 
-.PHONY: fuzz fuzz-build fuzz-corpus fuzz-live soak
+.PHONY: fuzz fuzz-build fuzz-corpus fuzz-live soak soak-restart
 fuzz: deps-test
 	$(MAKE) B=$(FUZZ_B) CC=clang SANITIZE=address,undefined \
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
@@ -426,6 +427,16 @@ $(B)/tests/fuzz-live: $(call obj,tests/fuzz/fuzz-live.c tests/mbxd-proc.c \
 
 # The soak runs against the ASan+UBSan build (mbxd and the soak's own
 # clients), so that its sanitizer verdict can fail.
+# The restart storm of tests/test-restart.c with RESTARTS restarts in a
+# row against an ASan+UBSan mbxd (the suite runs it with 10).
+RESTARTS	?= 200
+soak-restart:
+	$(MAKE) B=$(SOAK_B) SANITIZE=address,undefined CFLAGS="-O1 -g" \
+	    all $(SOAK_B)/mbx-tests
+	CK_RUN_SUITE=restart CK_RUN_CASE=restart CK_TIMEOUT_MULTIPLIER=60 \
+	    MBX_TEST_RESTARTS=$(RESTARTS) MBXD=$(abspath $(SOAK_B)/mbxd) \
+	    MBXCTL=$(abspath $(SOAK_B)/mbxctl) $(SOAK_B)/mbx-tests
+
 soak:
 	$(MAKE) B=$(SOAK_B) SANITIZE=address,undefined CFLAGS="-O1 -g" \
 	    all $(SOAK_B)/tests/mbx-soak

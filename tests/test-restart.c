@@ -342,6 +342,7 @@ END_TEST
  * 0, 1, 2, ... with no gap (lost), no repeat (duplicated) and nothing
  * out of order, up to the count its sender reports at the end; and no
  * receive waits longer than its timeout by more than STORM_SLACK_MS.
+ * MBX_TEST_RESTARTS sets the number of restarts (make soak-restart).
  */
 #define STORM_PAIRS	4
 #define STORM_RESTARTS	10
@@ -479,6 +480,8 @@ storm_receiver(const struct harness *h, void *arg)
 START_TEST(restart_storm)
 {
 	struct harness_child senders[STORM_PAIRS], receivers[STORM_PAIRS];
+	const char *env = getenv("MBX_TEST_RESTARTS");
+	int restarts = env != NULL ? atoi(env) : STORM_RESTARTS;
 	char path[HARNESS_PATH_MAX];
 	struct harness h;
 	struct mbx_attr a;
@@ -503,7 +506,7 @@ START_TEST(restart_storm)
 		harness_child_start(&receivers[k], &h, storm_receiver,
 		    (void *)(intptr_t)k);
 	}
-	for (int i = 0; i < STORM_RESTARTS; i++) {
+	for (int i = 0; i < (restarts > 0 ? restarts : STORM_RESTARTS); i++) {
 		poll(NULL, 0, 50 + (i * 37) % 100);
 		harness_restart(&h, NULL);
 	}
