@@ -88,7 +88,8 @@ struct mbx {
 	unsigned	 notices_seen;
 	unsigned	 own_answers;
 	/* The last session_call() wrote its request (its answer may not
-	 * have come): a synchronous ACK so written counts as received. */
+	 * have come): a durable message's ACK so written counts as
+	 * received (session_ack()). */
 	bool		 call_written;
 
 	struct shm	 shm;		/* zero-copy buffers and mappings */

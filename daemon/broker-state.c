@@ -114,9 +114,8 @@ broker_state_save(struct broker *b, struct state_out *so,
 			return err;
 		(*nmailboxes)++;
 	}
-	if (!record_count_put(&so->w, *nmailboxes, *nmsgs))
-		return -ENOMEM;
-	return state_out_flush(so, true);
+	/* The rest is written when the state is sealed. */
+	return record_count_put(&so->w, *nmailboxes, *nmsgs) ? 0 : -ENOMEM;
 }
 
 /*

@@ -776,9 +776,7 @@ conn_read_to_end(struct conn *c)
 	event_del(c->rev);
 	if (c->in_len > 0)
 		conn_parse(c);
-	for (int i = 0; i < 4096 && !c->dead; i++)
-		if (conn_read_once(c) <= 0)
-			break;
+	conn_read_rest(c);
 }
 
 size_t

@@ -47,32 +47,10 @@ notify_addr(struct sockaddr_un *sun, socklen_t *len)
 	return 0;
 }
 
-int
-notify_send(const char *state)
-{
-	struct sockaddr_un sun;
-	socklen_t len;
-	ssize_t n;
-	int fd, err;
-
-	if ((err = notify_addr(&sun, &len)) != 0)
-		return err > 0 ? 0 : err;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/*
-	 * Never wait for the manager: a notify socket whose queue is full
-	 * (net.unix.max_dgram_qlen is 10 here) would stop the whole daemon
-	 * in sendto().  A state line it has not room for is dropped; the
-	 * next status line says the same again.
-	 */
-	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
-	    (struct sockaddr *)&sun, len);
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
-/* One datagram with descriptors, waiting up to wait_ms for room. */
+/*
+ * One datagram with descriptors, waiting up to wait_ms for room: -EAGAIN
+ * at once with 0, -ETIMEDOUT once it has waited.
+ */
 static int
 notify_send_with_fds(const char *text, const int *fds, size_t n, int wait_ms)
 {
@@ -121,7 +99,7 @@ notify_send_with_fds(const char *text, const int *fds, size_t n, int wait_ms)
 		}
 		err = -errno;
 		if ((err != -EAGAIN && err != -EINTR) || waited >= wait_ms) {
-			if (err == -EAGAIN)
+			if (err == -EAGAIN && wait_ms > 0)
 				err = -ETIMEDOUT;
 			break;
 		}
@@ -129,6 +107,18 @@ notify_send_with_fds(const char *text, const int *fds, size_t n, int wait_ms)
 	}
 	close(fd);
 	return err;
+}
+
+int
+notify_send(const char *state)
+{
+	/*
+	 * Never wait for the manager: a notify socket whose queue is full
+	 * would stop the whole daemon.  A state line it has not room for is
+	 * dropped; the next status line says the same again.
+	 */
+	return notify_available() ? notify_send_with_fds(state, NULL, 0, 0) :
+	    0;
 }
 
 int

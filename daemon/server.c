@@ -57,8 +57,9 @@ struct server {
 	struct event	*commit_timer;	/* a commit waiting for its senders */
 	struct event	*signals[4];
 	bool		 restart;	/* SIGUSR2: hand over, then exit */
-	bool		 socket_unit;	/* the socket is a socket unit's */
-	bool		 socket_stored;	/* it came from the store: it is there */
+	/* The socket came from the manager (a socket unit, or the store):
+	 * a restart need not hand it over. */
+	bool		 socket_inherited;
 	int		 state_fd;	/* a restart state passed to us, or -1 */
 	char		 last_status[256];
 	char		 reload_error[160];
@@ -442,8 +443,7 @@ server_listen(struct server *s)
 			close(stored);
 			(void)notify_remove_fds(RESTART_FD_LISTEN);
 		}
-		s->socket_unit = !own;
-		s->socket_stored = own;
+		s->socket_inherited = true;
 		if (s->listener != NULL) {
 			log_info(own ? "serving the socket of the mbxd before "
 			    "the restart" : "serving the socket passed by "
@@ -504,7 +504,7 @@ server_free(struct server *s)
 		close(s->state_fd);
 	if (s->broker != NULL) {
 		broker_shutdown(s->broker);
-		session_set_flush(&s->sessions);
+		(void)session_set_flush_wait(&s->sessions, 0);
 		session_set_free_all(&s->sessions);
 		broker_free(s->broker);
 	}
@@ -636,7 +636,7 @@ server_run(const struct server_options *opt)
 
 		s.listener = NULL;
 		ret = restart_hand_over(s.broker, &s.sessions,
-		    s.socket_unit || s.socket_stored ? -1 : fd);
+		    s.socket_inherited ? -1 : fd);
 		close(fd);
 	}
 	server_free(&s);

@@ -9,8 +9,8 @@
  * connection: who sent the bad data pays for it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -520,15 +520,6 @@ fail:
 	conn_free(s->conn);
 	free(s);
 	return err;
-}
-
-void
-session_set_flush(struct session_set *set)
-{
-	struct session *s;
-
-	TAILQ_FOREACH(s, &set->list, entry)
-		conn_flush_now(s->conn);
 }
 
 void

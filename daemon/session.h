@@ -58,8 +58,6 @@ void	 session_set_init(struct session_set *set, struct event_base *base,
 	    struct broker *b, void (*after_batch)(void *), void *ctx);
 /* Takes ownership of fd, an accepted connection.  0 or -ENOMEM. */
 int	 session_new(struct session_set *set, int fd);
-/* Answers every parked call (the broker was shut down), then writes. */
-void	 session_set_flush(struct session_set *set);
 void	 session_set_free_all(struct session_set *set);
 /*
  * After every turn of the event loop: a pass over the hot rings, and
@@ -83,8 +81,9 @@ void	 session_set_withdraw_end(struct session_set *set);
  */
 void	 session_set_quiesce(struct session_set *set);
 /*
- * Writes every connection's output, waiting up to wait_ms for sockets
- * that take it slowly; returns the bytes still unwritten.
+ * Writes every connection's output (once the broker was shut down, the
+ * answers to every parked call), waiting up to wait_ms for sockets that
+ * take it slowly (0: what they take now); returns the bytes unwritten.
  */
 size_t	 session_set_flush_wait(struct session_set *set, int wait_ms);
 /* True while rings are hot: the loop must poll, not sleep. */
