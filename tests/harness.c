@@ -372,24 +372,6 @@ spawn_mbxd(const struct harness *h, const char *const *extra,
 	return pid;
 }
 
-/* True when a notify datagram holds the line (as "KEY=VALUE"). */
-static bool
-notify_has(const char *msg, size_t len, const char *line)
-{
-	const char *p = msg, *end = msg + len;
-	size_t want = strlen(line);
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = (size_t)((nl ? nl : end) - p);
-
-		if (l == want && memcmp(p, line, l) == 0)
-			return true;
-		p += l + 1;
-	}
-	return false;
-}
-
 /* The value of "key=" in a notify datagram, into buf ("" if none). */
 static void
 notify_value(const char *msg, size_t len, const char *key, char *buf,
@@ -485,7 +467,7 @@ notify_take(struct harness *h)
 
 	if (r <= 0)
 		return -1;
-	store = notify_has(msg, (size_t)r, "FDSTORE=1");
+	store = proc_notify_has(msg, (size_t)r, "FDSTORE=1");
 	notify_value(msg, (size_t)r, "FDNAME=", name, sizeof(name));
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		int *fds = (int *)(void *)CMSG_DATA(cm);
@@ -502,9 +484,9 @@ notify_take(struct harness *h)
 				close(fds[i]);
 		}
 	}
-	if (notify_has(msg, (size_t)r, "FDSTOREREMOVE=1"))
+	if (proc_notify_has(msg, (size_t)r, "FDSTOREREMOVE=1"))
 		store_remove(h, name);
-	return notify_has(msg, (size_t)r, "READY=1") ? 1 : 0;
+	return proc_notify_has(msg, (size_t)r, "READY=1") ? 1 : 0;
 }
 
 void
@@ -707,6 +689,17 @@ harness_run_mbxd(const struct harness *h, const char *const *extra)
 		return -1;
 	}
 	return st;
+}
+
+mbx_t *
+harness_open_wait(const char *sock, int wait_ms)
+{
+	int64_t deadline = harness_now_ms() + wait_ms;
+	mbx_t *c;
+
+	while ((c = mbx_open(sock)) == NULL && harness_now_ms() < deadline)
+		poll(NULL, 0, 5);
+	return c;
 }
 
 mbx_t *

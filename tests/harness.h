@@ -128,6 +128,12 @@ void	 harness_cleanup(struct harness *h);
  */
 int	 harness_run_mbxd(const struct harness *h, const char *const *extra);
 
+/*
+ * mbx_open() on sock, tried again until it succeeds or wait_ms passed
+ * (a daemon starting, or restarting behind its kept socket); NULL then.
+ * Does not assert: usable from a forked helper.
+ */
+mbx_t	*harness_open_wait(const char *sock, int wait_ms);
 /* mbx_open() on the daemon's socket.  Asserts success and a positive id. */
 mbx_t	*harness_open(const struct harness *h);
 

@@ -287,16 +287,17 @@ wait_exit(pid_t pid, int timeout_ms, int *st)
 	return false;
 }
 
-static bool
-notify_ready(const char *msg, size_t len)
+bool
+proc_notify_has(const char *msg, size_t len, const char *line)
 {
 	const char *p = msg, *end = msg + len;
+	size_t want = strlen(line);
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t l = (size_t)((nl != NULL ? nl : end) - p);
 
-		if (l == 7 && memcmp(p, "READY=1", 7) == 0)
+		if (l == want && memcmp(p, line, l) == 0)
 			return true;
 		p += l + 1;
 	}
@@ -405,7 +406,8 @@ mbxd_proc_start(struct mbxd_proc *d, const char *mbxd, const char *wrapper,
 			char msg[1024];
 			ssize_t r = recv(nfd, msg, sizeof(msg), MSG_DONTWAIT);
 
-			if (r > 0 && notify_ready(msg, (size_t)r)) {
+			if (r > 0 && proc_notify_has(msg, (size_t)r,
+			    "READY=1")) {
 				close(nfd);
 				return 0;
 			}

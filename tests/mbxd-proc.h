@@ -39,6 +39,8 @@ long	 proc_cpu_ms(pid_t pid);
 char	 proc_state(pid_t pid);
 /* Monotonic milliseconds. */
 int64_t	 proc_now_ms(void);
+/* True when a notify datagram (len bytes) holds line, e.g. "READY=1". */
+bool	 proc_notify_has(const char *msg, size_t len, const char *line);
 
 #define MBXD_PROC_PATH_MAX	108
 

@@ -778,11 +778,7 @@ START_TEST(durable_state_dir_unreachable)
 		    (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && c == NULL; i++) {
-		if ((c = mbx_open(sock)) == NULL)
-			poll(NULL, 0, 10);
-	}
-	if (c == NULL) {
+	if ((c = harness_open_wait(sock, 5000)) == NULL) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		log = harness_read_file(logpath, NULL);

@@ -348,6 +348,8 @@ END_TEST
 #define STORM_RESTARTS	10
 #define STORM_RECV_MS	300
 #define STORM_SLACK_MS	3000
+/* A connection is tried that long (the next daemon answers it). */
+#define STORM_CONNECT_MS	10000
 
 static bool
 storm_file(const struct harness *h, const char *name, int k, long *value)
@@ -364,20 +366,6 @@ storm_file(const struct harness *h, const char *name, int k, long *value)
 	return ok;
 }
 
-/* A connection, tried until the next daemon answers (in the backlog). */
-static mbx_t *
-storm_connect(const struct harness *h)
-{
-	for (int i = 0; i < 2000; i++) {
-		mbx_t *c = mbx_open(h->sock);
-
-		if (c != NULL)
-			return c;
-		poll(NULL, 0, 5);
-	}
-	return NULL;
-}
-
 static int
 storm_sender(const struct harness *h, void *arg)
 {
@@ -389,7 +377,8 @@ storm_sender(const struct harness *h, void *arg)
 
 	snprintf(name, sizeof(name), "q%d", k);
 	while (!storm_file(h, "stop", 0, NULL)) {
-		if (c == NULL && (c = storm_connect(h)) == NULL)
+		if (c == NULL && (c = harness_open_wait(h->sock,
+		    STORM_CONNECT_MS)) == NULL)
 			return 10;
 		snprintf(text, sizeof(text), "%ld", seq);
 		if (mbx_send(c, name, text, strlen(text), 0, 2000) == 0)
@@ -430,7 +419,8 @@ storm_receiver(const struct harness *h, void *arg)
 			return 5;
 		}
 		if (c == NULL) {
-			if ((c = storm_connect(h)) == NULL)
+			if ((c = harness_open_wait(h->sock,
+			    STORM_CONNECT_MS)) == NULL)
 				return 10;
 			if (mbx_bind(c, name, MBX_BIND_EXCLUSIVE) < 0) {
 				mbx_close(c);
@@ -550,9 +540,7 @@ START_TEST(restart_without_manager)
 		    (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && c == NULL; i++)
-		if ((c = mbx_open(h.sock)) == NULL)
-			poll(NULL, 0, 10);
+	c = harness_open_wait(h.sock, 5000);
 	ck_assert_ptr_nonnull(c);
 	mbx_close(c);
 	ck_assert_int_eq(kill(pid, SIGUSR2), 0);
