@@ -308,7 +308,8 @@ server_reload(struct server *s)
 		    c.socket_uid != s->config.socket_uid ||
 		    c.socket_gid != s->config.socket_gid)
 			log_warn("socket %s: a new socket path, mode or owner "
-			    "takes effect at restart", c.socket_path);
+			    "takes effect at a stop and start (a restart on "
+			    "SIGUSR2 keeps the socket)", c.socket_path);
 		if (strcmp(c.state_dir, s->config.state_dir) != 0)
 			log_warn("state_dir %s: a new state directory takes "
 			    "effect at restart", c.state_dir);
